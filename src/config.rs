@@ -1,0 +1,727 @@
+//! Typed configuration: the TOML file, environment overrides, and validation that names every bad key.
+//!
+//! Loading is three steps, each testable alone: the file is parsed into a
+//! TOML tree; environment variables (read through [`Env`], so tests pass a
+//! map instead of mutating the process) overwrite keys in that tree; the tree
+//! is deserialized with unknown keys refused and then validated. Every problem
+//! found is reported, one line per key, before anything binds a port.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::Uri;
+use serde::Deserialize;
+
+/// Where environment variables come from. The process environment in
+/// production, a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// The Socure API key's only source. identity-idp calls it `socure_idplus_api_key`.
+pub const API_KEY_ENV: &str = "SOCURE_IDPLUS_API_KEY";
+
+/// How an environment string becomes a TOML value.
+#[derive(Clone, Copy)]
+enum EnvKind {
+    Bool,
+    Number,
+    Text,
+}
+
+/// Environment overrides: variable, `section.key`, kind. The first four are
+/// identity-idp's own `application.yml` names, upper-cased, so operators who
+/// know the IdP find them where they expect.
+const ENV_OVERRIDES: &[(&str, &str, &str, EnvKind)] = &[
+    (
+        "IDV_SOCURE_SHADOW_MODE_ENABLED",
+        "shadow",
+        "enabled",
+        EnvKind::Bool,
+    ),
+    (
+        "LEXISNEXIS_INSTANT_VERIFY_WORKFLOW",
+        "shadow",
+        "instant_verify_workflow",
+        EnvKind::Text,
+    ),
+    (
+        "SOCURE_IDPLUS_BASE_URL",
+        "socure",
+        "base_url",
+        EnvKind::Text,
+    ),
+    (
+        "SOCURE_IDPLUS_TIMEOUT_IN_SECONDS",
+        "socure",
+        "timeout_seconds",
+        EnvKind::Number,
+    ),
+    ("LEXISNEXIS_BASE_URL", "upstream", "base_url", EnvKind::Text),
+    (
+        "SHADOW_PROXY_LISTEN_ADDRESS",
+        "listen",
+        "address",
+        EnvKind::Text,
+    ),
+    ("SHADOW_PROXY_LOG_PATH", "shadow", "log_path", EnvKind::Text),
+];
+
+/// A string that must never reach a log, a line or a `Debug` dump.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The one way to read the value; grep for it to audit every use.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The validated configuration the proxy runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: ListenConfig,
+    pub upstream: UpstreamConfig,
+    pub shadow: ShadowConfig,
+    pub socure: SocureConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    pub address: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Scheme and authority only: the request's own path and query are
+    /// forwarded as received, because the IdP signs them.
+    pub base_url: Uri,
+    /// From sending the request to the upstream's response head.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShadowConfig {
+    pub enabled: bool,
+    pub instant_verify_workflow: String,
+    pub log_path: LogTarget,
+    /// Bytes of an InstantVerify request body held for the mirror; a larger
+    /// body is still forwarded whole, just not mirrored.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SocureConfig {
+    pub base_url: Uri,
+    pub timeout: Duration,
+    pub api_key: Option<Secret>,
+}
+
+/// Where shadow lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+/// One bad key, with where its value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    pub key: String,
+    pub env: Option<&'static str>,
+    pub message: String,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.env {
+            Some(env) => write!(f, "{} (from env {env}): {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {} is not valid TOML at line {line}: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}", join_lines(.0))]
+    Invalid(Vec<KeyError>),
+}
+
+impl ConfigError {
+    /// One line per problem, for the operator's terminal.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid(errors) => errors.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+fn join_lines(errors: &[KeyError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+// The file's shape. Unknown keys are refused by `deserialize` (through
+// `serde_ignored`, which sees all of them, where `deny_unknown_fields` would
+// stop at the first), so a typo is an error, not a silently ignored setting.
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawConfig {
+    listen: RawListen,
+    upstream: RawUpstream,
+    shadow: RawShadow,
+    socure: RawSocure,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawListen {
+    address: String,
+}
+
+impl Default for RawListen {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawUpstream {
+    base_url: Option<String>,
+    timeout_seconds: f64,
+    connect_timeout_seconds: f64,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            timeout_seconds: 30.0,
+            connect_timeout_seconds: 5.0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawShadow {
+    enabled: bool,
+    instant_verify_workflow: Option<String>,
+    log_path: String,
+    max_body_bytes: u64,
+}
+
+impl Default for RawShadow {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            instant_verify_workflow: None,
+            log_path: "-".into(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawSocure {
+    base_url: String,
+    timeout_seconds: f64,
+}
+
+impl Default for RawSocure {
+    fn default() -> Self {
+        Self {
+            // identity-idp's default_application.yml points here too.
+            base_url: "https://sandbox.socure.us".into(),
+            timeout_seconds: 5.0,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, applies `env`, validates.
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, env).map_err(|err| match err {
+            ConfigError::Syntax { line, message, .. } => ConfigError::Syntax {
+                path: path.to_owned(),
+                line,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text, applies `env`, validates.
+    pub fn from_toml(text: &str, env: &dyn Env) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|err| ConfigError::Syntax {
+            path: PathBuf::new(),
+            line: err
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+                .unwrap_or(0),
+            message: err.message().to_owned(),
+        })?;
+
+        let mut errors = Vec::new();
+        if table
+            .get("socure")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|socure| socure.contains_key("api_key"))
+        {
+            errors.push(KeyError {
+                key: "socure.api_key".into(),
+                env: None,
+                message: format!(
+                    "the API key is read only from env {API_KEY_ENV}, never from the file"
+                ),
+            });
+            if let Some(socure) = table.get_mut("socure").and_then(toml::Value::as_table_mut) {
+                socure.remove("api_key");
+            }
+        }
+        let from_env = apply_env(&mut table, env, &mut errors);
+
+        let raw = match deserialize(toml::Value::Table(table), &from_env) {
+            Ok(raw) => raw,
+            Err(mut more) => {
+                errors.append(&mut more);
+                return Err(ConfigError::Invalid(errors));
+            }
+        };
+        let api_key = env
+            .var(API_KEY_ENV)
+            .filter(|k| !k.is_empty())
+            .map(Secret::new);
+        let config = validate(raw, api_key, &from_env, &mut errors);
+        match config {
+            Some(config) if errors.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid(errors)),
+        }
+    }
+}
+
+/// Which `section.key` came from which variable, to say so in errors.
+type EnvOrigins = HashMap<String, &'static str>;
+
+fn apply_env(table: &mut toml::Table, env: &dyn Env, errors: &mut Vec<KeyError>) -> EnvOrigins {
+    let mut origins = EnvOrigins::new();
+    for &(name, section, key, kind) in ENV_OVERRIDES {
+        let Some(raw) = env.var(name) else { continue };
+        let full_key = format!("{section}.{key}");
+        let value = match kind {
+            EnvKind::Bool => match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Some(toml::Value::Boolean(true)),
+                "false" | "0" | "no" => Some(toml::Value::Boolean(false)),
+                _ => None,
+            },
+            EnvKind::Number => raw
+                .trim()
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .or_else(|_| raw.trim().parse::<f64>().map(toml::Value::Float))
+                .ok(),
+            EnvKind::Text => Some(toml::Value::String(raw)),
+        };
+        let Some(value) = value else {
+            errors.push(KeyError {
+                key: full_key,
+                env: Some(name),
+                message: match kind {
+                    EnvKind::Bool => "expected true or false".into(),
+                    _ => "expected a number".into(),
+                },
+            });
+            continue;
+        };
+        let section_table = table
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(section_table) = section_table.as_table_mut() {
+            section_table.insert(key.to_owned(), value);
+            origins.insert(full_key, name);
+        }
+    }
+    origins
+}
+
+/// Typed deserialization that reports every unknown key, and the path of a
+/// mistyped one.
+fn deserialize(value: toml::Value, origins: &EnvOrigins) -> Result<RawConfig, Vec<KeyError>> {
+    let mut unknown = Vec::new();
+    // Unknown keys are collected by `serde_ignored` first, so that all of them
+    // are reported at once rather than only the first one serde trips on.
+    let collected: Result<RawConfig, _> = serde_path_to_error::deserialize(
+        serde_ignored::Deserializer::new(value, &mut |path: serde_ignored::Path<'_>| {
+            unknown.push(path.to_string())
+        }),
+    );
+    let mut errors: Vec<KeyError> = unknown
+        .into_iter()
+        .map(|key| KeyError {
+            key,
+            env: None,
+            message: "unknown key".into(),
+        })
+        .collect();
+    match collected {
+        Ok(raw) if errors.is_empty() => Ok(raw),
+        Ok(_) => Err(errors),
+        Err(err) => {
+            let key = err.path().to_string();
+            errors.push(KeyError {
+                env: origins.get(&key).copied(),
+                key,
+                message: err.inner().message().to_owned(),
+            });
+            Err(errors)
+        }
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    api_key: Option<Secret>,
+    origins: &EnvOrigins,
+    errors: &mut Vec<KeyError>,
+) -> Option<Config> {
+    if raw.shadow.enabled && api_key.is_none() {
+        errors.push(KeyError {
+            key: "socure.api_key".into(),
+            env: Some(API_KEY_ENV),
+            message: "missing while shadow mode is enabled".into(),
+        });
+    }
+    let mut bad = |key: &str, message: String| {
+        errors.push(KeyError {
+            key: key.to_owned(),
+            env: origins.get(key).copied(),
+            message,
+        })
+    };
+
+    let address = raw
+        .listen
+        .address
+        .parse::<SocketAddr>()
+        .map_err(|_| {
+            bad(
+                "listen.address",
+                "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".into(),
+            )
+        })
+        .ok();
+
+    let upstream_url = match raw.upstream.base_url.as_deref() {
+        None => {
+            bad(
+                "upstream.base_url",
+                "required: the LexisNexis base URL to forward to".into(),
+            );
+            None
+        }
+        Some(url) => parse_base_url(url)
+            .map_err(|message| bad("upstream.base_url", message))
+            .ok(),
+    };
+    let upstream_timeout = seconds(raw.upstream.timeout_seconds)
+        .map_err(|message| bad("upstream.timeout_seconds", message))
+        .ok();
+    let connect_timeout = seconds(raw.upstream.connect_timeout_seconds)
+        .map_err(|message| bad("upstream.connect_timeout_seconds", message))
+        .ok();
+
+    let workflow = raw.shadow.instant_verify_workflow.unwrap_or_default();
+    if workflow.contains('/') {
+        bad(
+            "shadow.instant_verify_workflow",
+            "a workflow name cannot contain '/'".into(),
+        );
+    } else if workflow.is_empty() && raw.shadow.enabled {
+        bad(
+            "shadow.instant_verify_workflow",
+            "required when shadow mode is enabled: without it no request is recognised as InstantVerify".into(),
+        );
+    }
+    let log_path = match raw.shadow.log_path.as_str() {
+        "" => {
+            bad(
+                "shadow.log_path",
+                "empty: use \"-\" for stdout or a file path".into(),
+            );
+            None
+        }
+        "-" => Some(LogTarget::Stdout),
+        path => Some(LogTarget::File(PathBuf::from(path))),
+    };
+    let max_body_bytes = match usize::try_from(raw.shadow.max_body_bytes) {
+        Ok(0) | Err(_) => {
+            bad(
+                "shadow.max_body_bytes",
+                "must be a positive number of bytes".into(),
+            );
+            None
+        }
+        Ok(n) => Some(n),
+    };
+
+    let socure_url = parse_base_url(&raw.socure.base_url)
+        .map_err(|message| bad("socure.base_url", message))
+        .ok();
+    let socure_timeout = seconds(raw.socure.timeout_seconds)
+        .map_err(|message| bad("socure.timeout_seconds", message))
+        .ok();
+    Some(Config {
+        listen: ListenConfig { address: address? },
+        upstream: UpstreamConfig {
+            base_url: upstream_url?,
+            timeout: upstream_timeout?,
+            connect_timeout: connect_timeout?,
+        },
+        shadow: ShadowConfig {
+            enabled: raw.shadow.enabled,
+            instant_verify_workflow: workflow,
+            log_path: log_path?,
+            max_body_bytes: max_body_bytes?,
+        },
+        socure: SocureConfig {
+            base_url: socure_url?,
+            timeout: socure_timeout?,
+            api_key,
+        },
+    })
+}
+
+/// An http(s) URL with a host and nothing after it but an optional `/`.
+fn parse_base_url(text: &str) -> Result<Uri, String> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|_| format!("not a valid URL: {text:?}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(format!("expected an http:// or https:// URL, got {text:?}")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("no host in {text:?}"));
+    }
+    if uri.query().is_some() || !matches!(uri.path(), "" | "/") {
+        return Err(format!(
+            "{text:?} has a path or query: give scheme, host and port only (request paths are forwarded as received)"
+        ));
+    }
+    Ok(uri)
+}
+
+fn seconds(value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!(
+            "expected a number of seconds above 0 and at most 86400, got {value}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const MINIMAL: &str = "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n";
+
+    #[test]
+    fn minimal_file_takes_defaults() {
+        let config = Config::from_toml(MINIMAL, &env(&[])).expect("valid");
+        assert_eq!(
+            config.listen.address,
+            "127.0.0.1:8080".parse().expect("addr")
+        );
+        assert!(!config.shadow.enabled);
+        assert_eq!(config.shadow.log_path, LogTarget::Stdout);
+        assert_eq!(config.socure.timeout, Duration::from_secs(5));
+        assert_eq!(config.upstream.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_supplies_the_key() {
+        let text =
+            format!("{MINIMAL}[shadow]\nenabled = false\ninstant_verify_workflow = \"a.wf\"\n");
+        let config = Config::from_toml(
+            &text,
+            &env(&[
+                ("IDV_SOCURE_SHADOW_MODE_ENABLED", "true"),
+                ("SOCURE_IDPLUS_TIMEOUT_IN_SECONDS", "2"),
+                ("SOCURE_IDPLUS_API_KEY", "fake-key"),
+                ("LEXISNEXIS_INSTANT_VERIFY_WORKFLOW", "b.wf"),
+            ]),
+        )
+        .expect("valid");
+        assert!(config.shadow.enabled);
+        assert_eq!(config.shadow.instant_verify_workflow, "b.wf");
+        assert_eq!(config.socure.timeout, Duration::from_secs(2));
+        assert_eq!(
+            config.socure.api_key.as_ref().map(Secret::expose),
+            Some("fake-key")
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_is_named() {
+        let text = format!("{MINIMAL}[listen]\nadress = \"x\"\n[shadow]\nenabeld = true\n");
+        let err = Config::from_toml(&text, &env(&[])).expect_err("invalid");
+        let lines = err.lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("listen.adress: unknown key")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("shadow.enabeld: unknown key")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_each_named() {
+        let text = "[upstream]\nbase_url = \"ftp://x\"\ntimeout_seconds = 0\n[socure]\nbase_url = \"nope\"\n";
+        let err = Config::from_toml(text, &env(&[])).expect_err("invalid");
+        let lines = err.lines();
+        for key in [
+            "upstream.base_url:",
+            "upstream.timeout_seconds:",
+            "socure.base_url:",
+        ] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(key)),
+                "{key} missing in {lines:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mistyped_value_names_its_key_and_env() {
+        let err = Config::from_toml(
+            MINIMAL,
+            &env(&[("IDV_SOCURE_SHADOW_MODE_ENABLED", "maybe")]),
+        )
+        .expect_err("invalid");
+        assert_eq!(
+            err.lines(),
+            vec![
+                "shadow.enabled (from env IDV_SOCURE_SHADOW_MODE_ENABLED): expected true or false"
+            ]
+        );
+        let err = Config::from_toml(
+            &format!("{MINIMAL}[shadow]\nenabled = \"yes\"\n"),
+            &env(&[]),
+        )
+        .expect_err("invalid");
+        assert!(
+            err.lines()[0].starts_with("shadow.enabled: invalid type"),
+            "{:?}",
+            err.lines()
+        );
+    }
+
+    #[test]
+    fn enabled_without_api_key_is_refused() {
+        let text =
+            format!("{MINIMAL}[shadow]\nenabled = true\ninstant_verify_workflow = \"a.wf\"\n");
+        let err = Config::from_toml(&text, &env(&[])).expect_err("invalid");
+        assert_eq!(
+            err.lines(),
+            vec![
+                "socure.api_key (from env SOCURE_IDPLUS_API_KEY): missing while shadow mode is enabled"
+            ]
+        );
+    }
+
+    #[test]
+    fn api_key_in_the_file_is_refused_without_echoing_it() {
+        let text = format!("{MINIMAL}[socure]\napi_key = \"fake-secret-in-file\"\n");
+        let err = Config::from_toml(&text, &env(&[])).expect_err("invalid");
+        let all = err.lines().join("\n");
+        assert!(
+            all.starts_with("socure.api_key: the API key is read only from env"),
+            "{all}"
+        );
+        assert!(!all.contains("fake-secret-in-file"));
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Secret::new("fake-key")), "[redacted]");
+    }
+
+    #[test]
+    fn toml_syntax_error_is_one_line_with_its_line_number() {
+        let err = Config::from_toml("[upstream]\nbase_url = \n", &env(&[])).expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("line 2"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+}

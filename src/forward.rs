@@ -1,0 +1,248 @@
+//! The forward path to the resolution vendor: one pooled client, hop-by-hop rules, and the proxy's own 400/502/504.
+//!
+//! "Unchanged" is the point (the IdP signs body, path and host, CONTRACT.md
+//! section 1): method, path and query, every end-to-end header with its value
+//! and the case of its name, and the body bytes go out as they came in; the
+//! answer comes back the same way. Only hop-by-hop headers (RFC 9110 section
+//! 7.6.1) are dropped, and `Host` names the upstream.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::UpstreamConfig;
+use crate::tap::ProxyBody;
+
+/// Header fields that describe one connection, not the message (RFC 9110
+/// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).
+/// Fields named in `Connection` are dropped too.
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why the proxy answered instead of the upstream. The one place where the
+/// proxy's own failures become HTTP statuses is [`ForwardError::status`].
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("could not connect to the upstream")]
+    Connect(#[source] hyper_util::client::legacy::Error),
+    #[error("upstream request failed")]
+    Upstream(#[source] hyper_util::client::legacy::Error),
+    #[error("request body could not be read from the client")]
+    ClientBody(#[source] hyper::Error),
+    #[error("request target cannot be forwarded")]
+    BadTarget,
+    #[error("upstream client could not be built: {0}")]
+    Setup(&'static str),
+}
+
+impl ForwardError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ForwardError::Connect(_) | ForwardError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ForwardError::ClientBody(_) | ForwardError::BadTarget => StatusCode::BAD_REQUEST,
+            ForwardError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short plain answer; never any detail an attacker or a log reader
+    /// could use, the log line has that.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let status = self.status();
+        let text = match self {
+            ForwardError::Timeout(_) => "upstream timed out\n",
+            ForwardError::Connect(_) | ForwardError::Upstream(_) => "upstream unavailable\n",
+            ForwardError::ClientBody(_) => "bad request body\n",
+            ForwardError::BadTarget => "bad request target\n",
+            ForwardError::Setup(_) => "proxy misconfigured\n",
+        };
+        let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+}
+
+/// A body with nothing to wait for.
+pub fn full(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes)
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// The pooled client to the one configured upstream.
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    scheme: Scheme,
+    authority: Authority,
+    host_header: HeaderValue,
+    timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(config: &UpstreamConfig, tls: rustls::ClientConfig) -> Result<Self, ForwardError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        // HTTP/1.1 only: it is what the IdP speaks to LexisNexis, and the only
+        // version in which the case of a header name survives.
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .http1_preserve_header_case(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(https);
+        let parts = config.base_url.clone().into_parts();
+        let scheme = parts.scheme.unwrap_or(Scheme::HTTPS);
+        let authority = parts
+            .authority
+            .ok_or(ForwardError::Setup("upstream base URL has no host"))?;
+        Ok(Self {
+            host_header: HeaderValue::from_str(authority.as_str())
+                .map_err(|_| ForwardError::Setup("upstream host is not a valid Host header"))?,
+            client,
+            scheme,
+            authority,
+            timeout: config.timeout,
+        })
+    }
+
+    /// Sends the request to the upstream and returns its answer as soon as
+    /// the head is in; the body streams on.
+    pub async fn send(
+        &self,
+        parts: http::request::Parts,
+        body: ProxyBody,
+    ) -> Result<Response<Incoming>, ForwardError> {
+        let request = self.outgoing(parts, body)?;
+        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            Err(_) => Err(ForwardError::Timeout(self.timeout)),
+            Ok(Err(err)) if err.is_connect() => Err(ForwardError::Connect(err)),
+            Ok(Err(err)) => Err(ForwardError::Upstream(err)),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+
+    /// The request as it leaves: same method, path, query, headers (minus
+    /// hop-by-hop), extensions (which carry the original header-name case),
+    /// body; the upstream's scheme and authority, whatever the client named.
+    fn outgoing(
+        &self,
+        parts: http::request::Parts,
+        body: ProxyBody,
+    ) -> Result<Request<ProxyBody>, ForwardError> {
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| ForwardError::BadTarget)?;
+        let mut headers = end_to_end(&parts.headers);
+        match headers.get_mut(header::HOST) {
+            Some(host) => *host = self.host_header.clone(),
+            None => {
+                headers.insert(header::HOST, self.host_header.clone());
+            }
+        }
+        let mut request = Request::new(body);
+        *request.method_mut() = parts.method;
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = headers;
+        *request.extensions_mut() = parts.extensions;
+        Ok(request)
+    }
+}
+
+/// The response as it goes back: hop-by-hop fields dropped, the rest as sent.
+pub fn strip_response_headers(headers: &mut HeaderMap) {
+    *headers = end_to_end(headers);
+}
+
+/// A copy of `headers` without hop-by-hop fields, in the same order.
+pub fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    let named_by_connection: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if HOP_BY_HOP.contains(&name.as_str()) || named_by_connection.contains(name) {
+            continue;
+        }
+        kept.append(name.clone(), value.clone());
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_fields_are_dropped_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-first", HeaderValue::from_static("1"));
+        headers.append(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Private"),
+        );
+        headers.append("x-private", HeaderValue::from_static("secret-hop"));
+        headers.append(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.append("x-last", HeaderValue::from_static("2"));
+        headers.append("x-last", HeaderValue::from_static("3"));
+        let kept = end_to_end(&headers);
+        let names: Vec<(&str, &str)> = kept
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("?")))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("x-first", "1"), ("x-last", "2"), ("x-last", "3")]
+        );
+    }
+
+    #[test]
+    fn proxy_errors_map_to_their_statuses() {
+        assert_eq!(
+            ForwardError::Timeout(Duration::from_secs(1)).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! socure-shadow-proxy: forwards LexisNexis InstantVerify traffic unchanged, mirrors each applicant to Socure ID+, writes one paired line.
+//!
+//! The modules, in the order a request meets them:
+//!
+//! - [`config`]: typed configuration, environment overrides, validation.
+//! - [`server`]: start-up, the accept loop, shutdown in bounded stages.
+//! - [`proxy`]: one request's way: route, tap if shadowed, forward, answer.
+//! - [`forward`]: the pooled client to LexisNexis, hop-by-hop rules, 400/502/504.
+//! - [`tap`]: recognises InstantVerify, reads its body once, watches its answer go by.
+//! - [`mirror`]: the background task per shadowed request: Socure call, pairing, line.
+//! - [`applicant`]: pure, request bytes to applicant.
+//! - [`socure`]: the ID+ client; request mapping and response judging.
+//! - [`resolution`]: pure, the LexisNexis exchange to `resolution_result`.
+//! - [`verdict`]: the result shape both vendors are judged into.
+//! - [`pair`]: both sides and their timings into one shadow line.
+//! - [`sink`]: the one writer of the shadow log.
+//! - [`tls`]: the verifying rustls client config both clients share.
+//! - [`demo`]: built-in fake vendors and the `demo` command.
+
+pub mod applicant;
+pub mod config;
+pub mod demo;
+pub mod forward;
+pub mod mirror;
+pub mod pair;
+pub mod proxy;
+pub mod resolution;
+pub mod server;
+pub mod sink;
+pub mod socure;
+pub mod tap;
+pub mod tls;
+pub mod verdict;

@@ -1,0 +1,148 @@
+//! One request's way through the proxy: route, tap if shadowed, forward, answer.
+//!
+//! Every request is forwarded. Only an InstantVerify request, with shadow
+//! mode on, also goes through the tap: its body is read once and handed to
+//! the mirror, and its answer is watched on its way back. Nothing here waits
+//! for Socure or for the shadow log.
+
+use std::error::Error as _;
+
+use http::header::CONTENT_TYPE;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::forward::{self, ForwardError, Upstream};
+use crate::mirror::{Mirror, MirrorInput};
+use crate::resolution::Exchange;
+use crate::tap::{self, ProxyBody, ResponseTap};
+
+pub struct Proxy {
+    upstream: Upstream,
+    /// `None` when shadow mode is off: then the proxy is a plain forwarder.
+    mirror: Option<Mirror>,
+    workflow: String,
+    max_body_bytes: usize,
+}
+
+impl Proxy {
+    pub fn new(
+        upstream: Upstream,
+        mirror: Option<Mirror>,
+        workflow: String,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self {
+            upstream,
+            mirror,
+            workflow,
+            max_body_bytes,
+        }
+    }
+
+    pub fn mirror(&self) -> Option<&Mirror> {
+        self.mirror.as_ref()
+    }
+
+    /// Answers one request. Never fails: the proxy's own errors become
+    /// 400/502/504 answers here.
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let shadow = self.mirror.as_ref().filter(|_| {
+            tap::is_instant_verify(request.method(), request.uri().path(), &self.workflow)
+        });
+        match shadow {
+            Some(mirror) => self.shadowed(mirror, request).await,
+            None => {
+                let (parts, body) = request.into_parts();
+                let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+                match self.upstream.send(parts, body.boxed()).await {
+                    Ok(response) => passthrough(response, |body| body.boxed()),
+                    Err(err) => fail(err, &method, &path),
+                }
+            }
+        }
+    }
+
+    async fn shadowed(&self, mirror: &Mirror, request: Request<Incoming>) -> Response<ProxyBody> {
+        let (parts, body) = request.into_parts();
+        let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+        let read = match tap::read_request(body, self.max_body_bytes).await {
+            Ok(read) => read,
+            Err(err) => {
+                mirror
+                    .start(
+                        path.clone(),
+                        MirrorInput::Skip("request body could not be read from the client"),
+                    )
+                    .report(Exchange::RequestUnreadable);
+                return fail(ForwardError::ClientBody(err), &method, &path);
+            }
+        };
+        let input = match read.whole() {
+            Some(chunks) => MirrorInput::Body(chunks),
+            None => MirrorInput::Skip("request body larger than shadow.max_body_bytes"),
+        };
+        let mut reporter = mirror.start(path.clone(), input);
+        reporter.start_clock();
+        match self.upstream.send(parts, read.into_forward_body()).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let content_type = response
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                passthrough(response, |body| {
+                    ResponseTap::new(body, status, content_type, reporter).boxed()
+                })
+            }
+            Err(err) => {
+                reporter.report(exchange_for(&err));
+                fail(err, &method, &path)
+            }
+        }
+    }
+}
+
+/// The upstream's answer as the client gets it: hop-by-hop fields dropped,
+/// everything else (status, headers, their case, body) as sent.
+fn passthrough(
+    response: Response<Incoming>,
+    wrap: impl FnOnce(Incoming) -> ProxyBody,
+) -> Response<ProxyBody> {
+    let (mut head, body) = response.into_parts();
+    forward::strip_response_headers(&mut head.headers);
+    Response::from_parts(head, wrap(body))
+}
+
+/// What the mirror records when the proxy answered instead of the upstream.
+fn exchange_for(err: &ForwardError) -> Exchange {
+    match err {
+        ForwardError::Timeout(_) => Exchange::UpstreamTimeout,
+        ForwardError::Connect(_) => Exchange::UpstreamUnreachable,
+        ForwardError::ClientBody(_) => Exchange::RequestUnreadable,
+        ForwardError::Upstream(_) | ForwardError::BadTarget | ForwardError::Setup(_) => {
+            Exchange::UpstreamFailed
+        }
+    }
+}
+
+/// Logs the proxy's own failure (path only: a query could carry anything)
+/// and builds its answer.
+fn fail(err: ForwardError, method: &http::Method, path: &str) -> Response<ProxyBody> {
+    let mut causes = Vec::new();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    tracing::warn!(
+        status = err.status().as_u16(),
+        error = %err,
+        cause = %causes.join(": "),
+        %method,
+        path,
+        "proxy answered for the upstream"
+    );
+    err.into_response()
+}

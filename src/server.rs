@@ -1,0 +1,221 @@
+//! Start-up, the accept loop, and shutdown in bounded stages.
+//!
+//! [`start`] builds everything that can fail (TLS, clients, the shadow log)
+//! before it binds, so a bad start never leaves a half-open port. Shutdown
+//! stops accepting, lets connections finish their requests, gives the mirrors
+//! in flight a bounded time to write their lines, then closes and flushes the
+//! shadow log.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::forward::{ForwardError, Upstream};
+use crate::mirror::Mirror;
+use crate::proxy::Proxy;
+use crate::sink::{self, SinkError, SinkReport, SinkTask};
+use crate::socure::{SocureClient, SocureError};
+use crate::tls;
+
+/// How long the pairing task waits for the LexisNexis answer beyond the
+/// upstream timeout (the answer's body streams to the client first).
+const RESOLUTION_WAIT_MARGIN: Duration = Duration::from_secs(30);
+/// Time left to mirrors after the connections are drained, beyond the
+/// Socure timeout that already bounds each of them.
+const MIRROR_GRACE_MARGIN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("TLS setup failed: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Upstream(#[from] ForwardError),
+    #[error(transparent)]
+    Socure(#[from] SocureError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a run did, reported once it has shut down.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunReport {
+    pub sink: SinkReport,
+    /// Mirrors still running when the grace period ran out; their lines are lost.
+    pub mirrors_unfinished: usize,
+}
+
+/// A started proxy.
+pub struct Running {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<RunReport>,
+}
+
+impl Running {
+    /// The address actually bound (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Shuts down in stages and returns what the run did.
+    pub async fn shutdown(self) -> RunReport {
+        let _ = self.shutdown.send(true);
+        self.task.await.unwrap_or_else(|err| {
+            tracing::error!(error = %err, "proxy task failed");
+            RunReport::default()
+        })
+    }
+}
+
+/// Builds the proxy from `config`, binds, and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let tls = tls::client_config()?;
+    let upstream = Upstream::new(&config.upstream, tls.clone())?;
+    let (mirror, sink_task) = if config.shadow.enabled {
+        let (sink, sink_task) = sink::open(&config.shadow.log_path).await?;
+        let socure = SocureClient::new(&config.socure, tls)?;
+        let mirror = Mirror::new(
+            socure,
+            sink,
+            config.shadow.instant_verify_workflow.clone(),
+            config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
+        );
+        (Some(mirror), Some(sink_task))
+    } else {
+        (None, None)
+    };
+    let proxy = Arc::new(Proxy::new(
+        upstream,
+        mirror,
+        config.shadow.instant_verify_workflow.clone(),
+        config.shadow.max_body_bytes,
+    ));
+
+    let address = config.listen.address;
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind { address, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { address, source })?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let stages = Stages {
+        drain: config.upstream.timeout + Duration::from_secs(1),
+        mirror_grace: config.socure.timeout + MIRROR_GRACE_MARGIN,
+    };
+    let task = tokio::spawn(serve(listener, proxy, sink_task, shutdown_rx, stages));
+    tracing::info!(
+        %local_addr,
+        upstream = %config.upstream.base_url,
+        shadow_enabled = config.shadow.enabled,
+        workflow = %config.shadow.instant_verify_workflow,
+        "socure-shadow-proxy listening"
+    );
+    Ok(Running {
+        local_addr,
+        shutdown,
+        task,
+    })
+}
+
+/// The time each shutdown stage may take.
+struct Stages {
+    drain: Duration,
+    mirror_grace: Duration,
+}
+
+async fn serve(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    sink_task: Option<SinkTask>,
+    mut shutdown: watch::Receiver<bool>,
+    stages: Stages,
+) -> RunReport {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        // The case of header names is part of "unchanged".
+        .preserve_header_case(true)
+        // A `Date` the upstream did not send would be a change.
+        .auto_date_header(false)
+        // A client that never finishes its head must not hold a task forever.
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    builder.http2().auto_date_header(false);
+    let graceful = GracefulShutdown::new();
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = Arc::clone(&proxy);
+        let service = service_fn(move |request| {
+            let proxy = Arc::clone(&proxy);
+            async move { Ok::<_, Infallible>(proxy.handle(request).await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: no new connections; draining");
+    if tokio::time::timeout(stages.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain period; closing them");
+    }
+    let mut report = RunReport::default();
+    if let Some(mirror) = proxy.mirror() {
+        let tasks = mirror.tasks();
+        tasks.close();
+        if tokio::time::timeout(stages.mirror_grace, tasks.wait())
+            .await
+            .is_err()
+        {
+            report.mirrors_unfinished = tasks.len();
+            tracing::error!(
+                unfinished = tasks.len(),
+                "mirrors still running after the grace period"
+            );
+        }
+    }
+    if let Some(sink_task) = sink_task {
+        report.sink = sink_task.close().await;
+    }
+    tracing::info!(lines_written = report.sink.lines_written, "stopped");
+    report
+}

@@ -1,0 +1,372 @@
+//! The Socure ID+ KYC client: request mapping and response judging (pure), and the one call per applicant.
+//!
+//! CONTRACT.md section 2 fixes the request, section 3 the judging; both follow
+//! identity-idp's `Proofing::Socure::IdPlus`. One call per applicant and no
+//! retries: a retry would bill twice and skew the latency figures.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::applicant::Applicant;
+use crate::config::{Secret, SocureConfig};
+use crate::verdict::Verdict;
+
+pub const VENDOR_NAME: &str = "socure_kyc";
+/// Joined to the base URL's authority, as identity-idp's `URI.join` does.
+pub const ENDPOINT_PATH: &str = "/api/3.0/EmailAuthScore";
+/// A larger answer is not a KYC answer; reading it whole would let Socure
+/// grow our memory.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// identity-idp sent a consent time five minutes in the past.
+const CONSENT_AGE: time::Duration = time::Duration::minutes(5);
+
+/// The ID+ request body, fields in identity-idp's order.
+#[derive(Serialize)]
+struct IdPlusRequest<'a> {
+    modules: [&'static str; 1],
+    #[serde(rename = "firstName")]
+    first_name: Option<&'a str>,
+    #[serde(rename = "surName")]
+    sur_name: Option<&'a str>,
+    country: &'static str,
+    #[serde(rename = "physicalAddress")]
+    physical_address: Option<&'a str>,
+    #[serde(rename = "physicalAddress2")]
+    physical_address2: Option<&'a str>,
+    city: Option<&'a str>,
+    state: Option<&'a str>,
+    zip: Option<String>,
+    #[serde(rename = "nationalId")]
+    national_id: Option<&'a str>,
+    dob: Option<String>,
+    #[serde(rename = "userConsent")]
+    user_consent: bool,
+    #[serde(rename = "consentTimestamp")]
+    consent_timestamp: String,
+    #[serde(rename = "countryOfOrigin")]
+    country_of_origin: &'static str,
+    #[serde(rename = "customerUserId", skip_serializing_if = "Option::is_none")]
+    customer_user_id: Option<&'a str>,
+}
+
+/// The exact bytes sent to Socure for `applicant`, consent given at `consent`.
+pub fn request_body(applicant: &Applicant, consent: OffsetDateTime) -> Vec<u8> {
+    let address = applicant.address.as_ref();
+    let request = IdPlusRequest {
+        modules: ["kyc"],
+        first_name: applicant.first_name.as_deref(),
+        sur_name: applicant.last_name.as_deref(),
+        country: "US",
+        physical_address: address.and_then(|a| a.street1.as_deref()),
+        physical_address2: address.and_then(|a| a.street2.as_deref()),
+        city: address.and_then(|a| a.city.as_deref()),
+        state: address.and_then(|a| a.state.as_deref()),
+        zip: address.and_then(|a| a.zip()),
+        national_id: applicant.ssn.as_deref(),
+        dob: applicant.dob.map(|d| d.iso()),
+        user_consent: true,
+        consent_timestamp: consent_timestamp(consent),
+        country_of_origin: "US",
+        customer_user_id: applicant.user_uuid.as_deref(),
+    };
+    // Serializing plain strings and options cannot fail; an empty body would
+    // only make Socure answer 400, which the line would show.
+    serde_json::to_vec(&request).unwrap_or_default()
+}
+
+/// ISO 8601 to the second, with an explicit `+00:00` offset.
+fn consent_timestamp(at: OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
+}
+
+/// A Socure answer: HTTP status and body bytes.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Why no answer came. `Display` is the `exception` of the line: short,
+/// never quoting a body, never naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SocureError {
+    /// identity-idp's wording, so the two logs can be compared.
+    #[error("Timed out waiting for verification response")]
+    Timeout,
+    #[error("Connection failed: {0}")]
+    Connection(&'static str),
+    #[error("Response body larger than {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+    #[error("Socure client could not be built: {0}")]
+    Setup(String),
+}
+
+/// Judges what one call produced.
+pub fn judge_call(call: &Result<Answer, SocureError>) -> Verdict {
+    match call {
+        Ok(answer) => judge(answer.status, &answer.body),
+        Err(err) => failure(err.to_string(), Value::Null, *err == SocureError::Timeout),
+    }
+}
+
+/// The `socure_outcome` field of the line.
+pub fn outcome(call: &Result<Answer, SocureError>) -> &'static str {
+    match call {
+        Ok(_) => "answered",
+        Err(SocureError::Timeout) => "timed_out",
+        Err(_) => "failed",
+    }
+}
+
+/// Judges a Socure answer, CONTRACT.md section 3.
+pub fn judge(status: u16, body: &[u8]) -> Verdict {
+    let parsed: Option<Map<String, Value>> = match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    };
+    if !(200..300).contains(&status) {
+        // identity-idp's RequestError: the body's `msg`, else Faraday's words, then the status.
+        let message = parsed
+            .as_ref()
+            .and_then(|b| b.get("msg"))
+            .filter(|m| !m.is_null())
+            .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+            .unwrap_or_else(|| format!("the server responded with status {status}"));
+        let reference_id = parsed
+            .as_ref()
+            .and_then(|b| b.get("referenceId"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        return failure(format!("{message} ({status})"), reference_id, false);
+    }
+    let Some(root) = parsed else {
+        return failure(
+            format!("Response body is not a JSON object ({status})"),
+            Value::Null,
+            false,
+        );
+    };
+    let reference_id = root.get("referenceId").cloned().unwrap_or(Value::Null);
+    let Some(kyc) = root.get("kyc").and_then(Value::as_object) else {
+        return failure("No kyc section on response".into(), reference_id, false);
+    };
+
+    let verified = |field: &str| {
+        kyc.get("fieldValidations")
+            .and_then(|v| v.get(field))
+            .and_then(Value::as_f64)
+            // Ruby's `score.round == 1`: half away from zero, as f64::round.
+            .is_some_and(|score| score.round() == 1.0)
+    };
+    let attributes: Vec<String> = [
+        ("address", &["streetAddress", "city", "state", "zip"][..]),
+        ("first_name", &["firstName"][..]),
+        ("last_name", &["surName"][..]),
+        ("phone", &["mobileNumber"][..]),
+        ("ssn", &["ssn"][..]),
+        ("dob", &["dob"][..]),
+    ]
+    .iter()
+    .filter(|(_, fields)| fields.iter().all(|f| verified(f)))
+    .map(|(name, _)| (*name).to_owned())
+    .collect();
+    let success = ["first_name", "last_name", "address", "dob", "ssn"]
+        .iter()
+        .all(|required| attributes.iter().any(|a| a == required));
+
+    let mut reason_codes: Vec<String> = kyc
+        .get("reasonCodes")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    reason_codes.sort();
+    reason_codes.dedup();
+    let mut errors = Map::new();
+    errors.insert(
+        "reason_codes".into(),
+        Value::Array(reason_codes.into_iter().map(Value::String).collect()),
+    );
+
+    Verdict {
+        success,
+        errors,
+        exception: None,
+        timed_out: false,
+        transaction_id: reference_id,
+        reference: Value::String(String::new()),
+        can_pass_with_additional_verification: false,
+        attributes_requiring_additional_verification: Vec::new(),
+        vendor_name: VENDOR_NAME,
+        vendor_workflow: None,
+        verified_attributes: Some(attributes),
+    }
+}
+
+/// identity-idp's `build_result_from_error`: `transaction_id` is the body's
+/// `referenceId` when there is one, else `nil`.
+fn failure(message: String, transaction_id: Value, timed_out: bool) -> Verdict {
+    Verdict {
+        transaction_id,
+        ..Verdict::exception(VENDOR_NAME, None, message, timed_out)
+    }
+}
+
+/// The ID+ client. Holds the key; shows it to nobody.
+pub struct SocureClient {
+    http: reqwest::Client,
+    url: String,
+    api_key: Secret,
+    timeout: Duration,
+}
+
+impl SocureClient {
+    pub fn new(config: &SocureConfig, tls: rustls::ClientConfig) -> Result<Self, SocureError> {
+        let api_key = config
+            .api_key
+            .clone()
+            .ok_or_else(|| SocureError::Setup("no API key".into()))?;
+        let authority = config
+            .base_url
+            .authority()
+            .ok_or_else(|| SocureError::Setup("base URL has no host".into()))?;
+        let scheme = config.base_url.scheme_str().unwrap_or("https");
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            // Never retried, never redirected, never sent through a proxy
+            // from the environment: one call, to the configured host.
+            .retry(reqwest::retry::never())
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .build()
+            .map_err(|err| SocureError::Setup(err.to_string()))?;
+        Ok(Self {
+            http,
+            url: format!("{scheme}://{authority}{ENDPOINT_PATH}"),
+            api_key,
+            timeout: config.timeout,
+        })
+    }
+
+    /// Sends `applicant` once. The whole exchange, body included, is bounded
+    /// by the configured timeout.
+    pub async fn call(&self, applicant: &Applicant) -> Result<Answer, SocureError> {
+        let body = request_body(applicant, OffsetDateTime::now_utc() - CONSENT_AGE);
+        let mut auth = HeaderValue::from_str(&format!("SocureApiKey {}", self.api_key.expose()))
+            .map_err(|_| SocureError::Setup("API key is not a valid header value".into()))?;
+        auth.set_sensitive(true);
+        let exchange = async {
+            let mut response = self
+                .http
+                .post(&self.url)
+                .header(CONTENT_TYPE, "application/json")
+                .header(AUTHORIZATION, auth)
+                .body(body)
+                .send()
+                .await
+                .map_err(classify)?;
+            let status = response.status().as_u16();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(SocureError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Answer { status, body })
+        };
+        // reqwest's own timeout covers the same span; this one makes the bound
+        // hold whatever reqwest does inside.
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or(Err(SocureError::Timeout))
+    }
+}
+
+/// Names a transport failure without its URL or any body.
+fn classify(err: reqwest::Error) -> SocureError {
+    if err.is_timeout() {
+        return SocureError::Timeout;
+    }
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                ConnectionRefused => return SocureError::Connection("connection refused"),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                    return SocureError::Connection("connection reset");
+                }
+                TimedOut => return SocureError::Timeout,
+                _ => {}
+            }
+        }
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return SocureError::Connection("TLS handshake failed");
+        }
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>()
+            && hyper.is_incomplete_message()
+        {
+            return SocureError::Connection("connection closed before the answer was complete");
+        }
+        source = cause.source();
+    }
+    if err.is_connect() {
+        SocureError::Connection("could not connect")
+    } else {
+        SocureError::Connection("request failed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consent_timestamp_has_an_offset() {
+        let at = time::macros::datetime!(2024-08-22 19:20:45 UTC);
+        assert_eq!(consent_timestamp(at), "2024-08-22T19:20:45+00:00");
+    }
+
+    #[test]
+    fn score_half_rounds_up_as_ruby_does() {
+        let body = br#"{"kyc":{"fieldValidations":{"firstName":0.5,"surName":0.49}}}"#;
+        let v = judge(200, body);
+        assert_eq!(v.verified_attributes, Some(vec!["first_name".to_owned()]));
+    }
+
+    #[test]
+    fn error_without_json_uses_faraday_words() {
+        let v = judge(500, b"It works!");
+        assert_eq!(
+            v.exception.as_deref(),
+            Some("the server responded with status 500 (500)")
+        );
+        assert_eq!(v.transaction_id, Value::Null);
+    }
+
+    #[test]
+    fn timeout_is_flagged() {
+        let v = judge_call(&Err(SocureError::Timeout));
+        assert!(v.timed_out);
+        assert_eq!(
+            v.exception.as_deref(),
+            Some("Timed out waiting for verification response")
+        );
+    }
+}

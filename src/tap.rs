@@ -1,0 +1,325 @@
+//! The tap: recognises InstantVerify traffic, reads its request body once, and watches its answer go by.
+//!
+//! The request body is read into memory (up to `shadow.max_body_bytes`) and
+//! replayed to the upstream frame by frame, so the forwarded bytes are the
+//! received bytes. The answer is never held: [`ResponseTap`] passes every
+//! frame to the client as it arrives and keeps a copy on the side, which it
+//! hands to the pairing task when the body ends (or says why it didn't).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use tokio::sync::oneshot;
+
+use crate::pair::ResolutionSide;
+use crate::resolution::Exchange;
+
+/// Every body the proxy sends or answers with.
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// How much of an answer is kept for judging. InstantVerify answers are a few
+/// KiB; a bigger one is passed through whole and logged as too large to judge.
+pub const RESPONSE_TAP_LIMIT: usize = 1024 * 1024;
+
+/// Whether a request is an InstantVerify call to shadow:
+/// `POST /restws/identity/v2/{account}/{workflow}/conversation` with the
+/// configured workflow.
+pub fn is_instant_verify(method: &Method, path: &str, workflow: &str) -> bool {
+    if method != Method::POST || workflow.is_empty() {
+        return false;
+    }
+    let Some(rest) = path.strip_prefix("/restws/identity/v2/") else {
+        return false;
+    };
+    let mut segments = rest.split('/');
+    matches!(
+        (segments.next(), segments.next(), segments.next(), segments.next()),
+        (Some(account), Some(wf), Some("conversation"), None) if !account.is_empty() && wf == workflow
+    )
+}
+
+/// A request body read for the tap.
+pub struct ReadBody {
+    /// Data frames as received, in order.
+    pub chunks: Vec<Bytes>,
+    trailers: Option<HeaderMap>,
+    /// The unread rest when the body was larger than the limit.
+    rest: Option<Incoming>,
+}
+
+impl ReadBody {
+    /// The whole body, when it fit under the limit.
+    pub fn whole(&self) -> Option<Vec<Bytes>> {
+        self.rest.is_none().then(|| self.chunks.clone())
+    }
+
+    /// The body to forward: the frames read, then whatever was not read yet.
+    pub fn into_forward_body(self) -> ProxyBody {
+        let mut queued: VecDeque<Frame<Bytes>> = self.chunks.into_iter().map(Frame::data).collect();
+        if let Some(trailers) = self.trailers {
+            queued.push_back(Frame::trailers(trailers));
+        }
+        Replay {
+            queued,
+            rest: self.rest,
+        }
+        .boxed()
+    }
+}
+
+/// Reads `body` until its end or until more than `limit` bytes are in.
+pub async fn read_request(mut body: Incoming, limit: usize) -> Result<ReadBody, hyper::Error> {
+    let mut chunks = Vec::new();
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        match frame?.into_data() {
+            Ok(data) => {
+                len = len.saturating_add(data.len());
+                chunks.push(data);
+                if len > limit {
+                    return Ok(ReadBody {
+                        chunks,
+                        trailers: None,
+                        rest: Some(body),
+                    });
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    return Ok(ReadBody {
+                        chunks,
+                        trailers: Some(trailers),
+                        rest: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(ReadBody {
+        chunks,
+        trailers: None,
+        rest: None,
+    })
+}
+
+/// Frames already read, then the rest of the live body.
+struct Replay {
+    queued: VecDeque<Frame<Bytes>>,
+    rest: Option<Incoming>,
+}
+
+impl Body for Replay {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Some(frame) = self.queued.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        match self.rest.as_mut() {
+            Some(rest) => Pin::new(rest).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.queued.is_empty() && self.rest.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let queued: u64 = self
+            .queued
+            .iter()
+            .filter_map(Frame::data_ref)
+            .map(|d| d.len() as u64)
+            .sum();
+        match &self.rest {
+            // Trailers need chunked framing, so no exact length with them.
+            None if self.queued.iter().all(Frame::is_data) => SizeHint::with_exact(queued),
+            None => SizeHint::default(),
+            Some(rest) => {
+                let mut hint = rest.size_hint();
+                hint.set_lower(hint.lower().saturating_add(queued));
+                if let Some(upper) = hint.upper() {
+                    hint.set_upper(upper.saturating_add(queued));
+                }
+                hint
+            }
+        }
+    }
+}
+
+/// Hands the LexisNexis side of a shadowed request to its pairing task,
+/// exactly once. Dropped unused, it reports that the client went away: the
+/// server drops a request's future when its client disconnects.
+pub struct ResolutionReporter {
+    tx: Option<oneshot::Sender<ResolutionSide>>,
+    started: Instant,
+}
+
+impl ResolutionReporter {
+    pub fn new(tx: oneshot::Sender<ResolutionSide>) -> Self {
+        Self {
+            tx: Some(tx),
+            started: Instant::now(),
+        }
+    }
+
+    /// Starts the vendor clock: call right before the upstream send.
+    pub fn start_clock(&mut self) {
+        self.started = Instant::now();
+    }
+
+    pub fn report(mut self, exchange: Exchange) {
+        self.send(exchange);
+    }
+
+    fn send(&mut self, exchange: Exchange) {
+        if let Some(tx) = self.tx.take() {
+            let elapsed = exchange.reached_upstream().then(|| self.started.elapsed());
+            // The pairing task may have given up already; nothing to do then.
+            let _ = tx.send(ResolutionSide { exchange, elapsed });
+        }
+    }
+}
+
+impl Drop for ResolutionReporter {
+    fn drop(&mut self) {
+        self.send(Exchange::ClientGone);
+    }
+}
+
+/// Passes the upstream's answer through untouched and reports a copy when it ends.
+pub struct ResponseTap {
+    inner: Incoming,
+    status: u16,
+    content_type: Option<String>,
+    seen: BytesMut,
+    truncated: bool,
+    reporter: Option<ResolutionReporter>,
+}
+
+impl ResponseTap {
+    pub fn new(
+        inner: Incoming,
+        status: u16,
+        content_type: Option<String>,
+        reporter: ResolutionReporter,
+    ) -> Self {
+        let mut tap = Self {
+            inner,
+            status,
+            content_type,
+            seen: BytesMut::new(),
+            truncated: false,
+            reporter: Some(reporter),
+        };
+        // An empty answer is complete before the first poll, and hyper may
+        // never poll it.
+        tap.finish_if_ended();
+        tap
+    }
+
+    fn finish_if_ended(&mut self) {
+        if self.inner.is_end_stream() {
+            self.finish(None);
+        }
+    }
+
+    /// Reports the answer, or `failure` instead of it.
+    fn finish(&mut self, failure: Option<Exchange>) {
+        if let Some(reporter) = self.reporter.take() {
+            reporter.report(failure.unwrap_or_else(|| Exchange::Answered {
+                status: self.status,
+                content_type: self.content_type.take(),
+                body: std::mem::take(&mut self.seen).freeze(),
+                truncated: self.truncated,
+            }));
+        }
+    }
+}
+
+impl Body for ResponseTap {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if this.seen.len() + data.len() <= RESPONSE_TAP_LIMIT {
+                        this.seen.extend_from_slice(data);
+                    } else {
+                        this.truncated = true;
+                    }
+                }
+                this.finish_if_ended();
+            }
+            Poll::Ready(Some(Err(_))) => this.finish(Some(Exchange::UpstreamFailed)),
+            Poll::Ready(None) => this.finish(None),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for ResponseTap {
+    fn drop(&mut self) {
+        // The reporter's own drop says "client gone" if nothing else was said.
+        self.finish_if_ended();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configured_instant_verify_workflow_is_tapped() {
+        let wf = "gsa2.chk32.test.wf";
+        let path = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
+        assert!(is_instant_verify(&Method::POST, path, wf));
+        assert!(!is_instant_verify(&Method::GET, path, wf));
+        assert!(!is_instant_verify(&Method::POST, path, "other.wf"));
+        assert!(!is_instant_verify(
+            &Method::POST,
+            "/restws/identity/v2/test_account/customers.gsa2.phonefinder.wf/conversation",
+            wf
+        ));
+        assert!(!is_instant_verify(
+            &Method::POST,
+            &format!("{path}/more"),
+            wf
+        ));
+        assert!(!is_instant_verify(
+            &Method::POST,
+            "/restws/identity/v2//gsa2.chk32.test.wf/conversation",
+            wf
+        ));
+        assert!(!is_instant_verify(&Method::POST, path, ""));
+    }
+}
