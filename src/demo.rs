@@ -1,7 +1,291 @@
 //! The `demo` command: built-in fake LexisNexis and Socure on loopback, the proxy in front, a handful of fake applicants.
+//!
+//! Everything runs in this process on 127.0.0.1 port 0 and needs nothing from
+//! outside. The fakes answer with the fixtures' shapes (compiled in from
+//! `tests/fixtures/`), chosen by the fake applicant's name, so the run covers
+//! pass, fail and error on each side, a Socure timeout, and a PhoneFinder
+//! request that must be forwarded but not shadowed.
 
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ListenConfig, LogTarget, Secret, ShadowConfig, SocureConfig, UpstreamConfig};
+use crate::server;
+
+const WORKFLOW: &str = "gsa2.chk32.test.wf";
+const API_KEY: &str = "demo-fake-socure-key";
+const INSTANT_VERIFY_PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
+const PHONE_FINDER_PATH: &str = "/restws/identity/v2/test_account/customers.gsa2.phonefinder.wf/conversation";
+/// The demo's Socure timeout; the `SLOWPOKE` applicant takes longer.
+const SOCURE_TIMEOUT: Duration = Duration::from_secs(1);
+const SOCURE_SLOW: Duration = Duration::from_secs(3);
+
+const LN_REQUEST: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/request.json");
+const LN_PASS: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/successful_response.json");
+const LN_ADDRESS_FAIL: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/address_failure_response.json");
+const LN_DOB_FAIL: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/date_of_birth_failure_response.json");
+const LN_ERROR: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/error_response.json");
+const PF_REQUEST: &str = include_str!("../tests/fixtures/lexis_nexis/phone_finder/request.json");
+const PF_RESPONSE: &str = include_str!("../tests/fixtures/lexis_nexis/phone_finder/rdp2_response.json");
+const SOCURE_PASS: &str = include_str!("../tests/fixtures/socure/kyc_all_verified.json");
+const SOCURE_ADDRESS: &str = include_str!("../tests/fixtures/socure/kyc_address_not_verified.json");
+const SOCURE_400: &str = include_str!("../tests/fixtures/socure/error_400.json");
+const SOCURE_401: &str = include_str!("../tests/fixtures/socure/error_401.json");
+
+/// One fake applicant: its name picks each fake vendor's answer.
+struct Case {
+    first_name: &'static str,
+    last_name: &'static str,
+    ssn: &'static str,
+    what: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case { first_name: "FAKEY", last_name: "MCFAKERSON", ssn: "900000001", what: "both vendors pass" },
+    Case { first_name: "ADDRESSY", last_name: "ADDRESSFAIL", ssn: "900000002", what: "both fail on the address" },
+    Case { first_name: "FAKEY", last_name: "DOBFAIL", ssn: "900000003", what: "LexisNexis fails the DOB, Socure passes" },
+    Case { first_name: "BADREQ", last_name: "MCFAKERSON", ssn: "900000004", what: "Socure answers 400" },
+    Case { first_name: "SLOWPOKE", last_name: "MCFAKERSON", ssn: "900000005", what: "Socure times out" },
+    Case { first_name: "FAKEY", last_name: "ERRORSON", ssn: "900000006", what: "LexisNexis answers status error" },
+    Case { first_name: "BROKEN", last_name: "DOWN", ssn: "900000007", what: "LexisNexis 503, Socure 500" },
+];
 
 pub async fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    match run().await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("demo failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the demo; `Ok(false)` when something did not come out as it must.
+async fn run() -> Result<bool, Box<dyn std::error::Error>> {
+    let lexis_nexis = spawn_fake(fake_lexis_nexis).await?;
+    let socure = spawn_fake(fake_socure).await?;
+    let log_path = std::env::temp_dir().join(format!("socure-shadow-demo-{}.log", uuid::Uuid::new_v4()));
+    let config = Config {
+        listen: ListenConfig {
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        },
+        upstream: UpstreamConfig {
+            base_url: format!("http://{lexis_nexis}").parse()?,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+        },
+        shadow: ShadowConfig {
+            enabled: true,
+            instant_verify_workflow: WORKFLOW.into(),
+            log_path: LogTarget::File(log_path.clone()),
+            max_body_bytes: 1024 * 1024,
+        },
+        socure: SocureConfig {
+            base_url: format!("http://{socure}").parse()?,
+            timeout: SOCURE_TIMEOUT,
+            api_key: Some(Secret::new(API_KEY)),
+        },
+    };
+    let proxy = server::start(config).await?;
+    let base = format!("http://{}", proxy.local_addr());
+    println!("fake LexisNexis on {lexis_nexis}, fake Socure on {socure}, proxy on {}\n", proxy.local_addr());
+
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls::client_config()?)
+        .no_proxy()
+        .build()?;
+    let mut unchanged = 0usize;
+    let mut requests = Vec::new();
+    for case in CASES {
+        requests.push((INSTANT_VERIFY_PATH.to_owned(), applicant_body(case), Some(case)));
+    }
+    requests.push((PHONE_FINDER_PATH.to_owned(), PF_REQUEST.to_owned(), None));
+    // All at once, as a busy IdV pod would send them: no answer waits for Socure.
+    let answers = futures_util::future::join_all(requests.iter().map(|(path, body, _)| {
+        let client = client.clone();
+        let url = format!("{base}{path}");
+        let body = body.clone();
+        async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, bytes))
+        }
+    }))
+    .await;
+    for ((path, body, case), answer) in requests.iter().zip(answers) {
+        let (status, bytes) = answer?;
+        let (expected_status, expected_body) = lexis_nexis_answer(path, body.as_bytes());
+        let same = status == expected_status.as_u16() && bytes == expected_body;
+        unchanged += usize::from(same);
+        let who = case.map_or("PhoneFinder request (never shadowed)".to_owned(), |c| {
+            format!("{} {}: {}", c.first_name, c.last_name, c.what)
+        });
+        println!("client got {status} {} ({who})", if same { "unchanged" } else { "CHANGED" });
+    }
+
+    let report = proxy.shutdown().await;
+    let text = tokio::fs::read_to_string(&log_path).await?;
+    let _ = tokio::fs::remove_file(&log_path).await;
+    println!("\nshadow lines ({}):", log_path.display());
+    let lines: Vec<Value> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    for line in text.lines() {
+        println!("{line}");
+    }
+    let summary = Summary::of(&lines);
+    println!("\nsummary");
+    println!("  requests sent            {}", requests.len());
+    println!("  answered unchanged       {unchanged}");
+    println!("  shadow lines written     {} (expected {})", lines.len(), CASES.len());
+    println!("  both pass                {}", summary.both_pass);
+    println!("  only LexisNexis passes   {}", summary.only_lexis_nexis);
+    println!("  only Socure passes       {}", summary.only_socure);
+    println!("  both fail                {}", summary.both_fail);
+    println!("  one side errored         {}", summary.errored);
+    let ok = unchanged == requests.len()
+        && lines.len() == CASES.len()
+        && report.sink.lines_written == CASES.len() as u64
+        && report.mirrors_unfinished == 0;
+    println!("\n{}", if ok { "demo ok" } else { "demo FAILED" });
+    Ok(ok)
+}
+
+/// The agreement counts the IdV team reads first.
+#[derive(Default)]
+struct Summary {
+    both_pass: usize,
+    only_lexis_nexis: usize,
+    only_socure: usize,
+    both_fail: usize,
+    errored: usize,
+}
+
+impl Summary {
+    fn of(lines: &[Value]) -> Self {
+        let mut summary = Self::default();
+        for line in lines {
+            let props = &line["properties"]["event_properties"];
+            let errored = |result: &Value| result.is_null() || !result["exception"].is_null();
+            let (ln, socure) = (&props["resolution_result"], &props["socure_result"]);
+            if errored(ln) || errored(socure) {
+                summary.errored += 1;
+                continue;
+            }
+            match (ln["success"].as_bool(), socure["success"].as_bool()) {
+                (Some(true), Some(true)) => summary.both_pass += 1,
+                (Some(true), _) => summary.only_lexis_nexis += 1,
+                (_, Some(true)) => summary.only_socure += 1,
+                _ => summary.both_fail += 1,
+            }
+        }
+        summary
+    }
+}
+
+/// The fixture request with a fake applicant's name and SSN.
+fn applicant_body(case: &Case) -> String {
+    let mut body: Value = serde_json::from_str(LN_REQUEST).unwrap_or(Value::Null);
+    body["Person"]["Name"]["FirstName"] = case.first_name.into();
+    body["Person"]["Name"]["LastName"] = case.last_name.into();
+    body["Person"]["SSN"]["Number"] = case.ssn.into();
+    // A distinct fake user uuid per applicant, as the IdP's `sp:uuid` reference.
+    body["Settings"]["Reference"] = format!("demo:00000000-0000-4000-8000-{:0>12}", case.ssn).into();
+    body.to_string()
+}
+
+/// What the fake LexisNexis answers: by path, then by the applicant's last name.
+fn lexis_nexis_answer(path: &str, body: &[u8]) -> (StatusCode, Bytes) {
+    if path.contains("phonefinder") {
+        return (StatusCode::OK, Bytes::from_static(PF_RESPONSE.as_bytes()));
+    }
+    let last_name = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|b| b["Person"]["Name"]["LastName"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let fixture = match last_name.as_str() {
+        "ADDRESSFAIL" => LN_ADDRESS_FAIL,
+        "DOBFAIL" => LN_DOB_FAIL,
+        "ERRORSON" => LN_ERROR,
+        "DOWN" => return (StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"maintenance\n")),
+        _ => LN_PASS,
+    };
+    (StatusCode::OK, Bytes::from_static(fixture.as_bytes()))
+}
+
+async fn fake_lexis_nexis(request: Request<Incoming>) -> (StatusCode, Bytes) {
+    let path = request.uri().path().to_owned();
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    lexis_nexis_answer(&path, &body)
+}
+
+/// What the fake Socure answers: 401 without the demo key, else by first name.
+async fn fake_socure(request: Request<Incoming>) -> (StatusCode, Bytes) {
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == format!("SocureApiKey {API_KEY}").as_bytes());
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if !authorized {
+        return (StatusCode::UNAUTHORIZED, Bytes::from_static(SOCURE_401.as_bytes()));
+    }
+    let first_name = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b["firstName"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let fixture = match first_name.as_str() {
+        "ADDRESSY" => SOCURE_ADDRESS,
+        "BADREQ" => return (StatusCode::BAD_REQUEST, Bytes::from_static(SOCURE_400.as_bytes())),
+        "BROKEN" => return (StatusCode::INTERNAL_SERVER_ERROR, Bytes::from_static(b"It works!")),
+        "SLOWPOKE" => {
+            tokio::time::sleep(SOCURE_SLOW).await;
+            SOCURE_PASS
+        }
+        _ => SOCURE_PASS,
+    };
+    (StatusCode::OK, Bytes::from_static(fixture.as_bytes()))
+}
+
+/// Serves `answer` on 127.0.0.1, port 0, until the process ends.
+async fn spawn_fake<F, Fut>(answer: F) -> std::io::Result<SocketAddr>
+where
+    F: Fn(Request<Incoming>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (StatusCode, Bytes)> + Send + 'static,
+{
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service_fn(move |request| async move {
+                let (status, body) = answer(request).await;
+                let mut response = Response::new(Full::new(body));
+                *response.status_mut() = status;
+                response
+                    .headers_mut()
+                    .insert("content-type", http::HeaderValue::from_static("application/json"));
+                Ok::<_, Infallible>(response)
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        }
+    });
+    Ok(address)
 }

@@ -1,0 +1,480 @@
+//! Test support: raw HTTP/1.1 fake vendors on 127.0.0.1 port 0 that record exactly what they receive, a raw client, and a proxy started per test.
+//!
+//! The fakes and the client speak HTTP from bytes they parse themselves, so
+//! the tests can assert on the bytes on the wire (header-name case, framing,
+//! body), not on what an HTTP library chose to show. Nothing here sleeps to
+//! synchronise: a test reads the shadow log only after the proxy's shutdown
+//! has drained the mirrors and flushed the log.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use socure_shadow_proxy::config::Config;
+use socure_shadow_proxy::server::{self, Running};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub const WORKFLOW: &str = "gsa2.chk32.test.wf";
+pub const IV_PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
+pub const PF_PATH: &str = "/restws/identity/v2/test_account/customers.gsa2.phonefinder.wf/conversation";
+pub const API_KEY: &str = "fake-socure-api-key-0000";
+/// No single exchange in these tests should take longer; a hang fails fast.
+pub const TEST_BOUND: Duration = Duration::from_secs(20);
+
+/// A fixture from `tests/fixtures/`.
+pub fn fixture(relative: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(relative);
+    std::fs::read(&path).unwrap_or_else(|err| panic!("fixture {}: {err}", path.display()))
+}
+
+pub fn fixture_json(relative: &str) -> Value {
+    serde_json::from_slice(&fixture(relative)).expect("fixture is JSON")
+}
+
+/// One HTTP message as it crossed the wire.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The raw head, start line to the blank line included.
+    pub head: Vec<u8>,
+    pub start_line: String,
+    /// Names with their case as sent, values as bytes, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body, de-chunked when it was chunked.
+    pub body: Vec<u8>,
+    pub chunked: bool,
+}
+
+impl Message {
+    /// The first value of `name`, compared without case.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The headers a proxy must pass on unchanged: all but the hop-by-hop
+    /// ones and the framing ones, which a proxy may re-frame.
+    pub fn end_to_end_headers(&self, also_skip: &[&str]) -> Vec<(String, Vec<u8>)> {
+        const HOP: [&str; 7] = [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+            "content-length",
+        ];
+        self.headers
+            .iter()
+            .filter(|(n, _)| {
+                let lower = n.to_ascii_lowercase();
+                !HOP.contains(&lower.as_str()) && !also_skip.contains(&lower.as_str())
+            })
+            .cloned()
+            .collect()
+    }
+
+    pub fn status(&self) -> u16 {
+        self.start_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status line")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("body is JSON")
+    }
+}
+
+/// Reads one message from `stream`, keeping any extra bytes in `buf`.
+/// `None` when the peer closed before a new message began.
+pub async fn read_message<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    is_response: bool,
+) -> std::io::Result<Option<Message>> {
+    let head_end = loop {
+        if let Some(pos) = find(buf, b"\r\n\r\n") {
+            break pos + 4;
+        }
+        if fill(stream, buf).await? == 0 {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed inside a head"));
+        }
+    };
+    let head: Vec<u8> = buf.drain(..head_end).collect();
+    let text = String::from_utf8_lossy(&head[..head.len() - 4]).into_owned();
+    let mut lines = text.split("\r\n");
+    let start_line = lines.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, Vec<u8>)> = lines
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            Some((name.to_owned(), value.trim().as_bytes().to_vec()))
+        })
+        .collect();
+    let mut message = Message {
+        head,
+        start_line,
+        headers,
+        body: Vec::new(),
+        chunked: false,
+    };
+    let chunked = message
+        .header_str("transfer-encoding")
+        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+    let length = message.header_str("content-length").and_then(|v| v.parse::<usize>().ok());
+    if chunked {
+        message.chunked = true;
+        loop {
+            let line = read_line(stream, buf).await?;
+            let size_text = line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunk size"))?;
+            if size == 0 {
+                // Trailers, then the blank line.
+                while !read_line(stream, buf).await?.is_empty() {}
+                break;
+            }
+            let data = read_exact(stream, buf, size + 2).await?;
+            message.body.extend_from_slice(&data[..size]);
+        }
+    } else if let Some(length) = length {
+        message.body = read_exact(stream, buf, length).await?;
+    } else if is_response && !matches!(message.status(), 204 | 304) {
+        // No framing: the body runs to the end of the connection.
+        while fill(stream, buf).await? != 0 {}
+        message.body = std::mem::take(buf);
+    }
+    Ok(Some(message))
+}
+
+/// Parses a message held in memory (one we built, or one we recorded).
+pub fn parse(bytes: &[u8]) -> Message {
+    let is_response = bytes.starts_with(b"HTTP/");
+    let mut cursor = std::io::Cursor::new(bytes.to_vec());
+    let mut buf = Vec::new();
+    let mut reading = std::pin::pin!(read_message(&mut cursor, &mut buf, is_response));
+    // Reading from memory never waits, so one poll finishes it.
+    match reading
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(result) => result.expect("parse").expect("a message"),
+        std::task::Poll::Pending => panic!("an in-memory read cannot wait"),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn fill<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut chunk = [0u8; 8192];
+    let n = stream.read(&mut chunk).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+async fn read_line<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> std::io::Result<String> {
+    loop {
+        if let Some(pos) = find(buf, b"\r\n") {
+            let line: Vec<u8> = buf.drain(..pos + 2).collect();
+            return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
+        }
+        if fill(stream, buf).await? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed inside a line"));
+        }
+    }
+}
+
+async fn read_exact<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, n: usize) -> std::io::Result<Vec<u8>> {
+    while buf.len() < n {
+        if fill(stream, buf).await? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed inside a body"));
+        }
+    }
+    Ok(buf.drain(..n).collect())
+}
+
+/// A raw response with a `Content-Length` computed from `body`.
+pub fn response(status_line: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status_line}\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A JSON 200 as LexisNexis or Socure would send it.
+pub fn json_ok(body: &[u8]) -> Vec<u8> {
+    response("200 OK", &[("Content-Type", "application/json")], body)
+}
+
+/// A raw request with a `Content-Length` computed from `body`.
+pub fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{method} {target} HTTP/1.1\r\nHost: idv-app.fake\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// What a fake vendor does with one request.
+#[derive(Clone)]
+pub enum Reply {
+    /// These bytes, at once.
+    Now(Vec<u8>),
+    /// These bytes, after a delay (the vendor's own slowness, not a sync point).
+    After(Duration, Vec<u8>),
+    /// Never answer; keep the connection open.
+    Hang,
+    /// Close the connection with a TCP reset, without answering.
+    Reset,
+    /// Answer the head and part of the body, then reset.
+    ResetMidBody(Vec<u8>),
+}
+
+type Responder = dyn Fn(&Message) -> Reply + Send + Sync;
+
+/// A fake vendor on 127.0.0.1, port 0, recording every request it reads.
+pub struct FakeVendor {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Message>>>,
+    answered: Arc<AtomicUsize>,
+}
+
+impl FakeVendor {
+    pub async fn start(reply: impl Fn(&Message) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake vendor");
+        let addr = listener.local_addr().expect("fake vendor address");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let reply: Arc<Responder> = Arc::new(reply);
+        let (received2, answered2) = (Arc::clone(&received), Arc::clone(&answered));
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_fake(
+                    stream,
+                    Arc::clone(&reply),
+                    Arc::clone(&received2),
+                    Arc::clone(&answered2),
+                ));
+            }
+        });
+        Self {
+            addr,
+            received,
+            answered,
+        }
+    }
+
+    /// Always answers `bytes`.
+    pub async fn always(bytes: Vec<u8>) -> Self {
+        Self::start(move |_| Reply::Now(bytes.clone())).await
+    }
+
+    pub fn requests(&self) -> Vec<Message> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// How many answers it has finished sending.
+    pub fn answered(&self) -> usize {
+        self.answered.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve_fake(
+    mut stream: TcpStream,
+    reply: Arc<Responder>,
+    received: Arc<Mutex<Vec<Message>>>,
+    answered: Arc<AtomicUsize>,
+) {
+    let mut buf = Vec::new();
+    while let Ok(Some(message)) = read_message(&mut stream, &mut buf, false).await {
+        let action = reply(&message);
+        received.lock().expect("lock").push(message);
+        match action {
+            Reply::Now(bytes) => {
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Reply::After(delay, bytes) => {
+                tokio::time::sleep(delay).await;
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Reply::Hang => std::future::pending::<()>().await,
+            Reply::Reset => {
+                let _ = stream.set_zero_linger();
+                return;
+            }
+            Reply::ResetMidBody(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.flush().await;
+                let _ = stream.set_zero_linger();
+                return;
+            }
+        }
+        answered.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A client connection that speaks raw bytes.
+pub struct RawClient {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(addr).await.expect("connect to proxy"),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes `bytes` and reads one response, bounded by [`TEST_BOUND`].
+    pub async fn send(&mut self, bytes: &[u8]) -> Message {
+        self.stream.write_all(bytes).await.expect("write request");
+        tokio::time::timeout(TEST_BOUND, read_message(&mut self.stream, &mut self.buf, true))
+            .await
+            .expect("proxy answered in time")
+            .expect("read response")
+            .expect("a response before close")
+    }
+}
+
+/// One request on a new connection.
+pub async fn send(addr: SocketAddr, bytes: &[u8]) -> Message {
+    RawClient::connect(addr).await.send(bytes).await
+}
+
+/// Settings for a proxy under test.
+pub struct Options {
+    pub enabled: bool,
+    pub socure_timeout_seconds: f64,
+    pub upstream_timeout_seconds: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            socure_timeout_seconds: 5.0,
+            upstream_timeout_seconds: 10.0,
+        }
+    }
+}
+
+/// A proxy on 127.0.0.1 port 0 in front of the two fakes, logging to a temp file.
+pub struct TestProxy {
+    pub addr: SocketAddr,
+    running: Running,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestProxy {
+    pub async fn start(upstream: SocketAddr, socure: SocketAddr, options: Options) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("shadow.log");
+        let text = format!(
+            r#"
+[listen]
+address = "127.0.0.1:0"
+[upstream]
+base_url = "http://{upstream}"
+timeout_seconds = {upstream_timeout}
+[shadow]
+enabled = {enabled}
+instant_verify_workflow = "{WORKFLOW}"
+log_path = "{log}"
+[socure]
+base_url = "http://{socure}"
+timeout_seconds = {socure_timeout}
+"#,
+            upstream_timeout = options.upstream_timeout_seconds,
+            enabled = options.enabled,
+            log = log.display(),
+            socure_timeout = options.socure_timeout_seconds,
+        );
+        let env: HashMap<String, String> = [("SOCURE_IDPLUS_API_KEY".to_owned(), API_KEY.to_owned())].into();
+        let config = Config::from_toml(&text, &env).expect("test config is valid");
+        let running = server::start(config).await.expect("proxy starts");
+        Self {
+            addr: running.local_addr(),
+            running,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Shuts the proxy down (draining mirrors, flushing the log) and returns
+    /// every shadow line written, parsed.
+    pub async fn finish(self) -> Vec<Value> {
+        let report = tokio::time::timeout(TEST_BOUND, self.running.shutdown())
+            .await
+            .expect("shutdown in time");
+        assert_eq!(report.mirrors_unfinished, 0, "every mirror finished");
+        let text = match std::fs::read_to_string(&self.log) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => panic!("read shadow log: {err}"),
+        };
+        assert!(text.is_empty() || text.ends_with('\n'), "whole lines only");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+            .collect()
+    }
+
+    /// Whether the log file exists at all.
+    pub fn log_exists(&self) -> bool {
+        self.log.exists()
+    }
+}
+
+/// The `event_properties` of a line.
+pub fn event(line: &Value) -> &Value {
+    &line["properties"]["event_properties"]
+}
+
+/// A Socure fake answering `bytes` to everything.
+pub async fn socure_answering(bytes: Vec<u8>) -> FakeVendor {
+    FakeVendor::always(bytes).await
+}
+
+/// The fixture InstantVerify request as the IdP would send it.
+pub fn instant_verify_request() -> Vec<u8> {
+    request(
+        "POST",
+        IV_PATH,
+        &[("Content-Type", "application/json"), ("Authorization", "Basic ZmFrZTpmYWtl")],
+        &fixture("lexis_nexis/instant_verify/request.json"),
+    )
+}
