@@ -20,24 +20,34 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ListenConfig, LogTarget, Secret, ShadowConfig, SocureConfig, UpstreamConfig};
+use crate::config::{
+    Config, ListenConfig, LogTarget, Secret, ShadowConfig, SocureConfig, UpstreamConfig,
+};
 use crate::server;
 
 const WORKFLOW: &str = "gsa2.chk32.test.wf";
 const API_KEY: &str = "demo-fake-socure-key";
-const INSTANT_VERIFY_PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
-const PHONE_FINDER_PATH: &str = "/restws/identity/v2/test_account/customers.gsa2.phonefinder.wf/conversation";
+const INSTANT_VERIFY_PATH: &str =
+    "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
+const PHONE_FINDER_PATH: &str =
+    "/restws/identity/v2/test_account/customers.gsa2.phonefinder.wf/conversation";
 /// The demo's Socure timeout; the `SLOWPOKE` applicant takes longer.
 const SOCURE_TIMEOUT: Duration = Duration::from_secs(1);
 const SOCURE_SLOW: Duration = Duration::from_secs(3);
 
 const LN_REQUEST: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/request.json");
-const LN_PASS: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/successful_response.json");
-const LN_ADDRESS_FAIL: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/address_failure_response.json");
-const LN_DOB_FAIL: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/date_of_birth_failure_response.json");
-const LN_ERROR: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/error_response.json");
+const LN_PASS: &str =
+    include_str!("../tests/fixtures/lexis_nexis/instant_verify/successful_response.json");
+const LN_ADDRESS_FAIL: &str =
+    include_str!("../tests/fixtures/lexis_nexis/instant_verify/address_failure_response.json");
+const LN_DOB_FAIL: &str = include_str!(
+    "../tests/fixtures/lexis_nexis/instant_verify/date_of_birth_failure_response.json"
+);
+const LN_ERROR: &str =
+    include_str!("../tests/fixtures/lexis_nexis/instant_verify/error_response.json");
 const PF_REQUEST: &str = include_str!("../tests/fixtures/lexis_nexis/phone_finder/request.json");
-const PF_RESPONSE: &str = include_str!("../tests/fixtures/lexis_nexis/phone_finder/rdp2_response.json");
+const PF_RESPONSE: &str =
+    include_str!("../tests/fixtures/lexis_nexis/phone_finder/rdp2_response.json");
 const SOCURE_PASS: &str = include_str!("../tests/fixtures/socure/kyc_all_verified.json");
 const SOCURE_ADDRESS: &str = include_str!("../tests/fixtures/socure/kyc_address_not_verified.json");
 const SOCURE_400: &str = include_str!("../tests/fixtures/socure/error_400.json");
@@ -52,13 +62,48 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { first_name: "FAKEY", last_name: "MCFAKERSON", ssn: "900000001", what: "both vendors pass" },
-    Case { first_name: "ADDRESSY", last_name: "ADDRESSFAIL", ssn: "900000002", what: "both fail on the address" },
-    Case { first_name: "FAKEY", last_name: "DOBFAIL", ssn: "900000003", what: "LexisNexis fails the DOB, Socure passes" },
-    Case { first_name: "BADREQ", last_name: "MCFAKERSON", ssn: "900000004", what: "Socure answers 400" },
-    Case { first_name: "SLOWPOKE", last_name: "MCFAKERSON", ssn: "900000005", what: "Socure times out" },
-    Case { first_name: "FAKEY", last_name: "ERRORSON", ssn: "900000006", what: "LexisNexis answers status error" },
-    Case { first_name: "BROKEN", last_name: "DOWN", ssn: "900000007", what: "LexisNexis 503, Socure 500" },
+    Case {
+        first_name: "FAKEY",
+        last_name: "MCFAKERSON",
+        ssn: "900000001",
+        what: "both vendors pass",
+    },
+    Case {
+        first_name: "ADDRESSY",
+        last_name: "ADDRESSFAIL",
+        ssn: "900000002",
+        what: "both fail on the address",
+    },
+    Case {
+        first_name: "FAKEY",
+        last_name: "DOBFAIL",
+        ssn: "900000003",
+        what: "LexisNexis fails the DOB, Socure passes",
+    },
+    Case {
+        first_name: "BADREQ",
+        last_name: "MCFAKERSON",
+        ssn: "900000004",
+        what: "Socure answers 400",
+    },
+    Case {
+        first_name: "SLOWPOKE",
+        last_name: "MCFAKERSON",
+        ssn: "900000005",
+        what: "Socure times out",
+    },
+    Case {
+        first_name: "FAKEY",
+        last_name: "ERRORSON",
+        ssn: "900000006",
+        what: "LexisNexis answers status error",
+    },
+    Case {
+        first_name: "BROKEN",
+        last_name: "DOWN",
+        ssn: "900000007",
+        what: "LexisNexis 503, Socure 500",
+    },
 ];
 
 pub async fn main() -> ExitCode {
@@ -76,7 +121,8 @@ pub async fn main() -> ExitCode {
 async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let lexis_nexis = spawn_fake(fake_lexis_nexis).await?;
     let socure = spawn_fake(fake_socure).await?;
-    let log_path = std::env::temp_dir().join(format!("socure-shadow-demo-{}.log", uuid::Uuid::new_v4()));
+    let log_path =
+        std::env::temp_dir().join(format!("socure-shadow-demo-{}.log", uuid::Uuid::new_v4()));
     let config = Config {
         listen: ListenConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -100,7 +146,10 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     };
     let proxy = server::start(config).await?;
     let base = format!("http://{}", proxy.local_addr());
-    println!("fake LexisNexis on {lexis_nexis}, fake Socure on {socure}, proxy on {}\n", proxy.local_addr());
+    println!(
+        "fake LexisNexis on {lexis_nexis}, fake Socure on {socure}, proxy on {}\n",
+        proxy.local_addr()
+    );
 
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(crate::tls::client_config()?)
@@ -109,7 +158,11 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let mut unchanged = 0usize;
     let mut requests = Vec::new();
     for case in CASES {
-        requests.push((INSTANT_VERIFY_PATH.to_owned(), applicant_body(case), Some(case)));
+        requests.push((
+            INSTANT_VERIFY_PATH.to_owned(),
+            applicant_body(case),
+            Some(case),
+        ));
     }
     requests.push((PHONE_FINDER_PATH.to_owned(), PF_REQUEST.to_owned(), None));
     // All at once, as a busy IdV pod would send them: no answer waits for Socure.
@@ -138,7 +191,10 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         let who = case.map_or("PhoneFinder request (never shadowed)".to_owned(), |c| {
             format!("{} {}: {}", c.first_name, c.last_name, c.what)
         });
-        println!("client got {status} {} ({who})", if same { "unchanged" } else { "CHANGED" });
+        println!(
+            "client got {status} {} ({who})",
+            if same { "unchanged" } else { "CHANGED" }
+        );
     }
 
     let report = proxy.shutdown().await;
@@ -156,7 +212,11 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     println!("\nsummary");
     println!("  requests sent            {}", requests.len());
     println!("  answered unchanged       {unchanged}");
-    println!("  shadow lines written     {} (expected {})", lines.len(), CASES.len());
+    println!(
+        "  shadow lines written     {} (expected {})",
+        lines.len(),
+        CASES.len()
+    );
     println!("  both pass                {}", summary.both_pass);
     println!("  only LexisNexis passes   {}", summary.only_lexis_nexis);
     println!("  only Socure passes       {}", summary.only_socure);
@@ -209,7 +269,8 @@ fn applicant_body(case: &Case) -> String {
     body["Person"]["Name"]["LastName"] = case.last_name.into();
     body["Person"]["SSN"]["Number"] = case.ssn.into();
     // A distinct fake user uuid per applicant, as the IdP's `sp:uuid` reference.
-    body["Settings"]["Reference"] = format!("demo:00000000-0000-4000-8000-{:0>12}", case.ssn).into();
+    body["Settings"]["Reference"] =
+        format!("demo:00000000-0000-4000-8000-{:0>12}", case.ssn).into();
     body.to_string()
 }
 
@@ -226,7 +287,12 @@ fn lexis_nexis_answer(path: &str, body: &[u8]) -> (StatusCode, Bytes) {
         "ADDRESSFAIL" => LN_ADDRESS_FAIL,
         "DOBFAIL" => LN_DOB_FAIL,
         "ERRORSON" => LN_ERROR,
-        "DOWN" => return (StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"maintenance\n")),
+        "DOWN" => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Bytes::from_static(b"maintenance\n"),
+            );
+        }
         _ => LN_PASS,
     };
     (StatusCode::OK, Bytes::from_static(fixture.as_bytes()))
@@ -234,7 +300,12 @@ fn lexis_nexis_answer(path: &str, body: &[u8]) -> (StatusCode, Bytes) {
 
 async fn fake_lexis_nexis(request: Request<Incoming>) -> (StatusCode, Bytes) {
     let path = request.uri().path().to_owned();
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     lexis_nexis_answer(&path, &body)
 }
 
@@ -244,9 +315,17 @@ async fn fake_socure(request: Request<Incoming>) -> (StatusCode, Bytes) {
         .headers()
         .get("authorization")
         .is_some_and(|v| v.as_bytes() == format!("SocureApiKey {API_KEY}").as_bytes());
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if !authorized {
-        return (StatusCode::UNAUTHORIZED, Bytes::from_static(SOCURE_401.as_bytes()));
+        return (
+            StatusCode::UNAUTHORIZED,
+            Bytes::from_static(SOCURE_401.as_bytes()),
+        );
     }
     let first_name = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -254,8 +333,18 @@ async fn fake_socure(request: Request<Incoming>) -> (StatusCode, Bytes) {
         .unwrap_or_default();
     let fixture = match first_name.as_str() {
         "ADDRESSY" => SOCURE_ADDRESS,
-        "BADREQ" => return (StatusCode::BAD_REQUEST, Bytes::from_static(SOCURE_400.as_bytes())),
-        "BROKEN" => return (StatusCode::INTERNAL_SERVER_ERROR, Bytes::from_static(b"It works!")),
+        "BADREQ" => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Bytes::from_static(SOCURE_400.as_bytes()),
+            );
+        }
+        "BROKEN" => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from_static(b"It works!"),
+            );
+        }
         "SLOWPOKE" => {
             tokio::time::sleep(SOCURE_SLOW).await;
             SOCURE_PASS
@@ -279,12 +368,16 @@ where
                 let (status, body) = answer(request).await;
                 let mut response = Response::new(Full::new(body));
                 *response.status_mut() = status;
-                response
-                    .headers_mut()
-                    .insert("content-type", http::HeaderValue::from_static("application/json"));
+                response.headers_mut().insert(
+                    "content-type",
+                    http::HeaderValue::from_static("application/json"),
+                );
                 Ok::<_, Infallible>(response)
             });
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
         }
     });
     Ok(address)

@@ -8,13 +8,20 @@ use support::*;
 /// hop-by-hop framing.
 fn assert_forwarded_unchanged(sent: &[u8], got: &Message, upstream: std::net::SocketAddr) {
     let sent = parse(sent);
-    assert_eq!(got.start_line, sent.start_line, "method, target and version");
+    assert_eq!(
+        got.start_line, sent.start_line,
+        "method, target and version"
+    );
     assert_eq!(
         got.end_to_end_headers(&["host"]),
         sent.end_to_end_headers(&["host"]),
         "every end-to-end header, name case and value, in order"
     );
-    assert_eq!(got.header_str("Host"), Some(upstream.to_string().as_str()), "Host names the upstream");
+    assert_eq!(
+        got.header_str("Host"),
+        Some(upstream.to_string().as_str()),
+        "Host names the upstream"
+    );
     assert_eq!(got.body, sent.body, "body byte for byte");
 }
 
@@ -22,7 +29,11 @@ fn assert_forwarded_unchanged(sent: &[u8], got: &Message, upstream: std::net::So
 fn assert_answered_unchanged(upstream_raw: &[u8], got: &Message) {
     let sent = parse(upstream_raw);
     assert_eq!(got.start_line, sent.start_line, "status line");
-    assert_eq!(got.end_to_end_headers(&[]), sent.end_to_end_headers(&[]), "response headers");
+    assert_eq!(
+        got.end_to_end_headers(&[]),
+        sent.end_to_end_headers(&[]),
+        "response headers"
+    );
     assert_eq!(got.body, sent.body, "response body");
 }
 
@@ -40,8 +51,10 @@ async fn upstream_with(body: &[u8]) -> (FakeVendor, Vec<u8>) {
 
 #[tokio::test]
 async fn fixture_request_is_forwarded_and_answered_unchanged() {
-    let (upstream, raw_answer) =
-        upstream_with(&fixture("lexis_nexis/instant_verify/successful_response.json")).await;
+    let (upstream, raw_answer) = upstream_with(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    ))
+    .await;
     let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
     let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
 
@@ -52,9 +65,19 @@ async fn fixture_request_is_forwarded_and_answered_unchanged() {
     assert_eq!(received.len(), 1);
     assert_forwarded_unchanged(&sent, &received[0], upstream.addr);
     assert_answered_unchanged(&raw_answer, &answer);
-    assert_eq!(answer.header_str("content-length"), Some(raw_answer_len(&raw_answer).as_str()));
-    assert!(answer.header("date").is_none(), "no Date the upstream did not send");
-    assert_eq!(proxy.finish().await.len(), 1, "the shadowed request left one line");
+    assert_eq!(
+        answer.header_str("content-length"),
+        Some(raw_answer_len(&raw_answer).as_str())
+    );
+    assert!(
+        answer.header("date").is_none(),
+        "no Date the upstream did not send"
+    );
+    assert_eq!(
+        proxy.finish().await.len(),
+        1,
+        "the shadowed request left one line"
+    );
 }
 
 fn raw_answer_len(raw: &[u8]) -> String {
@@ -74,7 +97,10 @@ async fn odd_header_case_survives_both_ways() {
             ("content-TYPE", "application/json"),
             ("X-FaKe-Trace", "one"),
             ("x-fake-trace", "two"),
-            ("AUTHORIZATION", "HMAC-SHA256 keyid=K, ts=T, nonce=N, bodyHash=B, signature=S"),
+            (
+                "AUTHORIZATION",
+                "HMAC-SHA256 keyid=K, ts=T, nonce=N, bodyHash=B, signature=S",
+            ),
         ],
         &fixture("lexis_nexis/instant_verify/request.json"),
     );
@@ -82,8 +108,17 @@ async fn odd_header_case_survives_both_ways() {
 
     let received = upstream.requests();
     assert_forwarded_unchanged(&sent, &received[0], upstream.addr);
-    let names: Vec<&str> = received[0].headers.iter().map(|(n, _)| n.as_str()).collect();
-    for name in ["content-TYPE", "X-FaKe-Trace", "x-fake-trace", "AUTHORIZATION"] {
+    let names: Vec<&str> = received[0]
+        .headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for name in [
+        "content-TYPE",
+        "X-FaKe-Trace",
+        "x-fake-trace",
+        "AUTHORIZATION",
+    ] {
         assert!(names.contains(&name), "{name} kept its case: {names:?}");
     }
     assert_answered_unchanged(&raw_answer, &answer);
@@ -122,7 +157,11 @@ async fn chunked_body_arrives_whole_on_both_routes() {
     }
     let lines = proxy.finish().await;
     assert_eq!(lines.len(), 1, "only the InstantVerify request is shadowed");
-    assert_eq!(event(&lines[0])["socure_outcome"], "answered", "the chunked body was parsed");
+    assert_eq!(
+        event(&lines[0])["socure_outcome"],
+        "answered",
+        "the chunked body was parsed"
+    );
 }
 
 #[tokio::test]
@@ -145,12 +184,16 @@ async fn query_string_is_kept_verbatim() {
     assert_forwarded_unchanged(&sent, &received[0], upstream.addr);
     assert_answered_unchanged(&raw_answer, &answer);
     let lines = proxy.finish().await;
-    assert_eq!(lines[0]["properties"]["path"], IV_PATH, "the line's path has no query");
+    assert_eq!(
+        lines[0]["properties"]["path"], IV_PATH,
+        "the line's path has no query"
+    );
 }
 
 #[tokio::test]
 async fn other_workflow_is_forwarded_unchanged_and_not_mirrored() {
-    let (upstream, raw_answer) = upstream_with(&fixture("lexis_nexis/phone_finder/rdp2_response.json")).await;
+    let (upstream, raw_answer) =
+        upstream_with(&fixture("lexis_nexis/phone_finder/rdp2_response.json")).await;
     let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
     let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
 
@@ -165,7 +208,10 @@ async fn other_workflow_is_forwarded_unchanged_and_not_mirrored() {
     assert_forwarded_unchanged(&sent, &upstream.requests()[0], upstream.addr);
     assert_answered_unchanged(&raw_answer, &answer);
     assert!(proxy.finish().await.is_empty(), "no line for PhoneFinder");
-    assert!(socure.requests().is_empty(), "PhoneFinder is never mirrored");
+    assert!(
+        socure.requests().is_empty(),
+        "PhoneFinder is never mirrored"
+    );
 }
 
 #[tokio::test]
@@ -203,7 +249,11 @@ async fn upstream_500_reaches_the_client_untouched() {
     assert_eq!(lines.len(), 1);
     let resolution = &event(&lines[0])["resolution_result"];
     assert_eq!(resolution["exception"], "Unexpected status code '500'");
-    assert!(!serde_json::to_string(&lines[0]).expect("json").contains("vendor is unhappy"));
+    assert!(
+        !serde_json::to_string(&lines[0])
+            .expect("json")
+            .contains("vendor is unhappy")
+    );
 }
 
 #[tokio::test]
@@ -237,8 +287,15 @@ async fn unreachable_upstream_is_502_and_still_one_line() {
 
     let lines = proxy.finish().await;
     assert_eq!(lines.len(), 1);
-    assert_eq!(event(&lines[0])["resolution_outcome"], "upstream_unreachable");
-    assert_eq!(event(&lines[0])["socure_outcome"], "answered", "Socure was still asked");
+    assert_eq!(
+        event(&lines[0])["resolution_outcome"],
+        "upstream_unreachable"
+    );
+    assert_eq!(
+        event(&lines[0])["socure_outcome"],
+        "answered",
+        "Socure was still asked"
+    );
 }
 
 #[tokio::test]

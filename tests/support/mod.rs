@@ -23,14 +23,17 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub const WORKFLOW: &str = "gsa2.chk32.test.wf";
 pub const IV_PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
-pub const PF_PATH: &str = "/restws/identity/v2/test_account/customers.gsa2.phonefinder.wf/conversation";
+pub const PF_PATH: &str =
+    "/restws/identity/v2/test_account/customers.gsa2.phonefinder.wf/conversation";
 pub const API_KEY: &str = "fake-socure-api-key-0000";
 /// No single exchange in these tests should take longer; a hang fails fast.
 pub const TEST_BOUND: Duration = Duration::from_secs(20);
 
 /// A fixture from `tests/fixtures/`.
 pub fn fixture(relative: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(relative);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(relative);
     std::fs::read(&path).unwrap_or_else(|err| panic!("fixture {}: {err}", path.display()))
 }
 
@@ -114,7 +117,10 @@ pub async fn read_message<S: AsyncRead + Unpin>(
             if buf.is_empty() {
                 return Ok(None);
             }
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed inside a head"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed inside a head",
+            ));
         }
     };
     let head: Vec<u8> = buf.drain(..head_end).collect();
@@ -137,14 +143,17 @@ pub async fn read_message<S: AsyncRead + Unpin>(
     let chunked = message
         .header_str("transfer-encoding")
         .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
-    let length = message.header_str("content-length").and_then(|v| v.parse::<usize>().ok());
+    let length = message
+        .header_str("content-length")
+        .and_then(|v| v.parse::<usize>().ok());
     if chunked {
         message.chunked = true;
         loop {
             let line = read_line(stream, buf).await?;
             let size_text = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunk size"))?;
+            let size = usize::from_str_radix(size_text, 16).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunk size")
+            })?;
             if size == 0 {
                 // Trailers, then the blank line.
                 while !read_line(stream, buf).await?.is_empty() {}
@@ -190,22 +199,35 @@ async fn fill<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> std::i
     Ok(n)
 }
 
-async fn read_line<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> std::io::Result<String> {
+async fn read_line<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<String> {
     loop {
         if let Some(pos) = find(buf, b"\r\n") {
             let line: Vec<u8> = buf.drain(..pos + 2).collect();
             return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
         }
         if fill(stream, buf).await? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed inside a line"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed inside a line",
+            ));
         }
     }
 }
 
-async fn read_exact<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, n: usize) -> std::io::Result<Vec<u8>> {
+async fn read_exact<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    n: usize,
+) -> std::io::Result<Vec<u8>> {
     while buf.len() < n {
         if fill(stream, buf).await? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed inside a body"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed inside a body",
+            ));
         }
     }
     Ok(buf.drain(..n).collect())
@@ -269,7 +291,9 @@ pub struct FakeVendor {
 
 impl FakeVendor {
     pub async fn start(reply: impl Fn(&Message) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake vendor");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake vendor");
         let addr = listener.local_addr().expect("fake vendor address");
         let received = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(AtomicUsize::new(0));
@@ -362,11 +386,14 @@ impl RawClient {
     /// Writes `bytes` and reads one response, bounded by [`TEST_BOUND`].
     pub async fn send(&mut self, bytes: &[u8]) -> Message {
         self.stream.write_all(bytes).await.expect("write request");
-        tokio::time::timeout(TEST_BOUND, read_message(&mut self.stream, &mut self.buf, true))
-            .await
-            .expect("proxy answered in time")
-            .expect("read response")
-            .expect("a response before close")
+        tokio::time::timeout(
+            TEST_BOUND,
+            read_message(&mut self.stream, &mut self.buf, true),
+        )
+        .await
+        .expect("proxy answered in time")
+        .expect("read response")
+        .expect("a response before close")
     }
 }
 
@@ -424,7 +451,8 @@ timeout_seconds = {socure_timeout}
             log = log.display(),
             socure_timeout = options.socure_timeout_seconds,
         );
-        let env: HashMap<String, String> = [("SOCURE_IDPLUS_API_KEY".to_owned(), API_KEY.to_owned())].into();
+        let env: HashMap<String, String> =
+            [("SOCURE_IDPLUS_API_KEY".to_owned(), API_KEY.to_owned())].into();
         let config = Config::from_toml(&text, &env).expect("test config is valid");
         let running = server::start(config).await.expect("proxy starts");
         Self {
@@ -474,7 +502,10 @@ pub fn instant_verify_request() -> Vec<u8> {
     request(
         "POST",
         IV_PATH,
-        &[("Content-Type", "application/json"), ("Authorization", "Basic ZmFrZTpmYWtl")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Basic ZmFrZTpmYWtl"),
+        ],
         &fixture("lexis_nexis/instant_verify/request.json"),
     )
 }

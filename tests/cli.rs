@@ -1,0 +1,99 @@
+//! The binary's start: a bad config stops it before it binds, with a line naming the key.
+
+use std::process::Command;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+}
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("proxy.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[test]
+fn unknown_key_stops_the_start_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n[shadow]\nenabeld = true\n",
+    );
+    let out = binary()
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("shadow.enabeld: unknown key"), "{stderr}");
+    assert!(out.stdout.is_empty(), "diagnostics go to stderr only");
+}
+
+#[test]
+fn enabled_without_api_key_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n[shadow]\nenabled = true\ninstant_verify_workflow = \"w\"\n",
+    );
+    let out = binary()
+        .args(["run", "--config"])
+        .arg(&path)
+        .env_remove("SOCURE_IDPLUS_API_KEY")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("socure.api_key (from env SOCURE_IDPLUS_API_KEY): missing"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_url_from_env_names_key_and_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n");
+    let out = binary()
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("SOCURE_IDPLUS_BASE_URL", "not a url")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("socure.base_url (from env SOCURE_IDPLUS_BASE_URL): not a valid URL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shadow-proxy.toml");
+    let env: std::collections::HashMap<String, String> = Default::default();
+    let config =
+        socure_shadow_proxy::config::Config::load(&path, &env).expect("example config loads");
+    assert!(
+        !config.shadow.enabled,
+        "the example ships with shadow mode off"
+    );
+    assert_eq!(config.shadow.instant_verify_workflow, "gsa2.chk32.test.wf");
+    assert_eq!(
+        config.upstream.base_url.host(),
+        Some("lexisnexis.example.com")
+    );
+
+    let enabled: std::collections::HashMap<String, String> = [
+        (
+            "IDV_SOCURE_SHADOW_MODE_ENABLED".to_owned(),
+            "true".to_owned(),
+        ),
+        ("SOCURE_IDPLUS_API_KEY".to_owned(), "fake-key".to_owned()),
+    ]
+    .into();
+    let config =
+        socure_shadow_proxy::config::Config::load(&path, &enabled).expect("enabled by env");
+    assert!(config.shadow.enabled);
+}

@@ -1,0 +1,197 @@
+//! What reaches Socure: CONTRACT.md section 2's mapping of the fixture request, and the API key header.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Sends `body` as an InstantVerify request and returns what the fake Socure received.
+async fn socure_receives(body: &[u8]) -> Message {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+    let answer = send(
+        proxy.addr,
+        &request(
+            "POST",
+            IV_PATH,
+            &[("Content-Type", "application/json")],
+            body,
+        ),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(proxy.finish().await.len(), 1);
+    let mut received = socure.requests();
+    assert_eq!(received.len(), 1, "one Socure call per applicant");
+    received.remove(0)
+}
+
+/// Checks the consent time (about five minutes ago, with an offset) and
+/// removes it, so the rest can be compared exactly.
+fn take_consent_timestamp(body: &mut Value) {
+    let text = body["consentTimestamp"]
+        .as_str()
+        .expect("consentTimestamp is a string")
+        .to_owned();
+    assert!(text.ends_with("+00:00"), "UTC offset in {text}");
+    let at = OffsetDateTime::parse(&text, &Rfc3339).expect("ISO 8601");
+    let age = OffsetDateTime::now_utc() - at;
+    assert!(
+        age >= time::Duration::minutes(4) && age <= time::Duration::minutes(6),
+        "about five minutes ago, was {age}"
+    );
+    body.as_object_mut()
+        .expect("object")
+        .shift_remove("consentTimestamp");
+}
+
+#[tokio::test]
+async fn fixture_request_maps_field_by_field_with_the_key() {
+    let received = socure_receives(&fixture("lexis_nexis/instant_verify/request.json")).await;
+
+    assert_eq!(received.start_line, "POST /api/3.0/EmailAuthScore HTTP/1.1");
+    assert_eq!(
+        received.header_str("authorization"),
+        Some(format!("SocureApiKey {API_KEY}").as_str())
+    );
+    assert_eq!(
+        received.header_str("content-type"),
+        Some("application/json")
+    );
+
+    let mut body = received.json();
+    let keys: Vec<&str> = body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "modules",
+            "firstName",
+            "surName",
+            "country",
+            "physicalAddress",
+            "physicalAddress2",
+            "city",
+            "state",
+            "zip",
+            "nationalId",
+            "dob",
+            "userConsent",
+            "consentTimestamp",
+            "countryOfOrigin",
+            "customerUserId"
+        ],
+        "identity-idp's field order"
+    );
+    take_consent_timestamp(&mut body);
+    assert_eq!(
+        body,
+        json!({
+            "modules": ["kyc"],
+            "firstName": "Testy",
+            "surName": "McTesterson",
+            "country": "US",
+            "physicalAddress": "123 Main St",
+            "physicalAddress2": "Ste 3",
+            "city": "Baton Rouge",
+            "state": "LA",
+            "zip": "70802",
+            "nationalId": "123456789",
+            "dob": "1980-01-01",
+            "userConsent": true,
+            "countryOfOrigin": "US",
+            "customerUserId": "1234-abcd"
+        })
+    );
+}
+
+#[tokio::test]
+async fn zip4_is_joined_and_missing_fields_are_not_invented() {
+    let body = json!({
+        "Settings": {"Reference": "fake-user-uuid"},
+        "Person": {
+            "Name": {"FirstName": "FAKEY", "LastName": null},
+            "SSN": {"Number": "900001234", "Type": "ssn9"},
+            "Addresses": [
+                {"StreetAddress1": "1 Mailing Rd", "Context": "mailing"},
+                {"StreetAddress1": "9 Fake Ln", "StreetAddress2": "", "City": "Faketown", "State": "ZZ",
+                 "Zip5": "00000", "Zip4": "0001", "Country": "US", "Context": "primary"}
+            ],
+            "Extra": {"Ignored": true}
+        }
+    });
+    let received = socure_receives(body.to_string().as_bytes()).await;
+    let mut sent = received.json();
+    take_consent_timestamp(&mut sent);
+    assert_eq!(
+        sent,
+        json!({
+            "modules": ["kyc"],
+            "firstName": "FAKEY",
+            "surName": null,
+            "country": "US",
+            "physicalAddress": "9 Fake Ln",
+            "physicalAddress2": "",
+            "city": "Faketown",
+            "state": "ZZ",
+            "zip": "00000-0001",
+            "nationalId": "900001234",
+            "dob": null,
+            "userConsent": true,
+            "countryOfOrigin": "US",
+            "customerUserId": "fake-user-uuid"
+        })
+    );
+}
+
+#[tokio::test]
+async fn body_that_is_not_an_applicant_is_not_sent_and_not_logged() {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+    for body in [
+        &b"FAKEY MCFAKERSON 900-00-0001 not json"[..],
+        br#"{"Nobody":"FAKEY MCFAKERSON"}"#,
+    ] {
+        let answer = send(
+            proxy.addr,
+            &request(
+                "POST",
+                IV_PATH,
+                &[("Content-Type", "application/json")],
+                body,
+            ),
+        )
+        .await;
+        assert_eq!(answer.status(), 200, "still forwarded");
+    }
+    let lines = proxy.finish().await;
+    assert!(
+        socure.requests().is_empty(),
+        "no Socure call without an applicant"
+    );
+    assert_eq!(lines.len(), 2, "still one line each");
+    for line in &lines {
+        let e = event(line);
+        assert_eq!(e["socure_outcome"], "not_sent");
+        assert_eq!(e["socure_result"], Value::Null);
+        let text = line.to_string();
+        assert!(
+            !text.contains("FAKEY") && !text.contains("900-00-0001"),
+            "{text}"
+        );
+    }
+}
