@@ -313,7 +313,10 @@ impl Config {
             path: PathBuf::new(),
             line: err
                 .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+                .map(|span| {
+                    let before = &text.as_bytes()[..span.start.min(text.len())];
+                    before.iter().filter(|&&b| b == b'\n').count() + 1
+                })
                 .unwrap_or(0),
             message: err.message().to_owned(),
         })?;

@@ -318,3 +318,38 @@ async fn upstream_timeout_is_504_and_still_one_line() {
     assert_eq!(e["resolution_outcome"], "upstream_timeout");
     assert_eq!(e["resolution_result"]["timed_out"], true);
 }
+
+#[tokio::test]
+async fn http2_client_is_forwarded_as_http11_and_shadowed() {
+    let body = fixture("lexis_nexis/instant_verify/successful_response.json");
+    let (upstream, _) = upstream_with(&body).await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(socure_shadow_proxy::tls::client_config().expect("tls"))
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let request_body = fixture("lexis_nexis/instant_verify/request.json");
+    let answer = client
+        .post(format!("http://{}{IV_PATH}?h2=1", proxy.addr))
+        .header("content-type", "application/json")
+        .header("x-fake-trace", "h2")
+        .body(request_body.clone())
+        .send()
+        .await
+        .expect("h2 request");
+    assert_eq!(answer.version(), reqwest::Version::HTTP_2);
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["x-vendor-odd-case"], "Kept");
+    assert_eq!(answer.bytes().await.expect("body").as_ref(), body.as_slice());
+
+    let received = upstream.requests();
+    assert_eq!(received[0].start_line, format!("POST {IV_PATH}?h2=1 HTTP/1.1"));
+    assert_eq!(received[0].header_str("host"), Some(upstream.addr.to_string().as_str()));
+    assert_eq!(received[0].header_str("x-fake-trace"), Some("h2"));
+    assert_eq!(received[0].body, request_body);
+    assert_eq!(proxy.finish().await.len(), 1);
+}

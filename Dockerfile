@@ -1,0 +1,21 @@
+# socure-shadow-proxy: a release build in a Rust stage, run from a minimal
+# non-root image. The build step is the same `cargo build --release --locked`
+# that CI compiles (CI cannot run Docker on its machines; see README).
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY tests/fixtures ./tests/fixtures
+RUN cargo build --release --locked
+
+# distroless/cc: glibc and libgcc only, no shell, runs as uid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /src/target/release/socure-shadow-proxy /usr/local/bin/socure-shadow-proxy
+COPY config/shadow-proxy.toml /etc/socure-shadow-proxy/shadow-proxy.toml
+USER nonroot:nonroot
+EXPOSE 8080
+# Kubernetes sends SIGTERM; the proxy drains connections and mirrors, then flushes the shadow log.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/socure-shadow-proxy"]
+CMD ["run", "--config", "/etc/socure-shadow-proxy/shadow-proxy.toml"]
