@@ -344,11 +344,20 @@ async fn http2_client_is_forwarded_as_http11_and_shadowed() {
     assert_eq!(answer.version(), reqwest::Version::HTTP_2);
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.headers()["x-vendor-odd-case"], "Kept");
-    assert_eq!(answer.bytes().await.expect("body").as_ref(), body.as_slice());
+    assert_eq!(
+        answer.bytes().await.expect("body").as_ref(),
+        body.as_slice()
+    );
 
     let received = upstream.requests();
-    assert_eq!(received[0].start_line, format!("POST {IV_PATH}?h2=1 HTTP/1.1"));
-    assert_eq!(received[0].header_str("host"), Some(upstream.addr.to_string().as_str()));
+    assert_eq!(
+        received[0].start_line,
+        format!("POST {IV_PATH}?h2=1 HTTP/1.1")
+    );
+    assert_eq!(
+        received[0].header_str("host"),
+        Some(upstream.addr.to_string().as_str())
+    );
     assert_eq!(received[0].header_str("x-fake-trace"), Some("h2"));
     assert_eq!(received[0].body, request_body);
     assert_eq!(proxy.finish().await.len(), 1);
