@@ -20,6 +20,7 @@ use socure_shadow_proxy::config::Config;
 use socure_shadow_proxy::server::{self, Running};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 pub const WORKFLOW: &str = "gsa2.chk32.test.wf";
 pub const IV_PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
@@ -276,8 +277,9 @@ pub enum Reply {
     Hang,
     /// Close the connection with a TCP reset, without answering.
     Reset,
-    /// Answer the head and part of the body, then reset.
-    ResetMidBody(Vec<u8>),
+    /// Send these bytes (a head and part of its body), then close: the
+    /// answer is cut short. A plain close, so the bytes arrive before it.
+    CutMidBody(Vec<u8>),
 }
 
 type Responder = dyn Fn(&Message) -> Reply + Send + Sync;
@@ -287,6 +289,7 @@ pub struct FakeVendor {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Message>>>,
     answered: Arc<AtomicUsize>,
+    arrived: Arc<Notify>,
 }
 
 impl FakeVendor {
@@ -297,23 +300,39 @@ impl FakeVendor {
         let addr = listener.local_addr().expect("fake vendor address");
         let received = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(AtomicUsize::new(0));
+        let arrived = Arc::new(Notify::new());
         let reply: Arc<Responder> = Arc::new(reply);
-        let (received2, answered2) = (Arc::clone(&received), Arc::clone(&answered));
+        let log = Recorder {
+            received: Arc::clone(&received),
+            answered: Arc::clone(&answered),
+            arrived: Arc::clone(&arrived),
+        };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_fake(
-                    stream,
-                    Arc::clone(&reply),
-                    Arc::clone(&received2),
-                    Arc::clone(&answered2),
-                ));
+                tokio::spawn(serve_fake(stream, Arc::clone(&reply), log.clone()));
             }
         });
         Self {
             addr,
             received,
             answered,
+            arrived,
         }
+    }
+
+    /// Waits (bounded by [`TEST_BOUND`]) until `n` requests have arrived.
+    pub async fn wait_for_requests(&self, n: usize) {
+        tokio::time::timeout(TEST_BOUND, async {
+            loop {
+                let notified = self.arrived.notified();
+                if self.received.lock().expect("lock").len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .expect("requests arrived in time");
     }
 
     /// Always answers `bytes`.
@@ -331,16 +350,20 @@ impl FakeVendor {
     }
 }
 
-async fn serve_fake(
-    mut stream: TcpStream,
-    reply: Arc<Responder>,
+/// Where a fake vendor's connections record what they see.
+#[derive(Clone)]
+struct Recorder {
     received: Arc<Mutex<Vec<Message>>>,
     answered: Arc<AtomicUsize>,
-) {
+    arrived: Arc<Notify>,
+}
+
+async fn serve_fake(mut stream: TcpStream, reply: Arc<Responder>, log: Recorder) {
     let mut buf = Vec::new();
     while let Ok(Some(message)) = read_message(&mut stream, &mut buf, false).await {
         let action = reply(&message);
-        received.lock().expect("lock").push(message);
+        log.received.lock().expect("lock").push(message);
+        log.arrived.notify_waiters();
         match action {
             Reply::Now(bytes) => {
                 if stream.write_all(&bytes).await.is_err() {
@@ -358,14 +381,13 @@ async fn serve_fake(
                 let _ = stream.set_zero_linger();
                 return;
             }
-            Reply::ResetMidBody(bytes) => {
+            Reply::CutMidBody(bytes) => {
                 let _ = stream.write_all(&bytes).await;
-                let _ = stream.flush().await;
-                let _ = stream.set_zero_linger();
+                let _ = stream.shutdown().await;
                 return;
             }
         }
-        answered.fetch_add(1, Ordering::SeqCst);
+        log.answered.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -381,6 +403,21 @@ impl RawClient {
             stream: TcpStream::connect(addr).await.expect("connect to proxy"),
             buf: Vec::new(),
         }
+    }
+
+    /// Writes `bytes` without waiting for an answer.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write request");
+    }
+
+    /// Everything the proxy sends until it closes the connection, raw.
+    pub async fn read_to_close(&mut self) -> Vec<u8> {
+        let mut all = std::mem::take(&mut self.buf);
+        tokio::time::timeout(TEST_BOUND, self.stream.read_to_end(&mut all))
+            .await
+            .expect("proxy closed in time")
+            .ok();
+        all
     }
 
     /// Writes `bytes` and reads one response, bounded by [`TEST_BOUND`].
