@@ -200,13 +200,25 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let report = proxy.shutdown().await;
     let text = tokio::fs::read_to_string(&log_path).await?;
     let _ = tokio::fs::remove_file(&log_path).await;
-    println!("\nshadow lines ({}):", log_path.display());
+    println!("\nshadow lines, as the proxy wrote them:");
     let lines: Vec<Value> = text
         .lines()
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
     for line in text.lines() {
         println!("{line}");
+    }
+    println!("\npaired verdicts:");
+    for line in &lines {
+        let props = &line["properties"];
+        let event = &props["event_properties"];
+        println!(
+            "  user {:<38} LexisNexis {:<34} Socure {} ({} ms)",
+            props["user_id"].as_str().unwrap_or("-"),
+            verdict(&event["resolution_result"]),
+            verdict(&event["socure_result"]),
+            event["socure_elapsed_ms"],
+        );
     }
     let summary = Summary::of(&lines);
     println!("\nsummary");
@@ -228,6 +240,26 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         && report.mirrors_unfinished == 0;
     println!("\n{}", if ok { "demo ok" } else { "demo FAILED" });
     Ok(ok)
+}
+
+/// One result in a few words.
+fn verdict(result: &Value) -> String {
+    if result.is_null() {
+        return "not called".into();
+    }
+    if let Some(exception) = result["exception"].as_str() {
+        return format!("error: {exception}");
+    }
+    match result["success"].as_bool() {
+        Some(true) => "pass".into(),
+        _ => {
+            let attributes = &result["attributes_requiring_additional_verification"];
+            match attributes.as_array().filter(|a| !a.is_empty()) {
+                Some(a) => format!("fail {}", Value::Array(a.clone())),
+                None => "fail".into(),
+            }
+        }
+    }
 }
 
 /// The agreement counts the IdV team reads first.

@@ -362,3 +362,30 @@ async fn http2_client_is_forwarded_as_http11_and_shadowed() {
     assert_eq!(received[0].body, request_body);
     assert_eq!(proxy.finish().await.len(), 1);
 }
+
+#[tokio::test]
+async fn absolute_form_target_or_foreign_host_never_changes_where_it_goes() {
+    let (upstream, _) = upstream_with(b"{}").await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+
+    let body = fixture("lexis_nexis/instant_verify/request.json");
+    let mut sent = format!(
+        "POST http://169.254.169.254{IV_PATH} HTTP/1.1\r\nHost: 169.254.169.254\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    sent.extend_from_slice(&body);
+    let answer = send(proxy.addr, &sent).await;
+    assert_eq!(answer.status(), 200);
+
+    let received = upstream.requests();
+    assert_eq!(received.len(), 1, "it went to the configured upstream");
+    assert_eq!(received[0].start_line, format!("POST {IV_PATH} HTTP/1.1"));
+    assert_eq!(
+        received[0].header_str("host"),
+        Some(upstream.addr.to_string().as_str())
+    );
+    assert_eq!(received[0].body, body);
+    proxy.finish().await;
+}
