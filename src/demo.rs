@@ -330,29 +330,16 @@ fn lexis_nexis_answer(path: &str, body: &[u8]) -> (StatusCode, Bytes) {
     (StatusCode::OK, Bytes::from_static(fixture.as_bytes()))
 }
 
-async fn fake_lexis_nexis(request: Request<Incoming>) -> (StatusCode, Bytes) {
-    let path = request.uri().path().to_owned();
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    lexis_nexis_answer(&path, &body)
+async fn fake_lexis_nexis(request: http::request::Parts, body: Bytes) -> (StatusCode, Bytes) {
+    lexis_nexis_answer(request.uri.path(), &body)
 }
 
 /// What the fake Socure answers: 401 without the demo key, else by first name.
-async fn fake_socure(request: Request<Incoming>) -> (StatusCode, Bytes) {
+async fn fake_socure(request: http::request::Parts, body: Bytes) -> (StatusCode, Bytes) {
     let authorized = request
-        .headers()
+        .headers
         .get("authorization")
         .is_some_and(|v| v.as_bytes() == format!("SocureApiKey {API_KEY}").as_bytes());
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
     if !authorized {
         return (
             StatusCode::UNAUTHORIZED,
@@ -389,15 +376,21 @@ async fn fake_socure(request: Request<Incoming>) -> (StatusCode, Bytes) {
 /// Serves `answer` on 127.0.0.1, port 0, until the process ends.
 async fn spawn_fake<F, Fut>(answer: F) -> std::io::Result<SocketAddr>
 where
-    F: Fn(Request<Incoming>) -> Fut + Copy + Send + Sync + 'static,
+    F: Fn(http::request::Parts, Bytes) -> Fut + Copy + Send + Sync + 'static,
     Fut: std::future::Future<Output = (StatusCode, Bytes)> + Send + 'static,
 {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let service = service_fn(move |request| async move {
-                let (status, body) = answer(request).await;
+            let service = service_fn(move |request: Request<Incoming>| async move {
+                let (parts, body) = request.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let (status, body) = answer(parts, body).await;
                 let mut response = Response::new(Full::new(body));
                 *response.status_mut() = status;
                 response.headers_mut().insert(

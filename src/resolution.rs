@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::verdict::Verdict;
+use crate::verdict::{Verdict, elements};
 
 pub const VENDOR_NAME: &str = "lexisnexis:instant_verify";
 
@@ -119,11 +119,7 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], workflow: &st
         .and_then(|s| s.get("TransactionReasonCode"))
         .and_then(|c| c.get("Code"))
         .filter(|c| !c.is_null());
-    let products: &[Value] = root
-        .get("Products")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let products = elements(root.get("Products"));
 
     let passed = transaction_status.and_then(Value::as_str) == Some("passed");
     let mut errors = Map::new();
@@ -232,11 +228,7 @@ fn should_log(product: &Map<String, Value>) -> bool {
 /// identity-idp's `CheckToAttributeMapper`: every item not `pass`, by name,
 /// de-duplicated and sorted.
 fn failed_attributes(product: &Map<String, Value>) -> Vec<String> {
-    let mut attributes: Vec<String> = product
-        .get("Items")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let mut attributes: Vec<String> = elements(product.get("Items"))
         .iter()
         .filter(|item| item.get("ItemStatus").and_then(Value::as_str) != Some("pass"))
         .map(|item| {

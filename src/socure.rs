@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::applicant::Applicant;
 use crate::config::{Secret, SocureConfig};
-use crate::verdict::Verdict;
+use crate::verdict::{Verdict, elements};
 
 pub const VENDOR_NAME: &str = "socure_kyc";
 /// Joined to the base URL's authority, as identity-idp's `URI.join` does.
@@ -184,11 +184,7 @@ pub fn judge(status: u16, body: &[u8]) -> Verdict {
         .iter()
         .all(|required| attributes.iter().any(|a| a == required));
 
-    let mut reason_codes: Vec<String> = kyc
-        .get("reasonCodes")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let mut reason_codes: Vec<String> = elements(kyc.get("reasonCodes"))
         .iter()
         .filter_map(Value::as_str)
         .map(str::to_owned)

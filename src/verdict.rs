@@ -52,3 +52,12 @@ impl Verdict {
         }
     }
 }
+
+/// The elements of a JSON array, or none when `value` is absent or not an
+/// array: vendors' optional lists are judged the same whether missing or empty.
+pub fn elements(value: Option<&Value>) -> &[Value] {
+    value
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}

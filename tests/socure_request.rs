@@ -9,22 +9,8 @@ use time::format_description::well_known::Rfc3339;
 
 /// Sends `body` as an InstantVerify request and returns what the fake Socure received.
 async fn socure_receives(body: &[u8]) -> Message {
-    let upstream = FakeVendor::always(json_ok(&fixture(
-        "lexis_nexis/instant_verify/successful_response.json",
-    )))
-    .await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-    let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
-    let answer = send(
-        proxy.addr,
-        &request(
-            "POST",
-            IV_PATH,
-            &[("Content-Type", "application/json")],
-            body,
-        ),
-    )
-    .await;
+    let Stack { socure, proxy, .. } = Stack::passing().await;
+    let answer = send(proxy.addr, &iv_post(body)).await;
     assert_eq!(answer.status(), 200);
     assert_eq!(proxy.finish().await.len(), 1);
     let mut received = socure.requests();
@@ -156,26 +142,12 @@ async fn zip4_is_joined_and_missing_fields_are_not_invented() {
 
 #[tokio::test]
 async fn body_that_is_not_an_applicant_is_not_sent_and_not_logged() {
-    let upstream = FakeVendor::always(json_ok(&fixture(
-        "lexis_nexis/instant_verify/successful_response.json",
-    )))
-    .await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-    let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+    let Stack { socure, proxy, .. } = Stack::passing().await;
     for body in [
         &b"FAKEY MCFAKERSON 900-00-0001 not json"[..],
         br#"{"Nobody":"FAKEY MCFAKERSON"}"#,
     ] {
-        let answer = send(
-            proxy.addr,
-            &request(
-                "POST",
-                IV_PATH,
-                &[("Content-Type", "application/json")],
-                body,
-            ),
-        )
-        .await;
+        let answer = send(proxy.addr, &iv_post(body)).await;
         assert_eq!(answer.status(), 200, "still forwarded");
     }
     let lines = proxy.finish().await;

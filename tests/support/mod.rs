@@ -524,6 +524,29 @@ timeout_seconds = {socure_timeout}
     }
 }
 
+/// Fake vendors that both pass everyone, and a proxy in front of them.
+pub struct Stack {
+    pub upstream: FakeVendor,
+    pub socure: FakeVendor,
+    pub proxy: TestProxy,
+}
+
+impl Stack {
+    pub async fn passing() -> Self {
+        let upstream = FakeVendor::always(json_ok(&fixture(
+            "lexis_nexis/instant_verify/successful_response.json",
+        )))
+        .await;
+        let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+        let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+        Self {
+            upstream,
+            socure,
+            proxy,
+        }
+    }
+}
+
 /// The `event_properties` of a line.
 pub fn event(line: &Value) -> &Value {
     &line["properties"]["event_properties"]
@@ -532,6 +555,16 @@ pub fn event(line: &Value) -> &Value {
 /// A Socure fake answering `bytes` to everything.
 pub async fn socure_answering(bytes: Vec<u8>) -> FakeVendor {
     FakeVendor::always(bytes).await
+}
+
+/// A JSON POST of `body` to the InstantVerify path.
+pub fn iv_post(body: &[u8]) -> Vec<u8> {
+    request(
+        "POST",
+        IV_PATH,
+        &[("Content-Type", "application/json")],
+        body,
+    )
 }
 
 /// The fixture InstantVerify request as the IdP would send it.
