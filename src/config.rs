@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use http::Uri;
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 /// Where environment variables come from. The process environment in
 /// production, a map in tests.
@@ -138,6 +139,12 @@ pub struct ShadowConfig {
     /// Bytes of an InstantVerify request body held for the mirror; a larger
     /// body is still forwarded whole, just not mirrored.
     pub max_body_bytes: usize,
+    /// Socure calls in flight at most; past it a mirror is dropped and its
+    /// line says so.
+    pub max_in_flight: usize,
+    /// After the connections drain at shutdown, how long mirrors still
+    /// running may take before they are cut short (each still writes its line).
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +267,8 @@ struct RawShadow {
     instant_verify_workflow: Option<String>,
     log_path: String,
     max_body_bytes: u64,
+    max_in_flight: u64,
+    shutdown_grace_seconds: f64,
 }
 
 impl Default for RawShadow {
@@ -269,6 +278,11 @@ impl Default for RawShadow {
             instant_verify_workflow: None,
             log_path: "-".into(),
             max_body_bytes: 1024 * 1024,
+            // A busy IdV pod sees tens of InstantVerify calls a second; at
+            // Socure's ~1 s that is well under this, and 512 stalled calls
+            // cost a few MiB at most.
+            max_in_flight: 512,
+            shutdown_grace_seconds: 5.0,
         }
     }
 }
@@ -512,16 +526,15 @@ fn validate(
         "-" => Some(LogTarget::Stdout),
         path => Some(LogTarget::File(PathBuf::from(path))),
     };
-    let max_body_bytes = match usize::try_from(raw.shadow.max_body_bytes) {
-        Ok(0) | Err(_) => {
-            bad(
-                "shadow.max_body_bytes",
-                "must be a positive number of bytes".into(),
-            );
-            None
-        }
-        Ok(n) => Some(n),
-    };
+    let max_body_bytes = positive(raw.shadow.max_body_bytes, usize::MAX)
+        .map_err(|message| bad("shadow.max_body_bytes", message))
+        .ok();
+    let max_in_flight = positive(raw.shadow.max_in_flight, Semaphore::MAX_PERMITS)
+        .map_err(|message| bad("shadow.max_in_flight", message))
+        .ok();
+    let shutdown_grace = seconds(raw.shadow.shutdown_grace_seconds)
+        .map_err(|message| bad("shadow.shutdown_grace_seconds", message))
+        .ok();
 
     let socure_url = parse_base_url(&raw.socure.base_url)
         .map_err(|message| bad("socure.base_url", message))
@@ -541,6 +554,8 @@ fn validate(
             instant_verify_workflow: workflow,
             log_path: log_path?,
             max_body_bytes: max_body_bytes?,
+            max_in_flight: max_in_flight?,
+            shutdown_grace: shutdown_grace?,
         },
         socure: SocureConfig {
             base_url: socure_url?,
@@ -568,6 +583,13 @@ fn parse_base_url(text: &str) -> Result<Uri, String> {
         ));
     }
     Ok(uri)
+}
+
+fn positive(value: u64, max: usize) -> Result<usize, String> {
+    match usize::try_from(value) {
+        Ok(n) if n > 0 && n <= max => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {max}")),
+    }
 }
 
 fn seconds(value: f64) -> Result<Duration, String> {

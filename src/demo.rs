@@ -137,6 +137,8 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             instant_verify_workflow: WORKFLOW.into(),
             log_path: LogTarget::File(log_path.clone()),
             max_body_bytes: 1024 * 1024,
+            max_in_flight: 64,
+            shutdown_grace: Duration::from_secs(5),
         },
         socure: SocureConfig {
             base_url: format!("http://{socure}").parse()?,

@@ -51,6 +51,9 @@ pub enum ForwardError {
     BadTarget,
     #[error("upstream client could not be built: {0}")]
     Setup(&'static str),
+    /// The request's own task panicked; the connection survives it.
+    #[error("internal error while handling the request")]
+    Internal,
 }
 
 impl ForwardError {
@@ -59,7 +62,7 @@ impl ForwardError {
             ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ForwardError::Connect(_) | ForwardError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ForwardError::ClientBody(_) | ForwardError::BadTarget => StatusCode::BAD_REQUEST,
-            ForwardError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ForwardError::Setup(_) | ForwardError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -73,6 +76,7 @@ impl ForwardError {
             ForwardError::ClientBody(_) => "bad request body\n",
             ForwardError::BadTarget => "bad request target\n",
             ForwardError::Setup(_) => "proxy misconfigured\n",
+            ForwardError::Internal => "proxy internal error\n",
         };
         let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
         *response.status_mut() = status;

@@ -1,11 +1,13 @@
 //! The `socure-shadow-proxy` binary: parse the command line, set up diagnostics, run.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use socure_shadow_proxy::config::{Config, ProcessEnv};
 use socure_shadow_proxy::{demo, server};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 /// sysexits' EX_USAGE, as linkerd2-proxy uses for a bad configuration.
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal; log collectors get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -65,6 +69,15 @@ async fn run(path: PathBuf) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // The listeners exist before the start (a signal during it is kept) and
+    // live on, so no signal can slip between the first and the watch for a second.
+    let mut signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for signals");
+            return ExitCode::FAILURE;
+        }
+    };
     let running = match server::start(config).await {
         Ok(running) => running,
         Err(err) => {
@@ -72,11 +85,12 @@ async fn run(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    wait_for_signal().await;
-    // A second signal means "now": skip the grace period.
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second signal: exiting at once");
+    let name = signals.next().await;
+    tracing::info!("{name} received: shutting down");
+    // A second signal means "now": skip what is left of the grace period.
+    tokio::spawn(async move {
+        let name = signals.next().await;
+        tracing::warn!("second signal ({name}): exiting at once");
         std::process::exit(1);
     });
     let report = running.shutdown().await;
@@ -86,21 +100,24 @@ async fn run(path: PathBuf) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// SIGTERM (what Kubernetes sends) or SIGINT.
-async fn wait_for_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// SIGTERM (what Kubernetes sends) and SIGINT.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
         }
-    };
-    tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
     }
 }

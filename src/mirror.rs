@@ -2,19 +2,24 @@
 //!
 //! The forward path only spawns the task and gets back a
 //! [`ResolutionReporter`]; it never awaits anything here. The task always
-//! ends in exactly one line: the Socure call is bounded by its timeout, the
-//! wait for the LexisNexis side by `resolution_wait`, and a side that cannot
-//! be had is recorded as such rather than skipped.
+//! ends in exactly one line: the Socure call is bounded by its timeout and by
+//! `max_in_flight` (past it the call is dropped, not queued), the wait for the
+//! LexisNexis side by `resolution_wait`, and at shutdown by the grace period,
+//! after which [`Mirror::interrupt`] makes every task write what it has. A
+//! side that cannot be had is recorded as such, never skipped; even a panic
+//! inside the task still leaves its line.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use futures_util::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::applicant;
-use crate::pair::{self, ResolutionSide, SocureSide};
+use crate::pair::{self, ResolutionSide, ShadowLine, SocureSide};
 use crate::resolution::Exchange;
 use crate::sink::SinkSender;
 use crate::socure::SocureClient;
@@ -28,12 +33,34 @@ pub enum MirrorInput {
     Skip(&'static str),
 }
 
+/// How a mirror is bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorLimits {
+    /// Socure calls in flight at most. Past it a call is dropped (and its
+    /// line says so): queueing would grow memory for as long as Socure is down.
+    pub max_in_flight: usize,
+    /// How long a task waits for the LexisNexis side.
+    pub resolution_wait: Duration,
+}
+
 pub struct Mirror {
     socure: Arc<SocureClient>,
     sink: SinkSender,
     tasks: TaskTracker,
     workflow: String,
-    resolution_wait: Duration,
+    limits: MirrorLimits,
+    permits: Arc<Semaphore>,
+    interrupted: CancellationToken,
+}
+
+/// The Socure half of a task, decided on the forward path without waiting.
+enum Plan {
+    /// Mirror this body; without a permit the call is dropped for capacity.
+    Mirror {
+        chunks: Vec<Bytes>,
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    Skip(String),
 }
 
 impl Mirror {
@@ -41,14 +68,16 @@ impl Mirror {
         socure: SocureClient,
         sink: SinkSender,
         workflow: String,
-        resolution_wait: Duration,
+        limits: MirrorLimits,
     ) -> Self {
         Self {
             socure: Arc::new(socure),
             sink,
             tasks: TaskTracker::new(),
             workflow,
-            resolution_wait,
+            permits: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits,
+            interrupted: CancellationToken::new(),
         }
     }
 
@@ -57,58 +86,130 @@ impl Mirror {
         &self.tasks
     }
 
+    /// Socure calls running now.
+    pub fn in_flight(&self) -> usize {
+        self.limits.max_in_flight - self.permits.available_permits()
+    }
+
+    /// Tells every task to stop waiting and write its line now: the shutdown
+    /// grace period is over.
+    pub fn interrupt(&self) {
+        self.interrupted.cancel();
+    }
+
     /// Starts the mirror of one request at `path` (no query) and returns the
     /// handle through which the forward path reports the LexisNexis side.
     pub fn start(&self, path: String, input: MirrorInput) -> ResolutionReporter {
         let (tx, rx) = oneshot::channel();
-        let socure = Arc::clone(&self.socure);
+        let plan = match input {
+            MirrorInput::Body(chunks) => Plan::Mirror {
+                chunks,
+                permit: Arc::clone(&self.permits).try_acquire_owned().ok(),
+            },
+            MirrorInput::Skip(reason) => Plan::Skip(reason.to_owned()),
+        };
+        let task = Task {
+            socure: Arc::clone(&self.socure),
+            workflow: self.workflow.clone(),
+            limits: self.limits,
+            interrupted: self.interrupted.clone(),
+        };
         let sink = self.sink.clone();
         let workflow = self.workflow.clone();
-        let wait = self.resolution_wait;
         self.tasks.spawn(async move {
-            // Parsing happens here, off the forward path.
-            let applicant = match input {
-                MirrorInput::Body(chunks) => {
-                    applicant::parse(&chunks.concat()).map_err(|err| err.to_string())
-                }
-                MirrorInput::Skip(reason) => Err(reason.to_owned()),
-            };
-            let user_id = applicant.as_ref().ok().and_then(|a| a.user_uuid.clone());
-            let socure_side = async {
-                match &applicant {
-                    Ok(applicant) => {
-                        let started = Instant::now();
-                        let call = socure.call(applicant).await;
-                        SocureSide::Called {
-                            call,
-                            elapsed: started.elapsed(),
-                        }
-                    }
-                    Err(reason) => SocureSide::NotSent {
-                        reason: reason.clone(),
-                    },
-                }
-            };
-            let resolution_side = async {
-                match tokio::time::timeout(wait, rx).await {
-                    Ok(Ok(side)) => side,
-                    // The reporter always sends before it drops; this is a backstop.
-                    Ok(Err(_)) => ResolutionSide {
-                        exchange: Exchange::ClientGone,
-                        elapsed: None,
-                    },
-                    Err(_) => ResolutionSide {
-                        exchange: Exchange::Abandoned,
-                        elapsed: Some(wait),
-                    },
+            let line = match std::panic::AssertUnwindSafe(task.run(path.clone(), plan, rx))
+                .catch_unwind()
+                .await
+            {
+                Ok(line) => line,
+                Err(_) => {
+                    tracing::error!(
+                        path,
+                        "mirror task panicked; writing its line without results"
+                    );
+                    pair::pair(
+                        path,
+                        None,
+                        &workflow,
+                        ResolutionSide {
+                            exchange: Exchange::InternalError,
+                            elapsed: None,
+                        },
+                        SocureSide::NotSent {
+                            reason: "internal error in the mirror".into(),
+                        },
+                    )
                 }
             };
-            let (socure_side, resolution_side) = tokio::join!(socure_side, resolution_side);
-            let line = pair::pair(path, user_id, &workflow, resolution_side, socure_side);
             if let Err(err) = sink.write(&line).await {
                 tracing::error!(error = %err, line_id = %line.id, "shadow line not written");
             }
         });
         ResolutionReporter::new(tx)
+    }
+}
+
+/// What one task needs, owned.
+struct Task {
+    socure: Arc<SocureClient>,
+    workflow: String,
+    limits: MirrorLimits,
+    interrupted: CancellationToken,
+}
+
+impl Task {
+    async fn run(
+        self,
+        path: String,
+        plan: Plan,
+        rx: oneshot::Receiver<ResolutionSide>,
+    ) -> ShadowLine {
+        // Parsing happens here, off the forward path.
+        let parsed = match plan {
+            Plan::Skip(reason) => Err(reason),
+            Plan::Mirror { chunks, permit } => applicant::parse(&chunks.concat())
+                .map(|applicant| (applicant, permit))
+                .map_err(|err| err.to_string()),
+        };
+        let user_id = parsed.as_ref().ok().and_then(|(a, _)| a.user_uuid.clone());
+        let socure_side = async {
+            match parsed {
+                Err(reason) => SocureSide::NotSent { reason },
+                Ok((_, None)) => SocureSide::Dropped {
+                    reason: format!(
+                        "shadow.max_in_flight ({}) Socure calls already in flight",
+                        self.limits.max_in_flight
+                    ),
+                },
+                Ok((applicant, Some(permit))) => {
+                    let started = Instant::now();
+                    let side = tokio::select! {
+                        biased;
+                        call = self.socure.call(&applicant) => SocureSide::Called { call, elapsed: started.elapsed() },
+                        () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
+                    };
+                    // The permit goes back as soon as the call ends, not when the line is written.
+                    drop(permit);
+                    side
+                }
+            }
+        };
+        let resolution_side = async {
+            tokio::select! {
+                biased;
+                waited = tokio::time::timeout(self.limits.resolution_wait, rx) => match waited {
+                    Ok(Ok(side)) => side,
+                    // The reporter always sends before it drops; this is a backstop.
+                    Ok(Err(_)) => ResolutionSide { exchange: Exchange::ClientGone, elapsed: None },
+                    Err(_) => ResolutionSide {
+                        exchange: Exchange::Abandoned,
+                        elapsed: Some(self.limits.resolution_wait),
+                    },
+                },
+                () = self.interrupted.cancelled() => ResolutionSide { exchange: Exchange::Shutdown, elapsed: None },
+            }
+        };
+        let (socure_side, resolution_side) = tokio::join!(socure_side, resolution_side);
+        pair::pair(path, user_id, &self.workflow, resolution_side, socure_side)
     }
 }

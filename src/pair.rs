@@ -33,6 +33,10 @@ pub enum SocureSide {
     },
     /// No call was made; the reason never quotes the request.
     NotSent { reason: String },
+    /// No call was made: `shadow.max_in_flight` calls were already running.
+    Dropped { reason: String },
+    /// The call was under way when shutdown's grace period ran out.
+    Interrupted { elapsed: Duration },
 }
 
 /// One line of the shadow log.
@@ -56,7 +60,7 @@ pub struct Properties {
 #[derive(Debug, Serialize)]
 pub struct EventProperties {
     pub resolution_result: Verdict,
-    /// `null` when Socure was not called.
+    /// `null` when Socure was not called (`not_sent`, `dropped`).
     pub socure_result: Option<Verdict>,
     pub resolution_outcome: &'static str,
     pub resolution_elapsed_ms: Option<u64>,
@@ -83,6 +87,13 @@ pub fn pair(
             None,
         ),
         SocureSide::NotSent { reason } => (None, "not_sent", None, Some(reason)),
+        SocureSide::Dropped { reason } => (None, "dropped", None, Some(reason)),
+        SocureSide::Interrupted { elapsed } => (
+            Some(socure::interrupted()),
+            "shutdown",
+            Some(millis(elapsed)),
+            None,
+        ),
     };
     ShadowLine {
         name: EVENT_NAME,

@@ -7,6 +7,7 @@
 
 use std::error::Error as _;
 
+use futures_util::FutureExt;
 use http::header::CONTENT_TYPE;
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -44,9 +45,21 @@ impl Proxy {
         self.mirror.as_ref()
     }
 
-    /// Answers one request. Never fails: the proxy's own errors become
-    /// 400/502/504 answers here.
+    /// Answers one request, whatever happens inside: a panic in this
+    /// request's handling becomes a 500 for this request alone.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        match std::panic::AssertUnwindSafe(self.route(request))
+            .catch_unwind()
+            .await
+        {
+            Ok(response) => response,
+            Err(_) => fail(ForwardError::Internal, &method, &path),
+        }
+    }
+
+    /// Never fails: the proxy's own errors become 400/502/504 answers here.
+    async fn route(&self, request: Request<Incoming>) -> Response<ProxyBody> {
         let shadow = self.mirror.as_ref().filter(|_| {
             tap::is_instant_verify(request.method(), request.uri().path(), &self.workflow)
         });
@@ -124,6 +137,7 @@ fn exchange_for(err: &ForwardError) -> Exchange {
         ForwardError::Upstream(_) | ForwardError::BadTarget | ForwardError::Setup(_) => {
             Exchange::UpstreamFailed
         }
+        ForwardError::Internal => Exchange::InternalError,
     }
 }
 

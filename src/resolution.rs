@@ -33,6 +33,10 @@ pub enum Exchange {
     RequestUnreadable,
     /// The pairing gave up waiting for the answer.
     Abandoned,
+    /// The proxy shut down before the answer was complete.
+    Shutdown,
+    /// The mirror task failed inside; the line stands in for its result.
+    InternalError,
 }
 
 impl Exchange {
@@ -46,12 +50,14 @@ impl Exchange {
             Exchange::ClientGone => "client_gone",
             Exchange::RequestUnreadable => "request_unreadable",
             Exchange::Abandoned => "abandoned",
+            Exchange::Shutdown => "shutdown",
+            Exchange::InternalError => "internal_error",
         }
     }
 
     /// Whether LexisNexis was actually asked (an elapsed time means something).
     pub fn reached_upstream(&self) -> bool {
-        !matches!(self, Exchange::RequestUnreadable)
+        !matches!(self, Exchange::RequestUnreadable | Exchange::InternalError)
     }
 }
 
@@ -92,6 +98,11 @@ pub fn judge_exchange(exchange: &Exchange, workflow: &str) -> Verdict {
             false,
         ),
         Exchange::Abandoned => failed("Gave up waiting for the LexisNexis answer", false),
+        Exchange::Shutdown => failed(
+            "Proxy shut down before the LexisNexis answer was complete",
+            false,
+        ),
+        Exchange::InternalError => failed("Internal error in the mirror; no result", false),
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::forward::{ForwardError, Upstream};
-use crate::mirror::Mirror;
+use crate::mirror::{Mirror, MirrorLimits};
 use crate::proxy::Proxy;
 use crate::sink::{self, SinkError, SinkReport, SinkTask};
 use crate::socure::{SocureClient, SocureError};
@@ -30,9 +30,8 @@ use crate::tls;
 /// How long the pairing task waits for the LexisNexis answer beyond the
 /// upstream timeout (the answer's body streams to the client first).
 const RESOLUTION_WAIT_MARGIN: Duration = Duration::from_secs(30);
-/// Time left to mirrors after the connections are drained, beyond the
-/// Socure timeout that already bounds each of them.
-const MIRROR_GRACE_MARGIN: Duration = Duration::from_secs(5);
+/// Once interrupted, a mirror only has to build and queue its line.
+const LINE_WRITE_BOUND: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -56,7 +55,10 @@ pub enum StartError {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunReport {
     pub sink: SinkReport,
-    /// Mirrors still running when the grace period ran out; their lines are lost.
+    /// Mirrors cut short when the grace period ran out (each wrote its line).
+    pub mirrors_interrupted: usize,
+    /// Mirrors that had not even written their line after being cut short:
+    /// those lines are lost. Zero unless something is badly wrong.
     pub mirrors_unfinished: usize,
 }
 
@@ -94,7 +96,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             socure,
             sink,
             config.shadow.instant_verify_workflow.clone(),
-            config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
+            MirrorLimits {
+                max_in_flight: config.shadow.max_in_flight,
+                resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
+            },
         );
         (Some(mirror), Some(sink_task))
     } else {
@@ -117,7 +122,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let stages = Stages {
         drain: config.upstream.timeout + Duration::from_secs(1),
-        mirror_grace: config.socure.timeout + MIRROR_GRACE_MARGIN,
+        mirror_grace: config.shadow.shutdown_grace,
     };
     let task = tokio::spawn(serve(listener, proxy, sink_task, shutdown_rx, stages));
     tracing::info!(
@@ -206,11 +211,22 @@ async fn serve(
             .await
             .is_err()
         {
-            report.mirrors_unfinished = tasks.len();
-            tracing::error!(
-                unfinished = tasks.len(),
-                "mirrors still running after the grace period"
+            report.mirrors_interrupted = tasks.len();
+            tracing::warn!(
+                interrupted = tasks.len(),
+                "mirrors still running after the grace period; cutting them short"
             );
+            mirror.interrupt();
+            if tokio::time::timeout(LINE_WRITE_BOUND, tasks.wait())
+                .await
+                .is_err()
+            {
+                report.mirrors_unfinished = tasks.len();
+                tracing::error!(
+                    unfinished = tasks.len(),
+                    "mirrors did not write their lines"
+                );
+            }
         }
     }
     if let Some(sink_task) = sink_task {

@@ -119,6 +119,15 @@ pub fn judge_call(call: &Result<Answer, SocureError>) -> Verdict {
     }
 }
 
+/// The verdict of a call cut short by shutdown: no answer, not a timeout.
+pub fn interrupted() -> Verdict {
+    failure(
+        "Proxy shut down before Socure answered".into(),
+        Value::Null,
+        false,
+    )
+}
+
 /// The `socure_outcome` field of the line.
 pub fn outcome(call: &Result<Answer, SocureError>) -> &'static str {
     match call {

@@ -444,6 +444,8 @@ pub struct Options {
     pub enabled: bool,
     pub socure_timeout_seconds: f64,
     pub upstream_timeout_seconds: f64,
+    pub max_in_flight: u64,
+    pub shutdown_grace_seconds: f64,
 }
 
 impl Default for Options {
@@ -452,7 +454,39 @@ impl Default for Options {
             enabled: true,
             socure_timeout_seconds: 5.0,
             upstream_timeout_seconds: 10.0,
+            max_in_flight: 512,
+            shutdown_grace_seconds: 10.0,
         }
+    }
+}
+
+impl Options {
+    /// The config file for these options.
+    pub fn toml(&self, upstream: SocketAddr, socure: SocketAddr, log: &std::path::Path) -> String {
+        format!(
+            r#"
+[listen]
+address = "127.0.0.1:0"
+[upstream]
+base_url = "http://{upstream}"
+timeout_seconds = {upstream_timeout}
+[shadow]
+enabled = {enabled}
+instant_verify_workflow = "{WORKFLOW}"
+log_path = "{log}"
+max_in_flight = {max_in_flight}
+shutdown_grace_seconds = {grace}
+[socure]
+base_url = "http://{socure}"
+timeout_seconds = {socure_timeout}
+"#,
+            upstream_timeout = self.upstream_timeout_seconds,
+            enabled = self.enabled,
+            log = log.display(),
+            max_in_flight = self.max_in_flight,
+            grace = self.shutdown_grace_seconds,
+            socure_timeout = self.socure_timeout_seconds,
+        )
     }
 }
 
@@ -468,26 +502,7 @@ impl TestProxy {
     pub async fn start(upstream: SocketAddr, socure: SocketAddr, options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("shadow.log");
-        let text = format!(
-            r#"
-[listen]
-address = "127.0.0.1:0"
-[upstream]
-base_url = "http://{upstream}"
-timeout_seconds = {upstream_timeout}
-[shadow]
-enabled = {enabled}
-instant_verify_workflow = "{WORKFLOW}"
-log_path = "{log}"
-[socure]
-base_url = "http://{socure}"
-timeout_seconds = {socure_timeout}
-"#,
-            upstream_timeout = options.upstream_timeout_seconds,
-            enabled = options.enabled,
-            log = log.display(),
-            socure_timeout = options.socure_timeout_seconds,
-        );
+        let text = options.toml(upstream, socure, &log);
         let env: HashMap<String, String> =
             [("SOCURE_IDPLUS_API_KEY".to_owned(), API_KEY.to_owned())].into();
         let config = Config::from_toml(&text, &env).expect("test config is valid");
@@ -578,4 +593,144 @@ pub fn instant_verify_request() -> Vec<u8> {
         ],
         &fixture("lexis_nexis/instant_verify/request.json"),
     )
+}
+
+/// The real binary, started with a config file, as an operator would run it.
+pub struct ProxyProcess {
+    pub addr: SocketAddr,
+    pub pid: i32,
+    exited: std::sync::mpsc::Receiver<std::process::ExitStatus>,
+    /// stderr, line by line, as it is written.
+    stderr_lines: std::sync::mpsc::Receiver<String>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ProxyProcess {
+    /// Starts `socure-shadow-proxy run` in front of the two fakes and waits
+    /// (bounded) for its "listening" line to learn its port.
+    pub fn start(
+        upstream: SocketAddr,
+        socure: SocketAddr,
+        options: &Options,
+        env: &[(&str, &str)],
+    ) -> Self {
+        use std::io::{BufRead, Read};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("shadow.log");
+        let config = dir.path().join("proxy.toml");
+        std::fs::write(&config, options.toml(upstream, socure, &log)).expect("write config");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("SOCURE_IDPLUS_API_KEY", API_KEY)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the proxy binary");
+        let pid = i32::try_from(child.id()).expect("pid");
+
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (line_tx, stderr_lines) = std::sync::mpsc::channel();
+        let mut err_pipe = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let stderr_copy = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut line = Vec::new();
+            while err_pipe.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                stderr_copy.lock().expect("lock").extend_from_slice(&line);
+                let _ = line_tx.send(String::from_utf8_lossy(&line).into_owned());
+                line.clear();
+            }
+        });
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let mut out_pipe = child.stdout.take().expect("stdout");
+        let stdout_copy = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = out_pipe.read_to_end(&mut all);
+            stdout_copy.lock().expect("lock").extend_from_slice(&all);
+        });
+        let (exit_tx, exited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = exit_tx.send(status);
+            }
+        });
+        let mut process = Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            pid,
+            exited,
+            stderr_lines,
+            stderr,
+            stdout,
+            log,
+            _dir: dir,
+        };
+        let listening = process.wait_for_stderr("local_addr=");
+        process.addr = listening
+            .split("local_addr=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .expect("a socket address in the listening line");
+        process
+    }
+
+    /// Waits (bounded) for the next stderr line containing `needle`.
+    pub fn wait_for_stderr(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + TEST_BOUND;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .stderr_lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no stderr line with {needle:?} in time"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), signal)
+            .expect("signal the proxy");
+    }
+
+    /// Waits for the process to exit, at most `bound`.
+    pub fn wait_exit(&self, bound: Duration) -> Option<std::process::ExitStatus> {
+        self.exited.recv_timeout(bound).ok()
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> Vec<u8> {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// Everything written to stdout (complete once the process has exited).
+    pub fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().expect("lock").clone()
+    }
+
+    pub fn log_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+            .collect()
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        // Never leave a proxy running after its test.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
