@@ -37,6 +37,9 @@ impl Env for HashMap<String, String> {
     }
 }
 
+/// The smallest request-head limit hyper can enforce.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
 /// The Socure API key's only source. identity-idp calls it `socure_idplus_api_key`.
 pub const API_KEY_ENV: &str = "SOCURE_IDPLUS_API_KEY";
 
@@ -119,6 +122,11 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
     pub address: SocketAddr,
+    /// The hard limit on any request body: past it the client gets 413.
+    pub max_request_body_bytes: usize,
+    /// The most a request head (request line and headers) may take; past it
+    /// the client gets 431.
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -232,12 +240,17 @@ struct RawConfig {
 #[serde(default)]
 struct RawListen {
     address: String,
+    max_request_body_bytes: u64,
+    max_header_bytes: u64,
 }
 
 impl Default for RawListen {
     fn default() -> Self {
         Self {
             address: "127.0.0.1:8080".into(),
+            // InstantVerify requests are a few KiB; this only stops abuse.
+            max_request_body_bytes: 10 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -484,6 +497,21 @@ fn validate(
         })
         .ok();
 
+    let max_request_body_bytes = positive(raw.listen.max_request_body_bytes, usize::MAX)
+        .map_err(|message| bad("listen.max_request_body_bytes", message))
+        .ok();
+    // hyper's smallest read buffer is 8 KiB.
+    let max_header_bytes = positive(raw.listen.max_header_bytes, usize::MAX)
+        .ok()
+        .filter(|n| *n >= MIN_HEADER_BYTES)
+        .ok_or_else(|| {
+            bad(
+                "listen.max_header_bytes",
+                format!("must be at least {MIN_HEADER_BYTES}"),
+            )
+        })
+        .ok();
+
     let upstream_url = match raw.upstream.base_url.as_deref() {
         None => {
             bad(
@@ -543,7 +571,11 @@ fn validate(
         .map_err(|message| bad("socure.timeout_seconds", message))
         .ok();
     Some(Config {
-        listen: ListenConfig { address: address? },
+        listen: ListenConfig {
+            address: address?,
+            max_request_body_bytes: max_request_body_bytes?,
+            max_header_bytes: max_header_bytes?,
+        },
         upstream: UpstreamConfig {
             base_url: upstream_url?,
             timeout: upstream_timeout?,

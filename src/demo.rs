@@ -126,6 +126,8 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let config = Config {
         listen: ListenConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_request_body_bytes: 1024 * 1024,
+            max_header_bytes: 64 * 1024,
         },
         upstream: UpstreamConfig {
             base_url: format!("http://{lexis_nexis}").parse()?,

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -21,7 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::UpstreamConfig;
-use crate::tap::ProxyBody;
+use crate::tap::{BoxError, ProxyBody};
 
 /// Header fields that describe one connection, not the message (RFC 9110
 /// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).
@@ -46,7 +46,9 @@ pub enum ForwardError {
     #[error("upstream request failed")]
     Upstream(#[source] hyper_util::client::legacy::Error),
     #[error("request body could not be read from the client")]
-    ClientBody(#[source] hyper::Error),
+    ClientBody(#[source] BoxError),
+    #[error("request body over listen.max_request_body_bytes")]
+    TooLarge,
     #[error("request target cannot be forwarded")]
     BadTarget,
     #[error("upstream client could not be built: {0}")]
@@ -62,18 +64,36 @@ impl ForwardError {
             ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ForwardError::Connect(_) | ForwardError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ForwardError::ClientBody(_) | ForwardError::BadTarget => StatusCode::BAD_REQUEST,
+            ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ForwardError::Setup(_) | ForwardError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// A request body error: over the hard limit (413) or broken (400).
+    pub fn from_client_body(err: BoxError) -> Self {
+        if err.downcast_ref::<LengthLimitError>().is_some() {
+            ForwardError::TooLarge
+        } else {
+            ForwardError::ClientBody(err)
+        }
+    }
+
+    /// Whether the connection must close after this answer: the rest of the
+    /// request cannot be trusted to be where its framing says it ends.
+    fn closes_connection(&self) -> bool {
+        matches!(self, ForwardError::ClientBody(_) | ForwardError::TooLarge)
     }
 
     /// A short plain answer; never any detail an attacker or a log reader
     /// could use, the log line has that.
     pub fn into_response(self) -> Response<ProxyBody> {
         let status = self.status();
+        let close = self.closes_connection();
         let text = match self {
             ForwardError::Timeout(_) => "upstream timed out\n",
             ForwardError::Connect(_) | ForwardError::Upstream(_) => "upstream unavailable\n",
             ForwardError::ClientBody(_) => "bad request body\n",
+            ForwardError::TooLarge => "request body too large\n",
             ForwardError::BadTarget => "bad request target\n",
             ForwardError::Setup(_) => "proxy misconfigured\n",
             ForwardError::Internal => "proxy internal error\n",
@@ -84,6 +104,11 @@ impl ForwardError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
@@ -147,6 +172,8 @@ impl Upstream {
         match tokio::time::timeout(self.timeout, self.client.request(request)).await {
             Err(_) => Err(ForwardError::Timeout(self.timeout)),
             Ok(Err(err)) if err.is_connect() => Err(ForwardError::Connect(err)),
+            // The client's body hit the hard limit while it streamed out.
+            Ok(Err(err)) if caused_by::<LengthLimitError>(&err) => Err(ForwardError::TooLarge),
             Ok(Err(err)) => Err(ForwardError::Upstream(err)),
             Ok(Ok(response)) => Ok(response),
         }
@@ -186,6 +213,18 @@ impl Upstream {
         *request.extensions_mut() = parts.extensions;
         Ok(request)
     }
+}
+
+/// Whether `err` or any error under it is an `E`.
+fn caused_by<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(cause) = current {
+        if cause.is::<E>() {
+            return true;
+        }
+        current = cause.source();
+    }
+    false
 }
 
 /// The response as it goes back: hop-by-hop fields dropped, the rest as sent.

@@ -30,7 +30,7 @@ pub enum MirrorInput {
     /// The whole request body, as received.
     Body(Vec<Bytes>),
     /// Nothing to mirror, and why (never quoting the request).
-    Skip(&'static str),
+    Skip(String),
 }
 
 /// How a mirror is bounded.
@@ -106,7 +106,7 @@ impl Mirror {
                 chunks,
                 permit: Arc::clone(&self.permits).try_acquire_owned().ok(),
             },
-            MirrorInput::Skip(reason) => Plan::Skip(reason.to_owned()),
+            MirrorInput::Skip(reason) => Plan::Skip(reason),
         };
         let task = Task {
             socure: Arc::clone(&self.socure),

@@ -8,36 +8,40 @@
 use std::error::Error as _;
 
 use futures_util::FutureExt;
-use http::header::CONTENT_TYPE;
-use http::{Request, Response};
-use http_body_util::BodyExt;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::forward::{self, ForwardError, Upstream};
 use crate::mirror::{Mirror, MirrorInput};
 use crate::resolution::Exchange;
-use crate::tap::{self, ProxyBody, ResponseTap};
+use crate::tap::{self, BoxError, ProxyBody, RequestBody, ResponseTap};
 
 pub struct Proxy {
     upstream: Upstream,
     /// `None` when shadow mode is off: then the proxy is a plain forwarder.
     mirror: Option<Mirror>,
-    workflow: String,
-    max_body_bytes: usize,
+    limits: ProxyLimits,
+}
+
+/// The sizes the proxy accepts and holds.
+#[derive(Debug, Clone)]
+pub struct ProxyLimits {
+    /// The InstantVerify workflow whose requests are shadowed.
+    pub workflow: String,
+    /// Request bytes held for the mirror.
+    pub max_body_bytes: usize,
+    /// The hard limit on any request body: past it, 413.
+    pub max_request_body_bytes: usize,
 }
 
 impl Proxy {
-    pub fn new(
-        upstream: Upstream,
-        mirror: Option<Mirror>,
-        workflow: String,
-        max_body_bytes: usize,
-    ) -> Self {
+    pub fn new(upstream: Upstream, mirror: Option<Mirror>, limits: ProxyLimits) -> Self {
         Self {
             upstream,
             mirror,
-            workflow,
-            max_body_bytes,
+            limits,
         }
     }
 
@@ -58,42 +62,69 @@ impl Proxy {
         }
     }
 
-    /// Never fails: the proxy's own errors become 400/502/504 answers here.
+    /// Never fails: the proxy's own errors become 400/413/502/504 answers here.
     async fn route(&self, request: Request<Incoming>) -> Response<ProxyBody> {
-        let shadow = self.mirror.as_ref().filter(|_| {
-            tap::is_instant_verify(request.method(), request.uri().path(), &self.workflow)
-        });
-        match shadow {
-            Some(mirror) => self.shadowed(mirror, request).await,
-            None => {
-                let (parts, body) = request.into_parts();
-                let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
-                match self.upstream.send(parts, body.boxed()).await {
-                    Ok(response) => passthrough(response, |body| body.boxed()),
-                    Err(err) => fail(err, &method, &path),
-                }
+        let (parts, body) = request.into_parts();
+        let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+        let shadow = self
+            .mirror
+            .as_ref()
+            .filter(|_| tap::is_instant_verify(&method, &path, &self.limits.workflow));
+        if let Err(err) = self.admit(&parts.headers) {
+            if let Some(mirror) = shadow {
+                mirror
+                    .start(path.clone(), MirrorInput::Skip(err.to_string()))
+                    .report(exchange_for(&err));
             }
+            return fail(err, &method, &path);
+        }
+        let body = Limited::new(body, self.limits.max_request_body_bytes);
+        match shadow {
+            Some(mirror) => self.shadowed(mirror, parts, body).await,
+            None => match self.upstream.send(parts, body.boxed()).await {
+                Ok(response) => passthrough(response, |body| body.map_err(BoxError::from).boxed()),
+                Err(err) => fail(err, &method, &path),
+            },
         }
     }
 
-    async fn shadowed(&self, mirror: &Mirror, request: Request<Incoming>) -> Response<ProxyBody> {
-        let (parts, body) = request.into_parts();
+    /// Refuses a body declared larger than the hard limit before a byte of
+    /// it is read or forwarded. (A request with both `Content-Length` and
+    /// `Transfer-Encoding` never gets here as such: hyper frames it by
+    /// `Transfer-Encoding`, drops `Content-Length` and closes the connection
+    /// after the answer, as RFC 9112 section 6.3 asks, so nothing can be
+    /// smuggled behind it.)
+    fn admit(&self, headers: &HeaderMap) -> Result<(), ForwardError> {
+        let declared = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_request_body_bytes as u64) {
+            return Err(ForwardError::TooLarge);
+        }
+        Ok(())
+    }
+
+    async fn shadowed(
+        &self,
+        mirror: &Mirror,
+        parts: http::request::Parts,
+        body: RequestBody,
+    ) -> Response<ProxyBody> {
         let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
-        let read = match tap::read_request(body, self.max_body_bytes).await {
+        let read = match tap::read_request(body, self.limits.max_body_bytes).await {
             Ok(read) => read,
             Err(err) => {
+                let err = ForwardError::from_client_body(err);
                 mirror
-                    .start(
-                        path.clone(),
-                        MirrorInput::Skip("request body could not be read from the client"),
-                    )
-                    .report(Exchange::RequestUnreadable);
-                return fail(ForwardError::ClientBody(err), &method, &path);
+                    .start(path.clone(), MirrorInput::Skip(err.to_string()))
+                    .report(exchange_for(&err));
+                return fail(err, &method, &path);
             }
         };
         let input = match read.whole() {
             Some(chunks) => MirrorInput::Body(chunks),
-            None => MirrorInput::Skip("request body larger than shadow.max_body_bytes"),
+            None => MirrorInput::Skip("request body larger than shadow.max_body_bytes".into()),
         };
         let mut reporter = mirror.start(path.clone(), input);
         reporter.start_clock();
@@ -134,6 +165,7 @@ fn exchange_for(err: &ForwardError) -> Exchange {
         ForwardError::Timeout(_) => Exchange::UpstreamTimeout,
         ForwardError::Connect(_) => Exchange::UpstreamUnreachable,
         ForwardError::ClientBody(_) => Exchange::RequestUnreadable,
+        ForwardError::TooLarge => Exchange::RequestRefused,
         ForwardError::Upstream(_) | ForwardError::BadTarget | ForwardError::Setup(_) => {
             Exchange::UpstreamFailed
         }

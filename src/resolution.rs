@@ -31,6 +31,8 @@ pub enum Exchange {
     ClientGone,
     /// The client's request body could not be read to its end.
     RequestUnreadable,
+    /// The proxy refused the request (over the size limit).
+    RequestRefused,
     /// The pairing gave up waiting for the answer.
     Abandoned,
     /// The proxy shut down before the answer was complete.
@@ -49,6 +51,7 @@ impl Exchange {
             Exchange::UpstreamFailed => "upstream_failed",
             Exchange::ClientGone => "client_gone",
             Exchange::RequestUnreadable => "request_unreadable",
+            Exchange::RequestRefused => "request_refused",
             Exchange::Abandoned => "abandoned",
             Exchange::Shutdown => "shutdown",
             Exchange::InternalError => "internal_error",
@@ -57,7 +60,10 @@ impl Exchange {
 
     /// Whether LexisNexis was actually asked (an elapsed time means something).
     pub fn reached_upstream(&self) -> bool {
-        !matches!(self, Exchange::RequestUnreadable | Exchange::InternalError)
+        !matches!(
+            self,
+            Exchange::RequestUnreadable | Exchange::RequestRefused | Exchange::InternalError
+        )
     }
 }
 
@@ -95,6 +101,10 @@ pub fn judge_exchange(exchange: &Exchange, workflow: &str) -> Verdict {
         ),
         Exchange::RequestUnreadable => failed(
             "Request body could not be read from the client; nothing was sent to LexisNexis",
+            false,
+        ),
+        Exchange::RequestRefused => failed(
+            "Request refused by the proxy: body over the size limit; LexisNexis did not answer it",
             false,
         ),
         Exchange::Abandoned => failed("Gave up waiting for the LexisNexis answer", false),

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::forward::{ForwardError, Upstream};
 use crate::mirror::{Mirror, MirrorLimits};
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, ProxyLimits};
 use crate::sink::{self, SinkError, SinkReport, SinkTask};
 use crate::socure::{SocureClient, SocureError};
 use crate::tls;
@@ -108,8 +108,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let proxy = Arc::new(Proxy::new(
         upstream,
         mirror,
-        config.shadow.instant_verify_workflow.clone(),
-        config.shadow.max_body_bytes,
+        ProxyLimits {
+            workflow: config.shadow.instant_verify_workflow.clone(),
+            max_body_bytes: config.shadow.max_body_bytes,
+            max_request_body_bytes: config.listen.max_request_body_bytes,
+        },
     ));
 
     let address = config.listen.address;
@@ -124,7 +127,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         drain: config.upstream.timeout + Duration::from_secs(1),
         mirror_grace: config.shadow.shutdown_grace,
     };
-    let task = tokio::spawn(serve(listener, proxy, sink_task, shutdown_rx, stages));
+    let task = tokio::spawn(serve(
+        listener,
+        proxy,
+        sink_task,
+        shutdown_rx,
+        stages,
+        config.listen.max_header_bytes,
+    ));
     tracing::info!(
         %local_addr,
         upstream = %config.upstream.base_url,
@@ -151,6 +161,7 @@ async fn serve(
     sink_task: Option<SinkTask>,
     mut shutdown: watch::Receiver<bool>,
     stages: Stages,
+    max_header_bytes: usize,
 ) -> RunReport {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -159,10 +170,16 @@ async fn serve(
         .preserve_header_case(true)
         // A `Date` the upstream did not send would be a change.
         .auto_date_header(false)
+        // Past this a request head is refused with 431 (hyper's read buffer
+        // is what bounds the head).
+        .max_buf_size(max_header_bytes)
         // A client that never finishes its head must not hold a task forever.
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
-    builder.http2().auto_date_header(false);
+    builder
+        .http2()
+        .auto_date_header(false)
+        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
 
     loop {

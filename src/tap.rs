@@ -14,16 +14,24 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 
 use crate::pair::ResolutionSide;
 use crate::resolution::Exchange;
 
+/// The error of any body the proxy moves.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Every body the proxy sends or answers with.
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// A client's request body, cut off at the hard limit
+/// (`listen.max_request_body_bytes`): past it, reading fails with
+/// [`http_body_util::LengthLimitError`] and the client gets 413.
+pub type RequestBody = Limited<Incoming>;
 
 /// How much of an answer is kept for judging. InstantVerify answers are a few
 /// KiB; a bigger one is passed through whole and logged as too large to judge.
@@ -52,7 +60,7 @@ pub struct ReadBody {
     pub chunks: Vec<Bytes>,
     trailers: Option<HeaderMap>,
     /// The unread rest when the body was larger than the limit.
-    rest: Option<Incoming>,
+    rest: Option<RequestBody>,
 }
 
 impl ReadBody {
@@ -76,7 +84,7 @@ impl ReadBody {
 }
 
 /// Reads `body` until its end or until more than `limit` bytes are in.
-pub async fn read_request(mut body: Incoming, limit: usize) -> Result<ReadBody, hyper::Error> {
+pub async fn read_request(mut body: RequestBody, limit: usize) -> Result<ReadBody, BoxError> {
     let mut chunks = Vec::new();
     let mut len = 0usize;
     while let Some(frame) = body.frame().await {
@@ -113,17 +121,17 @@ pub async fn read_request(mut body: Incoming, limit: usize) -> Result<ReadBody, 
 /// Frames already read, then the rest of the live body.
 struct Replay {
     queued: VecDeque<Frame<Bytes>>,
-    rest: Option<Incoming>,
+    rest: Option<RequestBody>,
 }
 
 impl Body for Replay {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if let Some(frame) = self.queued.pop_front() {
             return Poll::Ready(Some(Ok(frame)));
         }
@@ -149,11 +157,13 @@ impl Body for Replay {
             None if self.queued.iter().all(Frame::is_data) => SizeHint::with_exact(queued),
             None => SizeHint::default(),
             Some(rest) => {
-                let mut hint = rest.size_hint();
-                hint.set_lower(hint.lower().saturating_add(queued));
-                if let Some(upper) = hint.upper() {
+                // Upper first: `set_lower` asserts it stays at or under the upper bound.
+                let rest = rest.size_hint();
+                let mut hint = SizeHint::new();
+                if let Some(upper) = rest.upper() {
                     hint.set_upper(upper.saturating_add(queued));
                 }
+                hint.set_lower(rest.lower().saturating_add(queued));
                 hint
             }
         }
@@ -252,12 +262,12 @@ impl ResponseTap {
 
 impl Body for ResponseTap {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
@@ -275,7 +285,7 @@ impl Body for ResponseTap {
             Poll::Ready(None) => this.finish(None),
             Poll::Pending => {}
         }
-        polled
+        polled.map(|frame| frame.map(|result| result.map_err(BoxError::from)))
     }
 
     fn is_end_stream(&self) -> bool {

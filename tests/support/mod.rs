@@ -446,6 +446,7 @@ pub struct Options {
     pub upstream_timeout_seconds: f64,
     pub max_in_flight: u64,
     pub shutdown_grace_seconds: f64,
+    pub max_request_body_bytes: u64,
 }
 
 impl Default for Options {
@@ -456,6 +457,7 @@ impl Default for Options {
             upstream_timeout_seconds: 10.0,
             max_in_flight: 512,
             shutdown_grace_seconds: 10.0,
+            max_request_body_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -467,6 +469,7 @@ impl Options {
             r#"
 [listen]
 address = "127.0.0.1:0"
+max_request_body_bytes = {max_request_body_bytes}
 [upstream]
 base_url = "http://{upstream}"
 timeout_seconds = {upstream_timeout}
@@ -480,6 +483,7 @@ shutdown_grace_seconds = {grace}
 base_url = "http://{socure}"
 timeout_seconds = {socure_timeout}
 "#,
+            max_request_body_bytes = self.max_request_body_bytes,
             upstream_timeout = self.upstream_timeout_seconds,
             enabled = self.enabled,
             log = log.display(),

@@ -1,0 +1,216 @@
+//! Hostile and bad input: smuggling-shaped framing, oversized heads and
+//! bodies, garbage. Each is refused cleanly or passed through as the rules
+//! say, nothing reaches the upstream that should not, and the proxy lives on.
+
+mod support;
+
+use support::*;
+
+/// After all the abuse, an ordinary request still goes through.
+async fn still_serving(proxy: &TestProxy) {
+    let answer = send(proxy.addr, &instant_verify_request()).await;
+    assert_eq!(answer.status(), 200, "the proxy is still serving");
+}
+
+/// hyper frames such a request by `Transfer-Encoding`, drops
+/// `Content-Length`, and closes the connection after one answer (RFC 9112
+/// section 6.3), so whatever hides behind the body is never read as a request.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_cannot_smuggle_a_request() {
+    let Stack {
+        upstream, proxy, ..
+    } = Stack::passing().await;
+    // A classic CL.TE attempt: by Content-Length the body holds a second
+    // request; by Transfer-Encoding the body is empty and that request follows.
+    let smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    let body = format!("0\r\n\r\n{smuggled}");
+    let sent = format!(
+        "POST {PF_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n{body}",
+        body.len()
+    );
+    let mut client = RawClient::connect(proxy.addr).await;
+    client.write(sent.as_bytes()).await;
+    let got = client.read_to_close().await;
+    let answer = parse(&got);
+    assert_eq!(
+        answer.header_str("connection"),
+        Some("close"),
+        "the connection ends with this answer"
+    );
+    assert_eq!(
+        got.len(),
+        answer.head.len() + answer.body.len(),
+        "one answer only, then close"
+    );
+
+    still_serving(&proxy).await;
+    let received = upstream.requests();
+    assert_eq!(
+        received.len(),
+        2,
+        "the framed request and the ordinary one, nothing else"
+    );
+    assert!(received.iter().all(|r| !r.start_line.contains("smuggled")));
+    assert!(
+        received[0].body.is_empty(),
+        "the body as Transfer-Encoding frames it"
+    );
+    assert_ne!(
+        received[0].header_str("content-length"),
+        Some(body.len().to_string().as_str()),
+        "the conflicting Content-Length is not forwarded"
+    );
+    proxy.finish().await;
+}
+
+#[tokio::test]
+async fn oversized_and_too_many_headers_are_refused_with_431() {
+    let Stack {
+        upstream, proxy, ..
+    } = Stack::passing().await;
+    let big = "a".repeat(100 * 1024);
+    let many: String = (0..200).map(|i| format!("X-Fake-{i}: v\r\n")).collect();
+    for head in [
+        format!("POST {IV_PATH} HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nContent-Length: 0\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+    ] {
+        let mut client = RawClient::connect(proxy.addr).await;
+        client.write(head.as_bytes()).await;
+        let answer = parse(&client.read_to_close().await);
+        assert_eq!(answer.status(), 431);
+    }
+    still_serving(&proxy).await;
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "nothing oversized was forwarded"
+    );
+    assert_eq!(proxy.finish().await.len(), 1);
+}
+
+#[tokio::test]
+async fn five_mib_body_on_the_shadow_path_is_forwarded_whole_but_not_mirrored() {
+    let Stack {
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing().await;
+    let mut body = fixture("lexis_nexis/instant_verify/request.json");
+    body.resize(5 * 1024 * 1024, b' ');
+    let answer = send(proxy.addr, &iv_post(&body)).await;
+    assert_eq!(answer.status(), 200);
+
+    let received = upstream.requests();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].body == body, "5 MiB forwarded byte for byte");
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1);
+    let e = event(&lines[0]);
+    assert_eq!(e["socure_outcome"], "not_sent");
+    assert_eq!(
+        e["socure_not_sent_reason"],
+        "request body larger than shadow.max_body_bytes"
+    );
+    assert_eq!(e["resolution_outcome"], "answered");
+    assert!(socure.requests().is_empty());
+}
+
+#[tokio::test]
+async fn body_over_the_hard_limit_is_413() {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let options = Options {
+        max_request_body_bytes: 64 * 1024,
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+
+    // Declared too large: refused before a byte of body is read or forwarded.
+    let mut client = RawClient::connect(proxy.addr).await;
+    client
+        .write(
+            format!(
+                "POST {PF_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                11 * 1024 * 1024
+            )
+            .as_bytes(),
+        )
+        .await;
+    let answer = parse(&client.read_to_close().await);
+    assert_eq!(answer.status(), 413);
+    assert_eq!(answer.body, b"request body too large\n");
+    assert!(upstream.requests().is_empty(), "nothing forwarded");
+
+    // Chunked, so only counting can tell: refused once it passes the limit.
+    for path in [IV_PATH, PF_PATH] {
+        let mut sent =
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .into_bytes();
+        for _ in 0..100 {
+            sent.extend_from_slice(format!("{:x}\r\n{}\r\n", 1024, "x".repeat(1024)).as_bytes());
+        }
+        sent.extend_from_slice(b"0\r\n\r\n");
+        let mut client = RawClient::connect(proxy.addr).await;
+        client.write(&sent).await;
+        let answer = parse(&client.read_to_close().await);
+        assert_eq!(answer.status(), 413, "{path}");
+    }
+    still_serving(&proxy).await;
+    let lines = proxy.finish().await;
+    assert_eq!(
+        lines.len(),
+        2,
+        "the chunked InstantVerify request and the ordinary one"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| event(l)["resolution_outcome"] == "request_refused")
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400_and_nothing_is_forwarded() {
+    let Stack {
+        upstream, proxy, ..
+    } = Stack::passing().await;
+    for garbage in [
+        &b"HELLO\r\n\r\n"[..],
+        b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Name: v\r\n\r\n",
+        b"\x00\x01\x02\x03\xff\xfe\r\n\r\n",
+    ] {
+        let mut client = RawClient::connect(proxy.addr).await;
+        client.write(garbage).await;
+        let got = client.read_to_close().await;
+        assert!(
+            got.starts_with(b"HTTP/1.1 400"),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    // A broken chunk on the shadow path: 400, and its line.
+    let mut client = RawClient::connect(proxy.addr).await;
+    client
+        .write(format!("POST {IV_PATH} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n").as_bytes())
+        .await;
+    let answer = parse(&client.read_to_close().await);
+    assert_eq!(answer.status(), 400);
+
+    still_serving(&proxy).await;
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "only the ordinary request was forwarded"
+    );
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines
+            .iter()
+            .any(|l| event(l)["resolution_outcome"] == "request_unreadable")
+    );
+}
