@@ -54,3 +54,75 @@ async fn second_request_on_a_connection_does_not_wait_for_the_first_mirror() {
         );
     }
 }
+
+/// The `q` quantile of `samples` (sorted in place).
+fn quantile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    let rank = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_latency_with_a_slow_socure_matches_shadow_off() {
+    const ROUNDS: usize = 200;
+    let raw_answer = json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    ));
+    let upstream = FakeVendor::always(raw_answer).await;
+    let socure = FakeVendor::start(|_| {
+        Reply::After(
+            Duration::from_secs(2),
+            json_ok(&fixture("socure/kyc_all_verified.json")),
+        )
+    })
+    .await;
+    let on = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+    let off = TestProxy::start(
+        upstream.addr,
+        socure.addr,
+        Options {
+            enabled: false,
+            ..Options::default()
+        },
+    )
+    .await;
+
+    // Alternate the two so both see the same machine at the same moments.
+    let (mut on_client, mut off_client) = (
+        RawClient::connect(on.addr).await,
+        RawClient::connect(off.addr).await,
+    );
+    let (mut on_times, mut off_times) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    let request = instant_verify_request();
+    for _ in 0..ROUNDS {
+        let started = std::time::Instant::now();
+        assert_eq!(on_client.send(&request).await.status(), 200);
+        on_times.push(started.elapsed());
+        let started = std::time::Instant::now();
+        assert_eq!(off_client.send(&request).await.status(), 200);
+        off_times.push(started.elapsed());
+    }
+    assert_eq!(socure.answered(), 0, "no answer waited for Socure's 2 s");
+
+    if std::env::var_os("SHOW_TIMES").is_some() {
+        let mut idx: Vec<(usize, Duration)> = on_times.iter().copied().enumerate().collect();
+        idx.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+        eprintln!("on worst {:?}", &idx[..6]);
+        let mut idx: Vec<(usize, Duration)> = off_times.iter().copied().enumerate().collect();
+        idx.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+        eprintln!("off worst {:?}", &idx[..6]);
+    }
+    let (p99_on, p99_off) = (
+        quantile(&mut on_times, 0.99),
+        quantile(&mut off_times, 0.99),
+    );
+    // Under a millisecond, scheduler noise is the signal; the floor keeps the
+    // ratio about waiting, which is what this guards against.
+    let floor = Duration::from_millis(1);
+    assert!(
+        p99_on.as_secs_f64() <= 1.5 * p99_off.max(floor).as_secs_f64(),
+        "p99 with shadow on {p99_on:?} vs off {p99_off:?}"
+    );
+    assert_eq!(on.finish().await.len(), ROUNDS);
+    assert!(off.finish().await.is_empty());
+}

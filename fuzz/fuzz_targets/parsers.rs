@@ -1,0 +1,17 @@
+//! Fuzz target: the three parsers that read vendor and client bytes.
+//! Run: `cargo fuzz run parsers` from the repository root (see README).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use socure_shadow_proxy::{applicant, resolution, socure};
+
+fuzz_target!(|data: &[u8]| {
+    // The first two bytes pick an HTTP status, so every judging branch is reached.
+    let (status, body) = match data {
+        [a, b, rest @ ..] => (100 + u16::from_be_bytes([*a, *b]) % 500, rest),
+        _ => (200, data),
+    };
+    let _ = applicant::parse(body);
+    let _ = resolution::judge(status, Some("application/json"), body, "fuzz.wf");
+    let _ = socure::judge(status, body);
+});
