@@ -44,6 +44,9 @@ pub struct MirrorLimits {
 }
 
 pub struct Mirror {
+    /// Where the tasks run: a runtime of their own, so mirror work never
+    /// queues behind or ahead of the forward path's tasks on one worker.
+    runtime: tokio::runtime::Handle,
     socure: Arc<SocureClient>,
     sink: SinkSender,
     tasks: TaskTracker,
@@ -65,12 +68,14 @@ enum Plan {
 
 impl Mirror {
     pub fn new(
+        runtime: tokio::runtime::Handle,
         socure: SocureClient,
         sink: SinkSender,
         workflow: String,
         limits: MirrorLimits,
     ) -> Self {
         Self {
+            runtime,
             socure: Arc::new(socure),
             sink,
             tasks: TaskTracker::new(),
@@ -116,35 +121,38 @@ impl Mirror {
         };
         let sink = self.sink.clone();
         let workflow = self.workflow.clone();
-        self.tasks.spawn(async move {
-            let line = match std::panic::AssertUnwindSafe(task.run(path.clone(), plan, rx))
-                .catch_unwind()
-                .await
-            {
-                Ok(line) => line,
-                Err(_) => {
-                    tracing::error!(
-                        path,
-                        "mirror task panicked; writing its line without results"
-                    );
-                    pair::pair(
-                        path,
-                        None,
-                        &workflow,
-                        ResolutionSide {
-                            exchange: Exchange::InternalError,
-                            elapsed: None,
-                        },
-                        SocureSide::NotSent {
-                            reason: "internal error in the mirror".into(),
-                        },
-                    )
+        self.tasks.spawn_on(
+            async move {
+                let line = match std::panic::AssertUnwindSafe(task.run(path.clone(), plan, rx))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(line) => line,
+                    Err(_) => {
+                        tracing::error!(
+                            path,
+                            "mirror task panicked; writing its line without results"
+                        );
+                        pair::pair(
+                            path,
+                            None,
+                            &workflow,
+                            ResolutionSide {
+                                exchange: Exchange::InternalError,
+                                elapsed: None,
+                            },
+                            SocureSide::NotSent {
+                                reason: "internal error in the mirror".into(),
+                            },
+                        )
+                    }
+                };
+                if let Err(err) = sink.write(&line).await {
+                    tracing::error!(error = %err, line_id = %line.id, "shadow line not written");
                 }
-            };
-            if let Err(err) = sink.write(&line).await {
-                tracing::error!(error = %err, line_id = %line.id, "shadow line not written");
-            }
-        });
+            },
+            &self.runtime,
+        );
         ResolutionReporter::new(tx)
     }
 }

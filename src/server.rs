@@ -43,6 +43,8 @@ pub enum StartError {
     Socure(#[from] SocureError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error("cannot start the mirror runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -93,10 +95,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     reserve_fd_table();
     let tls = tls::client_config()?;
     let upstream = Upstream::new(&config.upstream, tls.clone())?;
-    let (mirror, sink_task) = if config.shadow.enabled {
-        let (sink, sink_task) = sink::open(&config.shadow.log_path).await?;
+    let (mirror, sink_task, mirror_runtime) = if config.shadow.enabled {
+        let (sink, sink_task) = sink::open(&config.shadow.log_path)?;
         let socure = SocureClient::new(&config.socure, tls)?;
+        // One worker is plenty for the mirrors (they mostly wait), and keeps
+        // them from taking the forward path's workers.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("shadow-mirror")
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
         let mirror = Mirror::new(
+            runtime.handle().clone(),
             socure,
             sink,
             config.shadow.instant_verify_workflow.clone(),
@@ -105,9 +116,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
             },
         );
-        (Some(mirror), Some(sink_task))
+        (Some(mirror), Some(sink_task), Some(runtime))
     } else {
-        (None, None)
+        (None, None, None)
     };
     let proxy = Arc::new(Proxy::new(
         upstream,
@@ -131,14 +142,22 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         drain: config.upstream.timeout + Duration::from_secs(1),
         mirror_grace: config.shadow.shutdown_grace,
     };
-    let task = tokio::spawn(serve(
-        listener,
-        proxy,
-        sink_task,
-        shutdown_rx,
-        stages,
-        config.listen.max_header_bytes,
-    ));
+    let task = tokio::spawn(async move {
+        let report = serve(
+            listener,
+            proxy,
+            sink_task,
+            shutdown_rx,
+            stages,
+            config.listen.max_header_bytes,
+        )
+        .await;
+        // Every mirror has written its line by now (or been counted as lost).
+        if let Some(runtime) = mirror_runtime {
+            runtime.shutdown_background();
+        }
+        report
+    });
     tracing::info!(
         %local_addr,
         upstream = %config.upstream.base_url,

@@ -1,18 +1,19 @@
-//! The shadow log: one writer task owns it, writes one JSON line per shadowed request, flushes on close.
+//! The shadow log: one writer thread owns it, writes one JSON line per shadowed request, flushes on close.
 //!
 //! Lines come from the pairing tasks, never from the forward path, so a full
 //! channel makes a pairing task wait (a line is never dropped to save time);
-//! the user's request is not affected. The writer flushes whenever the
+//! the user's request is not affected. The writer is a plain thread doing
+//! plain blocking writes: no runtime thread ever blocks on the disk, and no
+//! line costs a hop through the blocking pool. It flushes whenever the
 //! channel runs dry, so a line is on disk soon after it is paired, and on
-//! close it drains every line already sent before it flushes and returns.
+//! close it writes every line already queued before it flushes and returns.
 
-use std::io;
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use serde::Serialize;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::config::LogTarget;
 
@@ -28,16 +29,25 @@ pub enum SinkError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot start the shadow log writer: {0}")]
+    Thread(#[source] io::Error),
     #[error("shadow log is closed; a line was lost")]
     Closed,
     #[error("a shadow line could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
+/// What travels to the writer, in order.
+enum Message {
+    Line(Vec<u8>),
+    /// Everything before this is written; flush, report, stop.
+    Close,
+}
+
 /// Cheap to clone; every pairing task holds one.
 #[derive(Clone)]
 pub struct SinkSender {
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Message>,
 }
 
 impl SinkSender {
@@ -45,14 +55,17 @@ impl SinkSender {
     pub async fn write<T: Serialize>(&self, line: &T) -> Result<(), SinkError> {
         let mut bytes = serde_json::to_vec(line)?;
         bytes.push(b'\n');
-        self.tx.send(bytes).await.map_err(|_| SinkError::Closed)
+        self.tx
+            .send(Message::Line(bytes))
+            .await
+            .map_err(|_| SinkError::Closed)
     }
 }
 
-/// The writer task; [`SinkTask::close`] drains, flushes and reports.
+/// The writer; [`SinkTask::close`] drains, flushes and reports.
 pub struct SinkTask {
-    close: oneshot::Sender<()>,
-    handle: JoinHandle<SinkReport>,
+    tx: mpsc::Sender<Message>,
+    done: oneshot::Receiver<SinkReport>,
 }
 
 /// What the writer did over its life.
@@ -63,27 +76,28 @@ pub struct SinkReport {
 }
 
 impl SinkTask {
-    /// Stops taking lines once those already queued are written, flushes,
-    /// and returns the counts.
+    /// Writes the lines already queued, flushes, and returns the counts.
+    /// Lines sent after this are refused with [`SinkError::Closed`].
     pub async fn close(self) -> SinkReport {
-        let _ = self.close.send(());
-        self.handle.await.unwrap_or_else(|err| {
-            tracing::error!(error = %err, "shadow log writer task failed");
+        if self.tx.send(Message::Close).await.is_err() {
+            tracing::error!("shadow log writer is gone");
+        }
+        self.done.await.unwrap_or_else(|_| {
+            tracing::error!("shadow log writer stopped without a report");
             SinkReport::default()
         })
     }
 }
 
 /// Opens the target now, so a bad path stops the start instead of the first line.
-pub async fn open(target: &LogTarget) -> Result<(SinkSender, SinkTask), SinkError> {
-    let out: Box<dyn AsyncWrite + Send + Unpin> = match target {
-        LogTarget::Stdout => Box::new(tokio::io::stdout()),
+pub fn open(target: &LogTarget) -> Result<(SinkSender, SinkTask), SinkError> {
+    let out: Box<dyn Write + Send> = match target {
+        LogTarget::Stdout => Box::new(io::stdout()),
         LogTarget::File(path) => Box::new(
-            tokio::fs::OpenOptions::new()
+            OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .await
                 .map_err(|source| SinkError::Open {
                     path: path.clone(),
                     source,
@@ -91,63 +105,43 @@ pub async fn open(target: &LogTarget) -> Result<(SinkSender, SinkTask), SinkErro
         ),
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let (close_tx, close_rx) = oneshot::channel();
-    let handle = tokio::spawn(write_lines(BufWriter::new(out), rx, close_rx));
-    Ok((
-        SinkSender { tx },
-        SinkTask {
-            close: close_tx,
-            handle,
-        },
-    ))
+    let (done_tx, done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("shadow-log".into())
+        .spawn(move || {
+            let _ = done_tx.send(write_lines(BufWriter::new(out), rx));
+        })
+        .map_err(SinkError::Thread)?;
+    Ok((SinkSender { tx: tx.clone() }, SinkTask { tx, done }))
 }
 
-async fn write_lines(
-    mut out: BufWriter<Box<dyn AsyncWrite + Send + Unpin>>,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    mut close: oneshot::Receiver<()>,
+fn write_lines(
+    mut out: BufWriter<Box<dyn Write + Send>>,
+    mut rx: mpsc::Receiver<Message>,
 ) -> SinkReport {
     let mut report = SinkReport::default();
-    loop {
-        let line = tokio::select! {
-            line = rx.recv() => line,
-            _ = &mut close => {
-                // No new senders matter now; write what is already queued.
-                rx.close();
-                while let Some(line) = rx.recv().await {
-                    write_one(&mut out, &line, &mut report).await;
-                }
-                break;
+    while let Some(message) = rx.blocking_recv() {
+        let Message::Line(line) = message else { break };
+        match out.write_all(&line) {
+            Ok(()) => report.lines_written += 1,
+            Err(err) => {
+                // Counted and logged; the writer keeps going for the next line.
+                tracing::error!(error = %err, "shadow log write failed; a line was lost");
+                report.write_errors += 1;
             }
-        };
-        let Some(line) = line else { break };
-        write_one(&mut out, &line, &mut report).await;
+        }
         // Flush once the queue is empty: batches under load, promptness when idle.
         if rx.is_empty()
-            && let Err(err) = out.flush().await
+            && let Err(err) = out.flush()
         {
             tracing::error!(error = %err, "shadow log flush failed");
             report.write_errors += 1;
         }
     }
-    if let Err(err) = out.flush().await {
+    rx.close();
+    if let Err(err) = out.flush() {
         tracing::error!(error = %err, "shadow log final flush failed");
         report.write_errors += 1;
     }
     report
-}
-
-async fn write_one(
-    out: &mut BufWriter<Box<dyn AsyncWrite + Send + Unpin>>,
-    line: &[u8],
-    report: &mut SinkReport,
-) {
-    match out.write_all(line).await {
-        Ok(()) => report.lines_written += 1,
-        Err(err) => {
-            // Counted and logged; the writer keeps going for the next line.
-            tracing::error!(error = %err, "shadow log write failed; a line was lost");
-            report.write_errors += 1;
-        }
-    }
 }

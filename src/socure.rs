@@ -314,8 +314,13 @@ fn classify(err: reqwest::Error) -> SocureError {
             use std::io::ErrorKind::*;
             match io.kind() {
                 ConnectionRefused => return SocureError::Connection("connection refused"),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                ConnectionReset | ConnectionAborted | BrokenPipe => {
                     return SocureError::Connection("connection reset");
+                }
+                UnexpectedEof => {
+                    return SocureError::Connection(
+                        "connection closed before the answer was complete",
+                    );
                 }
                 TimedOut => return SocureError::Timeout,
                 _ => {}

@@ -1,0 +1,294 @@
+//! The fault matrix: every way either side can fail, each driven through the
+//! proxy on its own. Each leaves exactly one line whose fields say what
+//! happened, and the client gets exactly what the upstream sent (or the
+//! proxy's own 502/504 when the upstream sent nothing).
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+/// What the client must get.
+enum ClientGets {
+    /// Exactly these upstream bytes, parsed.
+    Upstream(Vec<u8>),
+    /// The proxy's own answer.
+    Proxy(u16, &'static [u8]),
+}
+
+struct Case {
+    name: &'static str,
+    upstream: Reply,
+    socure: Reply,
+    body: Vec<u8>,
+    client: ClientGets,
+    resolution_outcome: &'static str,
+    resolution_exception: Option<&'static str>,
+    socure_outcome: &'static str,
+    /// The Socure exception, or the not-sent reason, when there is one.
+    socure_says: Option<&'static str>,
+}
+
+fn ln_ok() -> Vec<u8> {
+    json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    ))
+}
+
+fn socure_ok() -> Reply {
+    Reply::Now(json_ok(&fixture("socure/kyc_all_verified.json")))
+}
+
+fn applicant() -> Vec<u8> {
+    fixture("lexis_nexis/instant_verify/request.json")
+}
+
+fn cases() -> Vec<Case> {
+    let base = |name, upstream: Vec<u8>, socure, socure_outcome, socure_says| Case {
+        name,
+        upstream: Reply::Now(upstream.clone()),
+        socure,
+        body: applicant(),
+        client: ClientGets::Upstream(upstream),
+        resolution_outcome: "answered",
+        resolution_exception: None,
+        socure_outcome,
+        socure_says,
+    };
+    let cut_json = {
+        let full = json_ok(&fixture("socure/kyc_all_verified.json"));
+        full[..full.len() - 40].to_vec()
+    };
+    let ln_404 = response(
+        "404 Not Found",
+        &[("Content-Type", "text/plain")],
+        b"no such account",
+    );
+    let ln_503 = response(
+        "503 Service Unavailable",
+        &[("Content-Type", "text/plain")],
+        b"down",
+    );
+    let ln_html = response(
+        "200 OK",
+        &[("Content-Type", "text/html")],
+        b"<html>maintenance</html>",
+    );
+    vec![
+        // Socure's side.
+        base(
+            "socure timeout",
+            ln_ok(),
+            Reply::Hang,
+            "timed_out",
+            Some("Timed out waiting for verification response"),
+        ),
+        base(
+            "socure reset",
+            ln_ok(),
+            Reply::Reset,
+            "failed",
+            Some("Connection failed: connection reset"),
+        ),
+        base(
+            "socure cut mid-answer",
+            ln_ok(),
+            Reply::CutMidBody(cut_json),
+            "failed",
+            Some("Connection failed: connection closed before the answer was complete"),
+        ),
+        base(
+            "socure 4xx JSON",
+            ln_ok(),
+            Reply::Now(response(
+                "400 Bad Request",
+                &[("Content-Type", "application/json")],
+                &fixture("socure/error_400.json"),
+            )),
+            "answered",
+            Some("Request-specific error message goes here (400)"),
+        ),
+        base(
+            "socure 5xx text",
+            ln_ok(),
+            Reply::Now(response(
+                "503 Service Unavailable",
+                &[("Content-Type", "text/plain")],
+                b"It works!",
+            )),
+            "answered",
+            Some("the server responded with status 503 (503)"),
+        ),
+        base(
+            "socure 200 not JSON",
+            ln_ok(),
+            Reply::Now(response(
+                "200 OK",
+                &[("Content-Type", "text/html")],
+                b"<html></html>",
+            )),
+            "answered",
+            Some("Response body is not a JSON object (200)"),
+        ),
+        base(
+            "socure 200 without kyc",
+            ln_ok(),
+            Reply::Now(json_ok(&fixture("socure/kyc_missing_section.json"))),
+            "answered",
+            Some("No kyc section on response"),
+        ),
+        // The upstream's side.
+        Case {
+            resolution_outcome: "upstream_timeout",
+            resolution_exception: Some("LexisNexis timed out waiting for verification response"),
+            upstream: Reply::Hang,
+            client: ClientGets::Proxy(504, b"upstream timed out\n"),
+            ..base(
+                "upstream timeout",
+                Vec::new(),
+                socure_ok(),
+                "answered",
+                None,
+            )
+        },
+        Case {
+            resolution_outcome: "upstream_failed",
+            resolution_exception: Some(
+                "LexisNexis request failed: connection closed before the answer was complete",
+            ),
+            upstream: Reply::Reset,
+            client: ClientGets::Proxy(502, b"upstream unavailable\n"),
+            ..base("upstream reset", Vec::new(), socure_ok(), "answered", None)
+        },
+        Case {
+            resolution_exception: Some(
+                "An error occured parsing the response body JSON, status=200 content_type=text/html",
+            ),
+            ..base("upstream not JSON", ln_html, socure_ok(), "answered", None)
+        },
+        Case {
+            resolution_exception: Some("Unexpected status code '404'"),
+            ..base("upstream 4xx", ln_404, socure_ok(), "answered", None)
+        },
+        Case {
+            resolution_exception: Some("Unexpected status code '503'"),
+            ..base("upstream 5xx", ln_503, socure_ok(), "answered", None)
+        },
+        // The request itself.
+        Case {
+            body: b"FAKEY MCFAKERSON, not JSON".to_vec(),
+            ..base(
+                "body not JSON",
+                ln_ok(),
+                socure_ok(),
+                "not_sent",
+                Some("request body is not JSON (stopped at line 1, column 1)"),
+            )
+        },
+        Case {
+            body: br#"{"Settings":{"Reference":"fake"},"Person":{}}"#.to_vec(),
+            ..base(
+                "body not an applicant",
+                ln_ok(),
+                socure_ok(),
+                "not_sent",
+                Some(
+                    "request body is not an InstantVerify applicant: no identity fields in Person",
+                ),
+            )
+        },
+    ]
+}
+
+fn exception(result: &Value) -> Option<&str> {
+    result["exception"].as_str()
+}
+
+#[tokio::test]
+async fn every_fault_leaves_one_line_that_says_what_happened() {
+    for case in cases() {
+        let upstream_reply = case.upstream.clone();
+        let upstream = FakeVendor::start(move |_| upstream_reply.clone()).await;
+        let socure_reply = case.socure.clone();
+        let socure = FakeVendor::start(move |_| socure_reply.clone()).await;
+        let options = Options {
+            socure_timeout_seconds: 0.5,
+            upstream_timeout_seconds: 0.5,
+            ..Options::default()
+        };
+        let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+        let answer = send(proxy.addr, &iv_post(&case.body)).await;
+        match &case.client {
+            ClientGets::Upstream(raw) => {
+                let sent = parse(raw);
+                assert_eq!(answer.start_line, sent.start_line, "{}", case.name);
+                assert_eq!(
+                    answer.end_to_end_headers(&[]),
+                    sent.end_to_end_headers(&[]),
+                    "{}",
+                    case.name
+                );
+                assert_eq!(answer.body, sent.body, "{}", case.name);
+            }
+            ClientGets::Proxy(status, body) => {
+                assert_eq!(answer.status(), *status, "{}", case.name);
+                assert_eq!(answer.body, *body, "{}", case.name);
+            }
+        }
+
+        let lines = tokio::time::timeout(Duration::from_secs(10), proxy.finish())
+            .await
+            .expect("finish");
+        assert_eq!(lines.len(), 1, "{}: exactly one line", case.name);
+        let e = event(&lines[0]);
+        assert_eq!(
+            e["resolution_outcome"], case.resolution_outcome,
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            exception(&e["resolution_result"]),
+            case.resolution_exception,
+            "{}",
+            case.name
+        );
+        assert_eq!(e["socure_outcome"], case.socure_outcome, "{}", case.name);
+        match case.socure_outcome {
+            "not_sent" => {
+                assert!(e["socure_result"].is_null(), "{}", case.name);
+                assert_eq!(
+                    e["socure_not_sent_reason"].as_str(),
+                    case.socure_says,
+                    "{}",
+                    case.name
+                );
+                assert!(
+                    socure.requests().is_empty(),
+                    "{}: no Socure call",
+                    case.name
+                );
+                assert!(
+                    !lines[0].to_string().contains("FAKEY"),
+                    "{}: no part of the body",
+                    case.name
+                );
+            }
+            _ => {
+                assert_eq!(
+                    exception(&e["socure_result"]),
+                    case.socure_says,
+                    "{}",
+                    case.name
+                );
+                assert_eq!(
+                    socure.requests().len(),
+                    1,
+                    "{}: one call, no retry",
+                    case.name
+                );
+            }
+        }
+    }
+}
