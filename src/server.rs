@@ -103,6 +103,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("shadow-mirror")
+            .on_thread_start(lower_priority)
             .enable_all()
             .build()
             .map_err(StartError::Runtime)?;
@@ -197,6 +198,17 @@ fn reserve_fd_table() {
             let _ = nix::unistd::close(high);
         }
         Err(err) => tracing::debug!(error = %err, "could not reserve the file-descriptor table"),
+    }
+}
+
+/// Makes the calling thread yield the CPU to the forward path when both want
+/// it: side work (mirrors, the shadow log) runs at nice 10. On Linux nice is
+/// per thread. Best effort: at worst the thread keeps the default priority.
+pub fn lower_priority() {
+    // SAFETY: setpriority has no memory effects; `0` names the calling thread.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower a side thread's priority");
     }
 }
 

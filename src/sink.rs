@@ -109,6 +109,7 @@ pub fn open(target: &LogTarget) -> Result<(SinkSender, SinkTask), SinkError> {
     std::thread::Builder::new()
         .name("shadow-log".into())
         .spawn(move || {
+            crate::server::lower_priority();
             let _ = done_tx.send(write_lines(BufWriter::new(out), rx));
         })
         .map_err(SinkError::Thread)?;

@@ -91,8 +91,21 @@ fn assert_line_matches_mode(e: &Value, mode: &str) {
     }
 }
 
+/// Each request holds about six descriptors in this one process (client,
+/// proxy, both fakes); make sure the soft limit allows it.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let wanted = hard.min(8192);
+        if soft < wanted {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, wanted, hard);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_concurrent_shadowed_requests_with_socure_faults() {
+    raise_fd_limit();
     let raw_answer = json_ok(&fixture(
         "lexis_nexis/instant_verify/successful_response.json",
     ));
