@@ -127,6 +127,8 @@ pub struct ListenConfig {
     /// The most a request head (request line and headers) may take; past it
     /// the client gets 431.
     pub max_header_bytes: usize,
+    /// Client connections open at once; past it new ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -242,6 +244,7 @@ struct RawListen {
     address: String,
     max_request_body_bytes: u64,
     max_header_bytes: u64,
+    max_connections: u64,
 }
 
 impl Default for RawListen {
@@ -251,6 +254,9 @@ impl Default for RawListen {
             // InstantVerify requests are a few KiB; this only stops abuse.
             max_request_body_bytes: 10 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
+            // The IdV app's connection pool is tens of connections; this only
+            // stops a flood from taking every descriptor.
+            max_connections: 4096,
         }
     }
 }
@@ -512,6 +518,10 @@ fn validate(
         })
         .ok();
 
+    let max_connections = positive(raw.listen.max_connections, Semaphore::MAX_PERMITS)
+        .map_err(|message| bad("listen.max_connections", message))
+        .ok();
+
     let upstream_url = match raw.upstream.base_url.as_deref() {
         None => {
             bad(
@@ -575,6 +585,7 @@ fn validate(
             address: address?,
             max_request_body_bytes: max_request_body_bytes?,
             max_header_bytes: max_header_bytes?,
+            max_connections: max_connections?,
         },
         upstream: UpstreamConfig {
             base_url: upstream_url?,

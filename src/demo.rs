@@ -128,6 +128,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_request_body_bytes: 1024 * 1024,
             max_header_bytes: 64 * 1024,
+            max_connections: 64,
         },
         upstream: UpstreamConfig {
             base_url: format!("http://{lexis_nexis}").parse()?,

@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -150,7 +150,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             sink_task,
             shutdown_rx,
             stages,
-            config.listen.max_header_bytes,
+            ConnectionLimits {
+                max_connections: config.listen.max_connections,
+                max_header_bytes: config.listen.max_header_bytes,
+            },
         )
         .await;
         // Every mirror has written its line by now (or been counted as lost).
@@ -212,6 +215,12 @@ pub fn lower_priority() {
     }
 }
 
+/// What bounds each client connection, and how many there are.
+struct ConnectionLimits {
+    max_connections: usize,
+    max_header_bytes: usize,
+}
+
 /// The time each shutdown stage may take.
 struct Stages {
     drain: Duration,
@@ -224,7 +233,7 @@ async fn serve(
     sink_task: Option<SinkTask>,
     mut shutdown: watch::Receiver<bool>,
     stages: Stages,
-    max_header_bytes: usize,
+    limits: ConnectionLimits,
 ) -> RunReport {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -235,17 +244,27 @@ async fn serve(
         .auto_date_header(false)
         // Past this a request head is refused with 431 (hyper's read buffer
         // is what bounds the head).
-        .max_buf_size(max_header_bytes)
+        .max_buf_size(limits.max_header_bytes)
         // A client that never finishes its head must not hold a task forever.
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     builder
         .http2()
         .auto_date_header(false)
-        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
 
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
     loop {
+        // At the limit, stop accepting: new clients wait in the kernel's
+        // backlog instead of costing us a task and buffers each.
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -272,6 +291,7 @@ async fn serve(
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
+            drop(permit);
         });
     }
 

@@ -423,14 +423,20 @@ impl RawClient {
     /// Writes `bytes` and reads one response, bounded by [`TEST_BOUND`].
     pub async fn send(&mut self, bytes: &[u8]) -> Message {
         self.stream.write_all(bytes).await.expect("write request");
-        tokio::time::timeout(
-            TEST_BOUND,
-            read_message(&mut self.stream, &mut self.buf, true),
-        )
-        .await
-        .expect("proxy answered in time")
-        .expect("read response")
-        .expect("a response before close")
+        self.receive(TEST_BOUND)
+            .await
+            .expect("proxy answered in time")
+    }
+
+    /// Reads one response, or `None` if none came within `bound`.
+    pub async fn receive(&mut self, bound: Duration) -> Option<Message> {
+        tokio::time::timeout(bound, read_message(&mut self.stream, &mut self.buf, true))
+            .await
+            .ok()
+            .map(|read| {
+                read.expect("read response")
+                    .expect("a response before close")
+            })
     }
 }
 
@@ -447,6 +453,7 @@ pub struct Options {
     pub max_in_flight: u64,
     pub shutdown_grace_seconds: f64,
     pub max_request_body_bytes: u64,
+    pub max_connections: u64,
 }
 
 impl Default for Options {
@@ -458,6 +465,7 @@ impl Default for Options {
             max_in_flight: 512,
             shutdown_grace_seconds: 10.0,
             max_request_body_bytes: 10 * 1024 * 1024,
+            max_connections: 4096,
         }
     }
 }
@@ -470,6 +478,7 @@ impl Options {
 [listen]
 address = "127.0.0.1:0"
 max_request_body_bytes = {max_request_body_bytes}
+max_connections = {max_connections}
 [upstream]
 base_url = "http://{upstream}"
 timeout_seconds = {upstream_timeout}
@@ -484,6 +493,7 @@ base_url = "http://{socure}"
 timeout_seconds = {socure_timeout}
 "#,
             max_request_body_bytes = self.max_request_body_bytes,
+            max_connections = self.max_connections,
             upstream_timeout = self.upstream_timeout_seconds,
             enabled = self.enabled,
             log = log.display(),
