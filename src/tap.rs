@@ -9,7 +9,6 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
@@ -17,9 +16,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use tokio::sync::oneshot;
 
-use crate::pair::ResolutionSide;
+use crate::mirror::ResolutionReporter;
 use crate::resolution::Exchange;
 
 /// The error of any body the proxy moves.
@@ -167,46 +165,6 @@ impl Body for Replay {
                 hint
             }
         }
-    }
-}
-
-/// Hands the LexisNexis side of a shadowed request to its pairing task,
-/// exactly once. Dropped unused, it reports that the client went away: the
-/// server drops a request's future when its client disconnects.
-pub struct ResolutionReporter {
-    tx: Option<oneshot::Sender<ResolutionSide>>,
-    started: Instant,
-}
-
-impl ResolutionReporter {
-    pub fn new(tx: oneshot::Sender<ResolutionSide>) -> Self {
-        Self {
-            tx: Some(tx),
-            started: Instant::now(),
-        }
-    }
-
-    /// Starts the vendor clock: call right before the upstream send.
-    pub fn start_clock(&mut self) {
-        self.started = Instant::now();
-    }
-
-    pub fn report(mut self, exchange: Exchange) {
-        self.send(exchange);
-    }
-
-    fn send(&mut self, exchange: Exchange) {
-        if let Some(tx) = self.tx.take() {
-            let elapsed = exchange.reached_upstream().then(|| self.started.elapsed());
-            // The pairing task may have given up already; nothing to do then.
-            let _ = tx.send(ResolutionSide { exchange, elapsed });
-        }
-    }
-}
-
-impl Drop for ResolutionReporter {
-    fn drop(&mut self) {
-        self.send(Exchange::ClientGone);
     }
 }
 
