@@ -11,35 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-command -v oha >/dev/null || { echo "oha is needed: cargo install oha --locked" >&2; exit 1; }
-cargo build --release --quiet --bin socure-shadow-proxy --example bench_vendors
-
-target/release/examples/bench_vendors > "$WORK/vendors" &
-while [ ! -s "$WORK/vendors" ]; do sleep 0.1; done
-read -r LN SOCURE < <(sed -E 's/lexis_nexis=([^ ]+) socure=([^ ]+)/\1 \2/' "$WORK/vendors")
+source benches/common.sh
+start_vendors
 
 for mode in off on off on; do
-  cat > "$WORK/proxy.toml" <<TOML
-[listen]
-address = "127.0.0.1:0"
-[upstream]
-base_url = "http://$LN"
-[shadow]
-enabled = $([ "$mode" = on ] && echo true || echo false)
-instant_verify_workflow = "gsa2.chk32.test.wf"
-log_path = "$WORK/shadow.log"
-[socure]
-base_url = "http://$SOCURE"
-TOML
-  SOCURE_IDPLUS_API_KEY=bench-fake-key RUST_LOG=warn,socure_shadow_proxy::server=info \
-    target/release/socure-shadow-proxy run --config "$WORK/proxy.toml" 2> "$WORK/err" &
-  pid=$!
-  while ! grep -q 'local_addr=' "$WORK/err" 2>/dev/null; do sleep 0.1; done
-  port=$(grep -o 'local_addr=[^ ]*' "$WORK/err" | head -1 | cut -d= -f2)
+  start_proxy "$mode" "$WORK/shadow.log"
   oha -z 8s -c 1 --no-tui --output-format json -m POST -H 'Content-Type: application/json' \
-    -D tests/fixtures/lexis_nexis/instant_verify/request.json \
-    "http://$port/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation" > "$WORK/oha.json"
-  kill -TERM "$pid"; wait "$pid" || true
+    -D "$IV_BODY" "http://$PROXY_ADDR$IV_URL_PATH" > "$WORK/oha.json"
+  stop_proxy
   python3 - "$mode" "$WORK/oha.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[2]))
