@@ -183,11 +183,6 @@ impl Mirror {
         &self.tasks
     }
 
-    /// Socure calls running now.
-    pub fn in_flight(&self) -> usize {
-        self.limits.max_in_flight - self.permits.available_permits()
-    }
-
     /// Tells every task to stop waiting and write its line now: the shutdown
     /// grace period is over.
     pub fn interrupt(&self) {

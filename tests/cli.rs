@@ -12,39 +12,41 @@ fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// Runs `run --config` on `text` with `env` set (`None` removes a variable),
+/// asserts the start is refused with exit 64 before any output on stdout,
+/// and returns stderr.
+fn refused_start(text: &str, env: &[(&str, Option<&str>)]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(&dir, text);
+    let mut command = binary();
+    command.args(["run", "--config"]).arg(&path);
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let out = command.output().expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(out.stdout.is_empty(), "diagnostics go to stderr only");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn unknown_key_stops_the_start_naming_the_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_config(
-        &dir,
+    let stderr = refused_start(
         "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n[shadow]\nenabeld = true\n",
+        &[],
     );
-    let out = binary()
-        .args(["run", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("shadow.enabeld: unknown key"), "{stderr}");
-    assert!(out.stdout.is_empty(), "diagnostics go to stderr only");
 }
 
 #[test]
 fn enabled_without_api_key_stops_the_start() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_config(
-        &dir,
+    let stderr = refused_start(
         "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n[shadow]\nenabled = true\ninstant_verify_workflow = \"w\"\n",
+        &[("SOCURE_IDPLUS_API_KEY", None)],
     );
-    let out = binary()
-        .args(["run", "--config"])
-        .arg(&path)
-        .env_remove("SOCURE_IDPLUS_API_KEY")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("socure.api_key (from env SOCURE_IDPLUS_API_KEY): missing"),
         "{stderr}"
@@ -53,16 +55,10 @@ fn enabled_without_api_key_stops_the_start() {
 
 #[test]
 fn bad_url_from_env_names_key_and_variable() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_config(&dir, "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n");
-    let out = binary()
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("SOCURE_IDPLUS_BASE_URL", "not a url")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(
+        "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n",
+        &[("SOCURE_IDPLUS_BASE_URL", Some("not a url"))],
+    );
     assert!(
         stderr.contains("socure.base_url (from env SOCURE_IDPLUS_BASE_URL): not a valid URL"),
         "{stderr}"
