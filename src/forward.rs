@@ -49,6 +49,10 @@ pub enum ForwardError {
     ClientBody(#[source] BoxError),
     #[error("request body over listen.max_request_body_bytes")]
     TooLarge,
+    /// Both `Content-Length` and `Transfer-Encoding`: a smuggling attempt
+    /// more often than a mistake, so it is refused, not forwarded.
+    #[error("request has both Content-Length and Transfer-Encoding")]
+    AmbiguousLength,
     #[error("request target cannot be forwarded")]
     BadTarget,
     #[error("upstream client could not be built: {0}")]
@@ -63,7 +67,9 @@ impl ForwardError {
         match self {
             ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ForwardError::Connect(_) | ForwardError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            ForwardError::ClientBody(_) | ForwardError::BadTarget => StatusCode::BAD_REQUEST,
+            ForwardError::ClientBody(_)
+            | ForwardError::BadTarget
+            | ForwardError::AmbiguousLength => StatusCode::BAD_REQUEST,
             ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ForwardError::Setup(_) | ForwardError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -81,7 +87,10 @@ impl ForwardError {
     /// Whether the connection must close after this answer: the rest of the
     /// request cannot be trusted to be where its framing says it ends.
     fn closes_connection(&self) -> bool {
-        matches!(self, ForwardError::ClientBody(_) | ForwardError::TooLarge)
+        matches!(
+            self,
+            ForwardError::ClientBody(_) | ForwardError::TooLarge | ForwardError::AmbiguousLength
+        )
     }
 
     /// A short plain answer; never any detail an attacker or a log reader
@@ -94,6 +103,7 @@ impl ForwardError {
             ForwardError::Connect(_) | ForwardError::Upstream(_) => "upstream unavailable\n",
             ForwardError::ClientBody(_) => "bad request body\n",
             ForwardError::TooLarge => "request body too large\n",
+            ForwardError::AmbiguousLength => "both Content-Length and Transfer-Encoding\n",
             ForwardError::BadTarget => "bad request target\n",
             ForwardError::Setup(_) => "proxy misconfigured\n",
             ForwardError::Internal => "proxy internal error\n",

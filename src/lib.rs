@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: typed configuration, environment overrides, validation.
 //! - [`server`]: start-up, the accept loop, shutdown in bounded stages.
+//! - [`framing`]: watches raw request bytes for `Content-Length` with `Transfer-Encoding`.
 //! - [`proxy`]: one request's way: route, tap if shadowed, forward, answer.
 //! - [`forward`]: the pooled client to LexisNexis, hop-by-hop rules, 400/502/504.
 //! - [`tap`]: recognises InstantVerify, reads its body once, watches its answer go by.
@@ -21,6 +22,7 @@ pub mod applicant;
 pub mod config;
 pub mod demo;
 pub mod forward;
+pub mod framing;
 pub mod mirror;
 pub mod pair;
 pub mod proxy;

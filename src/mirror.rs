@@ -110,8 +110,15 @@ impl ResolutionReporter {
 }
 
 impl Drop for ResolutionReporter {
+    /// Dropped without a report: the client went away before the answer was
+    /// through, or the request's handling panicked (then the line says so
+    /// rather than blame the client).
     fn drop(&mut self) {
-        self.send(Exchange::ClientGone);
+        if std::thread::panicking() {
+            self.send(Exchange::InternalError);
+        } else {
+            self.send(Exchange::ClientGone);
+        }
     }
 }
 
@@ -210,30 +217,8 @@ impl Mirror {
         let workflow = self.workflow.clone();
         // Tracked from now, so shutdown waits for it even before it is spawned.
         let task = self.tasks.track_future(async move {
-            let line = match std::panic::AssertUnwindSafe(task.run(path.clone(), plan, rx))
-                .catch_unwind()
-                .await
-            {
-                Ok(line) => line,
-                Err(_) => {
-                    tracing::error!(
-                        path,
-                        "mirror task panicked; writing its line without results"
-                    );
-                    pair::pair(
-                        path,
-                        None,
-                        &workflow,
-                        ResolutionSide {
-                            exchange: Exchange::InternalError,
-                            elapsed: None,
-                        },
-                        SocureSide::NotSent {
-                            reason: "internal error in the mirror".into(),
-                        },
-                    )
-                }
-            };
+            let run = task.run(path.clone(), plan, rx);
+            let line = line_even_if_panics(run, path, &workflow).await;
             if let Err(err) = sink.write(&line).await {
                 tracing::error!(error = %err, line_id = %line.id, "shadow line not written");
             }
@@ -249,6 +234,36 @@ impl Mirror {
             tx: Some(tx),
             handoff: self.handoff.clone(),
             started: Instant::now(),
+        }
+    }
+}
+
+/// The task's line, or, if the task panicked, a line that says so: a
+/// shadowed request gets its one line whatever happens inside its mirror.
+async fn line_even_if_panics(
+    run: impl Future<Output = ShadowLine>,
+    path: String,
+    workflow: &str,
+) -> ShadowLine {
+    match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+        Ok(line) => line,
+        Err(_) => {
+            tracing::error!(
+                path,
+                "mirror task panicked; writing its line without results"
+            );
+            pair::pair(
+                path,
+                None,
+                workflow,
+                ResolutionSide {
+                    exchange: Exchange::InternalError,
+                    elapsed: None,
+                },
+                SocureSide::NotSent {
+                    reason: "internal error in the mirror".into(),
+                },
+            )
         }
     }
 }
@@ -315,5 +330,55 @@ impl Task {
         };
         let (socure_side, resolution_side) = tokio::join!(socure_side, resolution_side);
         pair::pair(path, user_id, &self.workflow, resolution_side, socure_side)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_mirror_task_still_gives_its_one_line() {
+        let run = async { panic!("forced panic in a mirror task") };
+        let line = line_even_if_panics(run, "/fake/path".into(), "fake.wf").await;
+        let line = serde_json::to_value(&line).expect("a line serializes");
+        let event = &line["properties"]["event_properties"];
+        assert_eq!(event["resolution_outcome"], "internal_error");
+        assert_eq!(event["socure_outcome"], "not_sent");
+        assert_eq!(
+            event["socure_not_sent_reason"],
+            "internal error in the mirror"
+        );
+    }
+
+    /// What a reporter dropped in the given way hands the mirror thread.
+    fn dropped_reporter_sends(panicking: bool) -> Exchange {
+        let (handoff, handed) = mpsc::channel();
+        let (tx, _rx) = oneshot::channel();
+        let reporter = ResolutionReporter {
+            tx: Some(tx),
+            handoff,
+            started: Instant::now(),
+        };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _held = reporter;
+            assert!(!panicking, "forced panic while a reporter is held");
+        }));
+        match handed.try_recv() {
+            Ok(Handoff::Report(_, side)) => side.exchange,
+            _ => panic!("the reporter handed nothing over"),
+        }
+    }
+
+    #[test]
+    fn a_reporter_dropped_by_a_panic_says_internal_error_not_client_gone() {
+        assert!(matches!(
+            dropped_reporter_sends(true),
+            Exchange::InternalError
+        ));
+        assert!(matches!(
+            dropped_reporter_sends(false),
+            Exchange::ClientGone
+        ));
     }
 }

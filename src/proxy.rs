@@ -9,11 +9,12 @@ use std::error::Error as _;
 
 use futures_util::FutureExt;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::forward::{self, ForwardError, Upstream};
+use crate::framing::AmbiguousLength;
 use crate::mirror::{Mirror, MirrorInput};
 use crate::resolution::Exchange;
 use crate::tap::{self, BoxError, ProxyBody, RequestBody, ResponseTap};
@@ -53,13 +54,7 @@ impl Proxy {
     /// request's handling becomes a 500 for this request alone.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        match std::panic::AssertUnwindSafe(self.route(request))
-            .catch_unwind()
-            .await
-        {
-            Ok(response) => response,
-            Err(_) => fail(ForwardError::Internal, &method, &path),
-        }
+        answer_even_if_panics(self.route(request), &method, &path).await
     }
 
     /// Never fails: the proxy's own errors become 400/413/502/504 answers here.
@@ -70,7 +65,7 @@ impl Proxy {
             .mirror
             .as_ref()
             .filter(|_| tap::is_instant_verify(&method, &path, &self.limits.workflow));
-        if let Err(err) = self.admit(&parts.headers) {
+        if let Err(err) = self.admit(&parts) {
             if let Some(mirror) = shadow {
                 mirror
                     .start(path.clone(), MirrorInput::Skip(err.to_string()))
@@ -88,14 +83,16 @@ impl Proxy {
         }
     }
 
-    /// Refuses a body declared larger than the hard limit before a byte of
-    /// it is read or forwarded. (A request with both `Content-Length` and
-    /// `Transfer-Encoding` never gets here as such: hyper frames it by
-    /// `Transfer-Encoding`, drops `Content-Length` and closes the connection
-    /// after the answer, as RFC 9112 section 6.3 asks, so nothing can be
-    /// smuggled behind it.)
-    fn admit(&self, headers: &HeaderMap) -> Result<(), ForwardError> {
-        let declared = headers
+    /// Refuses, before a byte of the body is read or forwarded, a request
+    /// the framing watch found with both `Content-Length` and
+    /// `Transfer-Encoding` (hyper keeps only the latter, so the headers alone
+    /// cannot show it), and a body declared larger than the hard limit.
+    fn admit(&self, parts: &http::request::Parts) -> Result<(), ForwardError> {
+        if parts.extensions.get::<AmbiguousLength>().is_some() {
+            return Err(ForwardError::AmbiguousLength);
+        }
+        let declared = parts
+            .headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
@@ -148,6 +145,19 @@ impl Proxy {
     }
 }
 
+/// The answer `route` gives, or a 500 if it panicked: the panic ends this
+/// request's handling only, never the connection's task or the process.
+async fn answer_even_if_panics(
+    route: impl Future<Output = Response<ProxyBody>>,
+    method: &http::Method,
+    path: &str,
+) -> Response<ProxyBody> {
+    match std::panic::AssertUnwindSafe(route).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => fail(ForwardError::Internal, method, path),
+    }
+}
+
 /// The upstream's answer as the client gets it: hop-by-hop fields dropped,
 /// everything else (status, headers, their case, body) as sent.
 fn passthrough(
@@ -165,7 +175,7 @@ fn exchange_for(err: &ForwardError) -> Exchange {
         ForwardError::Timeout(_) => Exchange::UpstreamTimeout,
         ForwardError::Connect(_) => Exchange::UpstreamUnreachable,
         ForwardError::ClientBody(_) => Exchange::RequestUnreadable,
-        ForwardError::TooLarge => Exchange::RequestRefused,
+        ForwardError::TooLarge | ForwardError::AmbiguousLength => Exchange::RequestRefused,
         ForwardError::Upstream(_) | ForwardError::BadTarget | ForwardError::Setup(_) => {
             Exchange::UpstreamFailed
         }
@@ -191,4 +201,18 @@ fn fail(err: ForwardError, method: &http::Method, path: &str) -> Response<ProxyB
         "proxy answered for the upstream"
     );
     err.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_while_routing_is_a_500_for_that_request() {
+        let route = async { panic!("forced panic in a request") };
+        let response = answer_even_if_panics(route, &http::Method::POST, "/fake").await;
+        assert_eq!(response.status(), 500);
+        let body = response.into_body().collect().await.expect("a full body");
+        assert_eq!(body.to_bytes(), "proxy internal error\n");
+    }
 }

@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -21,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::forward::{ForwardError, Upstream};
+use crate::framing;
 use crate::mirror::{Mirror, MirrorLimits};
 use crate::proxy::{Proxy, ProxyLimits};
 use crate::sink::{self, SinkError, SinkReport, SinkTask};
@@ -204,14 +207,31 @@ fn reserve_fd_table() {
     }
 }
 
-/// Makes the calling thread yield the CPU to the forward path when both want
-/// it: side work (mirrors, the shadow log) runs at nice 10. On Linux nice is
-/// per thread. Best effort: at worst the thread keeps the default priority.
+/// Makes the calling thread yield the CPU to the forward path whenever both
+/// want it: side work (mirrors, the shadow log) runs under `SCHED_IDLE`, so a
+/// forward worker that wakes preempts it at once instead of waiting out a
+/// time slice (nice 10 alone still let a busy mirror thread delay a forward
+/// worker by up to a slice, which showed in p99). The price: when the forward
+/// path keeps both cores busy, mirrors get almost no CPU, so they fill
+/// `max_in_flight` and are dropped, and their Socure timings include that
+/// wait. On Linux the policy is per thread. Best effort: falls back to nice 10,
+/// and at worst the thread keeps the default priority.
 pub fn lower_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param for the call; `0` names the
+    // calling thread; the call has no other memory effects.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        return;
+    }
+    let idle_error = std::io::Error::last_os_error();
     // SAFETY: setpriority has no memory effects; `0` names the calling thread.
     let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
     if result != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower a side thread's priority");
+        tracing::debug!(
+            idle_error = %idle_error,
+            error = %std::io::Error::last_os_error(),
+            "could not lower a side thread's priority"
+        );
     }
 }
 
@@ -279,8 +299,14 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let proxy = Arc::clone(&proxy);
-        let service = service_fn(move |request| {
+        let (stream, framing) = framing::Watched::new(stream, limits.max_header_bytes);
+        let service = service_fn(move |mut request: Request<Incoming>| {
             let proxy = Arc::clone(&proxy);
+            // Only HTTP/1 requests are counted: the watch stops at HTTP/2's
+            // preface.
+            if request.version() <= http::Version::HTTP_11 && framing.next_request_is_ambiguous() {
+                request.extensions_mut().insert(framing::AmbiguousLength);
+            }
             async move { Ok::<_, Infallible>(proxy.handle(request).await) }
         });
         let connection = builder

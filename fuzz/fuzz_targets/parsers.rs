@@ -1,9 +1,10 @@
-//! Fuzz target: the three parsers that read vendor and client bytes.
+//! Fuzz target: the parsers that read vendor and client bytes, and the
+//! request-framing watch.
 //! Run: `cargo fuzz run parsers` from the repository root (see README).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use socure_shadow_proxy::{applicant, resolution, socure};
+use socure_shadow_proxy::{applicant, framing, resolution, socure};
 
 fuzz_target!(|data: &[u8]| {
     // The first two bytes pick an HTTP status, so every judging branch is reached.
@@ -14,4 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = applicant::parse(body);
     let _ = resolution::judge(status, Some("application/json"), body, "fuzz.wf");
     let _ = socure::judge(status, body);
+    // Two feeds, so a read boundary falls inside the input.
+    let mut scanner = framing::Scanner::new(65536);
+    let (a, b) = data.split_at(data.len() / 2);
+    let _ = scanner.feed(a);
+    let _ = scanner.feed(b);
 });
