@@ -62,6 +62,34 @@ fn quantile(samples: &mut [Duration], q: f64) -> Duration {
     samples[rank - 1]
 }
 
+/// A fake Socure that answers after 2 s, served from its own thread and
+/// runtime. The mirror's calls make it accept and read a request each; on
+/// the test's own two workers that work would land between the measured
+/// requests of the shadow-on proxy and be counted against it, though it is
+/// the fake's work, not the proxy's.
+fn slow_socure_on_its_own_thread() -> FakeVendor {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("fake Socure runtime");
+        runtime.block_on(async {
+            let socure = FakeVendor::start(|_| {
+                Reply::After(
+                    Duration::from_secs(2),
+                    json_ok(&fixture("socure/kyc_all_verified.json")),
+                )
+            })
+            .await;
+            tx.send(socure).expect("hand the fake over");
+            // Serves until the test process exits.
+            std::future::pending::<()>().await
+        });
+    });
+    rx.recv_timeout(TEST_BOUND).expect("fake Socure started")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_latency_with_a_slow_socure_matches_shadow_off() {
     const ROUNDS: usize = 200;
@@ -69,13 +97,7 @@ async fn client_latency_with_a_slow_socure_matches_shadow_off() {
         "lexis_nexis/instant_verify/successful_response.json",
     ));
     let upstream = FakeVendor::always(raw_answer).await;
-    let socure = FakeVendor::start(|_| {
-        Reply::After(
-            Duration::from_secs(2),
-            json_ok(&fixture("socure/kyc_all_verified.json")),
-        )
-    })
-    .await;
+    let socure = slow_socure_on_its_own_thread();
     let on = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
     let off = TestProxy::start(
         upstream.addr,
