@@ -129,6 +129,60 @@ pub struct ListenConfig {
     pub max_header_bytes: usize,
     /// Client connections open at once; past it new ones wait to be accepted.
     pub max_connections: usize,
+    /// How requests reach the proxy.
+    pub mode: ListenMode,
+}
+
+/// How the IdV app's requests reach the proxy.
+#[derive(Debug, Clone)]
+pub enum ListenMode {
+    /// The app connects to the proxy as if it were the vendor: plain HTTP,
+    /// or TLS with a certificate for the vendor's name (`tls`).
+    Reverse { tls: Option<TlsFiles> },
+    /// The app uses the proxy as its `HTTPS_PROXY`; `CONNECT`s to the
+    /// vendor are intercepted.
+    ForwardProxy(InterceptConfig),
+}
+
+impl ListenMode {
+    /// The mode's name as the config spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ListenMode::Reverse { tls: None } => "reverse",
+            ListenMode::Reverse { tls: Some(_) } => "reverse (TLS)",
+            ListenMode::ForwardProxy(_) => "forward_proxy",
+        }
+    }
+}
+
+/// A PEM certificate chain and its PEM private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// Forward-proxy mode: which `CONNECT`s are intercepted, and the CA that
+/// signs the certificates the proxy presents for them.
+#[derive(Debug, Clone)]
+pub struct InterceptConfig {
+    pub ca: TlsFiles,
+    /// Host names intercepted besides the upstream's, lower case.
+    pub extra_hosts: Vec<String>,
+    /// A `CONNECT` to any other host is tunnelled untouched (true) or
+    /// refused with 403 (false).
+    pub tunnel_other_hosts: bool,
+}
+
+/// How the upstream's host name becomes an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolve {
+    /// DNS only, never the hosts file, so a `hostAliases` entry that points
+    /// the vendor's name at this sidecar cannot loop back. `servers` empty:
+    /// the name servers of `/etc/resolv.conf`.
+    Dns { servers: Vec<SocketAddr> },
+    /// The system resolver (getaddrinfo: hosts file, then DNS).
+    System,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +193,15 @@ pub struct UpstreamConfig {
     /// From sending the request to the upstream's response head.
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// CA certificates trusted besides the web PKI roots.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate presented to the upstream.
+    pub client_identity: Option<TlsFiles>,
+    /// Where to connect for `base_url`'s host, like curl's `--connect-to`:
+    /// TLS still sends SNI for, and verifies, `base_url`'s host.
+    pub connect_to: Option<(String, u16)>,
+    /// How `base_url`'s host is resolved when `connect_to` is not set.
+    pub resolve: Resolve,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +225,8 @@ pub struct SocureConfig {
     pub base_url: Uri,
     pub timeout: Duration,
     pub api_key: Option<Secret>,
+    /// CA certificates trusted besides the web PKI roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where shadow lines go.
@@ -245,6 +310,13 @@ struct RawListen {
     max_request_body_bytes: u64,
     max_header_bytes: u64,
     max_connections: u64,
+    mode: String,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    ca_cert_file: Option<PathBuf>,
+    ca_key_file: Option<PathBuf>,
+    intercept_hosts: Vec<String>,
+    tunnel_other_hosts: bool,
 }
 
 impl Default for RawListen {
@@ -257,6 +329,13 @@ impl Default for RawListen {
             // The IdV app's connection pool is tens of connections; this only
             // stops a flood from taking every descriptor.
             max_connections: 4096,
+            mode: "reverse".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            ca_cert_file: None,
+            ca_key_file: None,
+            intercept_hosts: Vec::new(),
+            tunnel_other_hosts: false,
         }
     }
 }
@@ -267,6 +346,12 @@ struct RawUpstream {
     base_url: Option<String>,
     timeout_seconds: f64,
     connect_timeout_seconds: f64,
+    ca_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
+    connect_to: Option<String>,
+    resolve: String,
+    dns_servers: Vec<String>,
 }
 
 impl Default for RawUpstream {
@@ -275,6 +360,12 @@ impl Default for RawUpstream {
             base_url: None,
             timeout_seconds: 30.0,
             connect_timeout_seconds: 5.0,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            connect_to: None,
+            resolve: "dns".into(),
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -311,6 +402,7 @@ impl Default for RawShadow {
 struct RawSocure {
     base_url: String,
     timeout_seconds: f64,
+    ca_file: Option<PathBuf>,
 }
 
 impl Default for RawSocure {
@@ -319,6 +411,7 @@ impl Default for RawSocure {
             // identity-idp's default_application.yml points here too.
             base_url: "https://sandbox.socure.us".into(),
             timeout_seconds: 5.0,
+            ca_file: None,
         }
     }
 }
@@ -522,6 +615,57 @@ fn validate(
         .map_err(|message| bad("listen.max_connections", message))
         .ok();
 
+    let mode = listen_mode(raw.listen, &mut bad);
+    let client_identity = pair_of_files(
+        ("upstream.client_cert_file", raw.upstream.client_cert_file),
+        ("upstream.client_key_file", raw.upstream.client_key_file),
+        &mut bad,
+    );
+    let connect_to = raw.upstream.connect_to.as_deref().and_then(|text| {
+        host_and_port(text)
+            .map_err(|message| bad("upstream.connect_to", message))
+            .ok()
+    });
+    let resolve = match raw.upstream.resolve.as_str() {
+        "dns" => {
+            let servers: Vec<Option<SocketAddr>> = raw
+                .upstream
+                .dns_servers
+                .iter()
+                .map(|server| {
+                    server
+                        .parse::<SocketAddr>()
+                        .map_err(|_| {
+                            bad(
+                                "upstream.dns_servers",
+                                format!("expected IP:PORT, got {server:?}"),
+                            )
+                        })
+                        .ok()
+                })
+                .collect();
+            servers
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(|servers| Resolve::Dns { servers })
+        }
+        "system" if raw.upstream.dns_servers.is_empty() => Some(Resolve::System),
+        "system" => {
+            bad(
+                "upstream.dns_servers",
+                "only used with upstream.resolve = \"dns\"".into(),
+            );
+            None
+        }
+        other => {
+            bad(
+                "upstream.resolve",
+                format!("expected \"dns\" or \"system\", got {other:?}"),
+            );
+            None
+        }
+    };
+
     let upstream_url = match raw.upstream.base_url.as_deref() {
         None => {
             bad(
@@ -586,11 +730,16 @@ fn validate(
             max_request_body_bytes: max_request_body_bytes?,
             max_header_bytes: max_header_bytes?,
             max_connections: max_connections?,
+            mode: mode?,
         },
         upstream: UpstreamConfig {
             base_url: upstream_url?,
             timeout: upstream_timeout?,
             connect_timeout: connect_timeout?,
+            ca_file: raw.upstream.ca_file,
+            client_identity: client_identity?,
+            connect_to,
+            resolve: resolve?,
         },
         shadow: ShadowConfig {
             enabled: raw.shadow.enabled,
@@ -604,8 +753,117 @@ fn validate(
             base_url: socure_url?,
             timeout: socure_timeout?,
             api_key,
+            ca_file: raw.socure.ca_file,
         },
     })
+}
+
+/// `[listen] mode` and the keys that go with it.
+fn listen_mode(raw: RawListen, bad: &mut impl FnMut(&str, String)) -> Option<ListenMode> {
+    let tls = pair_of_files(
+        ("listen.tls_cert_file", raw.tls_cert_file),
+        ("listen.tls_key_file", raw.tls_key_file),
+        bad,
+    );
+    let ca = pair_of_files(
+        ("listen.ca_cert_file", raw.ca_cert_file),
+        ("listen.ca_key_file", raw.ca_key_file),
+        bad,
+    );
+    match raw.mode.as_str() {
+        "reverse" => {
+            let forward_only = [
+                (
+                    "listen.ca_cert_file",
+                    ca.as_ref().is_some_and(Option::is_some),
+                ),
+                ("listen.intercept_hosts", !raw.intercept_hosts.is_empty()),
+                ("listen.tunnel_other_hosts", raw.tunnel_other_hosts),
+            ];
+            for (key, set) in forward_only {
+                if set {
+                    bad(key, "only used with listen.mode = \"forward_proxy\"".into());
+                }
+            }
+            Some(ListenMode::Reverse { tls: tls? })
+        }
+        "forward_proxy" => {
+            if tls.as_ref().is_some_and(Option::is_some) {
+                bad(
+                    "listen.tls_cert_file",
+                    "not used with listen.mode = \"forward_proxy\": the app reaches the proxy over plain HTTP and TLS runs inside CONNECT".into(),
+                );
+            }
+            let mut extra_hosts = Vec::new();
+            for host in raw.intercept_hosts {
+                if host.is_empty() || host.contains([':', '/', ' ']) {
+                    bad(
+                        "listen.intercept_hosts",
+                        format!("expected host names without port or path, got {host:?}"),
+                    );
+                } else {
+                    extra_hosts.push(host.to_ascii_lowercase());
+                }
+            }
+            match ca? {
+                Some(ca) => Some(ListenMode::ForwardProxy(InterceptConfig {
+                    ca,
+                    extra_hosts,
+                    tunnel_other_hosts: raw.tunnel_other_hosts,
+                })),
+                None => {
+                    bad(
+                        "listen.ca_cert_file",
+                        "required with listen.mode = \"forward_proxy\" (with listen.ca_key_file); `socure-shadow-proxy ca init DIR` makes one".into(),
+                    );
+                    None
+                }
+            }
+        }
+        other => {
+            bad(
+                "listen.mode",
+                format!("expected \"reverse\" or \"forward_proxy\", got {other:?}"),
+            );
+            None
+        }
+    }
+}
+
+/// Two keys that are set together or not at all. `None` when only one is.
+fn pair_of_files(
+    (cert_key, cert): (&str, Option<PathBuf>),
+    (key_key, key): (&str, Option<PathBuf>),
+    bad: &mut impl FnMut(&str, String),
+) -> Option<Option<TlsFiles>> {
+    match (cert, key) {
+        (Some(cert_file), Some(key_file)) => Some(Some(TlsFiles {
+            cert_file,
+            key_file,
+        })),
+        (None, None) => Some(None),
+        (Some(_), None) => {
+            bad(key_key, format!("required with {cert_key}"));
+            None
+        }
+        (None, Some(_)) => {
+            bad(cert_key, format!("required with {key_key}"));
+            None
+        }
+    }
+}
+
+/// `HOST:PORT`, where HOST is a name, an IPv4 address or a bracketed IPv6 one.
+fn host_and_port(text: &str) -> Result<(String, u16), String> {
+    let authority: http::uri::Authority = text
+        .parse()
+        .map_err(|_| format!("expected HOST:PORT, got {text:?}"))?;
+    match authority.port_u16() {
+        Some(port) if !authority.host().is_empty() && !text.contains('@') => {
+            Ok((authority.host().to_owned(), port))
+        }
+        _ => Err(format!("expected HOST:PORT, got {text:?}")),
+    }
 }
 
 /// An http(s) URL with a host and nothing after it but an optional `/`.

@@ -21,7 +21,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::config::{
-    Config, ListenConfig, LogTarget, Secret, ShadowConfig, SocureConfig, UpstreamConfig,
+    Config, ListenConfig, ListenMode, LogTarget, Resolve, Secret, ShadowConfig, SocureConfig,
+    UpstreamConfig,
 };
 use crate::server;
 
@@ -129,11 +130,16 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             max_request_body_bytes: 1024 * 1024,
             max_header_bytes: 64 * 1024,
             max_connections: 64,
+            mode: ListenMode::Reverse { tls: None },
         },
         upstream: UpstreamConfig {
             base_url: format!("http://{lexis_nexis}").parse()?,
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
+            ca_file: None,
+            client_identity: None,
+            connect_to: None,
+            resolve: Resolve::System,
         },
         shadow: ShadowConfig {
             enabled: true,
@@ -147,6 +153,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             base_url: format!("http://{socure}").parse()?,
             timeout: SOCURE_TIMEOUT,
             api_key: Some(Secret::new(API_KEY)),
+            ca_file: None,
         },
     };
     let proxy = server::start(config).await?;
@@ -157,7 +164,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     );
 
     let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::tls::client_config()?)
+        .tls_backend_preconfigured(crate::tls::client_config(None, None)?)
         .no_proxy()
         .build()?;
     let mut unchanged = 0usize;

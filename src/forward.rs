@@ -17,10 +17,10 @@ use http_body_util::{BodyExt, Full, LengthLimitError};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::UpstreamConfig;
+use crate::connect::Redirect;
 use crate::tap::{BoxError, ProxyBody};
 
 /// Header fields that describe one connection, not the message (RFC 9110
@@ -55,6 +55,12 @@ pub enum ForwardError {
     AmbiguousLength,
     #[error("request target cannot be forwarded")]
     BadTarget,
+    /// Forward-proxy mode: a request the proxy will not carry.
+    #[error("refused: {0}")]
+    Forbidden(&'static str),
+    /// Forward-proxy mode: a tunnel's far end could not be reached.
+    #[error("could not connect the tunnel")]
+    Tunnel(#[source] std::io::Error),
     #[error("upstream client could not be built: {0}")]
     Setup(&'static str),
     /// The request's own task panicked; the connection survives it.
@@ -66,7 +72,10 @@ impl ForwardError {
     pub fn status(&self) -> StatusCode {
         match self {
             ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ForwardError::Connect(_) | ForwardError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ForwardError::Connect(_) | ForwardError::Upstream(_) | ForwardError::Tunnel(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            ForwardError::Forbidden(_) => StatusCode::FORBIDDEN,
             ForwardError::ClientBody(_)
             | ForwardError::BadTarget
             | ForwardError::AmbiguousLength => StatusCode::BAD_REQUEST,
@@ -100,7 +109,10 @@ impl ForwardError {
         let close = self.closes_connection();
         let text = match self {
             ForwardError::Timeout(_) => "upstream timed out\n",
-            ForwardError::Connect(_) | ForwardError::Upstream(_) => "upstream unavailable\n",
+            ForwardError::Connect(_) | ForwardError::Upstream(_) | ForwardError::Tunnel(_) => {
+                "upstream unavailable\n"
+            }
+            ForwardError::Forbidden(why) => why,
             ForwardError::ClientBody(_) => "bad request body\n",
             ForwardError::TooLarge => "request body too large\n",
             ForwardError::AmbiguousLength => "both Content-Length and Transfer-Encoding\n",
@@ -130,28 +142,70 @@ pub fn full(bytes: Bytes) -> ProxyBody {
         .boxed()
 }
 
-/// The pooled client to the one configured upstream.
-pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+/// Where a request is forwarded: scheme, authority, and the `Host` sent.
+#[derive(Debug, Clone)]
+pub struct Target {
     scheme: Scheme,
     authority: Authority,
-    host_header: HeaderValue,
+    /// `None`: the client's own `Host` goes out as it came.
+    host_header: Option<HeaderValue>,
+}
+
+impl Target {
+    /// The configured upstream: `Host` names it, whatever the client said,
+    /// so a foreign `Host` can never steer the request.
+    pub fn upstream(scheme: Scheme, authority: Authority) -> Result<Self, ForwardError> {
+        Ok(Self {
+            host_header: Some(
+                HeaderValue::from_str(authority.as_str())
+                    .map_err(|_| ForwardError::Setup("upstream host is not a valid Host header"))?,
+            ),
+            scheme,
+            authority,
+        })
+    }
+
+    /// An intercepted `CONNECT` to `host:port`: its requests go there over
+    /// TLS with their `Host` as the app sent it (the app signed for it).
+    pub fn intercepted(host: &str, port: u16) -> Result<Self, ForwardError> {
+        let authority = if port == 443 {
+            Authority::try_from(host)
+        } else {
+            Authority::try_from(format!("{host}:{port}"))
+        }
+        .map_err(|_| ForwardError::BadTarget)?;
+        Ok(Self {
+            scheme: Scheme::HTTPS,
+            authority,
+            host_header: None,
+        })
+    }
+}
+
+/// The pooled client to the upstream. Requests go to the configured
+/// upstream, or, in forward-proxy mode, to the intercepted host a request
+/// carries as a [`Target`] extension.
+pub struct Upstream {
+    client: Client<HttpsConnector<Redirect>, ProxyBody>,
+    target: Target,
     timeout: Duration,
 }
 
 impl Upstream {
-    pub fn new(config: &UpstreamConfig, tls: rustls::ClientConfig) -> Result<Self, ForwardError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.connect_timeout));
+    /// `tls` is the verifying client config; `connector` decides where TCP
+    /// connections go (see `connect`).
+    pub fn new(
+        config: &UpstreamConfig,
+        tls: rustls::ClientConfig,
+        connector: Redirect,
+    ) -> Result<Self, ForwardError> {
         // HTTP/1.1 only: it is what the IdP speaks to LexisNexis, and the only
         // version in which the case of a header name survives.
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .http1_preserve_header_case(true)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -162,11 +216,8 @@ impl Upstream {
             .authority
             .ok_or(ForwardError::Setup("upstream base URL has no host"))?;
         Ok(Self {
-            host_header: HeaderValue::from_str(authority.as_str())
-                .map_err(|_| ForwardError::Setup("upstream host is not a valid Host header"))?,
             client,
-            scheme,
-            authority,
+            target: Target::upstream(scheme, authority)?,
             timeout: config.timeout,
         })
     }
@@ -202,17 +253,24 @@ impl Upstream {
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let target = parts.extensions.get::<Target>().unwrap_or(&self.target);
         let uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
+            .scheme(target.scheme.clone())
+            .authority(target.authority.clone())
             .path_and_query(path_and_query)
             .build()
             .map_err(|_| ForwardError::BadTarget)?;
         let mut headers = end_to_end(&parts.headers);
-        match headers.get_mut(header::HOST) {
-            Some(host) => *host = self.host_header.clone(),
-            None => {
-                headers.insert(header::HOST, self.host_header.clone());
+        match (&target.host_header, headers.contains_key(header::HOST)) {
+            // `insert` replaces every value: exactly one `Host` goes out.
+            (Some(named), _) => {
+                headers.insert(header::HOST, named.clone());
+            }
+            (None, true) => {}
+            (None, false) => {
+                let host = HeaderValue::from_str(target.authority.as_str())
+                    .map_err(|_| ForwardError::BadTarget)?;
+                headers.insert(header::HOST, host);
             }
         }
         let mut request = Request::new(body);

@@ -4,9 +4,12 @@
 //!
 //! - [`config`]: typed configuration, environment overrides, validation.
 //! - [`server`]: start-up, the accept loop, shutdown in bounded stages.
+//! - [`intercept`]: forward-proxy mode: `CONNECT`, interception, tunnels.
+//! - [`authority`]: the interception CA: `ca init`, minting and caching leaves.
 //! - [`framing`]: watches raw request bytes for `Content-Length` with `Transfer-Encoding`.
 //! - [`proxy`]: one request's way: route, tap if shadowed, forward, answer.
 //! - [`forward`]: the pooled client to LexisNexis, hop-by-hop rules, 400/502/504.
+//! - [`connect`]: where upstream connections go: `connect_to`, or DNS that skips the hosts file.
 //! - [`tap`]: recognises InstantVerify, reads its body once, watches its answer go by.
 //! - [`mirror`]: the background task per shadowed request: Socure call, pairing, line.
 //! - [`applicant`]: pure, request bytes to applicant.
@@ -15,14 +18,17 @@
 //! - [`verdict`]: the result shape both vendors are judged into.
 //! - [`pair`]: both sides and their timings into one shadow line.
 //! - [`sink`]: the one writer of the shadow log.
-//! - [`tls`]: the verifying rustls client config both clients share.
+//! - [`tls`]: every rustls config: the verifying clients, the TLS listener.
 //! - [`demo`]: built-in fake vendors and the `demo` command.
 
 pub mod applicant;
+pub mod authority;
 pub mod config;
+pub mod connect;
 pub mod demo;
 pub mod forward;
 pub mod framing;
+pub mod intercept;
 pub mod mirror;
 pub mod pair;
 pub mod proxy;

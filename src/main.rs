@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use socure_shadow_proxy::config::{Config, ProcessEnv};
-use socure_shadow_proxy::{demo, server};
+use socure_shadow_proxy::{authority, demo, server};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
@@ -33,6 +33,24 @@ enum Command {
     },
     /// Run the whole job against built-in fake vendors on loopback and print the shadow lines.
     Demo,
+    /// The certificate authority of forward-proxy mode.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Write a new CA certificate (DIR/ca.crt) and key (DIR/ca.key, mode 0600).
+    Init {
+        /// An existing directory; existing files are never overwritten.
+        dir: PathBuf,
+        /// Limit the CA to this host and its subdomains (X.509 name
+        /// constraints); repeat for more. Recommended: the vendor's host.
+        #[arg(long = "permit-host", value_name = "HOST")]
+        permit_hosts: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +74,55 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => runtime.block_on(run(config)),
         Command::Demo => runtime.block_on(demo::main()),
+        Command::Ca {
+            command: CaCommand::Init { dir, permit_hosts },
+        } => ca_init(&dir, &permit_hosts),
+    }
+}
+
+/// `ca init`: writes the CA and says, on stdout, how to use it.
+fn ca_init(dir: &std::path::Path, permit_hosts: &[String]) -> ExitCode {
+    match authority::init(dir, permit_hosts) {
+        Ok(made) => {
+            let (cert, key) = (made.cert_file.display(), made.key_file.display());
+            println!(
+                "Wrote {cert} (the CA certificate) and {key} (its private key, mode 0600).
+
+1. Give the proxy both files, in its config:
+
+     [listen]
+     mode = \"forward_proxy\"
+     ca_cert_file = \"{cert}\"
+     ca_key_file = \"{key}\"
+
+   Keep ca.key secret: mount it only into the proxy's container (a
+   Kubernetes Secret), never into the app's.
+
+2. Make the IdV app trust the certificate (ca.crt only, never the key):
+   add it to the app container's CA bundle, e.g. on Debian/Ubuntu copy it to
+   /usr/local/share/ca-certificates/socure-shadow-proxy.crt and run
+   update-ca-certificates, or point SSL_CERT_FILE at a bundle that holds the
+   system roots plus ca.crt (Ruby's OpenSSL honours SSL_CERT_FILE).
+
+3. Start the app with HTTPS_PROXY=http://127.0.0.1:PORT, PORT being the
+   proxy's listen port.{}",
+                if permit_hosts.is_empty() {
+                    "\n\nThis CA can vouch for any host name. To limit it to the vendor's host, \
+                     make it again with --permit-host HOST."
+                        .to_owned()
+                } else {
+                    format!(
+                        "\n\nThis CA can only vouch for: {} (and their subdomains).",
+                        permit_hosts.join(", ")
+                    )
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("ca init failed: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -86,10 +86,22 @@ impl Proxy {
     /// Refuses, before a byte of the body is read or forwarded, a request
     /// the framing watch found with both `Content-Length` and
     /// `Transfer-Encoding` (hyper keeps only the latter, so the headers alone
-    /// cannot show it), and a body declared larger than the hard limit.
+    /// cannot show it), one with two `Host` fields, and a body declared
+    /// larger than the hard limit.
     fn admit(&self, parts: &http::request::Parts) -> Result<(), ForwardError> {
         if parts.extensions.get::<AmbiguousLength>().is_some() {
             return Err(ForwardError::AmbiguousLength);
+        }
+        // RFC 9112 section 3.2: more than one `Host` is a 400, and which one
+        // a later hop would believe is anyone's guess.
+        if parts
+            .headers
+            .get_all(http::header::HOST)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(ForwardError::BadTarget);
         }
         let declared = parts
             .headers
@@ -176,9 +188,11 @@ fn exchange_for(err: &ForwardError) -> Exchange {
         ForwardError::Connect(_) => Exchange::UpstreamUnreachable,
         ForwardError::ClientBody(_) => Exchange::RequestUnreadable,
         ForwardError::TooLarge | ForwardError::AmbiguousLength => Exchange::RequestRefused,
-        ForwardError::Upstream(_) | ForwardError::BadTarget | ForwardError::Setup(_) => {
-            Exchange::UpstreamFailed
-        }
+        ForwardError::Upstream(_)
+        | ForwardError::BadTarget
+        | ForwardError::Setup(_)
+        | ForwardError::Forbidden(_)
+        | ForwardError::Tunnel(_) => Exchange::UpstreamFailed,
         ForwardError::Internal => Exchange::InternalError,
     }
 }

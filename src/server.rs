@@ -16,14 +16,19 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
-use crate::config::Config;
-use crate::forward::{ForwardError, Upstream};
+use crate::authority::{Authority, AuthorityError};
+use crate::config::{Config, ListenMode};
+use crate::connect::{Redirect, ResolverError};
+use crate::forward::{ForwardError, Target, Upstream};
 use crate::framing;
+use crate::intercept::Interceptor;
 use crate::mirror::{Mirror, MirrorLimits};
 use crate::proxy::{Proxy, ProxyLimits};
 use crate::sink::{self, SinkError, SinkReport, SinkTask};
@@ -35,11 +40,17 @@ use crate::tls;
 const RESOLUTION_WAIT_MARGIN: Duration = Duration::from_secs(30);
 /// Once interrupted, a mirror only has to build and queue its line.
 const LINE_WRITE_BOUND: Duration = Duration::from_secs(2);
+/// A client that has not finished its TLS handshake by then is dropped.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("TLS setup failed: {0}")]
-    Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Resolver(#[from] ResolverError),
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
     #[error(transparent)]
     Upstream(#[from] ForwardError),
     #[error(transparent)]
@@ -90,17 +101,50 @@ impl Running {
     }
 }
 
+/// The mirrors' runtime, shut down without blocking when dropped: at the
+/// end of a run, or if the serving task is itself dropped (a runtime dropped
+/// plainly inside async code panics).
+struct MirrorRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for MirrorRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// How many file descriptors the process table is grown to at start.
 const FD_TABLE_RESERVE: u64 = 16 * 1024;
 
 /// Builds the proxy from `config`, binds, and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     reserve_fd_table();
-    let tls = tls::client_config()?;
-    let upstream = Upstream::new(&config.upstream, tls.clone())?;
+    let upstream = Upstream::new(
+        &config.upstream,
+        tls::client_config(
+            config.upstream.ca_file.as_deref(),
+            config.upstream.client_identity.as_ref(),
+        )?,
+        Redirect::new(&config.upstream)?,
+    )?;
+    let entry = match &config.listen.mode {
+        ListenMode::Reverse { tls: None } => Entry::Plain,
+        ListenMode::Reverse { tls: Some(files) } => {
+            Entry::Tls(TlsAcceptor::from(Arc::new(tls::server_config(files)?)))
+        }
+        ListenMode::ForwardProxy(intercept) => Entry::ForwardProxy(Arc::new(Interceptor::new(
+            Authority::load(&intercept.ca)?,
+            intercept,
+            &config.upstream,
+        ))),
+    };
     let (mirror, sink_task, mirror_runtime) = if config.shadow.enabled {
         let (sink, sink_task) = sink::open(&config.shadow.log_path)?;
-        let socure = SocureClient::new(&config.socure, tls)?;
+        let socure = SocureClient::new(
+            &config.socure,
+            tls::client_config(config.socure.ca_file.as_deref(), None)?,
+        )?;
         // One worker is plenty for the mirrors (they mostly wait), and keeps
         // them from taking the forward path's workers.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -120,9 +164,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
             },
         );
-        (Some(mirror), Some(sink_task), Some(runtime))
+        (Some(mirror), Some(sink_task), MirrorRuntime(Some(runtime)))
     } else {
-        (None, None, None)
+        (None, None, MirrorRuntime(None))
     };
     let proxy = Arc::new(Proxy::new(
         upstream,
@@ -149,6 +193,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let task = tokio::spawn(async move {
         let report = serve(
             listener,
+            entry,
             proxy,
             sink_task,
             shutdown_rx,
@@ -160,13 +205,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         )
         .await;
         // Every mirror has written its line by now (or been counted as lost).
-        if let Some(runtime) = mirror_runtime {
-            runtime.shutdown_background();
-        }
+        drop(mirror_runtime);
         report
     });
     tracing::info!(
         %local_addr,
+        mode = config.listen.mode.name(),
         upstream = %config.upstream.base_url,
         shadow_enabled = config.shadow.enabled,
         workflow = %config.shadow.instant_verify_workflow,
@@ -247,8 +291,55 @@ struct Stages {
     mirror_grace: Duration,
 }
 
+/// How a client connection is taken in, by `[listen] mode`.
+enum Entry {
+    Plain,
+    Tls(TlsAcceptor),
+    ForwardProxy(Arc<Interceptor>),
+}
+
+/// Serves HTTP (1.1 or 2) on one client connection, through the framing
+/// watch, into the proxy. Cloned into each connection's task.
+#[derive(Clone)]
+pub struct HttpServing {
+    builder: auto::Builder<TokioExecutor>,
+    proxy: Arc<Proxy>,
+    max_header_bytes: usize,
+}
+
+impl HttpServing {
+    /// Serves `io` until the client is done or shutdown drains it (through
+    /// `watcher`). `target`, when set, is where this connection's requests
+    /// go instead of the configured upstream (forward-proxy interception).
+    pub async fn serve<IO>(self, io: IO, target: Option<Target>, watcher: Watcher)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (io, framing) = framing::Watched::new(io, self.max_header_bytes);
+        let proxy = self.proxy;
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            let proxy = Arc::clone(&proxy);
+            // Only HTTP/1 requests are counted: the watch stops at HTTP/2's
+            // preface.
+            if request.version() <= http::Version::HTTP_11 && framing.next_request_is_ambiguous() {
+                request.extensions_mut().insert(framing::AmbiguousLength);
+            }
+            if let Some(target) = &target {
+                request.extensions_mut().insert(target.clone());
+            }
+            async move { Ok::<_, Infallible>(proxy.handle(request).await) }
+        });
+        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        if let Err(err) = watcher.watch(connection.into_owned()).await {
+            tracing::debug!(error = %err, "connection ended with an error");
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     listener: TcpListener,
+    entry: Entry,
     proxy: Arc<Proxy>,
     sink_task: Option<SinkTask>,
     mut shutdown: watch::Receiver<bool>,
@@ -273,6 +364,11 @@ async fn serve(
         .auto_date_header(false)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
+    let http = HttpServing {
+        builder,
+        proxy: Arc::clone(&proxy),
+        max_header_bytes: limits.max_header_bytes,
+    };
 
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -298,27 +394,39 @@ async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let proxy = Arc::clone(&proxy);
-        let (stream, framing) = framing::Watched::new(stream, limits.max_header_bytes);
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            let proxy = Arc::clone(&proxy);
-            // Only HTTP/1 requests are counted: the watch stops at HTTP/2's
-            // preface.
-            if request.version() <= http::Version::HTTP_11 && framing.next_request_is_ambiguous() {
-                request.extensions_mut().insert(framing::AmbiguousLength);
+        let http = http.clone();
+        // Made here, not in the task: a watcher made after the drain began
+        // would never hear of it.
+        let watcher = graceful.watcher();
+        match &entry {
+            Entry::Plain => {
+                tokio::spawn(async move {
+                    http.serve(stream, None, watcher).await;
+                    drop(permit);
+                });
             }
-            async move { Ok::<_, Infallible>(proxy.handle(request).await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            Entry::Tls(acceptor) => {
+                let accepting = acceptor.accept(stream);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accepting).await {
+                        Ok(Ok(tls)) => http.serve(tls, None, watcher).await,
+                        Ok(Err(err)) => {
+                            tracing::info!(%peer, error = %err, "TLS handshake with a client failed")
+                        }
+                        Err(_) => tracing::info!(%peer, "TLS handshake with a client timed out"),
+                    }
+                    drop(permit);
+                });
             }
-            drop(permit);
-        });
+            Entry::ForwardProxy(interceptor) => {
+                let interceptor = Arc::clone(interceptor);
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    interceptor.serve(http, stream, watcher, shutdown).await;
+                    drop(permit);
+                });
+            }
+        }
     }
 
     drop(listener);

@@ -327,7 +327,9 @@ async fn http2_client_is_forwarded_as_http11_and_shadowed() {
     let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
 
     let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(socure_shadow_proxy::tls::client_config().expect("tls"))
+        .tls_backend_preconfigured(
+            socure_shadow_proxy::tls::client_config(None, None).expect("tls"),
+        )
         .http2_prior_knowledge()
         .no_proxy()
         .build()

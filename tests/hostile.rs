@@ -244,3 +244,21 @@ async fn malformed_requests_are_400_and_nothing_is_forwarded() {
             .any(|l| event(l)["resolution_outcome"] == "request_unreadable")
     );
 }
+
+/// RFC 9112 section 3.2: a request with two `Host` fields is a 400, so no
+/// later hop can be made to believe a different one.
+#[tokio::test]
+async fn two_host_fields_are_400_and_nothing_is_forwarded() {
+    let Stack {
+        upstream, proxy, ..
+    } = Stack::passing().await;
+    let mut two = request("GET", "/plain", &[("Host", "a.fake")], b"");
+    let at = two.windows(2).position(|w| w == b"\r\n").expect("line end") + 2;
+    two.splice(at..at, b"Host: b.fake\r\n".iter().copied());
+    let answer = send(proxy.addr, &two).await;
+    assert_eq!(answer.status(), 400);
+    assert_eq!(answer.body, b"bad request target\n");
+    assert!(upstream.requests().is_empty());
+    still_serving(&proxy).await;
+    proxy.finish().await;
+}

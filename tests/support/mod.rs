@@ -7,6 +7,8 @@
 //! has drained the mirrors and flushed the log.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -253,7 +255,13 @@ pub fn json_ok(body: &[u8]) -> Vec<u8> {
 
 /// A raw request with a `Content-Length` computed from `body`.
 pub fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("{method} {target} HTTP/1.1\r\nHost: idv-app.fake\r\n");
+    let mut out = format!("{method} {target} HTTP/1.1\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        out.push_str("Host: idv-app.fake\r\n");
+    }
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -514,9 +522,14 @@ pub struct TestProxy {
 
 impl TestProxy {
     pub async fn start(upstream: SocketAddr, socure: SocketAddr, options: Options) -> Self {
+        Self::from_toml(|log| options.toml(upstream, socure, log)).await
+    }
+
+    /// A proxy with the config `toml` builds, given the shadow log's path.
+    pub async fn from_toml(toml: impl FnOnce(&std::path::Path) -> String) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("shadow.log");
-        let text = options.toml(upstream, socure, &log);
+        let text = toml(&log);
         let env: HashMap<String, String> =
             [("SOCURE_IDPLUS_API_KEY".to_owned(), API_KEY.to_owned())].into();
         let config = Config::from_toml(&text, &env).expect("test config is valid");
@@ -631,11 +644,17 @@ impl ProxyProcess {
         options: &Options,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_toml(|log| options.toml(upstream, socure, log), env)
+    }
+
+    /// Starts the binary with the config `toml` builds, given the shadow
+    /// log's path.
+    pub fn start_toml(toml: impl FnOnce(&std::path::Path) -> String, env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, Read};
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("shadow.log");
         let config = dir.path().join("proxy.toml");
-        std::fs::write(&config, options.toml(upstream, socure, &log)).expect("write config");
+        std::fs::write(&config, toml(&log)).expect("write config");
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
             .arg("run")
             .arg("--config")
