@@ -206,3 +206,41 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AuthorityError>
     file.write_all(bytes).map_err(write)?;
     file.sync_all().map_err(write)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_are_minted_once_per_host_and_cached() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let made = init(dir.path(), &[]).expect("init");
+        let authority = Authority::load(&TlsFiles {
+            cert_file: made.cert_file,
+            key_file: made.key_file,
+        })
+        .expect("load");
+        let first = authority.server_config("a.test").expect("mint");
+        let again = authority.server_config("a.test").expect("cached");
+        let other = authority.server_config("b.test").expect("mint");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second CONNECT reuses the leaf"
+        );
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(authority.leaves.lock().expect("lock").len(), 2);
+    }
+
+    #[test]
+    fn a_missing_or_foreign_file_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = TlsFiles {
+            cert_file: dir.path().join("none.crt"),
+            key_file: dir.path().join("none.key"),
+        };
+        let Err(err) = Authority::load(&missing) else {
+            panic!("a missing CA must not load");
+        };
+        assert!(err.to_string().contains("none.key"), "{err}");
+    }
+}

@@ -1050,4 +1050,109 @@ mod tests {
         assert!(text.contains("line 2"), "{text}");
         assert!(!text.contains('\n'), "{text}");
     }
+
+    /// The error lines for `text`, which must be invalid.
+    fn error_lines(text: &str) -> Vec<String> {
+        Config::from_toml(text, &env(&[]))
+            .expect_err("invalid")
+            .lines()
+    }
+
+    #[test]
+    fn listen_modes_and_their_keys() {
+        let config = Config::from_toml(MINIMAL, &env(&[])).expect("valid");
+        assert!(matches!(
+            config.listen.mode,
+            ListenMode::Reverse { tls: None }
+        ));
+        assert_eq!(config.upstream.resolve, Resolve::Dns { servers: vec![] });
+
+        let text =
+            format!("{MINIMAL}[listen]\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n");
+        let config = Config::from_toml(&text, &env(&[])).expect("valid");
+        let ListenMode::Reverse { tls: Some(files) } = config.listen.mode else {
+            panic!("TLS listener expected");
+        };
+        assert_eq!(files.cert_file, PathBuf::from("/c.pem"));
+
+        let text = format!(
+            "{MINIMAL}[listen]\nmode = \"forward_proxy\"\nca_cert_file = \"/ca.pem\"\n\
+             ca_key_file = \"/ca.key\"\nintercept_hosts = [\"Extra.Example\"]\n"
+        );
+        let config = Config::from_toml(&text, &env(&[])).expect("valid");
+        let ListenMode::ForwardProxy(intercept) = config.listen.mode else {
+            panic!("forward proxy expected");
+        };
+        assert_eq!(intercept.extra_hosts, vec!["extra.example".to_owned()]);
+        assert!(!intercept.tunnel_other_hosts, "refusing is the default");
+    }
+
+    #[test]
+    fn mode_keys_that_do_not_fit_are_each_named() {
+        let lines = error_lines(&format!(
+            "{MINIMAL}[listen]\nmode = \"forward_proxy\"\ntls_cert_file = \"/c\"\ntls_key_file = \"/k\"\n"
+        ));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("listen.tls_cert_file: not used")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("listen.ca_cert_file: required")),
+            "{lines:?}"
+        );
+
+        let lines = error_lines(&format!(
+            "{MINIMAL}[listen]\ntunnel_other_hosts = true\nintercept_hosts = [\"a\"]\ntls_key_file = \"/k\"\n"
+        ));
+        for key in [
+            "listen.tunnel_other_hosts",
+            "listen.intercept_hosts",
+            "listen.tls_cert_file",
+        ] {
+            assert!(lines.iter().any(|l| l.starts_with(key)), "{key}: {lines:?}");
+        }
+        let lines = error_lines(&format!("{MINIMAL}[listen]\nmode = \"sideways\"\n"));
+        assert!(
+            lines.iter().any(|l| l.starts_with("listen.mode: expected")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn connect_to_and_resolution() {
+        let text = format!(
+            "{MINIMAL}connect_to = \"10.0.0.7:8443\"\nresolve = \"dns\"\ndns_servers = [\"127.0.0.1:5353\"]\n"
+        );
+        let config = Config::from_toml(&text, &env(&[])).expect("valid");
+        assert_eq!(config.upstream.connect_to, Some(("10.0.0.7".into(), 8443)));
+        assert_eq!(
+            config.upstream.resolve,
+            Resolve::Dns {
+                servers: vec!["127.0.0.1:5353".parse().expect("addr")]
+            }
+        );
+        let text = format!("{MINIMAL}connect_to = \"[::1]:443\"\nresolve = \"system\"\n");
+        let config = Config::from_toml(&text, &env(&[])).expect("valid");
+        assert_eq!(config.upstream.connect_to, Some(("[::1]".into(), 443)));
+        assert_eq!(config.upstream.resolve, Resolve::System);
+
+        for (bad, key) in [
+            ("connect_to = \"no-port\"", "upstream.connect_to"),
+            ("connect_to = \"user@h:1\"", "upstream.connect_to"),
+            ("resolve = \"hosts\"", "upstream.resolve"),
+            ("dns_servers = [\"dns.example\"]", "upstream.dns_servers"),
+            (
+                "resolve = \"system\"\ndns_servers = [\"127.0.0.1:53\"]",
+                "upstream.dns_servers",
+            ),
+            ("client_cert_file = \"/c\"", "upstream.client_key_file"),
+        ] {
+            let lines = error_lines(&format!("{MINIMAL}{bad}\n"));
+            assert!(lines.iter().any(|l| l.starts_with(key)), "{bad}: {lines:?}");
+        }
+    }
 }

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::authority::{Authority, AuthorityError};
-use crate::config::{Config, ListenMode};
+use crate::config::{Config, ListenMode, Resolve};
 use crate::connect::{Redirect, ResolverError};
 use crate::forward::{ForwardError, Target, Upstream};
 use crate::framing;
@@ -120,6 +120,15 @@ const FD_TABLE_RESERVE: u64 = 16 * 1024;
 /// Builds the proxy from `config`, binds, and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     reserve_fd_table();
+    if matches!(config.listen.mode, ListenMode::Reverse { tls: Some(_) })
+        && config.upstream.connect_to.is_none()
+        && config.upstream.resolve == Resolve::System
+    {
+        tracing::warn!(
+            "TLS listener with upstream.resolve = \"system\" and no upstream.connect_to: \
+             if the pod's hosts file points the vendor's name at this sidecar, requests loop back to it"
+        );
+    }
     let upstream = Upstream::new(
         &config.upstream,
         tls::client_config(

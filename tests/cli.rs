@@ -93,3 +93,60 @@ fn shipped_example_config_is_valid() {
         socure_shadow_proxy::config::Config::load(&path, &enabled).expect("enabled by env");
     assert!(config.shadow.enabled);
 }
+
+#[test]
+fn ca_init_writes_a_ca_with_a_private_key_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = binary()
+        .args(["ca", "init"])
+        .arg(dir.path())
+        .args(["--permit-host", "idv-vendor.test"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needed in [
+        "mode = \"forward_proxy\"",
+        "ca_cert_file",
+        "HTTPS_PROXY=http://127.0.0.1:",
+        "only vouch for: idv-vendor.test",
+    ] {
+        assert!(stdout.contains(needed), "{needed:?} in:\n{stdout}");
+    }
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .expect("written")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("ca.key"), 0o600, "the key is private");
+    let key = std::fs::read_to_string(dir.path().join("ca.key")).expect("key");
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(!stdout.contains(key.trim()), "the key is never printed");
+    // The certificate is a CA the proxy itself can load and mint from.
+    let files = socure_shadow_proxy::config::TlsFiles {
+        cert_file: dir.path().join("ca.crt"),
+        key_file: dir.path().join("ca.key"),
+    };
+    let authority = socure_shadow_proxy::authority::Authority::load(&files).expect("loads");
+    assert!(authority.server_config("idv-vendor.test").is_ok());
+
+    let before = std::fs::read(dir.path().join("ca.crt")).expect("cert");
+    let again = binary()
+        .args(["ca", "init"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!again.status.success(), "refuses to overwrite");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("File exists"));
+    assert_eq!(
+        std::fs::read(dir.path().join("ca.crt")).expect("cert"),
+        before
+    );
+}

@@ -345,3 +345,36 @@ async fn without_connect_to_the_vendor_is_found_by_dns() {
     assert_eq!(vendor.seen().len(), 1);
     assert_eq!(proxy.finish().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_client_certificate_is_presented_to_an_upstream_that_asks() {
+    let pki = TestPki::new("vendor");
+    let clients = TestPki::new("clients");
+    let vendor =
+        TlsVendor::requiring_client_cert(&pki.leaf("vendor", &[VENDOR_HOST]), &clients).await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+
+    let without =
+        TestProxy::from_toml(|log| config(log, "", &to_vendor(&vendor, &pki), socure.addr)).await;
+    let answer = send(without.addr, &signed_iv_request(VENDOR_HOST)).await;
+    assert_eq!(
+        answer.status(),
+        502,
+        "the vendor's handshake refuses a client without a certificate"
+    );
+    without.finish().await;
+
+    let identity = clients.leaf("idp-client", &["idp-client.test"]);
+    let upstream = format!(
+        "{}\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"",
+        to_vendor(&vendor, &pki),
+        identity.cert_file.display(),
+        identity.key_file.display()
+    );
+    let with = TestProxy::from_toml(|log| config(log, "", &upstream, socure.addr)).await;
+    let answer = send(with.addr, &signed_iv_request(VENDOR_HOST)).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(vendor.seen().len(), 1);
+    assert!(vendor.seen()[0].signature_ok);
+    with.finish().await;
+}

@@ -182,13 +182,37 @@ pub struct TlsVendor {
 
 impl TlsVendor {
     pub async fn start(leaf: &Leaf) -> Self {
-        let config =
+        Self::serve(leaf, None).await
+    }
+
+    /// Like [`TlsVendor::start`], but the handshake fails unless the client
+    /// presents a certificate from `client_ca`.
+    pub async fn requiring_client_cert(leaf: &Leaf, client_ca: &TestPki) -> Self {
+        Self::serve(leaf, Some(client_ca)).await
+    }
+
+    async fn serve(leaf: &Leaf, client_ca: Option<&TestPki>) -> Self {
+        let builder =
             rustls::ServerConfig::builder_with_provider(socure_shadow_proxy::tls::provider())
                 .with_safe_default_protocol_versions()
-                .expect("versions")
-                .with_no_client_auth()
-                .with_single_cert(leaf.chain.clone(), leaf.key.clone_key())
-                .expect("server config");
+                .expect("versions");
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(ca.ca_der.clone()).expect("client CA");
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    socure_shadow_proxy::tls::provider(),
+                )
+                .build()
+                .expect("client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder
+            .with_single_cert(leaf.chain.clone(), leaf.key.clone_key())
+            .expect("server config");
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
