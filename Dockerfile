@@ -14,7 +14,9 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/socure-shadow-proxy /usr/local/bin/socure-shadow-proxy
 COPY config/shadow-proxy.toml /etc/socure-shadow-proxy/shadow-proxy.toml
 USER nonroot:nonroot
-EXPOSE 8080
+# 8080: the example config's listener; 443: the TLS listener of the hostAliases
+# deployment (README, "Deployment"). Both bind 127.0.0.1 inside the pod.
+EXPOSE 8080 443
 # Kubernetes sends SIGTERM; the proxy drains connections and mirrors, then flushes the shadow log.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/socure-shadow-proxy"]

@@ -212,22 +212,10 @@ impl Scanner {
                     }
                 }
                 State::Body(left) => {
-                    let n = left.min(bytes.len() as u64);
-                    bytes = &bytes[n as usize..];
-                    self.state = if n == left {
-                        State::Head
-                    } else {
-                        State::Body(left - n)
-                    };
+                    (bytes, self.state) = skip(bytes, left, State::Body, State::Head);
                 }
                 State::ChunkData(left) => {
-                    let n = left.min(bytes.len() as u64);
-                    bytes = &bytes[n as usize..];
-                    self.state = if n == left {
-                        State::ChunkDataCr
-                    } else {
-                        State::ChunkData(left - n)
-                    };
+                    (bytes, self.state) = skip(bytes, left, State::ChunkData, State::ChunkDataCr);
                 }
                 _ => {
                     self.state = self.chunk_step(bytes[0]);
@@ -317,6 +305,14 @@ impl Scanner {
             _ => State::Stopped,
         }
     }
+}
+
+/// Skips up to `left` bytes of `bytes`: what remains, and the state after,
+/// `more(left)` if bytes are still owed, else `then`.
+fn skip(bytes: &[u8], left: u64, more: fn(u64) -> State, then: State) -> (&[u8], State) {
+    let n = left.min(bytes.len() as u64);
+    let state = if n == left { then } else { more(left - n) };
+    (&bytes[n as usize..], state)
 }
 
 /// Where the blank line after a head ends, as an index past it.

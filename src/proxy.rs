@@ -67,9 +67,10 @@ impl Proxy {
             .filter(|_| tap::is_instant_verify(&method, &path, &self.limits.workflow));
         if let Err(err) = self.admit(&parts) {
             if let Some(mirror) = shadow {
+                // Whatever admit refuses never reached the upstream.
                 mirror
                     .start(path.clone(), MirrorInput::Skip(err.to_string()))
-                    .report(exchange_for(&err));
+                    .report(Exchange::RequestRefused);
             }
             return fail(err, &method, &path);
         }

@@ -150,3 +150,45 @@ fn ca_init_writes_a_ca_with_a_private_key_and_never_overwrites() {
         before
     );
 }
+
+/// The proxy config inside a Kubernetes manifest's ConfigMap (the block
+/// under `shadow-proxy.toml: |`), dedented.
+fn config_in_manifest(file: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(path).expect("manifest");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.contains("shadow-proxy.toml: |"));
+    lines.next();
+    lines
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| l.get(4..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_sample_manifests_configs_are_valid() {
+    use socure_shadow_proxy::config::{Config, ListenMode, Resolve};
+    let env: std::collections::HashMap<String, String> =
+        [("SOCURE_IDPLUS_API_KEY".to_owned(), "fake-key".to_owned())].into();
+    let sidecar = Config::from_toml(&config_in_manifest("config/kubernetes-sidecar.yaml"), &env)
+        .expect("the TLS-listener manifest's config loads");
+    assert!(matches!(
+        sidecar.listen.mode,
+        ListenMode::Reverse { tls: Some(_) }
+    ));
+    assert_eq!(sidecar.listen.address.port(), 443);
+    assert!(matches!(sidecar.upstream.resolve, Resolve::Dns { .. }));
+    assert!(sidecar.shadow.enabled);
+
+    let proxy = Config::from_toml(
+        &config_in_manifest("config/kubernetes-https-proxy.yaml"),
+        &env,
+    )
+    .expect("the forward-proxy manifest's config loads");
+    let ListenMode::ForwardProxy(intercept) = proxy.listen.mode else {
+        panic!("forward-proxy mode expected");
+    };
+    assert!(intercept.tunnel_other_hosts);
+}

@@ -92,7 +92,9 @@ fn slow_socure_on_its_own_thread() -> FakeVendor {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_latency_with_a_slow_socure_matches_shadow_off() {
-    const ROUNDS: usize = 200;
+    // p99 of 500 is the 5th worst: a single scheduler hiccup on this
+    // shared machine cannot decide it alone.
+    const ROUNDS: usize = 500;
     let raw_answer = json_ok(&fixture(
         "lexis_nexis/instant_verify/successful_response.json",
     ));

@@ -288,7 +288,7 @@ async fn curl_goes_through_the_forward_proxy() {
     assert_answered_line(&lines[0]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_from_an_unknown_ca_is_refused_and_ca_file_trusts_it() {
     let (pki, vendor, socure) = vendor_and_socure().await;
     let no_ca = format!("connect_to = \"{}\"", vendor.addr);
@@ -305,6 +305,15 @@ async fn an_upstream_from_an_unknown_ca_is_refused_and_ca_file_trusts_it() {
     assert!(
         vendor.seen().is_empty(),
         "no request crossed an unverified TLS"
+    );
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    // Waiting blocks this thread; the fake Socure serves from the other worker.
+    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
+    let lines = proxy.log_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        event(&lines[0])["resolution_outcome"],
+        "upstream_unreachable"
     );
 
     let proxy =
@@ -377,4 +386,53 @@ async fn a_client_certificate_is_presented_to_an_upstream_that_asks() {
     assert_eq!(vendor.seen().len(), 1);
     assert!(vendor.seen()[0].signature_ok);
     with.finish().await;
+}
+
+#[tokio::test]
+async fn forward_proxy_intercepts_an_extra_host_and_forwards_to_that_host() {
+    const SECOND: &str = "second-vendor.test";
+    let (pki, vendor, socure) = vendor_and_socure().await;
+    let second = TlsVendor::start_as(&pki.leaf("second", &[SECOND]), SECOND).await;
+    // The second host is found by DNS (only the upstream's has connect_to).
+    let dns = FakeDns::start(SECOND).await;
+    let ca_dir = tempfile::tempdir().expect("temp dir");
+    let made = socure_shadow_proxy::authority::init(ca_dir.path(), &[]).expect("ca init");
+    let listen = format!(
+        "mode = \"forward_proxy\"\nca_cert_file = \"{}\"\nca_key_file = \"{}\"\nintercept_hosts = [\"{SECOND}\"]",
+        made.cert_file.display(),
+        made.key_file.display()
+    );
+    let upstream = format!(
+        "{}\ndns_servers = [\"{}\"]",
+        to_vendor(&vendor, &pki),
+        dns.addr
+    );
+    let proxy = TestProxy::from_toml(|log| config(log, &listen, &upstream, socure.addr)).await;
+
+    let (head, tcp) =
+        connect_through(proxy.addr, &format!("{SECOND}:{}", second.addr.port())).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut tls = tls_over(tcp, SECOND, client_trusting(&made.cert_file))
+        .await
+        .expect("a leaf for the extra host");
+    let sent = signed_iv_request(SECOND);
+    let answer = exchange(&mut tls, &sent).await;
+    assert_eq!(answer.status(), 200);
+
+    let seen = second.seen();
+    assert_eq!(seen.len(), 1, "forwarded to the host the app named");
+    assert!(
+        seen[0].signature_ok,
+        "signed for the second host, checked by it"
+    );
+    assert_eq!(seen[0].sni.as_deref(), Some(SECOND));
+    assert_eq!(
+        seen[0].message.header_str("host"),
+        Some(SECOND),
+        "Host as the app sent it"
+    );
+    assert!(vendor.seen().is_empty(), "never to the configured upstream");
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1, "its InstantVerify request is shadowed too");
+    assert_answered_line(&lines[0]);
 }

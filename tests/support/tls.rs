@@ -169,12 +169,13 @@ pub struct Seen {
     /// The SNI the client sent.
     pub sni: Option<String>,
     pub message: Message,
-    /// Whether the signature checked out for [`VENDOR_HOST`].
+    /// Whether the signature checked out for the vendor's own name.
     pub signature_ok: bool,
 }
 
-/// A fake LexisNexis over TLS for [`VENDOR_HOST`]: it answers the success
-/// fixture to a request signed for its own name, 401 to anything else.
+/// A fake LexisNexis over TLS, by default for [`VENDOR_HOST`]: it answers
+/// the success fixture to a request signed for its own name, 401 to
+/// anything else.
 pub struct TlsVendor {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -182,16 +183,22 @@ pub struct TlsVendor {
 
 impl TlsVendor {
     pub async fn start(leaf: &Leaf) -> Self {
-        Self::serve(leaf, None).await
+        Self::serve(leaf, None, VENDOR_HOST).await
+    }
+
+    /// A fake vendor that goes by `host` (the name its signature check uses).
+    pub async fn start_as(leaf: &Leaf, host: &str) -> Self {
+        Self::serve(leaf, None, host).await
     }
 
     /// Like [`TlsVendor::start`], but the handshake fails unless the client
     /// presents a certificate from `client_ca`.
     pub async fn requiring_client_cert(leaf: &Leaf, client_ca: &TestPki) -> Self {
-        Self::serve(leaf, Some(client_ca)).await
+        Self::serve(leaf, Some(client_ca), VENDOR_HOST).await
     }
 
-    async fn serve(leaf: &Leaf, client_ca: Option<&TestPki>) -> Self {
+    async fn serve(leaf: &Leaf, client_ca: Option<&TestPki>, host: &str) -> Self {
+        let host = host.to_owned();
         let builder =
             rustls::ServerConfig::builder_with_provider(socure_shadow_proxy::tls::provider())
                 .with_safe_default_protocol_versions()
@@ -222,6 +229,7 @@ impl TlsVendor {
             while let Ok((stream, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 let record = Arc::clone(&record);
+                let host = host.clone();
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(stream).await else {
                         return;
@@ -237,7 +245,7 @@ impl TlsVendor {
                             .to_owned();
                         let signature_ok = message
                             .header_str("authorization")
-                            .is_some_and(|a| verify(a, VENDOR_HOST, &path, &message.body));
+                            .is_some_and(|a| verify(a, &host, &path, &message.body));
                         let answer = if signature_ok {
                             json_ok(&fixture(
                                 "lexis_nexis/instant_verify/successful_response.json",
