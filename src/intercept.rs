@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::authority::Authority;
 use crate::config::{InterceptConfig, UpstreamConfig};
 use crate::forward::{self, ForwardError, Target};
-use crate::server::{HttpServing, TLS_HANDSHAKE_TIMEOUT};
+use crate::server::{HEADER_READ_TIMEOUT, HttpServing, TLS_HANDSHAKE_TIMEOUT};
 use crate::tap::ProxyBody;
 
 /// Answers the `CONNECT`s of forward-proxy mode.
@@ -70,6 +70,7 @@ impl Interceptor {
         watcher: Watcher,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let max_header_bytes = http.max_header_bytes();
         let client = Arc::new(Client {
             http,
             watcher: Mutex::new(Some(watcher)),
@@ -80,6 +81,11 @@ impl Interceptor {
             async move { Ok::<_, Infallible>(this.answer(client, request).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
+            // The same bounds as the proxy's own listener: a head too big is
+            // a 431, and one that never finishes does not hold a task.
+            .max_buf_size(max_header_bytes)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         tokio::pin!(connection);

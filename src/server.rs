@@ -40,6 +40,8 @@ use crate::tls;
 const RESOLUTION_WAIT_MARGIN: Duration = Duration::from_secs(30);
 /// Once interrupted, a mirror only has to build and queue its line.
 const LINE_WRITE_BOUND: Duration = Duration::from_secs(2);
+/// A client that has not sent a whole request head by then is dropped.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A client that has not finished its TLS handshake by then is dropped.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -317,6 +319,10 @@ pub struct HttpServing {
 }
 
 impl HttpServing {
+    pub fn max_header_bytes(&self) -> usize {
+        self.max_header_bytes
+    }
+
     /// Serves `io` until the client is done or shutdown drains it (through
     /// `watcher`). `target`, when set, is where this connection's requests
     /// go instead of the configured upstream (forward-proxy interception).
@@ -367,7 +373,7 @@ async fn serve(
         .max_buf_size(limits.max_header_bytes)
         // A client that never finishes its head must not hold a task forever.
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     builder
         .http2()
         .auto_date_header(false)
