@@ -18,6 +18,8 @@ start_proxy() {
   cat > "$WORK/proxy-$mode.toml" <<TOML
 [listen]
 address = "127.0.0.1:0"
+[admin]
+address = "127.0.0.1:0"
 [upstream]
 base_url = "http://$LN"
 [shadow]

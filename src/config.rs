@@ -87,6 +87,12 @@ const ENV_OVERRIDES: &[(&str, &str, &str, EnvKind)] = &[
         EnvKind::Text,
     ),
     ("SHADOW_PROXY_LOG_PATH", "shadow", "log_path", EnvKind::Text),
+    (
+        "SHADOW_PROXY_ADMIN_ADDRESS",
+        "admin",
+        "address",
+        EnvKind::Text,
+    ),
 ];
 
 /// A string that must never reach a log, a line or a `Debug` dump.
@@ -114,6 +120,7 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: ListenConfig,
+    pub admin: AdminConfig,
     pub upstream: UpstreamConfig,
     pub shadow: ShadowConfig,
     pub socure: SocureConfig,
@@ -131,6 +138,12 @@ pub struct ListenConfig {
     pub max_connections: usize,
     /// How requests reach the proxy.
     pub mode: ListenMode,
+}
+
+/// The admin listener: probes and metrics, apart from the data port.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub address: SocketAddr,
 }
 
 /// How the IdV app's requests reach the proxy.
@@ -298,9 +311,24 @@ fn join_lines(errors: &[KeyError]) -> String {
 #[serde(default)]
 struct RawConfig {
     listen: RawListen,
+    admin: RawAdmin,
     upstream: RawUpstream,
     shadow: RawShadow,
     socure: RawSocure,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawAdmin {
+    address: String,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:9901".into(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -615,6 +643,17 @@ fn validate(
         .map_err(|message| bad("listen.max_connections", message))
         .ok();
 
+    let admin_address = raw
+        .admin
+        .address
+        .parse::<SocketAddr>()
+        .map_err(|_| {
+            bad(
+                "admin.address",
+                "expected HOST:PORT with an IP address, e.g. 127.0.0.1:9901".into(),
+            )
+        })
+        .ok();
     let mode = listen_mode(raw.listen, &mut bad);
     let client_identity = pair_of_files(
         ("upstream.client_cert_file", raw.upstream.client_cert_file),
@@ -731,6 +770,9 @@ fn validate(
             max_header_bytes: max_header_bytes?,
             max_connections: max_connections?,
             mode: mode?,
+        },
+        admin: AdminConfig {
+            address: admin_address?,
         },
         upstream: UpstreamConfig {
             base_url: upstream_url?,

@@ -21,8 +21,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::config::{
-    Config, ListenConfig, ListenMode, LogTarget, Resolve, Secret, ShadowConfig, SocureConfig,
-    UpstreamConfig,
+    AdminConfig, Config, ListenConfig, ListenMode, LogTarget, Resolve, Secret, ShadowConfig,
+    SocureConfig, UpstreamConfig,
 };
 use crate::server;
 
@@ -131,6 +131,9 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             max_header_bytes: 64 * 1024,
             max_connections: 64,
             mode: ListenMode::Reverse { tls: None },
+        },
+        admin: AdminConfig {
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
         },
         upstream: UpstreamConfig {
             base_url: format!("http://{lexis_nexis}").parse()?,

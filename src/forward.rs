@@ -142,6 +142,11 @@ pub fn full(bytes: Bytes) -> ProxyBody {
         .boxed()
 }
 
+/// How long the upstream took to its response head; carried in the
+/// response's extensions (never sent) for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamTime(pub std::time::Duration);
+
 /// Where a request is forwarded: scheme, authority, and the `Host` sent.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -230,13 +235,19 @@ impl Upstream {
         body: ProxyBody,
     ) -> Result<Response<Incoming>, ForwardError> {
         let request = self.outgoing(parts, body)?;
+        let started = std::time::Instant::now();
         match tokio::time::timeout(self.timeout, self.client.request(request)).await {
             Err(_) => Err(ForwardError::Timeout(self.timeout)),
             Ok(Err(err)) if err.is_connect() => Err(ForwardError::Connect(err)),
             // The client's body hit the hard limit while it streamed out.
             Ok(Err(err)) if caused_by::<LengthLimitError>(&err) => Err(ForwardError::TooLarge),
             Ok(Err(err)) => Err(ForwardError::Upstream(err)),
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(mut response)) => {
+                response
+                    .extensions_mut()
+                    .insert(UpstreamTime(started.elapsed()));
+                Ok(response)
+            }
         }
     }
 

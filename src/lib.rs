@@ -18,9 +18,12 @@
 //! - [`verdict`]: the result shape both vendors are judged into.
 //! - [`pair`]: both sides and their timings into one shadow line.
 //! - [`sink`]: the one writer of the shadow log.
+//! - [`metrics`]: the Prometheus series, updated with atomics only.
+//! - [`admin`]: the admin listener: `/healthz`, `/readyz`, `/metrics`.
 //! - [`tls`]: every rustls config: the verifying clients, the TLS listener.
 //! - [`demo`]: built-in fake vendors and the `demo` command.
 
+pub mod admin;
 pub mod applicant;
 pub mod authority;
 pub mod config;
@@ -29,6 +32,7 @@ pub mod demo;
 pub mod forward;
 pub mod framing;
 pub mod intercept;
+pub mod metrics;
 pub mod mirror;
 pub mod pair;
 pub mod proxy;

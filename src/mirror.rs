@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::applicant;
-use crate::pair::{self, ResolutionSide, ShadowLine, SocureSide};
+use crate::metrics::{Metrics, Skipped};
+use crate::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
 use crate::resolution::Exchange;
 use crate::sink::SinkSender;
 use crate::socure::SocureClient;
@@ -151,6 +152,7 @@ pub struct Mirror {
     limits: MirrorLimits,
     permits: Arc<Semaphore>,
     interrupted: CancellationToken,
+    metrics: Metrics,
 }
 
 /// The Socure half of a task, decided on the forward path without waiting.
@@ -170,6 +172,7 @@ impl Mirror {
         sink: SinkSender,
         workflow: String,
         limits: MirrorLimits,
+        metrics: Metrics,
     ) -> Self {
         let (handoff, taken) = mpsc::channel();
         runtime.spawn(pump(taken));
@@ -182,6 +185,7 @@ impl Mirror {
             permits: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
             interrupted: CancellationToken::new(),
+            metrics,
         }
     }
 
@@ -207,19 +211,25 @@ impl Mirror {
             },
             MirrorInput::Skip(reason) => Plan::Skip(reason),
         };
+        self.metrics.mirror_started();
         let task = Task {
             socure: Arc::clone(&self.socure),
             workflow: self.workflow.clone(),
             limits: self.limits,
             interrupted: self.interrupted.clone(),
+            metrics: self.metrics.clone(),
         };
         let sink = self.sink.clone();
         let workflow = self.workflow.clone();
+        let metrics = self.metrics.clone();
         // Tracked from now, so shutdown waits for it even before it is spawned.
         let task = self.tasks.track_future(async move {
             let run = task.run(path.clone(), plan, rx);
             let line = line_even_if_panics(run, path, &workflow).await;
+            let event = &line.properties.event_properties;
+            metrics.line_made(event.socure_outcome, Agreement::of(event));
             if let Err(err) = sink.write(&line).await {
+                metrics.line_lost();
                 tracing::error!(error = %err, line_id = %line.id, "shadow line not written");
             }
         });
@@ -274,6 +284,7 @@ struct Task {
     workflow: String,
     limits: MirrorLimits,
     interrupted: CancellationToken,
+    metrics: Metrics,
 }
 
 impl Task {
@@ -294,19 +305,24 @@ impl Task {
         let socure_side = async {
             match parsed {
                 Err(reason) => SocureSide::NotSent { reason },
-                Ok((_, None)) => SocureSide::Dropped {
-                    reason: format!(
-                        "shadow.max_in_flight ({}) Socure calls already in flight",
-                        self.limits.max_in_flight
-                    ),
-                },
+                Ok((_, None)) => {
+                    self.metrics.mirror_not_sent(Skipped::Capacity);
+                    SocureSide::Dropped {
+                        reason: format!(
+                            "shadow.max_in_flight ({}) Socure calls already in flight",
+                            self.limits.max_in_flight
+                        ),
+                    }
+                }
                 Ok((applicant, Some(permit))) => {
                     let started = Instant::now();
+                    self.metrics.socure_call_started();
                     let side = tokio::select! {
                         biased;
                         call = self.socure.call(&applicant) => SocureSide::Called { call, elapsed: started.elapsed() },
                         () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
                     };
+                    self.metrics.socure_call_ended(started.elapsed());
                     // The permit goes back as soon as the call ends, not when the line is written.
                     drop(permit);
                     side

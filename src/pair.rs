@@ -72,6 +72,44 @@ pub struct EventProperties {
 
 /// Judges both sides and builds the line. `path` is the request path without
 /// its query; `user_id` the uuid from `Settings.Reference`.
+/// How the two vendors' verdicts on one applicant compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agreement {
+    BothPass = 0,
+    OnlyLexisNexisPasses = 1,
+    OnlySocurePasses = 2,
+    BothFail = 3,
+    /// Either verdict is an exception, or Socure was not called.
+    OneSideErrored = 4,
+}
+
+impl Agreement {
+    /// Metric label values, in variant order.
+    pub const LABELS: [&'static str; 5] = [
+        "both_pass",
+        "only_lexisnexis_passes",
+        "only_socure_passes",
+        "both_fail",
+        "one_side_errored",
+    ];
+
+    pub fn of(event: &EventProperties) -> Self {
+        let resolution = &event.resolution_result;
+        let Some(socure) = &event.socure_result else {
+            return Agreement::OneSideErrored;
+        };
+        if resolution.exception.is_some() || socure.exception.is_some() {
+            return Agreement::OneSideErrored;
+        }
+        match (resolution.success, socure.success) {
+            (true, true) => Agreement::BothPass,
+            (true, false) => Agreement::OnlyLexisNexisPasses,
+            (false, true) => Agreement::OnlySocurePasses,
+            (false, false) => Agreement::BothFail,
+        }
+    }
+}
+
 pub fn pair(
     path: String,
     user_id: Option<String>,

@@ -13,8 +13,9 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use crate::forward::{self, ForwardError, Upstream};
+use crate::forward::{self, ForwardError, Upstream, UpstreamTime};
 use crate::framing::AmbiguousLength;
+use crate::metrics::{Metrics, Route};
 use crate::mirror::{Mirror, MirrorInput};
 use crate::resolution::Exchange;
 use crate::tap::{self, BoxError, ProxyBody, RequestBody, ResponseTap};
@@ -24,6 +25,7 @@ pub struct Proxy {
     /// `None` when shadow mode is off: then the proxy is a plain forwarder.
     mirror: Option<Mirror>,
     limits: ProxyLimits,
+    metrics: Metrics,
 }
 
 /// The sizes the proxy accepts and holds.
@@ -38,11 +40,17 @@ pub struct ProxyLimits {
 }
 
 impl Proxy {
-    pub fn new(upstream: Upstream, mirror: Option<Mirror>, limits: ProxyLimits) -> Self {
+    pub fn new(
+        upstream: Upstream,
+        mirror: Option<Mirror>,
+        limits: ProxyLimits,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             upstream,
             mirror,
             limits,
+            metrics,
         }
     }
 
@@ -53,18 +61,34 @@ impl Proxy {
     /// Answers one request, whatever happens inside: a panic in this
     /// request's handling becomes a 500 for this request alone.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let started = std::time::Instant::now();
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        answer_even_if_panics(self.route(request), &method, &path).await
-    }
-
-    /// Never fails: the proxy's own errors become 400/413/502/504 answers here.
-    async fn route(&self, request: Request<Incoming>) -> Response<ProxyBody> {
-        let (parts, body) = request.into_parts();
-        let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
         let shadow = self
             .mirror
             .as_ref()
             .filter(|_| tap::is_instant_verify(&method, &path, &self.limits.workflow));
+        let response = answer_even_if_panics(self.route(request, shadow), &method, &path).await;
+        self.metrics.forwarded(
+            if shadow.is_some() {
+                Route::Shadowed
+            } else {
+                Route::Passthrough
+            },
+            response.status().as_u16(),
+            response.extensions().get::<UpstreamTime>().map(|t| t.0),
+            started.elapsed(),
+        );
+        response
+    }
+
+    /// Never fails: the proxy's own errors become 400/413/502/504 answers here.
+    async fn route(
+        &self,
+        request: Request<Incoming>,
+        shadow: Option<&Mirror>,
+    ) -> Response<ProxyBody> {
+        let (parts, body) = request.into_parts();
+        let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
         if let Err(err) = self.admit(&parts) {
             if let Some(mirror) = shadow {
                 // Whatever admit refuses never reached the upstream.

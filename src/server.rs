@@ -23,12 +23,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admin::{self, Readiness};
 use crate::authority::{Authority, AuthorityError};
 use crate::config::{Config, ListenMode, Resolve};
 use crate::connect::{Redirect, ResolverError};
 use crate::forward::{ForwardError, Target, Upstream};
 use crate::framing;
 use crate::intercept::Interceptor;
+use crate::metrics::Metrics;
 use crate::mirror::{Mirror, MirrorLimits};
 use crate::proxy::{Proxy, ProxyLimits};
 use crate::sink::{self, SinkError, SinkReport, SinkTask};
@@ -83,6 +85,8 @@ pub struct RunReport {
 /// A started proxy.
 pub struct Running {
     local_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    metrics: Metrics,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<RunReport>,
 }
@@ -91,6 +95,16 @@ impl Running {
     /// The address actually bound (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The metrics, readable after shutdown too.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// The admin listener's address (port 0 resolved).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     /// Shuts down in stages and returns what the run did.
@@ -115,6 +129,21 @@ impl Drop for MirrorRuntime {
         }
     }
 }
+
+/// Tasks that live as long as the run: aborted when it ends, or if the
+/// serving task is itself dropped.
+struct SideTasks(Vec<JoinHandle<()>>);
+
+impl Drop for SideTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// How many file descriptors the process table is grown to at start.
 const FD_TABLE_RESERVE: u64 = 16 * 1024;
@@ -150,8 +179,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             &config.upstream,
         ))),
     };
+    let metrics = Metrics::new();
+    let mut sink_writable = None;
     let (mirror, sink_task, mirror_runtime) = if config.shadow.enabled {
-        let (sink, sink_task) = sink::open(&config.shadow.log_path)?;
+        let (sink, sink_task) = sink::open(&config.shadow.log_path, metrics.clone())?;
+        sink_writable = Some(sink.writable());
         let socure = SocureClient::new(
             &config.socure,
             tls::client_config(config.socure.ca_file.as_deref(), None)?,
@@ -174,6 +206,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 max_in_flight: config.shadow.max_in_flight,
                 resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
             },
+            metrics.clone(),
         );
         (Some(mirror), Some(sink_task), MirrorRuntime(Some(runtime)))
     } else {
@@ -187,6 +220,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             max_body_bytes: config.shadow.max_body_bytes,
             max_request_body_bytes: config.listen.max_request_body_bytes,
         },
+        metrics.clone(),
     ));
 
     let address = config.listen.address;
@@ -196,6 +230,36 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let local_addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { address, source })?;
+    let admin_address = config.admin.address;
+    let admin_listener =
+        TcpListener::bind(admin_address)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: admin_address,
+                source,
+            })?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind {
+            address: admin_address,
+            source,
+        })?;
+    let readiness = Arc::new(Readiness::new(sink_writable));
+    let running_metrics = metrics.clone();
+    let side_tasks = SideTasks(vec![
+        tokio::spawn(admin::serve(
+            admin_listener,
+            metrics.clone(),
+            Arc::clone(&readiness),
+        )),
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                every.tick().await;
+                metrics.upkeep();
+            }
+        }),
+    ]);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let stages = Stages {
         drain: config.upstream.timeout + Duration::from_secs(1),
@@ -208,6 +272,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             proxy,
             sink_task,
             shutdown_rx,
+            readiness,
             stages,
             ConnectionLimits {
                 max_connections: config.listen.max_connections,
@@ -217,10 +282,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .await;
         // Every mirror has written its line by now (or been counted as lost).
         drop(mirror_runtime);
+        drop(side_tasks);
         report
     });
     tracing::info!(
         %local_addr,
+        %admin_addr,
         mode = config.listen.mode.name(),
         upstream = %config.upstream.base_url,
         shadow_enabled = config.shadow.enabled,
@@ -229,6 +296,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     Ok(Running {
         local_addr,
+        admin_addr,
+        metrics: running_metrics,
         shutdown,
         task,
     })
@@ -358,6 +427,7 @@ async fn serve(
     proxy: Arc<Proxy>,
     sink_task: Option<SinkTask>,
     mut shutdown: watch::Receiver<bool>,
+    readiness: Arc<Readiness>,
     stages: Stages,
     limits: ConnectionLimits,
 ) -> RunReport {
@@ -445,6 +515,7 @@ async fn serve(
     }
 
     drop(listener);
+    readiness.start_draining();
     tracing::info!("shutting down: no new connections; draining");
     if tokio::time::timeout(stages.drain, graceful.shutdown())
         .await

@@ -12,10 +12,14 @@ use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::LogTarget;
+use crate::metrics::Metrics;
 
 /// Lines waiting for the writer. Enough for a burst; beyond it pairing
 /// tasks wait, which is the backpressure we want.
@@ -48,9 +52,15 @@ enum Message {
 #[derive(Clone)]
 pub struct SinkSender {
     tx: mpsc::Sender<Message>,
+    writable: Arc<AtomicBool>,
 }
 
 impl SinkSender {
+    /// False after a write failed, until one succeeds again (for `/readyz`).
+    pub fn writable(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.writable)
+    }
+
     /// Encodes `line` and queues it. Waits only when the writer is behind.
     pub async fn write<T: Serialize>(&self, line: &T) -> Result<(), SinkError> {
         let mut bytes = serde_json::to_vec(line)?;
@@ -90,7 +100,7 @@ impl SinkTask {
 }
 
 /// Opens the target now, so a bad path stops the start instead of the first line.
-pub fn open(target: &LogTarget) -> Result<(SinkSender, SinkTask), SinkError> {
+pub fn open(target: &LogTarget, metrics: Metrics) -> Result<(SinkSender, SinkTask), SinkError> {
     let out: Box<dyn Write + Send> = match target {
         LogTarget::Stdout => Box::new(io::stdout()),
         LogTarget::File(path) => Box::new(
@@ -106,26 +116,42 @@ pub fn open(target: &LogTarget) -> Result<(SinkSender, SinkTask), SinkError> {
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (done_tx, done) = oneshot::channel();
+    let writable = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&writable);
     std::thread::Builder::new()
         .name("shadow-log".into())
         .spawn(move || {
             crate::server::lower_priority();
-            let _ = done_tx.send(write_lines(BufWriter::new(out), rx));
+            let _ = done_tx.send(write_lines(BufWriter::new(out), rx, &metrics, &flag));
         })
         .map_err(SinkError::Thread)?;
-    Ok((SinkSender { tx: tx.clone() }, SinkTask { tx, done }))
+    Ok((
+        SinkSender {
+            tx: tx.clone(),
+            writable,
+        },
+        SinkTask { tx, done },
+    ))
 }
 
 fn write_lines(
     mut out: BufWriter<Box<dyn Write + Send>>,
     mut rx: mpsc::Receiver<Message>,
+    metrics: &Metrics,
+    writable: &AtomicBool,
 ) -> SinkReport {
     let mut report = SinkReport::default();
     while let Some(message) = rx.blocking_recv() {
         let Message::Line(line) = message else { break };
         match out.write_all(&line) {
-            Ok(()) => report.lines_written += 1,
+            Ok(()) => {
+                report.lines_written += 1;
+                metrics.line_written();
+                writable.store(true, Ordering::Relaxed);
+            }
             Err(err) => {
+                metrics.line_lost();
+                writable.store(false, Ordering::Relaxed);
                 // Counted and logged; the writer keeps going for the next line.
                 tracing::error!(error = %err, "shadow log write failed; a line was lost");
                 report.write_errors += 1;

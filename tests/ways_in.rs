@@ -27,6 +27,8 @@ fn config(log: &Path, listen: &str, upstream: &str, socure: SocketAddr) -> Strin
 [listen]
 address = "127.0.0.1:0"
 {listen}
+[admin]
+address = "127.0.0.1:0"
 [upstream]
 base_url = "https://{VENDOR_HOST}"
 timeout_seconds = 10

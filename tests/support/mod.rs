@@ -448,6 +448,24 @@ impl RawClient {
     }
 }
 
+/// The value of one series (name and labels exactly as rendered) in a
+/// Prometheus text exposition.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{series} not in:\n{text}"))
+}
+
+/// A GET to the admin listener: status and body.
+pub async fn admin_get(admin: SocketAddr, path: &str) -> (u16, String) {
+    let answer = send(admin, &request("GET", path, &[], b"")).await;
+    (
+        answer.status(),
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    )
+}
+
 /// One request on a new connection.
 pub async fn send(addr: SocketAddr, bytes: &[u8]) -> Message {
     RawClient::connect(addr).await.send(bytes).await
@@ -487,6 +505,8 @@ impl Options {
 address = "127.0.0.1:0"
 max_request_body_bytes = {max_request_body_bytes}
 max_connections = {max_connections}
+[admin]
+address = "127.0.0.1:0"
 [upstream]
 base_url = "http://{upstream}"
 timeout_seconds = {upstream_timeout}
@@ -515,6 +535,7 @@ timeout_seconds = {socure_timeout}
 /// A proxy on 127.0.0.1 port 0 in front of the two fakes, logging to a temp file.
 pub struct TestProxy {
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     running: Running,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -536,10 +557,20 @@ impl TestProxy {
         let running = server::start(config).await.expect("proxy starts");
         Self {
             addr: running.local_addr(),
+            admin: running.admin_addr(),
             running,
             log,
             _dir: dir,
         }
+    }
+
+    /// Like [`TestProxy::finish`], and the Prometheus text of the metrics
+    /// once everything is written.
+    pub async fn finish_with_metrics(self) -> (Vec<Value>, String) {
+        let metrics = self.running.metrics();
+        let lines = self.finish().await;
+        metrics.upkeep();
+        (lines, metrics.render())
     }
 
     /// Shuts the proxy down (draining mirrors, flushing the log) and returns
@@ -625,6 +656,7 @@ pub fn instant_verify_request() -> Vec<u8> {
 /// The real binary, started with a config file, as an operator would run it.
 pub struct ProxyProcess {
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     pub pid: i32,
     exited: std::sync::mpsc::Receiver<std::process::ExitStatus>,
     /// stderr, line by line, as it is written.
@@ -696,6 +728,7 @@ impl ProxyProcess {
         });
         let mut process = Self {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            admin: SocketAddr::from(([0, 0, 0, 0], 0)),
             pid,
             exited,
             stderr_lines,
@@ -705,12 +738,16 @@ impl ProxyProcess {
             _dir: dir,
         };
         let listening = process.wait_for_stderr("local_addr=");
-        process.addr = listening
-            .split("local_addr=")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|addr| addr.parse().ok())
-            .expect("a socket address in the listening line");
+        let field = |name: &str| -> SocketAddr {
+            listening
+                .split(&format!("{name}="))
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|addr| addr.parse().ok())
+                .expect("a socket address in the listening line")
+        };
+        process.addr = field("local_addr");
+        process.admin = field("admin_addr");
         process
     }
 

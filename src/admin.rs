@@ -1,0 +1,115 @@
+//! The admin listener, apart from the data port: `GET /healthz` (the process
+//! is alive), `GET /readyz` (ready for traffic; 503 while draining or when the
+//! shadow log cannot be written) and `GET /metrics` (Prometheus text).
+//!
+//! It runs until the proxy has shut down, so probes see the drain.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::metrics::Metrics;
+
+/// What `/readyz` reports on. The listener is bound and the upstream client
+/// built before the admin listener starts, so those need no flag.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    draining: AtomicBool,
+    /// Set by the shadow log's writer; `None` when shadow mode is off.
+    sink_writable: Option<Arc<AtomicBool>>,
+}
+
+impl Readiness {
+    pub fn new(sink_writable: Option<Arc<AtomicBool>>) -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            sink_writable,
+        }
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// `Err` says why not ready.
+    fn check(&self) -> Result<(), &'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err("draining\n");
+        }
+        if self
+            .sink_writable
+            .as_ref()
+            .is_some_and(|w| !w.load(Ordering::Relaxed))
+        {
+            return Err("shadow log not writable\n");
+        }
+        Ok(())
+    }
+}
+
+/// Serves the admin endpoints on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, metrics: Metrics, readiness: Arc<Readiness>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let (metrics, readiness) = (metrics.clone(), Arc::clone(&readiness));
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let answer = answer(&request, &metrics, &readiness);
+                async move { Ok::<_, Infallible>(answer) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn answer(
+    request: &Request<Incoming>,
+    metrics: &Metrics,
+    readiness: &Readiness,
+) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
+    }
+    match request.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n".into()),
+        "/readyz" => match readiness.check() {
+            Ok(()) => text(StatusCode::OK, "ready\n".into()),
+            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why.into()),
+        },
+        "/metrics" => {
+            let mut response = text(StatusCode::OK, metrics.render());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

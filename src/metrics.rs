@@ -1,0 +1,317 @@
+//! The proxy's Prometheus metrics: every series registered once at start,
+//! updated with atomics only (counters, gauges, and histograms on lock-free
+//! atomic buckets), rendered on the admin listener's `/metrics`.
+//!
+//! Each proxy has its own recorder, not the `metrics` global one, so several
+//! proxies in one process (the tests) never mix their numbers.
+
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::pair::Agreement;
+
+const PREFIX: &str = "socure_shadow_proxy_";
+const METADATA: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
+/// Latency buckets in seconds: sub-millisecond proxy overhead up to the
+/// upstream's 30 s timeout.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+/// Whether a request went through the tap.
+#[derive(Debug, Clone, Copy)]
+pub enum Route {
+    Shadowed = 0,
+    Passthrough = 1,
+}
+
+const ROUTES: [&str; 2] = ["shadowed", "passthrough"];
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Every `socure_outcome` a line can have.
+pub const MIRROR_OUTCOMES: [&str; 8] = [
+    "answered",
+    "timed_out",
+    "failed",
+    "not_sent",
+    "dropped",
+    "shutdown",
+    "duplicate",
+    "budget_exhausted",
+];
+
+/// Why a mirror was not sent to Socure though the applicant was eligible.
+#[derive(Debug, Clone, Copy)]
+pub enum Skipped {
+    /// `shadow.max_in_flight` calls already running.
+    Capacity = 0,
+    /// `socure.max_calls_per_day` reached.
+    Budget = 1,
+    /// The same applicant within `shadow.dedup_window_seconds`.
+    Duplicate = 2,
+}
+
+const SKIP_REASONS: [&str; 3] = ["max_in_flight", "daily_budget", "duplicate"];
+
+/// The handles the proxy updates; cheap to clone (each is an `Arc`).
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+    forwarded: Vec<Counter>,
+    upstream_latency: Histogram,
+    proxy_overhead: Histogram,
+    mirrors_started: Counter,
+    mirror_outcomes: Vec<Counter>,
+    mirrors_skipped: Vec<Counter>,
+    sampled_out: Counter,
+    socure_latency: Histogram,
+    in_flight: Gauge,
+    lines_written: Counter,
+    lines_lost: Counter,
+    agreement: Vec<Counter>,
+}
+
+/// Registers one series.
+struct Registrar {
+    recorder: PrometheusRecorder,
+}
+
+impl Registrar {
+    fn describe(&self, kind: Kind, name: &str, help: &'static str) {
+        let name = KeyName::from(format!("{PREFIX}{name}"));
+        let help = SharedString::from(help);
+        match kind {
+            Kind::Counter => self.recorder.describe_counter(name, None, help),
+            Kind::Gauge => self.recorder.describe_gauge(name, None, help),
+            Kind::Histogram => self.recorder.describe_histogram(name, None, help),
+        }
+    }
+
+    fn key(name: &str, labels: &[(&'static str, &'static str)]) -> Key {
+        let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(*k, *v)).collect();
+        Key::from_parts(format!("{PREFIX}{name}"), labels)
+    }
+
+    fn counter(&self, name: &str, labels: &[(&'static str, &'static str)]) -> Counter {
+        let counter = self
+            .recorder
+            .register_counter(&Self::key(name, labels), &METADATA);
+        // Registered at zero, so the series exists before its first event.
+        counter.increment(0);
+        counter
+    }
+
+    fn counters(&self, name: &str, label: &'static str, values: &[&'static str]) -> Vec<Counter> {
+        values
+            .iter()
+            .map(|value| self.counter(name, &[(label, value)]))
+            .collect()
+    }
+
+    fn histogram(&self, name: &str) -> Histogram {
+        self.recorder
+            .register_histogram(&Self::key(name, &[]), &METADATA)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new())
+            .build_recorder();
+        let handle = recorder.handle();
+        let r = Registrar { recorder };
+        for (kind, name, help) in DESCRIPTIONS {
+            r.describe(*kind, name, help);
+        }
+        let mut forwarded = Vec::with_capacity(ROUTES.len() * STATUS_CLASSES.len());
+        for route in ROUTES {
+            for class in STATUS_CLASSES {
+                forwarded.push(r.counter(
+                    "requests_forwarded_total",
+                    &[("route", route), ("status_class", class)],
+                ));
+            }
+        }
+        let in_flight = r
+            .recorder
+            .register_gauge(&Registrar::key("mirrors_in_flight", &[]), &METADATA);
+        in_flight.set(0.0);
+        Self {
+            handle,
+            forwarded,
+            upstream_latency: r.histogram("upstream_latency_seconds"),
+            proxy_overhead: r.histogram("proxy_overhead_seconds"),
+            mirrors_started: r.counter("mirrors_started_total", &[]),
+            mirror_outcomes: r.counters("mirrors_total", "socure_outcome", &MIRROR_OUTCOMES),
+            mirrors_skipped: r.counters("mirrors_not_sent_total", "reason", &SKIP_REASONS),
+            sampled_out: r.counter("mirrors_sampled_out_total", &[]),
+            socure_latency: r.histogram("socure_latency_seconds"),
+            in_flight,
+            lines_written: r.counter("shadow_lines_written_total", &[]),
+            lines_lost: r.counter("shadow_lines_lost_total", &[]),
+            agreement: r.counters("vendor_agreement_total", "agreement", &Agreement::LABELS),
+        }
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Drains histogram samples into their buckets; run periodically so the
+    /// samples of an unscraped proxy do not pile up.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// One answer sent to a client, with the time the upstream took (if it
+    /// was reached) and the time the whole request took in the proxy.
+    pub fn forwarded(
+        &self,
+        route: Route,
+        status: u16,
+        upstream: Option<Duration>,
+        total: Duration,
+    ) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        if let Some(counter) = self
+            .forwarded
+            .get(route as usize * STATUS_CLASSES.len() + class)
+        {
+            counter.increment(1);
+        }
+        if let Some(upstream) = upstream {
+            self.upstream_latency.record(upstream.as_secs_f64());
+        }
+        self.proxy_overhead.record(
+            total
+                .saturating_sub(upstream.unwrap_or_default())
+                .as_secs_f64(),
+        );
+    }
+
+    pub fn mirror_started(&self) {
+        self.mirrors_started.increment(1);
+    }
+
+    pub fn mirror_not_sent(&self, why: Skipped) {
+        if let Some(counter) = self.mirrors_skipped.get(why as usize) {
+            counter.increment(1);
+        }
+    }
+
+    pub fn sampled_out(&self) {
+        self.sampled_out.increment(1);
+    }
+
+    /// A Socure call began; pair with [`Metrics::socure_call_ended`].
+    pub fn socure_call_started(&self) {
+        self.in_flight.increment(1.0);
+    }
+
+    pub fn socure_call_ended(&self, elapsed: Duration) {
+        self.in_flight.decrement(1.0);
+        self.socure_latency.record(elapsed.as_secs_f64());
+    }
+
+    /// A line was made: its Socure outcome and how the vendors compared.
+    pub fn line_made(&self, socure_outcome: &str, agreement: Agreement) {
+        if let Some(at) = MIRROR_OUTCOMES.iter().position(|o| *o == socure_outcome)
+            && let Some(counter) = self.mirror_outcomes.get(at)
+        {
+            counter.increment(1);
+        }
+        if let Some(counter) = self.agreement.get(agreement as usize) {
+            counter.increment(1);
+        }
+    }
+
+    pub fn line_written(&self) {
+        self.lines_written.increment(1);
+    }
+
+    pub fn line_lost(&self) {
+        self.lines_lost.increment(1);
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Every family's `# HELP`.
+const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
+    (
+        Kind::Counter,
+        "requests_forwarded_total",
+        "Answers sent to clients, by route (shadowed or passthrough) and status class.",
+    ),
+    (
+        Kind::Histogram,
+        "upstream_latency_seconds",
+        "From sending a request to the upstream to its response head.",
+    ),
+    (
+        Kind::Histogram,
+        "proxy_overhead_seconds",
+        "Time a request spent in the proxy itself, up to its response head, upstream time excluded.",
+    ),
+    (
+        Kind::Counter,
+        "mirrors_started_total",
+        "Shadowed requests handed to the mirror (sampled in).",
+    ),
+    (
+        Kind::Counter,
+        "mirrors_total",
+        "Mirrors completed, by the socure_outcome their line records.",
+    ),
+    (
+        Kind::Counter,
+        "mirrors_not_sent_total",
+        "Eligible applicants not sent to Socure, by reason.",
+    ),
+    (
+        Kind::Counter,
+        "mirrors_sampled_out_total",
+        "Shadowed requests left out by shadow.sample_percent (no line).",
+    ),
+    (
+        Kind::Histogram,
+        "socure_latency_seconds",
+        "Socure ID+ calls, start to judged answer or failure.",
+    ),
+    (
+        Kind::Gauge,
+        "mirrors_in_flight",
+        "Socure calls in flight now.",
+    ),
+    (
+        Kind::Counter,
+        "shadow_lines_written_total",
+        "Shadow lines written to the log.",
+    ),
+    (
+        Kind::Counter,
+        "shadow_lines_lost_total",
+        "Shadow lines that could not be written.",
+    ),
+    (
+        Kind::Counter,
+        "vendor_agreement_total",
+        "Lines by how the two vendors' verdicts compare.",
+    ),
+];

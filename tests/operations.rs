@@ -1,0 +1,139 @@
+//! Running it as a sidecar: the admin listener's probes and metrics.
+
+mod support;
+
+use support::*;
+
+#[tokio::test]
+async fn metrics_count_a_scripted_sequence_exactly() {
+    let Stack {
+        upstream, proxy, ..
+    } = Stack::passing().await;
+    for _ in 0..3 {
+        assert_eq!(
+            send(proxy.addr, &instant_verify_request()).await.status(),
+            200
+        );
+    }
+    // Shadowed, but not an applicant: a line, no Socure call.
+    assert_eq!(
+        send(proxy.addr, &iv_post(b"{\"not\":\"an applicant\"}"))
+            .await
+            .status(),
+        200
+    );
+    // Not shadowed.
+    let phone = request(
+        "POST",
+        PF_PATH,
+        &[("Content-Type", "application/json")],
+        b"{}",
+    );
+    assert_eq!(send(proxy.addr, &phone).await.status(), 200);
+    assert_eq!(upstream.requests().len(), 5);
+
+    let (status, live) = admin_get(proxy.admin, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(live.contains("# HELP socure_shadow_proxy_requests_forwarded_total"));
+    assert_eq!(
+        metric(
+            &live,
+            "socure_shadow_proxy_requests_forwarded_total{route=\"shadowed\",status_class=\"2xx\"}"
+        ),
+        4.0
+    );
+
+    let (lines, text) = proxy.finish_with_metrics().await;
+    assert_eq!(lines.len(), 4);
+    let exact = [
+        (
+            "requests_forwarded_total{route=\"shadowed\",status_class=\"2xx\"}",
+            4.0,
+        ),
+        (
+            "requests_forwarded_total{route=\"passthrough\",status_class=\"2xx\"}",
+            1.0,
+        ),
+        (
+            "requests_forwarded_total{route=\"shadowed\",status_class=\"5xx\"}",
+            0.0,
+        ),
+        ("mirrors_started_total", 4.0),
+        ("mirrors_total{socure_outcome=\"answered\"}", 3.0),
+        ("mirrors_total{socure_outcome=\"not_sent\"}", 1.0),
+        ("mirrors_total{socure_outcome=\"dropped\"}", 0.0),
+        ("mirrors_not_sent_total{reason=\"max_in_flight\"}", 0.0),
+        ("mirrors_in_flight", 0.0),
+        ("shadow_lines_written_total", 4.0),
+        ("shadow_lines_lost_total", 0.0),
+        ("vendor_agreement_total{agreement=\"both_pass\"}", 3.0),
+        (
+            "vendor_agreement_total{agreement=\"one_side_errored\"}",
+            1.0,
+        ),
+        (
+            "vendor_agreement_total{agreement=\"only_socure_passes\"}",
+            0.0,
+        ),
+        ("upstream_latency_seconds_count", 5.0),
+        ("proxy_overhead_seconds_count", 5.0),
+        ("socure_latency_seconds_count", 3.0),
+    ];
+    for (series, value) in exact {
+        assert_eq!(
+            metric(&text, &format!("socure_shadow_proxy_{series}")),
+            value,
+            "{series}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn probes_answer_and_readyz_is_503_while_draining() {
+    let upstream = FakeVendor::start(|_| Reply::Hang).await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let proxy = TestProxy::start(
+        upstream.addr,
+        socure.addr,
+        Options {
+            upstream_timeout_seconds: 3.0,
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        admin_get(proxy.admin, "/healthz").await,
+        (200, "ok\n".into())
+    );
+    assert_eq!(
+        admin_get(proxy.admin, "/readyz").await,
+        (200, "ready\n".into())
+    );
+    assert_eq!(admin_get(proxy.admin, "/nope").await.0, 404);
+
+    // A request the upstream never answers keeps the drain going.
+    let mut client = RawClient::connect(proxy.addr).await;
+    client.write(&instant_verify_request()).await;
+    upstream.wait_for_requests(1).await;
+    let admin = proxy.admin;
+    let finishing = tokio::spawn(proxy.finish());
+    let draining = tokio::time::timeout(TEST_BOUND, async {
+        loop {
+            let (status, body) = admin_get(admin, "/readyz").await;
+            if status == 503 {
+                break body;
+            }
+        }
+    })
+    .await
+    .expect("readyz turned 503 while draining");
+    assert_eq!(draining, "draining\n");
+    assert_eq!(
+        admin_get(admin, "/healthz").await.0,
+        200,
+        "alive while draining"
+    );
+    let lines = finishing.await.expect("join");
+    assert_eq!(lines.len(), 1);
+    assert_eq!(event(&lines[0])["resolution_outcome"], "upstream_timeout");
+}
