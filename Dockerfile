@@ -15,8 +15,11 @@ COPY --from=build /src/target/release/socure-shadow-proxy /usr/local/bin/socure-
 COPY config/shadow-proxy.toml /etc/socure-shadow-proxy/shadow-proxy.toml
 USER nonroot:nonroot
 # 8080: the example config's listener; 443: the TLS listener of the hostAliases
-# deployment (README, "Deployment"). Both bind 127.0.0.1 inside the pod.
-EXPOSE 8080 443
+# deployment (README, "Deployment"); 9901: the admin listener (probes, metrics).
+EXPOSE 8080 443 9901
+# The runtime image has no shell or curl: the binary checks its own admin listener.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/socure-shadow-proxy", "healthcheck", "--address", "127.0.0.1:9901"]
 # Kubernetes sends SIGTERM; the proxy drains connections and mirrors, then flushes the shadow log.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/socure-shadow-proxy"]

@@ -121,6 +121,7 @@ impl fmt::Debug for Secret {
 pub struct Config {
     pub listen: ListenConfig,
     pub admin: AdminConfig,
+    pub log: LogConfig,
     pub upstream: UpstreamConfig,
     pub shadow: ShadowConfig,
     pub socure: SocureConfig,
@@ -138,6 +139,20 @@ pub struct ListenConfig {
     pub max_connections: usize,
     /// How requests reach the proxy.
     pub mode: ListenMode,
+}
+
+/// Diagnostics (never the shadow lines): how they are written to stderr.
+#[derive(Debug, Clone, Copy)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise (a log collector).
+    Auto,
+    Json,
+    Text,
 }
 
 /// The admin listener: probes and metrics, apart from the data port.
@@ -312,9 +327,24 @@ fn join_lines(errors: &[KeyError]) -> String {
 struct RawConfig {
     listen: RawListen,
     admin: RawAdmin,
+    log: RawLog,
     upstream: RawUpstream,
     shadow: RawShadow,
     socure: RawSocure,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawLog {
+    format: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "auto".into(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -654,6 +684,18 @@ fn validate(
             )
         })
         .ok();
+    let log_format = match raw.log.format.as_str() {
+        "auto" => Some(LogFormat::Auto),
+        "json" => Some(LogFormat::Json),
+        "text" => Some(LogFormat::Text),
+        other => {
+            bad(
+                "log.format",
+                format!("expected \"auto\", \"json\" or \"text\", got {other:?}"),
+            );
+            None
+        }
+    };
     let mode = listen_mode(raw.listen, &mut bad);
     let client_identity = pair_of_files(
         ("upstream.client_cert_file", raw.upstream.client_cert_file),
@@ -773,6 +815,9 @@ fn validate(
         },
         admin: AdminConfig {
             address: admin_address?,
+        },
+        log: LogConfig {
+            format: log_format?,
         },
         upstream: UpstreamConfig {
             base_url: upstream_url?,

@@ -21,8 +21,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::config::{
-    AdminConfig, Config, ListenConfig, ListenMode, LogTarget, Resolve, Secret, ShadowConfig,
-    SocureConfig, UpstreamConfig,
+    AdminConfig, Config, ListenConfig, ListenMode, LogConfig, LogFormat, LogTarget, Resolve,
+    Secret, ShadowConfig, SocureConfig, UpstreamConfig,
 };
 use crate::server;
 
@@ -134,6 +134,9 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         },
         admin: AdminConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        },
+        log: LogConfig {
+            format: LogFormat::Auto,
         },
         upstream: UpstreamConfig {
             base_url: format!("http://{lexis_nexis}").parse()?,

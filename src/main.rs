@@ -1,11 +1,11 @@
 //! The `socure-shadow-proxy` binary: parse the command line, set up diagnostics, run.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use socure_shadow_proxy::config::{Config, ProcessEnv};
+use socure_shadow_proxy::config::{Config, LogFormat, ProcessEnv};
 use socure_shadow_proxy::{authority, demo, server};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -33,6 +33,18 @@ enum Command {
     },
     /// Run the whole job against built-in fake vendors on loopback and print the shadow lines.
     Demo,
+    /// Validate a configuration and print it as the proxy would run it (secrets redacted).
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Exit 0 if the proxy's admin listener answers GET /healthz with 200 (for
+    /// the container's HEALTHCHECK: the runtime image has no shell or curl).
+    Healthcheck {
+        /// The admin listener, `[admin] address`.
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        address: std::net::SocketAddr,
+    },
     /// The certificate authority of forward-proxy mode.
     Ca {
         #[command(subcommand)]
@@ -55,28 +67,110 @@ enum CaCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Diagnostics go to stderr; stdout may be the shadow log.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal; log collectors get plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
     match cli.command {
-        Command::Run { config } => runtime.block_on(run(config)),
-        Command::Demo => runtime.block_on(demo::main()),
+        Command::Run { config } => {
+            let loaded = Config::load(&config, &ProcessEnv);
+            init_tracing(loaded.as_ref().map_or(LogFormat::Auto, |c| c.log.format));
+            let config = match loaded {
+                Ok(config) => config,
+                Err(err) => {
+                    for line in err.lines() {
+                        tracing::error!("bad configuration: {line}");
+                    }
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            with_runtime(|runtime| runtime.block_on(run(config)))
+        }
+        Command::Demo => {
+            init_tracing(LogFormat::Auto);
+            with_runtime(|runtime| runtime.block_on(demo::main()))
+        }
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Healthcheck { address } => healthcheck(address),
         Command::Ca {
             command: CaCommand::Init { dir, permit_hosts },
         } => ca_init(&dir, &permit_hosts),
+    }
+}
+
+/// Diagnostics go to stderr; stdout may be the shadow log. Level from
+/// `RUST_LOG` (default `info`).
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = std::io::stderr().is_terminal();
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !terminal,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        // Colour only for a person at a terminal.
+        builder.with_ansi(terminal).init();
+    }
+}
+
+fn with_runtime(body: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => body(&runtime),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start the async runtime");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `check-config`: the same validation and the same effective configuration
+/// as `run` logs at start, on stdout; exit 64 naming every bad key.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path, &ProcessEnv) {
+        Ok(config) => {
+            // A closed stdout (`| head`) is not worth a panic.
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "configuration OK: {}\n{config:#?}",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            for line in err.lines() {
+                eprintln!("bad configuration: {line}");
+            }
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// `healthcheck`: GET /healthz on the admin listener, two seconds at most.
+fn healthcheck(address: std::net::SocketAddr) -> ExitCode {
+    use std::io::{Read, Write};
+    let bound = std::time::Duration::from_secs(2);
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect_timeout(&address, bound)?;
+        stream.set_read_timeout(Some(bound))?;
+        stream.set_write_timeout(Some(bound))?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    })();
+    match answer {
+        Ok(head) if head.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(head) => {
+            eprintln!("unhealthy: {}", head.lines().next().unwrap_or(""));
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("unhealthy: {address}: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -85,7 +179,8 @@ fn ca_init(dir: &std::path::Path, permit_hosts: &[String]) -> ExitCode {
     match authority::init(dir, permit_hosts) {
         Ok(made) => {
             let (cert, key) = (made.cert_file.display(), made.key_file.display());
-            println!(
+            let _ = writeln!(
+                std::io::stdout().lock(),
                 "Wrote {cert} (the CA certificate) and {key} (its private key, mode 0600).
 
 1. Give the proxy both files, in its config:
@@ -126,16 +221,8 @@ fn ca_init(dir: &std::path::Path, permit_hosts: &[String]) -> ExitCode {
     }
 }
 
-async fn run(path: PathBuf) -> ExitCode {
-    let config = match Config::load(&path, &ProcessEnv) {
-        Ok(config) => config,
-        Err(err) => {
-            for line in err.lines() {
-                tracing::error!("bad configuration: {line}");
-            }
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
+async fn run(config: Config) -> ExitCode {
+    tracing::info!("effective configuration: {config:?}");
     // The listeners exist before the start (a signal during it is kept) and
     // live on, so no signal can slip between the first and the watch for a second.
     let mut signals = match Signals::new() {

@@ -192,3 +192,47 @@ fn the_sample_manifests_configs_are_valid() {
     };
     assert!(intercept.tunnel_other_hosts);
 }
+
+#[test]
+fn check_config_names_bad_keys_and_never_shows_the_secret() {
+    const SECRET: &str = "fake-secret-canary-5150";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = write_config(
+        &dir,
+        "[upstream]\nbase_url = \"http://127.0.0.1:9\"\nconnect_to = \"nowhere\"\n[log]\nformat = \"xml\"\n",
+    );
+    let out = binary()
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .env("SOCURE_IDPLUS_API_KEY", SECRET)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("upstream.connect_to: expected HOST:PORT"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("log.format: expected"), "{stderr}");
+
+    let good = write_config(
+        &dir,
+        "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n[shadow]\nenabled = true\ninstant_verify_workflow = \"a.wf\"\n",
+    );
+    let out = binary()
+        .args(["check-config", "--config"])
+        .arg(&good)
+        .env("SOCURE_IDPLUS_API_KEY", SECRET)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("configuration OK"), "{stdout}");
+    assert!(
+        stdout.contains("api_key: Some(\n            [redacted],"),
+        "{stdout}"
+    );
+    for output in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(output).contains(SECRET));
+    }
+}

@@ -137,3 +137,57 @@ async fn probes_answer_and_readyz_is_503_while_draining() {
     assert_eq!(lines.len(), 1);
     assert_eq!(event(&lines[0])["resolution_outcome"], "upstream_timeout");
 }
+
+/// Runs the binary's `healthcheck` against `admin`, off the runtime thread.
+async fn healthcheck(admin: std::net::SocketAddr) -> bool {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+            .args(["healthcheck", "--address", &admin.to_string()])
+            .output()
+            .expect("run healthcheck")
+            .status
+            .success()
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_diagnostics_show_the_effective_config_redacted_and_healthcheck_passes() {
+    let Stack {
+        upstream, socure, ..
+    } = Stack::passing().await;
+    let options = Options::default();
+    let proxy = ProxyProcess::start_toml(
+        |log| {
+            format!(
+                "{}\n[log]\nformat = \"json\"\n",
+                options.toml(upstream.addr, socure.addr, log)
+            )
+        },
+        &[],
+    );
+    assert!(healthcheck(proxy.admin).await, "healthy while running");
+
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
+    let stderr = String::from_utf8_lossy(&proxy.stderr()).into_owned();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let effective = lines
+        .iter()
+        .find_map(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .filter(|m| m.starts_with("effective configuration"))
+        })
+        .expect("the effective configuration is logged at start");
+    assert!(
+        effective.contains("api_key: Some([redacted])"),
+        "{effective}"
+    );
+    assert!(!stderr.contains(API_KEY), "the key never reaches stderr");
+    assert!(!healthcheck(proxy.admin).await, "unhealthy once stopped");
+}

@@ -737,12 +737,19 @@ impl ProxyProcess {
             log,
             _dir: dir,
         };
-        let listening = process.wait_for_stderr("local_addr=");
+        let listening = process.wait_for_stderr("local_addr");
+        // Text (`name=value`) or JSON (`"name":"value"`) diagnostics.
         let field = |name: &str| -> SocketAddr {
             listening
                 .split(&format!("{name}="))
                 .nth(1)
                 .and_then(|rest| rest.split_whitespace().next())
+                .or_else(|| {
+                    listening
+                        .split(&format!("\"{name}\":\""))
+                        .nth(1)
+                        .and_then(|rest| rest.split('"').next())
+                })
                 .and_then(|addr| addr.parse().ok())
                 .expect("a socket address in the listening line")
         };
