@@ -246,6 +246,10 @@ pub struct ShadowConfig {
     /// After the connections drain at shutdown, how long mirrors still
     /// running may take before they are cut short (each still writes its line).
     pub shutdown_grace: Duration,
+    /// The share of eligible applicants mirrored, in basis points (0-10,000).
+    pub sample_basis_points: u32,
+    /// The same applicant again within this is not sent again; zero: off.
+    pub dedup_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +259,8 @@ pub struct SocureConfig {
     pub api_key: Option<Secret>,
     /// CA certificates trusted besides the web PKI roots.
     pub ca_file: Option<PathBuf>,
+    /// Socure calls per UTC day at most; `None`: unlimited.
+    pub max_calls_per_day: Option<u64>,
 }
 
 /// Where shadow lines go.
@@ -437,6 +443,8 @@ struct RawShadow {
     max_body_bytes: u64,
     max_in_flight: u64,
     shutdown_grace_seconds: f64,
+    sample_percent: f64,
+    dedup_window_seconds: f64,
 }
 
 impl Default for RawShadow {
@@ -451,6 +459,8 @@ impl Default for RawShadow {
             // cost a few MiB at most.
             max_in_flight: 512,
             shutdown_grace_seconds: 5.0,
+            sample_percent: 100.0,
+            dedup_window_seconds: 0.0,
         }
     }
 }
@@ -461,6 +471,7 @@ struct RawSocure {
     base_url: String,
     timeout_seconds: f64,
     ca_file: Option<PathBuf>,
+    max_calls_per_day: Option<u64>,
 }
 
 impl Default for RawSocure {
@@ -470,6 +481,7 @@ impl Default for RawSocure {
             base_url: "https://sandbox.socure.us".into(),
             timeout_seconds: 5.0,
             ca_file: None,
+            max_calls_per_day: None,
         }
     }
 }
@@ -799,6 +811,31 @@ fn validate(
         .map_err(|message| bad("shadow.shutdown_grace_seconds", message))
         .ok();
 
+    let sample_basis_points = {
+        let percent = raw.shadow.sample_percent;
+        if percent.is_finite() && (0.0..=100.0).contains(&percent) {
+            // Whole basis points: 0.01% is as fine as a sample needs.
+            Some((percent * 100.0).round() as u32)
+        } else {
+            bad(
+                "shadow.sample_percent",
+                format!("expected a number from 0 to 100, got {percent}"),
+            );
+            None
+        }
+    };
+    let dedup_window = if raw.shadow.dedup_window_seconds == 0.0 {
+        Some(Duration::ZERO)
+    } else {
+        seconds(raw.shadow.dedup_window_seconds)
+            .map_err(|message| {
+                bad(
+                    "shadow.dedup_window_seconds",
+                    format!("{message} (or 0: off)"),
+                )
+            })
+            .ok()
+    };
     let socure_url = parse_base_url(&raw.socure.base_url)
         .map_err(|message| bad("socure.base_url", message))
         .ok();
@@ -835,12 +872,15 @@ fn validate(
             max_body_bytes: max_body_bytes?,
             max_in_flight: max_in_flight?,
             shutdown_grace: shutdown_grace?,
+            sample_basis_points: sample_basis_points?,
+            dedup_window: dedup_window?,
         },
         socure: SocureConfig {
             base_url: socure_url?,
             timeout: socure_timeout?,
             api_key,
             ca_file: raw.socure.ca_file,
+            max_calls_per_day: raw.socure.max_calls_per_day,
         },
     })
 }

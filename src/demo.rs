@@ -154,12 +154,15 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             max_body_bytes: 1024 * 1024,
             max_in_flight: 64,
             shutdown_grace: Duration::from_secs(5),
+            sample_basis_points: 10_000,
+            dedup_window: Duration::ZERO,
         },
         socure: SocureConfig {
             base_url: format!("http://{socure}").parse()?,
             timeout: SOCURE_TIMEOUT,
             api_key: Some(Secret::new(API_KEY)),
             ca_file: None,
+            max_calls_per_day: None,
         },
     };
     let proxy = server::start(config).await?;

@@ -12,6 +12,7 @@
 //! - [`connect`]: where upstream connections go: `connect_to`, or DNS that skips the hosts file.
 //! - [`tap`]: recognises InstantVerify, reads its body once, watches its answer go by.
 //! - [`mirror`]: the background task per shadowed request: Socure call, pairing, line.
+//! - [`selection`]: which applicants go to Socure: sticky sample, daily budget, duplicates.
 //! - [`applicant`]: pure, request bytes to applicant.
 //! - [`socure`]: the ID+ client; request mapping and response judging.
 //! - [`resolution`]: pure, the LexisNexis exchange to `resolution_result`.
@@ -19,6 +20,7 @@
 //! - [`pair`]: both sides and their timings into one shadow line.
 //! - [`sink`]: the one writer of the shadow log.
 //! - [`metrics`]: the Prometheus series, updated with atomics only.
+//! - [`live`]: what a SIGHUP reload changes while serving.
 //! - [`admin`]: the admin listener: `/healthz`, `/readyz`, `/metrics`.
 //! - [`tls`]: every rustls config: the verifying clients, the TLS listener.
 //! - [`demo`]: built-in fake vendors and the `demo` command.
@@ -32,11 +34,13 @@ pub mod demo;
 pub mod forward;
 pub mod framing;
 pub mod intercept;
+pub mod live;
 pub mod metrics;
 pub mod mirror;
 pub mod pair;
 pub mod proxy;
 pub mod resolution;
+pub mod selection;
 pub mod server;
 pub mod sink;
 pub mod socure;

@@ -27,9 +27,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::applicant;
+use crate::live::Live;
 use crate::metrics::{Metrics, Skipped};
 use crate::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
 use crate::resolution::Exchange;
+use crate::selection::{self, Budget, Dedup};
 use crate::sink::SinkSender;
 use crate::socure::SocureClient;
 
@@ -153,6 +155,9 @@ pub struct Mirror {
     permits: Arc<Semaphore>,
     interrupted: CancellationToken,
     metrics: Metrics,
+    live: Arc<Live>,
+    budget: Arc<Budget>,
+    dedup: Option<Arc<Dedup>>,
 }
 
 /// The Socure half of a task, decided on the forward path without waiting.
@@ -173,6 +178,8 @@ impl Mirror {
         workflow: String,
         limits: MirrorLimits,
         metrics: Metrics,
+        live: Arc<Live>,
+        dedup_window: Duration,
     ) -> Self {
         let (handoff, taken) = mpsc::channel();
         runtime.spawn(pump(taken));
@@ -186,6 +193,9 @@ impl Mirror {
             limits,
             interrupted: CancellationToken::new(),
             metrics,
+            live,
+            budget: Arc::new(Budget::default()),
+            dedup: (!dedup_window.is_zero()).then(|| Arc::new(Dedup::new(dedup_window))),
         }
     }
 
@@ -218,6 +228,9 @@ impl Mirror {
             limits: self.limits,
             interrupted: self.interrupted.clone(),
             metrics: self.metrics.clone(),
+            live: Arc::clone(&self.live),
+            budget: Arc::clone(&self.budget),
+            dedup: self.dedup.clone(),
         };
         let sink = self.sink.clone();
         let workflow = self.workflow.clone();
@@ -225,7 +238,10 @@ impl Mirror {
         // Tracked from now, so shutdown waits for it even before it is spawned.
         let task = self.tasks.track_future(async move {
             let run = task.run(path.clone(), plan, rx);
-            let line = line_even_if_panics(run, path, &workflow).await;
+            // Sampled out: no line, only the count.
+            let Some(line) = line_even_if_panics(run, path, &workflow).await else {
+                return;
+            };
             let event = &line.properties.event_properties;
             metrics.line_made(event.socure_outcome, Agreement::of(event));
             if let Err(err) = sink.write(&line).await {
@@ -251,10 +267,10 @@ impl Mirror {
 /// The task's line, or, if the task panicked, a line that says so: a
 /// shadowed request gets its one line whatever happens inside its mirror.
 async fn line_even_if_panics(
-    run: impl Future<Output = ShadowLine>,
+    run: impl Future<Output = Option<ShadowLine>>,
     path: String,
     workflow: &str,
-) -> ShadowLine {
+) -> Option<ShadowLine> {
     match std::panic::AssertUnwindSafe(run).catch_unwind().await {
         Ok(line) => line,
         Err(_) => {
@@ -262,7 +278,8 @@ async fn line_even_if_panics(
                 path,
                 "mirror task panicked; writing its line without results"
             );
-            pair::pair(
+            Some(pair::pair(
+                pair::new_id(),
                 path,
                 None,
                 workflow,
@@ -273,7 +290,7 @@ async fn line_even_if_panics(
                 SocureSide::NotSent {
                     reason: "internal error in the mirror".into(),
                 },
-            )
+            ))
         }
     }
 }
@@ -285,6 +302,9 @@ struct Task {
     limits: MirrorLimits,
     interrupted: CancellationToken,
     metrics: Metrics,
+    live: Arc<Live>,
+    budget: Arc<Budget>,
+    dedup: Option<Arc<Dedup>>,
 }
 
 impl Task {
@@ -293,7 +313,8 @@ impl Task {
         path: String,
         plan: Plan,
         rx: oneshot::Receiver<ResolutionSide>,
-    ) -> ShadowLine {
+    ) -> Option<ShadowLine> {
+        let id = pair::new_id();
         // Parsing happens here, off the forward path.
         let parsed = match plan {
             Plan::Skip(reason) => Err(reason),
@@ -302,9 +323,36 @@ impl Task {
                 .map_err(|err| err.to_string()),
         };
         let user_id = parsed.as_ref().ok().and_then(|(a, _)| a.user_uuid.clone());
+        // The sample comes first: an applicant left out costs nothing more
+        // and gets no line, only the count.
+        if parsed.is_ok()
+            && !selection::sampled_in(user_id.as_deref(), self.live.sample_basis_points())
+        {
+            self.metrics.sampled_out();
+            return None;
+        }
+        let duplicate_of = match (&parsed, &self.dedup) {
+            (Ok((applicant, _)), Some(dedup)) => dedup.check(applicant, &id),
+            _ => None,
+        };
         let socure_side = async {
             match parsed {
                 Err(reason) => SocureSide::NotSent { reason },
+                Ok(_) if duplicate_of.is_some() => {
+                    self.metrics.mirror_not_sent(Skipped::Duplicate);
+                    SocureSide::Duplicate {
+                        of: duplicate_of.clone().unwrap_or_default(),
+                    }
+                }
+                Ok((_, Some(_))) if !self.budget.take(self.live.max_calls_per_day()) => {
+                    self.metrics.mirror_not_sent(Skipped::Budget);
+                    SocureSide::BudgetExhausted {
+                        reason: format!(
+                            "socure.max_calls_per_day ({}) reached for today (UTC)",
+                            self.live.max_calls_per_day()
+                        ),
+                    }
+                }
                 Ok((_, None)) => {
                     self.metrics.mirror_not_sent(Skipped::Capacity);
                     SocureSide::Dropped {
@@ -319,7 +367,7 @@ impl Task {
                     self.metrics.socure_call_started();
                     let side = tokio::select! {
                         biased;
-                        call = self.socure.call(&applicant) => SocureSide::Called { call, elapsed: started.elapsed() },
+                        call = self.socure.call(&applicant, self.live.socure_timeout()) => SocureSide::Called { call, elapsed: started.elapsed() },
                         () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
                     };
                     self.metrics.socure_call_ended(started.elapsed());
@@ -345,7 +393,14 @@ impl Task {
             }
         };
         let (socure_side, resolution_side) = tokio::join!(socure_side, resolution_side);
-        pair::pair(path, user_id, &self.workflow, resolution_side, socure_side)
+        Some(pair::pair(
+            id,
+            path,
+            user_id,
+            &self.workflow,
+            resolution_side,
+            socure_side,
+        ))
     }
 }
 
@@ -356,7 +411,9 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_mirror_task_still_gives_its_one_line() {
         let run = async { panic!("forced panic in a mirror task") };
-        let line = line_even_if_panics(run, "/fake/path".into(), "fake.wf").await;
+        let line = line_even_if_panics(run, "/fake/path".into(), "fake.wf")
+            .await
+            .expect("a line");
         let line = serde_json::to_value(&line).expect("a line serializes");
         let event = &line["properties"]["event_properties"];
         assert_eq!(event["resolution_outcome"], "internal_error");

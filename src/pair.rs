@@ -37,6 +37,16 @@ pub enum SocureSide {
     Dropped { reason: String },
     /// The call was under way when shutdown's grace period ran out.
     Interrupted { elapsed: Duration },
+    /// No call: the same applicant's line `of` is within the window.
+    Duplicate { of: String },
+    /// No call: `socure.max_calls_per_day` is used up for today.
+    BudgetExhausted { reason: String },
+}
+
+/// A fresh line id, decided when the mirror starts so a later duplicate
+/// can point to it.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// One line of the shadow log.
@@ -68,6 +78,10 @@ pub struct EventProperties {
     pub socure_elapsed_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socure_not_sent_reason: Option<String>,
+    /// For `socure_outcome: "duplicate"`: the id of the earlier line for
+    /// the same applicant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 /// Judges both sides and builds the line. `path` is the request path without
@@ -111,12 +125,17 @@ impl Agreement {
 }
 
 pub fn pair(
+    id: String,
     path: String,
     user_id: Option<String>,
     workflow: &str,
     resolution: ResolutionSide,
     socure: SocureSide,
 ) -> ShadowLine {
+    let duplicate_of = match &socure {
+        SocureSide::Duplicate { of } => Some(of.clone()),
+        _ => None,
+    };
     let (socure_result, socure_outcome, socure_elapsed_ms, socure_not_sent_reason) = match socure {
         SocureSide::Called { call, elapsed } => (
             Some(socure::judge_call(&call)),
@@ -132,10 +151,13 @@ pub fn pair(
             Some(millis(elapsed)),
             None,
         ),
+        SocureSide::Duplicate { .. } => (None, "duplicate", None, None),
+        SocureSide::BudgetExhausted { reason } => (None, "budget_exhausted", None, Some(reason)),
     };
+
     ShadowLine {
         name: EVENT_NAME,
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         time: timestamp(OffsetDateTime::now_utc()),
         properties: Properties {
             event_properties: EventProperties {
@@ -146,6 +168,7 @@ pub fn pair(
                 socure_outcome,
                 socure_elapsed_ms,
                 socure_not_sent_reason,
+                duplicate_of,
             },
             new_event: true,
             path,
@@ -182,6 +205,7 @@ mod tests {
     #[test]
     fn envelope_keys_come_in_the_events_log_order() {
         let line = pair(
+            new_id(),
             "/p".into(),
             None,
             "wf",

@@ -6,6 +6,7 @@
 //! for Socure or for the shadow log.
 
 use std::error::Error as _;
+use std::sync::Arc;
 
 use futures_util::FutureExt;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -15,6 +16,7 @@ use hyper::body::Incoming;
 
 use crate::forward::{self, ForwardError, Upstream, UpstreamTime};
 use crate::framing::AmbiguousLength;
+use crate::live::Live;
 use crate::metrics::{Metrics, Route};
 use crate::mirror::{Mirror, MirrorInput};
 use crate::resolution::Exchange;
@@ -26,6 +28,7 @@ pub struct Proxy {
     mirror: Option<Mirror>,
     limits: ProxyLimits,
     metrics: Metrics,
+    live: Arc<Live>,
 }
 
 /// The sizes the proxy accepts and holds.
@@ -45,12 +48,14 @@ impl Proxy {
         mirror: Option<Mirror>,
         limits: ProxyLimits,
         metrics: Metrics,
+        live: Arc<Live>,
     ) -> Self {
         Self {
             upstream,
             mirror,
             limits,
             metrics,
+            live,
         }
     }
 
@@ -63,10 +68,11 @@ impl Proxy {
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
         let started = std::time::Instant::now();
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        let shadow = self
-            .mirror
-            .as_ref()
-            .filter(|_| tap::is_instant_verify(&method, &path, &self.limits.workflow));
+        // One atomic load: a reload can turn shadow mode on or off between
+        // two requests, never in the middle of one.
+        let shadow = self.mirror.as_ref().filter(|_| {
+            self.live.enabled() && tap::is_instant_verify(&method, &path, &self.limits.workflow)
+        });
         let response = answer_even_if_panics(self.route(request, shadow), &method, &path).await;
         self.metrics.forwarded(
             if shadow.is_some() {

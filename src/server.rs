@@ -30,6 +30,7 @@ use crate::connect::{Redirect, ResolverError};
 use crate::forward::{ForwardError, Target, Upstream};
 use crate::framing;
 use crate::intercept::Interceptor;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::mirror::{Mirror, MirrorLimits};
 use crate::proxy::{Proxy, ProxyLimits};
@@ -180,9 +181,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ))),
     };
     let metrics = Metrics::new();
+    let live = Arc::new(Live::new(&config));
     let mut sink_writable = None;
-    let (mirror, sink_task, mirror_runtime) = if config.shadow.enabled {
-        let (sink, sink_task) = sink::open(&config.shadow.log_path, metrics.clone())?;
+    // Built when shadow mode is on, and also when it is off but could be
+    // turned on by a reload (the key and the workflow are there).
+    let can_shadow =
+        config.socure.api_key.is_some() && !config.shadow.instant_verify_workflow.is_empty();
+    let (mirror, sink_task, mirror_runtime) = if config.shadow.enabled || can_shadow {
+        let (sink, sink_task) = sink::open(
+            &config.shadow.log_path,
+            metrics.clone(),
+            !config.shadow.enabled,
+        )?;
         sink_writable = Some(sink.writable());
         let socure = SocureClient::new(
             &config.socure,
@@ -207,6 +217,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
             },
             metrics.clone(),
+            Arc::clone(&live),
+            config.shadow.dedup_window,
         );
         (Some(mirror), Some(sink_task), MirrorRuntime(Some(runtime)))
     } else {
@@ -221,6 +233,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             max_request_body_bytes: config.listen.max_request_body_bytes,
         },
         metrics.clone(),
+        Arc::clone(&live),
     ));
 
     let address = config.listen.address;

@@ -99,8 +99,48 @@ impl SinkTask {
     }
 }
 
-/// Opens the target now, so a bad path stops the start instead of the first line.
-pub fn open(target: &LogTarget, metrics: Metrics) -> Result<(SinkSender, SinkTask), SinkError> {
+/// Starts the writer. With `defer` false the target is opened now, so a bad
+/// path stops the start instead of the first line; with `defer` true (shadow
+/// mode off at start, maybe turned on later by a reload) it is opened with
+/// the first line, so a proxy that never shadows leaves no file.
+pub fn open(
+    target: &LogTarget,
+    metrics: Metrics,
+    defer: bool,
+) -> Result<(SinkSender, SinkTask), SinkError> {
+    let out = if defer {
+        None
+    } else {
+        Some(open_target(target)?)
+    };
+    let target = target.clone();
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (done_tx, done) = oneshot::channel();
+    let writable = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&writable);
+    std::thread::Builder::new()
+        .name("shadow-log".into())
+        .spawn(move || {
+            crate::server::lower_priority();
+            let writer = Writer {
+                out,
+                target,
+                metrics: &metrics,
+                writable: &flag,
+            };
+            let _ = done_tx.send(writer.run(rx));
+        })
+        .map_err(SinkError::Thread)?;
+    Ok((
+        SinkSender {
+            tx: tx.clone(),
+            writable,
+        },
+        SinkTask { tx, done },
+    ))
+}
+
+fn open_target(target: &LogTarget) -> Result<BufWriter<Box<dyn Write + Send>>, SinkError> {
     let out: Box<dyn Write + Send> = match target {
         LogTarget::Stdout => Box::new(io::stdout()),
         LogTarget::File(path) => Box::new(
@@ -114,44 +154,52 @@ pub fn open(target: &LogTarget, metrics: Metrics) -> Result<(SinkSender, SinkTas
                 })?,
         ),
     };
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let (done_tx, done) = oneshot::channel();
-    let writable = Arc::new(AtomicBool::new(true));
-    let flag = Arc::clone(&writable);
-    std::thread::Builder::new()
-        .name("shadow-log".into())
-        .spawn(move || {
-            crate::server::lower_priority();
-            let _ = done_tx.send(write_lines(BufWriter::new(out), rx, &metrics, &flag));
-        })
-        .map_err(SinkError::Thread)?;
-    Ok((
-        SinkSender {
-            tx: tx.clone(),
-            writable,
-        },
-        SinkTask { tx, done },
-    ))
+    Ok(BufWriter::new(out))
 }
 
-fn write_lines(
-    mut out: BufWriter<Box<dyn Write + Send>>,
-    mut rx: mpsc::Receiver<Message>,
-    metrics: &Metrics,
-    writable: &AtomicBool,
-) -> SinkReport {
+/// The writer thread's state.
+struct Writer<'a> {
+    /// `None` until the first line when the open was deferred.
+    out: Option<BufWriter<Box<dyn Write + Send>>>,
+    target: LogTarget,
+    metrics: &'a Metrics,
+    writable: &'a AtomicBool,
+}
+
+impl Writer<'_> {
+    fn run(mut self, rx: mpsc::Receiver<Message>) -> SinkReport {
+        write_lines(&mut self, rx)
+    }
+
+    /// Writes one line, opening the target first if need be.
+    fn write(&mut self, line: &[u8]) -> io::Result<()> {
+        if self.out.is_none() {
+            self.out = Some(open_target(&self.target).map_err(io::Error::other)?);
+        }
+        match &mut self.out {
+            Some(out) => out.write_all(line),
+            None => Err(io::Error::other("shadow log not open")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+fn write_lines(writer: &mut Writer<'_>, mut rx: mpsc::Receiver<Message>) -> SinkReport {
     let mut report = SinkReport::default();
     while let Some(message) = rx.blocking_recv() {
         let Message::Line(line) = message else { break };
-        match out.write_all(&line) {
+        match writer.write(&line) {
             Ok(()) => {
                 report.lines_written += 1;
-                metrics.line_written();
-                writable.store(true, Ordering::Relaxed);
+                writer.metrics.line_written();
+                writer.writable.store(true, Ordering::Relaxed);
             }
             Err(err) => {
-                metrics.line_lost();
-                writable.store(false, Ordering::Relaxed);
+                writer.metrics.line_lost();
+                writer.writable.store(false, Ordering::Relaxed);
                 // Counted and logged; the writer keeps going for the next line.
                 tracing::error!(error = %err, "shadow log write failed; a line was lost");
                 report.write_errors += 1;
@@ -159,14 +207,14 @@ fn write_lines(
         }
         // Flush once the queue is empty: batches under load, promptness when idle.
         if rx.is_empty()
-            && let Err(err) = out.flush()
+            && let Err(err) = writer.flush()
         {
             tracing::error!(error = %err, "shadow log flush failed");
             report.write_errors += 1;
         }
     }
     rx.close();
-    if let Err(err) = out.flush() {
+    if let Err(err) = writer.flush() {
         tracing::error!(error = %err, "shadow log final flush failed");
         report.write_errors += 1;
     }

@@ -235,7 +235,6 @@ pub struct SocureClient {
     http: reqwest::Client,
     url: String,
     api_key: Secret,
-    timeout: Duration,
 }
 
 impl SocureClient {
@@ -256,21 +255,22 @@ impl SocureClient {
             .retry(reqwest::retry::never())
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
             .build()
             .map_err(|err| SocureError::Setup(err.to_string()))?;
         Ok(Self {
             http,
             url: format!("{scheme}://{authority}{ENDPOINT_PATH}"),
             api_key,
-            timeout: config.timeout,
         })
     }
 
-    /// Sends `applicant` once. The whole exchange, body included, is bounded
-    /// by the configured timeout.
-    pub async fn call(&self, applicant: &Applicant) -> Result<Answer, SocureError> {
+    /// Sends `applicant` once. The whole exchange, connect to last body
+    /// byte, is bounded by `timeout` (the live `socure.timeout_seconds`).
+    pub async fn call(
+        &self,
+        applicant: &Applicant,
+        timeout: Duration,
+    ) -> Result<Answer, SocureError> {
         let body = request_body(applicant, OffsetDateTime::now_utc() - CONSENT_AGE);
         let mut auth = HeaderValue::from_str(&format!("SocureApiKey {}", self.api_key.expose()))
             .map_err(|_| SocureError::Setup("API key is not a valid header value".into()))?;
@@ -295,9 +295,7 @@ impl SocureClient {
             }
             Ok(Answer { status, body })
         };
-        // reqwest's own timeout covers the same span; this one makes the bound
-        // hold whatever reqwest does inside.
-        tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(SocureError::Timeout))
     }

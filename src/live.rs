@@ -1,0 +1,63 @@
+//! The settings a SIGHUP reload changes while the proxy serves: shadow mode
+//! on or off, the sample share, the daily Socure budget and the Socure
+//! timeout. Read with atomic loads on every request, written only by a
+//! reload; no request waits on them.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// `max_calls_per_day` unset.
+const UNLIMITED: u64 = u64::MAX;
+
+#[derive(Debug)]
+pub struct Live {
+    enabled: AtomicBool,
+    sample_basis_points: AtomicU32,
+    max_calls_per_day: AtomicU64,
+    socure_timeout_ms: AtomicU64,
+}
+
+impl Live {
+    pub fn new(config: &Config) -> Self {
+        let live = Self {
+            enabled: AtomicBool::new(false),
+            sample_basis_points: AtomicU32::new(0),
+            max_calls_per_day: AtomicU64::new(UNLIMITED),
+            socure_timeout_ms: AtomicU64::new(0),
+        };
+        live.apply(config);
+        live
+    }
+
+    /// Takes the live settings from `config`.
+    pub fn apply(&self, config: &Config) {
+        self.enabled.store(config.shadow.enabled, Ordering::Relaxed);
+        self.sample_basis_points
+            .store(config.shadow.sample_basis_points, Ordering::Relaxed);
+        self.max_calls_per_day.store(
+            config.socure.max_calls_per_day.unwrap_or(UNLIMITED),
+            Ordering::Relaxed,
+        );
+        let timeout = u64::try_from(config.socure.timeout.as_millis()).unwrap_or(u64::MAX);
+        self.socure_timeout_ms
+            .store(timeout.max(1), Ordering::Relaxed);
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    pub fn sample_basis_points(&self) -> u32 {
+        self.sample_basis_points.load(Ordering::Relaxed)
+    }
+
+    pub fn max_calls_per_day(&self) -> u64 {
+        self.max_calls_per_day.load(Ordering::Relaxed)
+    }
+
+    pub fn socure_timeout(&self) -> Duration {
+        Duration::from_millis(self.socure_timeout_ms.load(Ordering::Relaxed))
+    }
+}
