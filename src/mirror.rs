@@ -141,6 +141,8 @@ pub struct MirrorLimits {
     pub max_in_flight: usize,
     /// How long a task waits for the LexisNexis side.
     pub resolution_wait: Duration,
+    /// The same applicant again within this is not sent again; zero: off.
+    pub dedup_window: Duration,
 }
 
 pub struct Mirror {
@@ -179,7 +181,6 @@ impl Mirror {
         limits: MirrorLimits,
         metrics: Metrics,
         live: Arc<Live>,
-        dedup_window: Duration,
     ) -> Self {
         let (handoff, taken) = mpsc::channel();
         runtime.spawn(pump(taken));
@@ -195,7 +196,8 @@ impl Mirror {
             metrics,
             live,
             budget: Arc::new(Budget::default()),
-            dedup: (!dedup_window.is_zero()).then(|| Arc::new(Dedup::new(dedup_window))),
+            dedup: (!limits.dedup_window.is_zero())
+                .then(|| Arc::new(Dedup::new(limits.dedup_window))),
         }
     }
 

@@ -215,10 +215,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             MirrorLimits {
                 max_in_flight: config.shadow.max_in_flight,
                 resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
+                dedup_window: config.shadow.dedup_window,
             },
             metrics.clone(),
             Arc::clone(&live),
-            config.shadow.dedup_window,
         );
         (Some(mirror), Some(sink_task), MirrorRuntime(Some(runtime)))
     } else {
