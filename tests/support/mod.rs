@@ -480,6 +480,9 @@ pub struct Options {
     pub shutdown_grace_seconds: f64,
     pub max_request_body_bytes: u64,
     pub max_connections: u64,
+    pub sample_percent: f64,
+    pub dedup_window_seconds: f64,
+    pub max_calls_per_day: Option<u64>,
 }
 
 impl Default for Options {
@@ -492,6 +495,9 @@ impl Default for Options {
             shutdown_grace_seconds: 10.0,
             max_request_body_bytes: 10 * 1024 * 1024,
             max_connections: 4096,
+            sample_percent: 100.0,
+            dedup_window_seconds: 0.0,
+            max_calls_per_day: None,
         }
     }
 }
@@ -516,9 +522,12 @@ instant_verify_workflow = "{WORKFLOW}"
 log_path = "{log}"
 max_in_flight = {max_in_flight}
 shutdown_grace_seconds = {grace}
+sample_percent = {sample_percent}
+dedup_window_seconds = {dedup}
 [socure]
 base_url = "http://{socure}"
 timeout_seconds = {socure_timeout}
+{budget}
 "#,
             max_request_body_bytes = self.max_request_body_bytes,
             max_connections = self.max_connections,
@@ -528,6 +537,12 @@ timeout_seconds = {socure_timeout}
             max_in_flight = self.max_in_flight,
             grace = self.shutdown_grace_seconds,
             socure_timeout = self.socure_timeout_seconds,
+            sample_percent = self.sample_percent,
+            dedup = self.dedup_window_seconds,
+            budget = self
+                .max_calls_per_day
+                .map(|n| format!("max_calls_per_day = {n}"))
+                .unwrap_or_default(),
         )
     }
 }
