@@ -141,6 +141,44 @@ pub struct ListenConfig {
     pub mode: ListenMode,
 }
 
+impl Config {
+    /// What a reload cannot apply: the sections of `new` that differ from
+    /// this config in anything but the live settings (`shadow.enabled`,
+    /// `shadow.sample_percent`, `socure.timeout_seconds`,
+    /// `socure.max_calls_per_day`).
+    pub fn needs_restart(&self, new: &Config) -> Vec<&'static str> {
+        let mut same_live = new.clone();
+        same_live.shadow.enabled = self.shadow.enabled;
+        same_live.shadow.sample_basis_points = self.shadow.sample_basis_points;
+        same_live.socure.timeout = self.socure.timeout;
+        same_live.socure.max_calls_per_day = self.socure.max_calls_per_day;
+        let differs = |a: &dyn fmt::Debug, b: &dyn fmt::Debug| format!("{a:?}") != format!("{b:?}");
+        let mut sections = Vec::new();
+        if differs(&self.listen, &same_live.listen) {
+            sections.push("listen");
+        }
+        if differs(&self.admin, &same_live.admin) {
+            sections.push("admin");
+        }
+        if differs(&self.log, &same_live.log) {
+            sections.push("log");
+        }
+        if differs(&self.upstream, &same_live.upstream) {
+            sections.push("upstream");
+        }
+        if differs(&self.shadow, &same_live.shadow) {
+            sections.push("shadow (besides enabled and sample_percent)");
+        }
+        // The key is redacted in Debug, so compare it apart.
+        if differs(&self.socure, &same_live.socure)
+            || self.socure.api_key != same_live.socure.api_key
+        {
+            sections.push("socure (besides timeout_seconds and max_calls_per_day)");
+        }
+        sections
+    }
+}
+
 /// Diagnostics (never the shadow lines): how they are written to stderr.
 #[derive(Debug, Clone, Copy)]
 pub struct LogConfig {

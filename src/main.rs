@@ -70,6 +70,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => {
             let loaded = Config::load(&config, &ProcessEnv);
+            let path_for_reload = config.clone();
             init_tracing(loaded.as_ref().map_or(LogFormat::Auto, |c| c.log.format));
             let config = match loaded {
                 Ok(config) => config,
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            with_runtime(|runtime| runtime.block_on(run(config)))
+            with_runtime(|runtime| runtime.block_on(run(config, path_for_reload)))
         }
         Command::Demo => {
             init_tracing(LogFormat::Auto);
@@ -221,7 +222,7 @@ fn ca_init(dir: &std::path::Path, permit_hosts: &[String]) -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> ExitCode {
+async fn run(config: Config, path: PathBuf) -> ExitCode {
     tracing::info!("effective configuration: {config:?}");
     // The listeners exist before the start (a signal during it is kept) and
     // live on, so no signal can slip between the first and the watch for a second.
@@ -239,11 +240,22 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let name = signals.next().await;
+    let name = loop {
+        match signals.next().await {
+            "SIGHUP" => reload(&running, &path),
+            name => break name,
+        }
+    };
     tracing::info!("{name} received: shutting down");
     // A second signal means "now": skip what is left of the grace period.
     tokio::spawn(async move {
-        let name = signals.next().await;
+        // A SIGHUP while draining changes nothing.
+        let name = loop {
+            match signals.next().await {
+                "SIGHUP" => continue,
+                name => break name,
+            }
+        };
         tracing::warn!("second signal ({name}): exiting at once");
         std::process::exit(1);
     });
@@ -254,10 +266,28 @@ async fn run(config: Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// SIGTERM (what Kubernetes sends) and SIGINT.
+/// SIGHUP re-reads the config file and applies its live settings.
+fn reload(running: &server::Running, path: &std::path::Path) {
+    tracing::info!("SIGHUP received: reloading {}", path.display());
+    match Config::load(path, &ProcessEnv) {
+        Ok(new) => {
+            for section in running.reload(&new) {
+                tracing::warn!("changed in the file but needs a restart: {section}");
+            }
+        }
+        Err(err) => {
+            for line in err.lines() {
+                tracing::error!("reload refused, nothing changed: {line}");
+            }
+        }
+    }
+}
+
+/// SIGTERM (what Kubernetes sends), SIGINT, and SIGHUP (reload).
 struct Signals {
     terminate: Signal,
     interrupt: Signal,
+    hangup: Signal,
 }
 
 impl Signals {
@@ -265,6 +295,7 @@ impl Signals {
         Ok(Self {
             terminate: signal(SignalKind::terminate())?,
             interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
@@ -272,6 +303,7 @@ impl Signals {
         tokio::select! {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
+            _ = self.hangup.recv() => "SIGHUP",
         }
     }
 }

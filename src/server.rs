@@ -88,6 +88,11 @@ pub struct Running {
     local_addr: SocketAddr,
     admin_addr: SocketAddr,
     metrics: Metrics,
+    /// The config the proxy started with, and what a reload can change.
+    config: Config,
+    live: Arc<Live>,
+    /// Whether the mirror was built, so a reload can turn shadow mode on.
+    can_shadow: bool,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<RunReport>,
 }
@@ -96,6 +101,27 @@ impl Running {
     /// The address actually bound (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Applies `new`'s live settings at once (no connection is touched) and
+    /// returns what needs a restart instead.
+    pub fn reload(&self, new: &Config) -> Vec<&'static str> {
+        let mut needs_restart = self.config.needs_restart(new);
+        let mut applied = new.clone();
+        if new.shadow.enabled && !self.can_shadow {
+            // Nothing to turn on: no Socure key or workflow at start.
+            applied.shadow.enabled = false;
+            needs_restart.push("shadow.enabled (no Socure key or workflow at start)");
+        }
+        self.live.apply(&applied);
+        tracing::info!(
+            shadow_enabled = applied.shadow.enabled,
+            sample_percent = f64::from(applied.shadow.sample_basis_points) / 100.0,
+            socure_timeout_seconds = applied.socure.timeout.as_secs_f64(),
+            max_calls_per_day = ?applied.socure.max_calls_per_day,
+            "configuration reloaded"
+        );
+        needs_restart
     }
 
     /// The metrics, readable after shutdown too.
@@ -151,6 +177,7 @@ const FD_TABLE_RESERVE: u64 = 16 * 1024;
 
 /// Builds the proxy from `config`, binds, and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    let started_config = config.clone();
     reserve_fd_table();
     if matches!(config.listen.mode, ListenMode::Reverse { tls: Some(_) })
         && config.upstream.connect_to.is_none()
@@ -224,6 +251,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     } else {
         (None, None, MirrorRuntime(None))
     };
+    let mirror_built = mirror.is_some();
     let proxy = Arc::new(Proxy::new(
         upstream,
         mirror,
@@ -311,6 +339,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         local_addr,
         admin_addr,
         metrics: running_metrics,
+        live,
+        can_shadow: mirror_built,
+        config: started_config,
         shutdown,
         task,
     })

@@ -191,3 +191,88 @@ async fn json_diagnostics_show_the_effective_config_redacted_and_healthcheck_pas
     assert!(!stderr.contains(API_KEY), "the key never reaches stderr");
     assert!(!healthcheck(proxy.admin).await, "unhealthy once stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_turns_shadow_mode_off_and_on_with_traffic_flowing() {
+    let Stack {
+        upstream, socure, ..
+    } = Stack::passing().await;
+    let on = Options::default();
+    let off = Options {
+        enabled: false,
+        // Not live: reported as needing a restart, and not applied.
+        max_connections: 100,
+        ..Options::default()
+    };
+    let proxy = ProxyProcess::start(upstream.addr, socure.addr, &on, &[]);
+
+    // Traffic on one keep-alive connection, before, during and after every
+    // reload: each answer must be a 200, and the connection must survive.
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = proxy.addr;
+    let traffic = tokio::spawn(async move {
+        let mut client = RawClient::connect(addr).await;
+        let phone = request(
+            "POST",
+            PF_PATH,
+            &[("Content-Type", "application/json")],
+            b"{}",
+        );
+        let mut answered = 0usize;
+        loop {
+            assert_eq!(
+                client.send(&phone).await.status(),
+                200,
+                "request {answered}"
+            );
+            answered += 1;
+            if stop_rx.try_recv().is_ok() {
+                break answered;
+            }
+        }
+    });
+
+    let reload = |options: &Options| {
+        let log = proxy.log.clone();
+        std::fs::write(
+            &proxy.config,
+            options.toml(upstream.addr, socure.addr, &log),
+        )
+        .expect("rewrite config");
+        proxy.signal(nix::sys::signal::Signal::SIGHUP);
+        proxy.wait_for_stderr("configuration reloaded")
+    };
+    let iv = instant_verify_request();
+    for _ in 0..3 {
+        assert_eq!(send(proxy.addr, &iv).await.status(), 200);
+    }
+    let reloaded = reload(&off);
+    assert!(reloaded.contains("\"shadow_enabled\":false"), "{reloaded}");
+    let restart = proxy.wait_for_stderr("needs a restart");
+    assert!(restart.contains("listen"), "{restart}");
+    for _ in 0..3 {
+        assert_eq!(
+            send(proxy.addr, &iv).await.status(),
+            200,
+            "forwarded while off"
+        );
+    }
+    let reloaded = reload(&on);
+    assert!(reloaded.contains("\"shadow_enabled\":true"), "{reloaded}");
+    for _ in 0..3 {
+        assert_eq!(send(proxy.addr, &iv).await.status(), 200);
+    }
+
+    let _ = stop_tx.send(());
+    let answered = traffic.await.expect("no request of the traffic failed");
+    assert!(answered > 0);
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
+    assert_eq!(
+        proxy.log_lines().len(),
+        6,
+        "shadowed before and after, not between"
+    );
+    assert_eq!(socure.requests().len(), 6);
+    assert_eq!(upstream.requests().len(), 9 + answered);
+}

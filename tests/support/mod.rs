@@ -679,6 +679,8 @@ pub struct ProxyProcess {
     stderr: Arc<Mutex<Vec<u8>>>,
     stdout: Arc<Mutex<Vec<u8>>>,
     pub log: PathBuf,
+    /// The config file it was started with (rewrite it, then SIGHUP).
+    pub config: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -750,6 +752,7 @@ impl ProxyProcess {
             stderr,
             stdout,
             log,
+            config,
             _dir: dir,
         };
         let listening = process.wait_for_stderr("local_addr");
