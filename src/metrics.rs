@@ -272,7 +272,7 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (
         Kind::Counter,
         "mirrors_started_total",
-        "Shadowed requests handed to the mirror (sampled in).",
+        "Shadowed requests handed to the mirror (before sampling).",
     ),
     (
         Kind::Counter,
