@@ -39,18 +39,15 @@ async fn send_all(proxy: std::net::SocketAddr, requests: Vec<Vec<u8>>) {
 
 async fn sampled(percent: f64, users: usize) -> (Vec<Value>, String, usize) {
     let Stack {
-        upstream, socure, ..
-    } = Stack::passing().await;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            sample_percent: percent,
-            // Room for every call: this test is about the sample, not capacity.
-            max_in_flight: 4_096,
-            ..Options::default()
-        },
-    )
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing_with(Options {
+        sample_percent: percent,
+        // Room for every call: this test is about the sample, not capacity.
+        max_in_flight: 4_096,
+        ..Options::default()
+    })
     .await;
     send_all(proxy.addr, (0..users).map(applicant).collect()).await;
     assert_eq!(upstream.requests().len(), users, "every request forwarded");
@@ -88,16 +85,13 @@ async fn the_sample_takes_its_share_of_distinct_users() {
 #[tokio::test]
 async fn one_users_requests_are_all_in_or_all_out() {
     let Stack {
-        upstream, socure, ..
-    } = Stack::passing().await;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            sample_percent: 30.0,
-            ..Options::default()
-        },
-    )
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing_with(Options {
+        sample_percent: 30.0,
+        ..Options::default()
+    })
     .await;
     // Ten users, five requests each (the retries of one person).
     for user in 0..10 {
@@ -120,16 +114,13 @@ async fn one_users_requests_are_all_in_or_all_out() {
 #[tokio::test]
 async fn the_daily_budget_stops_calls_at_the_limit() {
     let Stack {
-        upstream, socure, ..
-    } = Stack::passing().await;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            max_calls_per_day: Some(3),
-            ..Options::default()
-        },
-    )
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing_with(Options {
+        max_calls_per_day: Some(3),
+        ..Options::default()
+    })
     .await;
     for user in 0..5 {
         assert_eq!(send(proxy.addr, &applicant(user)).await.status(), 200);
@@ -161,16 +152,13 @@ async fn the_daily_budget_stops_calls_at_the_limit() {
 #[tokio::test]
 async fn a_duplicate_applicant_in_the_window_is_not_sent_again() {
     let Stack {
-        upstream, socure, ..
-    } = Stack::passing().await;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            dedup_window_seconds: 600.0,
-            ..Options::default()
-        },
-    )
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing_with(Options {
+        dedup_window_seconds: 600.0,
+        ..Options::default()
+    })
     .await;
     // The same person twice (the second with other case and spacing in the
     // name, and a dashed SSN), then someone else.

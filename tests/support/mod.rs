@@ -621,12 +621,17 @@ pub struct Stack {
 
 impl Stack {
     pub async fn passing() -> Self {
+        Self::passing_with(Options::default()).await
+    }
+
+    /// Both fakes passing everyone, and a proxy with `options`.
+    pub async fn passing_with(options: Options) -> Self {
         let upstream = FakeVendor::always(json_ok(&fixture(
             "lexis_nexis/instant_verify/successful_response.json",
         )))
         .await;
         let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-        let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+        let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
         Self {
             upstream,
             socure,
