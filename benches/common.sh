@@ -20,6 +20,8 @@ start_proxy() {
 address = "127.0.0.1:0"
 [admin]
 address = "127.0.0.1:0"
+[log]
+format = "text"
 [upstream]
 base_url = "http://$LN"
 [shadow]
