@@ -5,6 +5,7 @@
 //! Each proxy has its own recorder, not the `metrics` global one, so several
 //! proxies in one process (the tests) never mix their numbers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
@@ -55,9 +56,12 @@ pub enum Skipped {
 
 const SKIP_REASONS: [&str; 3] = ["max_in_flight", "daily_budget", "duplicate"];
 
-/// The handles the proxy updates; cheap to clone (each is an `Arc`).
+/// The handles the proxy updates. Cloning is one reference count: a clone
+/// is taken per shadowed request, on the forward path.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<Series>);
+
+struct Series {
     handle: PrometheusHandle,
     forwarded: Vec<Counter>,
     upstream_latency: Histogram,
@@ -147,7 +151,7 @@ impl Metrics {
             .recorder
             .register_gauge(&Registrar::key("mirrors_in_flight", &[]), &METADATA);
         in_flight.set(0.0);
-        Self {
+        Self(Arc::new(Series {
             handle,
             forwarded,
             upstream_latency: r.histogram("upstream_latency_seconds"),
@@ -161,18 +165,38 @@ impl Metrics {
             lines_written: r.counter("shadow_lines_written_total", &[]),
             lines_lost: r.counter("shadow_lines_lost_total", &[]),
             agreement: r.counters("vendor_agreement_total", "agreement", &Agreement::LABELS),
-        }
+        }))
     }
 
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
-        self.handle.render()
+        self.0.handle.render()
     }
 
     /// Drains histogram samples into their buckets; run periodically so the
     /// samples of an unscraped proxy do not pile up.
     pub fn upkeep(&self) {
-        self.handle.run_upkeep();
+        self.0.handle.run_upkeep();
+    }
+
+    /// Runs [`Metrics::upkeep`] every `every` on a thread of its own, at the
+    /// side threads' low priority, never on a forward-path worker; it ends
+    /// once every handle to these metrics is gone.
+    pub fn spawn_upkeep(&self, every: Duration) -> std::io::Result<()> {
+        let series = Arc::downgrade(&self.0);
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                crate::server::lower_priority();
+                loop {
+                    std::thread::sleep(every);
+                    match series.upgrade() {
+                        Some(series) => series.handle.run_upkeep(),
+                        None => break,
+                    }
+                }
+            })
+            .map(drop)
     }
 
     /// One answer sent to a client, with the time the upstream took (if it
@@ -186,15 +210,16 @@ impl Metrics {
     ) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         if let Some(counter) = self
+            .0
             .forwarded
             .get(route as usize * STATUS_CLASSES.len() + class)
         {
             counter.increment(1);
         }
         if let Some(upstream) = upstream {
-            self.upstream_latency.record(upstream.as_secs_f64());
+            self.0.upstream_latency.record(upstream.as_secs_f64());
         }
-        self.proxy_overhead.record(
+        self.0.proxy_overhead.record(
             total
                 .saturating_sub(upstream.unwrap_or_default())
                 .as_secs_f64(),
@@ -202,47 +227,47 @@ impl Metrics {
     }
 
     pub fn mirror_started(&self) {
-        self.mirrors_started.increment(1);
+        self.0.mirrors_started.increment(1);
     }
 
     pub fn mirror_not_sent(&self, why: Skipped) {
-        if let Some(counter) = self.mirrors_skipped.get(why as usize) {
+        if let Some(counter) = self.0.mirrors_skipped.get(why as usize) {
             counter.increment(1);
         }
     }
 
     pub fn sampled_out(&self) {
-        self.sampled_out.increment(1);
+        self.0.sampled_out.increment(1);
     }
 
     /// A Socure call began; pair with [`Metrics::socure_call_ended`].
     pub fn socure_call_started(&self) {
-        self.in_flight.increment(1.0);
+        self.0.in_flight.increment(1.0);
     }
 
     pub fn socure_call_ended(&self, elapsed: Duration) {
-        self.in_flight.decrement(1.0);
-        self.socure_latency.record(elapsed.as_secs_f64());
+        self.0.in_flight.decrement(1.0);
+        self.0.socure_latency.record(elapsed.as_secs_f64());
     }
 
     /// A line was made: its Socure outcome and how the vendors compared.
     pub fn line_made(&self, socure_outcome: &str, agreement: Agreement) {
         if let Some(at) = MIRROR_OUTCOMES.iter().position(|o| *o == socure_outcome)
-            && let Some(counter) = self.mirror_outcomes.get(at)
+            && let Some(counter) = self.0.mirror_outcomes.get(at)
         {
             counter.increment(1);
         }
-        if let Some(counter) = self.agreement.get(agreement as usize) {
+        if let Some(counter) = self.0.agreement.get(agreement as usize) {
             counter.increment(1);
         }
     }
 
     pub fn line_written(&self) {
-        self.lines_written.increment(1);
+        self.0.lines_written.increment(1);
     }
 
     pub fn line_lost(&self) {
-        self.lines_lost.increment(1);
+        self.0.lines_lost.increment(1);
     }
 }
 

@@ -287,20 +287,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         })?;
     let readiness = Arc::new(Readiness::new(sink_writable));
     let running_metrics = metrics.clone();
-    let side_tasks = SideTasks(vec![
-        tokio::spawn(admin::serve(
-            admin_listener,
-            metrics.clone(),
-            Arc::clone(&readiness),
-        )),
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(METRICS_UPKEEP);
-            loop {
-                every.tick().await;
-                metrics.upkeep();
-            }
-        }),
-    ]);
+    if let Err(err) = metrics.spawn_upkeep(METRICS_UPKEEP) {
+        // Histograms then fold their samples only when scraped.
+        tracing::warn!(error = %err, "cannot start the metrics upkeep thread");
+    }
+    let side_tasks = SideTasks(vec![tokio::spawn(admin::serve(
+        admin_listener,
+        metrics,
+        Arc::clone(&readiness),
+    ))]);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let stages = Stages {
         drain: config.upstream.timeout + Duration::from_secs(1),

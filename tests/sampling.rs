@@ -84,11 +84,7 @@ async fn the_sample_takes_its_share_of_distinct_users() {
 
 #[tokio::test]
 async fn one_users_requests_are_all_in_or_all_out() {
-    let Stack {
-        upstream,
-        socure,
-        proxy,
-    } = Stack::passing_with(Options {
+    let Stack { socure, proxy, .. } = Stack::passing_with(Options {
         sample_percent: 30.0,
         ..Options::default()
     })
@@ -113,11 +109,7 @@ async fn one_users_requests_are_all_in_or_all_out() {
 
 #[tokio::test]
 async fn the_daily_budget_stops_calls_at_the_limit() {
-    let Stack {
-        upstream,
-        socure,
-        proxy,
-    } = Stack::passing_with(Options {
+    let Stack { socure, proxy, .. } = Stack::passing_with(Options {
         max_calls_per_day: Some(3),
         ..Options::default()
     })
@@ -151,11 +143,7 @@ async fn the_daily_budget_stops_calls_at_the_limit() {
 
 #[tokio::test]
 async fn a_duplicate_applicant_in_the_window_is_not_sent_again() {
-    let Stack {
-        upstream,
-        socure,
-        proxy,
-    } = Stack::passing_with(Options {
+    let Stack { socure, proxy, .. } = Stack::passing_with(Options {
         dedup_window_seconds: 600.0,
         ..Options::default()
     })
