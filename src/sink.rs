@@ -195,7 +195,6 @@ fn write_lines(writer: &mut Writer<'_>, mut rx: mpsc::Receiver<Message>) -> Sink
             Ok(()) => {
                 report.lines_written += 1;
                 writer.metrics.line_written();
-                writer.writable.store(true, Ordering::Relaxed);
             }
             Err(err) => {
                 writer.metrics.line_lost();
@@ -205,12 +204,18 @@ fn write_lines(writer: &mut Writer<'_>, mut rx: mpsc::Receiver<Message>) -> Sink
                 report.write_errors += 1;
             }
         }
-        // Flush once the queue is empty: batches under load, promptness when idle.
-        if rx.is_empty()
-            && let Err(err) = writer.flush()
-        {
-            tracing::error!(error = %err, "shadow log flush failed");
-            report.write_errors += 1;
+        // Flush once the queue is empty: batches under load, promptness when
+        // idle. Writability (for `/readyz`) follows what reached the target:
+        // a write only fills the buffer.
+        if rx.is_empty() {
+            match writer.flush() {
+                Ok(()) => writer.writable.store(true, Ordering::Relaxed),
+                Err(err) => {
+                    writer.writable.store(false, Ordering::Relaxed);
+                    tracing::error!(error = %err, "shadow log flush failed");
+                    report.write_errors += 1;
+                }
+            }
         }
     }
     rx.close();

@@ -276,3 +276,38 @@ async fn sighup_turns_shadow_mode_off_and_on_with_traffic_flowing() {
     assert_eq!(socure.requests().len(), 6);
     assert_eq!(upstream.requests().len(), 9 + answered);
 }
+
+#[tokio::test]
+async fn readyz_is_503_while_the_shadow_log_cannot_be_written() {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    // Every write to /dev/full fails with "no space left on device".
+    let proxy = TestProxy::from_toml(|_| {
+        Options::default().toml(
+            upstream.addr,
+            socure.addr,
+            std::path::Path::new("/dev/full"),
+        )
+    })
+    .await;
+    assert_eq!(admin_get(proxy.admin, "/readyz").await.0, 200);
+    let answer = send(proxy.addr, &instant_verify_request()).await;
+    assert_eq!(answer.status(), 200, "the client never notices");
+    let admin = proxy.admin;
+    let body = tokio::time::timeout(TEST_BOUND, async {
+        loop {
+            let (status, body) = admin_get(admin, "/readyz").await;
+            if status == 503 {
+                break body;
+            }
+        }
+    })
+    .await
+    .expect("readyz turned 503 once the line could not be written");
+    assert_eq!(body, "shadow log not writable\n");
+    let report = proxy.stop().await;
+    assert!(report.sink.write_errors > 0);
+}

@@ -606,6 +606,14 @@ impl TestProxy {
             .collect()
     }
 
+    /// Shuts the proxy down without reading the log (for logs that are
+    /// not files).
+    pub async fn stop(self) -> server::RunReport {
+        tokio::time::timeout(TEST_BOUND, self.running.shutdown())
+            .await
+            .expect("shutdown in time")
+    }
+
     /// Whether the log file exists at all.
     pub fn log_exists(&self) -> bool {
         self.log.exists()
