@@ -140,9 +140,11 @@ async fn client_latency_with_a_slow_socure_matches_shadow_off() {
         quantile(&mut on_times, 0.99),
         quantile(&mut off_times, 0.99),
     );
-    // Under a millisecond, scheduler noise is the signal; the floor keeps the
-    // ratio about waiting, which is what this guards against.
-    let floor = Duration::from_millis(1);
+    // Under 2 ms, scheduler noise on this shared 2-core machine is the
+    // signal (shadow-off p99 alone has measured up to 0.96 ms in a full
+    // `cargo test`); the floor keeps the ratio about waiting for Socure,
+    // which would cost its 2 s, a thousand times more.
+    let floor = Duration::from_millis(2);
     assert!(
         p99_on.as_secs_f64() <= 1.5 * p99_off.max(floor).as_secs_f64(),
         "p99 with shadow on {p99_on:?} vs off {p99_off:?}"
