@@ -73,7 +73,8 @@ impl Proxy {
         let shadow = self.mirror.as_ref().filter(|_| {
             self.live.enabled() && tap::is_instant_verify(&method, &path, &self.limits.workflow)
         });
-        let response = answer_even_if_panics(self.route(request, shadow), &method, &path).await;
+        let route = self.route(request, shadow, &method, &path);
+        let response = answer_even_if_panics(route, &method, &path).await;
         self.metrics.forwarded(
             if shadow.is_some() {
                 Route::Shadowed
@@ -87,29 +88,31 @@ impl Proxy {
         response
     }
 
-    /// Never fails: the proxy's own errors become 400/413/502/504 answers here.
+    /// Never fails: the proxy's own errors become 400/413/502/504 answers
+    /// here. `method` and `path` are the request's, taken once by `handle`.
     async fn route(
         &self,
         request: Request<Incoming>,
         shadow: Option<&Mirror>,
+        method: &http::Method,
+        path: &str,
     ) -> Response<ProxyBody> {
         let (parts, body) = request.into_parts();
-        let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
         if let Err(err) = self.admit(&parts) {
             if let Some(mirror) = shadow {
                 // Whatever admit refuses never reached the upstream.
                 mirror
-                    .start(path.clone(), MirrorInput::Skip(err.to_string()))
+                    .start(path.to_owned(), MirrorInput::Skip(err.to_string()))
                     .report(Exchange::RequestRefused);
             }
-            return fail(err, &method, &path);
+            return fail(err, method, path);
         }
         let body = Limited::new(body, self.limits.max_request_body_bytes);
         match shadow {
-            Some(mirror) => self.shadowed(mirror, parts, body).await,
+            Some(mirror) => self.shadowed(mirror, parts, body, method, path).await,
             None => match self.upstream.send(parts, body.boxed()).await {
                 Ok(response) => passthrough(response, |body| body.map_err(BoxError::from).boxed()),
-                Err(err) => fail(err, &method, &path),
+                Err(err) => fail(err, method, path),
             },
         }
     }
@@ -150,23 +153,24 @@ impl Proxy {
         mirror: &Mirror,
         parts: http::request::Parts,
         body: RequestBody,
+        method: &http::Method,
+        path: &str,
     ) -> Response<ProxyBody> {
-        let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
         let read = match tap::read_request(body, self.limits.max_body_bytes).await {
             Ok(read) => read,
             Err(err) => {
                 let err = ForwardError::from_client_body(err);
                 mirror
-                    .start(path.clone(), MirrorInput::Skip(err.to_string()))
+                    .start(path.to_owned(), MirrorInput::Skip(err.to_string()))
                     .report(exchange_for(&err));
-                return fail(err, &method, &path);
+                return fail(err, method, path);
             }
         };
         let input = match read.whole() {
             Some(chunks) => MirrorInput::Body(chunks),
             None => MirrorInput::Skip("request body larger than shadow.max_body_bytes".into()),
         };
-        let mut reporter = mirror.start(path.clone(), input);
+        let mut reporter = mirror.start(path.to_owned(), input);
         reporter.start_clock();
         match self.upstream.send(parts, read.into_forward_body()).await {
             Ok(response) => {
@@ -182,7 +186,7 @@ impl Proxy {
             }
             Err(err) => {
                 reporter.report(exchange_for(&err));
-                fail(err, &method, &path)
+                fail(err, method, path)
             }
         }
     }
