@@ -4,6 +4,20 @@ mod support;
 
 use support::*;
 
+/// Asks `/readyz` until it answers 503 (bounded), and returns why.
+async fn readyz_once_unready(admin: std::net::SocketAddr) -> String {
+    tokio::time::timeout(TEST_BOUND, async {
+        loop {
+            let (status, body) = admin_get(admin, "/readyz").await;
+            if status == 503 {
+                break body;
+            }
+        }
+    })
+    .await
+    .expect("readyz turned 503 in time")
+}
+
 #[tokio::test]
 async fn metrics_count_a_scripted_sequence_exactly() {
     let Stack {
@@ -117,16 +131,7 @@ async fn probes_answer_and_readyz_is_503_while_draining() {
     upstream.wait_for_requests(1).await;
     let admin = proxy.admin;
     let finishing = tokio::spawn(proxy.finish());
-    let draining = tokio::time::timeout(TEST_BOUND, async {
-        loop {
-            let (status, body) = admin_get(admin, "/readyz").await;
-            if status == 503 {
-                break body;
-            }
-        }
-    })
-    .await
-    .expect("readyz turned 503 while draining");
+    let draining = readyz_once_unready(admin).await;
     assert_eq!(draining, "draining\n");
     assert_eq!(
         admin_get(admin, "/healthz").await.0,
@@ -297,16 +302,7 @@ async fn readyz_is_503_while_the_shadow_log_cannot_be_written() {
     let answer = send(proxy.addr, &instant_verify_request()).await;
     assert_eq!(answer.status(), 200, "the client never notices");
     let admin = proxy.admin;
-    let body = tokio::time::timeout(TEST_BOUND, async {
-        loop {
-            let (status, body) = admin_get(admin, "/readyz").await;
-            if status == 503 {
-                break body;
-            }
-        }
-    })
-    .await
-    .expect("readyz turned 503 once the line could not be written");
+    let body = readyz_once_unready(admin).await;
     assert_eq!(body, "shadow log not writable\n");
     let report = proxy.stop().await;
     assert!(report.sink.write_errors > 0);
