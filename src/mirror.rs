@@ -337,25 +337,24 @@ impl Task {
             (Ok((applicant, _)), Some(dedup)) => dedup.check(applicant, &id),
             _ => None,
         };
+        // Read once, so the check and its message agree across a reload.
+        let budget = self.live.max_calls_per_day();
         let socure_side = async {
-            match parsed {
-                Err(reason) => SocureSide::NotSent { reason },
-                Ok(_) if duplicate_of.is_some() => {
+            match (parsed, duplicate_of) {
+                (Err(reason), _) => SocureSide::NotSent { reason },
+                (Ok(_), Some(of)) => {
                     self.metrics.mirror_not_sent(Skipped::Duplicate);
-                    SocureSide::Duplicate {
-                        of: duplicate_of.clone().unwrap_or_default(),
-                    }
+                    SocureSide::Duplicate { of }
                 }
-                Ok((_, Some(_))) if !self.budget.take(self.live.max_calls_per_day()) => {
+                (Ok((_, Some(_))), None) if !self.budget.take(budget) => {
                     self.metrics.mirror_not_sent(Skipped::Budget);
                     SocureSide::BudgetExhausted {
                         reason: format!(
-                            "socure.max_calls_per_day ({}) reached for today (UTC)",
-                            self.live.max_calls_per_day()
+                            "socure.max_calls_per_day ({budget}) reached for today (UTC)"
                         ),
                     }
                 }
-                Ok((_, None)) => {
+                (Ok((_, None)), None) => {
                     self.metrics.mirror_not_sent(Skipped::Capacity);
                     SocureSide::Dropped {
                         reason: format!(
@@ -364,7 +363,7 @@ impl Task {
                         ),
                     }
                 }
-                Ok((applicant, Some(permit))) => {
+                (Ok((applicant, Some(permit))), None) => {
                     let started = Instant::now();
                     self.metrics.socure_call_started();
                     let side = tokio::select! {
