@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::authority::Authority;
 use crate::config::{InterceptConfig, UpstreamConfig};
 use crate::forward::{self, ForwardError, Target};
-use crate::server::{HEADER_READ_TIMEOUT, HttpServing, TLS_HANDSHAKE_TIMEOUT};
+use crate::server::{HEADER_READ_TIMEOUT, HttpServing};
 use crate::tap::ProxyBody;
 
 /// Answers the `CONNECT`s of forward-proxy mode.
@@ -186,13 +186,9 @@ impl Interceptor {
                 }
             };
             let accepting = TlsAcceptor::from(config).accept(TokioIo::new(upgraded));
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accepting).await {
-                Ok(Ok(tls)) => http.serve(tls, Some(target), watcher).await,
-                Ok(Err(err)) => {
-                    tracing::info!(host, error = %err, "TLS handshake inside CONNECT failed")
-                }
-                Err(_) => tracing::info!(host, "TLS handshake inside CONNECT timed out"),
-            }
+            let client = format!("inside CONNECT to {host}");
+            http.serve_tls(accepting, Some(target), watcher, &client)
+                .await;
         });
         established()
     }

@@ -46,7 +46,7 @@ const LINE_WRITE_BOUND: Duration = Duration::from_secs(2);
 /// A client that has not sent a whole request head by then is dropped.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A client that has not finished its TLS handshake by then is dropped.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -434,6 +434,27 @@ impl HttpServing {
     /// Serves `io` until the client is done or shutdown drains it (through
     /// `watcher`). `target`, when set, is where this connection's requests
     /// go instead of the configured upstream (forward-proxy interception).
+    /// Completes the client's TLS handshake (bounded by
+    /// [`TLS_HANDSHAKE_TIMEOUT`]), then serves as [`HttpServing::serve`].
+    /// `client` names it in the log if the handshake fails.
+    pub async fn serve_tls<IO>(
+        self,
+        accepting: tokio_rustls::Accept<IO>,
+        target: Option<Target>,
+        watcher: Watcher,
+        client: &str,
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accepting).await {
+            Ok(Ok(tls)) => self.serve(tls, target, watcher).await,
+            Ok(Err(err)) => {
+                tracing::info!(client, error = %err, "TLS handshake with a client failed")
+            }
+            Err(_) => tracing::info!(client, "TLS handshake with a client timed out"),
+        }
+    }
+
     pub async fn serve<IO>(self, io: IO, target: Option<Target>, watcher: Watcher)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -532,13 +553,8 @@ async fn serve(
             Entry::Tls(acceptor) => {
                 let accepting = acceptor.accept(stream);
                 tokio::spawn(async move {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accepting).await {
-                        Ok(Ok(tls)) => http.serve(tls, None, watcher).await,
-                        Ok(Err(err)) => {
-                            tracing::info!(%peer, error = %err, "TLS handshake with a client failed")
-                        }
-                        Err(_) => tracing::info!(%peer, "TLS handshake with a client timed out"),
-                    }
+                    http.serve_tls(accepting, None, watcher, &peer.to_string())
+                        .await;
                     drop(permit);
                 });
             }
