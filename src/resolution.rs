@@ -1,14 +1,16 @@
 //! Pure: what the LexisNexis exchange produced becomes the `resolution_result`, judged as identity-idp does.
 //!
-//! CONTRACT.md section 3 is the spec; where it is silent, identity-idp's
-//! `Proofing::LexisNexis::Response` and `VerificationErrorParser` decide
-//! (a `passed` answer has `errors: {}`, as identity-idp's own specs expect).
+//! CONTRACT.md section 3 is the spec: identity-idp at the seed's merge commit
+//! (`a52223a`). Where it is silent, identity-idp's `InstantVerify::Proofer`,
+//! `Response` and `VerificationErrorParser` at that commit decide, down to
+//! which shapes of answer make them raise (an exception result, here too).
+//! `tests/identity_idp_specs.rs` holds identity-idp's own spec examples.
 //! No message here quotes a response body.
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::verdict::{Verdict, elements};
+use crate::verdict::Verdict;
 
 pub const VENDOR_NAME: &str = "lexisnexis:instant_verify";
 
@@ -125,76 +127,157 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], workflow: &st
         // identity-idp appends the body here; bodies can carry PII, so we don't.
         return failed(format!("Unexpected status code '{status}'"));
     }
-    let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(root) = serde_json::from_slice::<Value>(body) else {
         // identity-idp's scrubbed JSON error, typo and all, so queries match.
         let content_type: String = content_type.unwrap_or("").chars().take(100).collect();
         return failed(format!(
             "An error occured parsing the response body JSON, status={status} content_type={content_type}"
         ));
     };
-
-    let status_obj = root.get("Status");
-    let transaction_status = status_obj.and_then(|s| s.get("TransactionStatus"));
-    let verification_status = ruby_string(transaction_status);
-    let reason_code = status_obj
-        .and_then(|s| s.get("TransactionReasonCode"))
-        .and_then(|c| c.get("Code"))
-        .filter(|c| !c.is_null());
-    let products = elements(root.get("Products"));
-
-    let passed = transaction_status.and_then(Value::as_str) == Some("passed");
-    let mut errors = Map::new();
-    let mut instant_verify: Option<&Map<String, Value>> = None;
-    let mut logged_products = 0usize;
-    if !passed {
-        if let Some(base) = base_message(&root, &verification_status, reason_code) {
-            errors.insert("base".into(), Value::Array(vec![Value::String(base)]));
-        }
-        for product in products {
-            let Some(product) = product.as_object() else {
-                continue;
-            };
-            if !should_log(product) {
-                continue;
-            }
-            let Some(step) = product
-                .get("ExecutedStepName")
-                .map(|s| ruby_string(Some(s)))
-            else {
-                // identity-idp's `fetch` raises here and the whole call becomes an exception.
-                return failed("Malformed response body: a product has no ExecutedStepName".into());
-            };
-            logged_products += 1;
-            if product.get("ProductType").and_then(Value::as_str) == Some("InstantVerify") {
-                instant_verify.get_or_insert(product);
-            }
-            let mut logged = product.clone();
-            if logged.get("ProductType").and_then(Value::as_str) == Some("PhoneFinder") {
-                // PhoneFinder reflects the applicant's PII here.
-                logged.remove("ParameterDetails");
-            }
-            errors.insert(step, Value::Array(vec![Value::Object(logged)]));
-        }
-        // identity-idp's pii_like_keypaths: `errors.ssn` is never logged.
-        errors.shift_remove("ssn");
+    match judge_body(&root) {
+        Ok(judged) => Verdict {
+            success: judged.passed,
+            errors: judged.errors,
+            exception: None,
+            timed_out: false,
+            transaction_id: judged.transaction_id,
+            reference: judged.reference,
+            can_pass_with_additional_verification: judged.can_pass,
+            attributes_requiring_additional_verification: judged.attributes,
+            vendor_name: VENDOR_NAME,
+            vendor_workflow: Some(workflow.to_owned()),
+            verified_attributes: None,
+        },
+        // identity-idp's proofer rescues whatever its parsing raises into an
+        // exception result (`errors: {}`, `transaction_id` and `reference`
+        // `""`); so do we, in words of our own.
+        Err(raised) => failed(raised.to_string()),
     }
+}
 
-    let attributes = instant_verify.map(failed_attributes).unwrap_or_default();
-    let can_pass = verification_status == "failed"
-        && reason_code.and_then(Value::as_str).is_some_and(|code| {
-            code.contains("total.scoring.model.verification.fail")
-                || code.contains("priority.scoring.model.verification.fail")
-        })
-        && logged_products == 1
-        && instant_verify
-            .is_some_and(|p| p.get("ProductStatus").and_then(Value::as_str) == Some("fail"))
+/// Where identity-idp's proofer raises on a parsed answer, and so records an
+/// exception result instead of judging it. The messages are the proxy's own
+/// (Ruby's would name its internals) and never quote the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Raised {
+    /// `can_pass` calls `match?` on the missing code (CONTRACT.md section 3).
+    #[error("LexisNexis answered 'failed' without a TransactionReasonCode")]
+    FailedWithoutReasonCode,
+    /// A shape Ruby cannot read the way identity-idp does: `dig` into a
+    /// string, `fetch` on a list, `length` of `nil`.
+    #[error("Malformed response body: {0}")]
+    Malformed(&'static str),
+}
+
+/// A judged answer, before the fixed keys are added.
+struct Judged {
+    passed: bool,
+    errors: Map<String, Value>,
+    transaction_id: Value,
+    reference: Value,
+    can_pass: bool,
+    attributes: Vec<String>,
+}
+
+/// identity-idp's `InstantVerify::Proofer#build_result_from_response`, in its
+/// order, so that an answer it raises on is an exception here too (the first
+/// raise names the message) and any other answer gets the same values.
+fn judge_body(root: &Value) -> Result<Judged, Raised> {
+    let root = root
+        .as_object()
+        .ok_or(Raised::Malformed("the body is not a JSON object"))?;
+    // `find_instant_verify_product` runs first, and reads `Products`.
+    let products = products(root)?;
+    let status_obj = object(root.get("Status"), "Status is not an object")?;
+    let status = status_obj.and_then(|s| s.get("TransactionStatus"));
+    let reason_code = || -> Result<Option<&Value>, Raised> {
+        let reason = status_obj.and_then(|s| s.get("TransactionReasonCode"));
+        let reason = object(reason, "TransactionReasonCode is not an object")?;
+        Ok(reason.and_then(|r| r.get("Code")).filter(|c| !c.is_null()))
+    };
+
+    // `VerificationErrorParser`: the products worth logging, then `base`.
+    let mut logged = Map::new();
+    for product in products {
+        let product = product
+            .as_object()
+            .ok_or(Raised::Malformed("a product is not an object"))?;
+        if !should_log(product)? {
+            continue;
+        }
+        let step = match product.get("ExecutedStepName") {
+            Some(Value::String(step)) => step.clone(),
+            None => return Err(Raised::Malformed("a product has no ExecutedStepName")),
+            Some(_) => {
+                return Err(Raised::Malformed(
+                    "a product's ExecutedStepName is not text",
+                ));
+            }
+        };
+        let mut product = product.clone();
+        if product.get("ProductType").and_then(Value::as_str) == Some("PhoneFinder") {
+            // PhoneFinder reflects the applicant's PII here.
+            product.remove("ParameterDetails");
+        }
+        logged.insert(step, Value::Object(product));
+    }
+    let base = match status.and_then(Value::as_str) {
+        Some("error") => {
+            let code = ruby_string(reason_code()?);
+            let information = root
+                .get("Information")
+                .map_or_else(|| "{}".to_owned(), Value::to_string);
+            Some(format!("Response error with code '{code}': {information}"))
+        }
+        // `passed` included: identity-idp words any present code this way.
+        Some("passed" | "failed") => reason_code()?
+            .filter(|code| ruby_present(code))
+            .map(|code| {
+                format!(
+                    "Verification failed with code: '{}'",
+                    ruby_string(Some(code))
+                )
+            }),
+        _ => Some(format!(
+            "Invalid status in response body: '{}'",
+            ruby_string(status)
+        )),
+    };
+    let errors = errors(base, logged);
+
+    // `failed_result_can_pass_with_additional_verification?` matches the code
+    // before anything else, then the mapper reads the InstantVerify product.
+    let failed_code = match status.and_then(Value::as_str) {
+        Some("failed") => match reason_code()? {
+            Some(Value::String(code)) => Some(code.as_str()),
+            None => return Err(Raised::FailedWithoutReasonCode),
+            Some(_) => {
+                return Err(Raised::Malformed("TransactionReasonCode.Code is not text"));
+            }
+        },
+        _ => None,
+    };
+    let instant_verify = match products {
+        [only] if only.get("ProductType").and_then(Value::as_str) == Some("InstantVerify") => {
+            only.as_object()
+        }
+        // More than one product, of any kind, and identity-idp finds none.
+        _ => None,
+    };
+    let attributes = instant_verify
+        .map(failed_attributes)
+        .transpose()?
+        .unwrap_or_default();
+    let can_pass = failed_code.is_some_and(|code| {
+        code.contains("total.scoring.model.verification.fail")
+            || code.contains("priority.scoring.model.verification.fail")
+    }) && instant_verify
+        .is_some_and(|p| p.get("ProductStatus").and_then(Value::as_str) == Some("fail"))
         && !attributes.is_empty();
 
-    Verdict {
-        success: passed,
+    Ok(Judged {
+        passed: status.and_then(Value::as_str) == Some("passed"),
         errors,
-        exception: None,
-        timed_out: false,
         transaction_id: status_obj
             .and_then(|s| s.get("ConversationId"))
             .cloned()
@@ -203,62 +286,107 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], workflow: &st
             .and_then(|s| s.get("Reference"))
             .cloned()
             .unwrap_or(Value::Null),
-        can_pass_with_additional_verification: can_pass,
-        attributes_requiring_additional_verification: attributes,
-        vendor_name: VENDOR_NAME,
-        vendor_workflow: Some(workflow.to_owned()),
-        verified_attributes: None,
-    }
-}
-
-/// The `errors.base` message, CONTRACT.md section 3.
-fn base_message(
-    root: &Map<String, Value>,
-    status: &str,
-    reason_code: Option<&Value>,
-) -> Option<String> {
-    match status {
-        "passed" | "failed" => {}
-        "error" => {
-            let information = root
-                .get("Information")
-                .map_or_else(|| "{}".to_owned(), Value::to_string);
-            let code = ruby_string(reason_code);
-            return Some(format!("Response error with code '{code}': {information}"));
-        }
-        other => return Some(format!("Invalid status in response body: '{other}'")),
-    }
-    reason_code.map(|code| {
-        format!(
-            "Verification failed with code: '{}'",
-            ruby_string(Some(code))
-        )
+        can_pass,
+        attributes,
     })
 }
 
-/// identity-idp's `should_log?`.
-fn should_log(product: &Map<String, Value>) -> bool {
-    product.get("ProductStatus").and_then(Value::as_str) != Some("pass")
+/// `Products` as identity-idp reads it twice: `fetch('Products', [])` takes
+/// its `length`, and the error parser its `each_with_object`. Absent is no
+/// products; `null` or anything but a list makes one of them raise (an empty
+/// object happens to pass both, as no products).
+fn products(root: &Map<String, Value>) -> Result<&[Value], Raised> {
+    match root.get("Products") {
+        None => Ok(&[]),
+        Some(Value::Array(products)) => Ok(products),
+        Some(Value::Object(empty)) if empty.is_empty() => Ok(&[]),
+        Some(_) => Err(Raised::Malformed("Products is not a list")),
+    }
+}
+
+/// One step of Ruby's `Hash#dig`: `nil` stops it, a hash goes on, anything
+/// else raises.
+fn object<'a>(
+    value: Option<&'a Value>,
+    malformed: &'static str,
+) -> Result<Option<&'a Map<String, Value>>, Raised> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(_) => Err(Raised::Malformed(malformed)),
+    }
+}
+
+/// identity-idp's `{ base: ... }.merge(products).compact`, each value then
+/// wrapped in a one-element array: `base` leads, a product whose step is
+/// named `base` takes its value, and an absent `base` is dropped.
+fn errors(base: Option<String>, logged: Map<String, Value>) -> Map<String, Value> {
+    let mut merged = Map::new();
+    merged.insert("base".into(), base.map_or(Value::Null, Value::String));
+    // An existing key keeps its place and takes the new value, as in Ruby.
+    merged.extend(logged);
+    if merged.get("base").is_some_and(Value::is_null) {
+        merged.shift_remove("base");
+    }
+    // The proxy's own rule (identity-idp only allow-lists this key path in
+    // its tests): a step named `ssn` is never logged.
+    merged.shift_remove("ssn");
+    merged
+        .into_iter()
+        .map(|(key, value)| (key, Value::Array(vec![value])))
+        .collect()
+}
+
+/// identity-idp's `should_log?`. A product that passed, is not InstantVerify,
+/// and has `Items` is logged when an item has an `ItemReason` key; Ruby
+/// reads the keys of every item first, so one that is not an object raises.
+fn should_log(product: &Map<String, Value>) -> Result<bool, Raised> {
+    if product.get("ProductStatus").and_then(Value::as_str) != Some("pass")
         || product.get("ProductType").and_then(Value::as_str) == Some("InstantVerify")
-        || product
-            .get("Items")
-            .and_then(Value::as_array)
-            .is_some_and(|items| items.iter().any(|item| item.get("ItemReason").is_some()))
+    {
+        return Ok(true);
+    }
+    match product.get("Items") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Object(empty)) if empty.is_empty() => Ok(false),
+        Some(Value::Array(items)) => {
+            let mut has_reason = false;
+            for item in items {
+                let item = item
+                    .as_object()
+                    .ok_or(Raised::Malformed("an item is not an object"))?;
+                has_reason |= item.contains_key("ItemReason");
+            }
+            Ok(has_reason)
+        }
+        Some(_) => Err(Raised::Malformed("Items is not a list")),
+    }
 }
 
 /// identity-idp's `CheckToAttributeMapper`: every item not `pass`, by name,
-/// de-duplicated and sorted.
-fn failed_attributes(product: &Map<String, Value>) -> Vec<String> {
-    let mut attributes: Vec<String> = elements(product.get("Items"))
-        .iter()
-        .filter(|item| item.get("ItemStatus").and_then(Value::as_str) != Some("pass"))
-        .map(|item| {
-            attribute_for(item.get("ItemName").and_then(Value::as_str).unwrap_or("")).to_owned()
-        })
-        .collect();
+/// de-duplicated and sorted. `Items` that are not `present?` give none.
+fn failed_attributes(product: &Map<String, Value>) -> Result<Vec<String>, Raised> {
+    let items = match product.get("Items") {
+        Some(items) if ruby_present(items) => items
+            .as_array()
+            .ok_or(Raised::Malformed("Items is not a list"))?,
+        _ => return Ok(Vec::new()),
+    };
+    let mut attributes = Vec::with_capacity(items.len());
+    for item in items {
+        let (name, status) = match item {
+            Value::Object(item) => (item.get("ItemName"), item.get("ItemStatus")),
+            // Ruby's `String#[]` finds neither key: a failed check with no name.
+            Value::String(_) => (None, None),
+            _ => return Err(Raised::Malformed("an item is not an object")),
+        };
+        if status.and_then(Value::as_str) != Some("pass") {
+            attributes.push(attribute_for(name.and_then(Value::as_str).unwrap_or("")).to_owned());
+        }
+    }
     attributes.sort();
     attributes.dedup();
-    attributes
+    Ok(attributes)
 }
 
 fn attribute_for(check: &str) -> &'static str {
@@ -282,6 +410,18 @@ fn ruby_string(value: Option<&Value>) -> String {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
+    }
+}
+
+/// ActiveSupport's `present?` on a JSON value: not `nil`, `false`, a string
+/// of only white space, or an empty list or object.
+fn ruby_present(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(text) => !text.chars().all(char::is_whitespace),
+        Value::Array(list) => !list.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+        Value::Bool(true) | Value::Number(_) => true,
     }
 }
 
@@ -329,22 +469,26 @@ mod tests {
     }
 
     #[test]
-    fn failed_without_code_has_no_base() {
-        let v = judge(
-            200,
-            None,
-            br#"{"Status":{"TransactionStatus":"failed"}}"#,
-            WF,
+    fn failed_without_code_is_an_exception() {
+        let body =
+            br#"{"Status":{"TransactionStatus":"failed","ConversationId":"1","Reference":"r"}}"#;
+        let v = judge(200, None, body, WF);
+        assert_eq!(
+            v.exception.as_deref(),
+            Some("LexisNexis answered 'failed' without a TransactionReasonCode")
         );
         assert_eq!(v.errors, Map::new());
+        assert_eq!(v.transaction_id, "");
+        assert_eq!(v.reference, "");
     }
 
     #[test]
     fn phone_finder_parameter_details_are_dropped() {
-        let body = br#"{"Status":{"TransactionStatus":"failed"},"Products":[
+        let body = br#"{"Status":{"TransactionStatus":"failed","TransactionReasonCode":{"Code":"x"}},"Products":[
             {"ProductType":"PhoneFinder","ExecutedStepName":"Execute_PhoneFinder","ProductStatus":"fail",
              "ParameterDetails":[{"Name":"Consumer_Full_Names","Values":[{"Value":"FAKEY MCFAKERSON"}]}]}]}"#;
         let v = judge(200, None, body, WF);
+        assert_eq!(v.exception, None);
         let logged = serde_json::to_string(&v.errors).expect("json");
         assert!(logged.contains("Execute_PhoneFinder"));
         assert!(!logged.contains("FAKEY"));

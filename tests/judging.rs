@@ -133,12 +133,32 @@ fn passing_socure_result() -> Value {
 #[tokio::test]
 async fn every_lexis_nexis_fixture_is_judged_as_the_contract_says() {
     let failed_base = |code: &str| json!([format!("Verification failed with code: '{code}'")]);
-    let passed = ln_result(json!({"success": true, "reference": "Reference1"}));
+    // A passed answer logs its InstantVerify product too (identity-idp since
+    // PR #7943), and its failed items still map to attributes.
+    let passed = |fixture_name: &str, attributes: Value| {
+        ln_result(json!({
+            "success": true,
+            "reference": "Reference1",
+            "errors": {"Execute Instant Verify": logged_product(fixture_name)},
+            "attributes_requiring_additional_verification": attributes
+        }))
+    };
     let cases: Vec<(&str, Value)> = vec![
-        ("successful_response.json", passed.clone()),
-        // `passed` answers carry no errors in identity-idp, whatever their items say.
-        ("drivers_license_info_missing_response.json", passed.clone()),
-        ("drivers_license_failure_response.json", passed),
+        (
+            "successful_response.json",
+            passed("successful_response.json", json!([])),
+        ),
+        (
+            "drivers_license_info_missing_response.json",
+            passed("drivers_license_info_missing_response.json", json!([])),
+        ),
+        (
+            "drivers_license_failure_response.json",
+            passed(
+                "drivers_license_failure_response.json",
+                json!(["state_id_number"]),
+            ),
+        ),
         (
             "address_failure_response.json",
             ln_result(json!({
@@ -296,7 +316,11 @@ async fn every_socure_answer_is_judged_as_the_contract_says() {
         ),
     ];
 
-    let ln_passed = ln_result(json!({"success": true, "reference": "Reference1"}));
+    let ln_passed = ln_result(json!({
+        "success": true,
+        "reference": "Reference1",
+        "errors": {"Execute Instant Verify": logged_product("successful_response.json")}
+    }));
     for (case, reply, expected, outcome) in cases {
         let upstream = FakeVendor::always(json_ok(&fixture(
             "lexis_nexis/instant_verify/successful_response.json",

@@ -172,7 +172,7 @@ proptest! {
 fn phone_finder_parameter_details_never_reach_errors_whatever_else_is_there() {
     // A deterministic check of the PII rule the generated cases may not hit.
     let body = serde_json::json!({
-        "Status": {"TransactionStatus": "failed"},
+        "Status": {"TransactionStatus": "failed", "TransactionReasonCode": {"Code": "fake.code"}},
         "Products": [{"ProductType": "PhoneFinder", "ExecutedStepName": "PF", "ProductStatus": "fail",
                       "ParameterDetails": [{"Name": "Consumer_Full_Names", "Values": [{"Value": CANARY}]}]}]
     });
