@@ -80,19 +80,21 @@ pub fn request_body(applicant: &Applicant, consent: OffsetDateTime) -> Vec<u8> {
     serde_json::to_vec(&request).unwrap_or_default()
 }
 
-/// ISO 8601 to the second, with an explicit `+00:00` offset.
+/// ISO 8601 to the second in UTC, as identity-idp's `5.minutes.ago.iso8601`
+/// prints it in its UTC-zoned app: `2024-08-22T19:20:45Z`.
 fn consent_timestamp(at: OffsetDateTime) -> String {
     const FORMAT: &[time::format_description::FormatItem<'static>] =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     at.to_offset(time::UtcOffset::UTC)
         .format(FORMAT)
         .unwrap_or_default()
 }
 
-/// A Socure answer: HTTP status and body bytes.
+/// A Socure answer: HTTP status, `Content-Type` and body bytes.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -114,7 +116,7 @@ pub enum SocureError {
 /// Judges what one call produced.
 pub fn judge_call(call: &Result<Answer, SocureError>) -> Verdict {
     match call {
-        Ok(answer) => judge(answer.status, &answer.body),
+        Ok(answer) => judge(answer.status, answer.content_type.as_deref(), &answer.body),
         Err(err) => failure(err.to_string(), Value::Null, *err == SocureError::Timeout),
     }
 }
@@ -138,17 +140,22 @@ pub fn outcome(call: &Result<Answer, SocureError>) -> &'static str {
 }
 
 /// Judges a Socure answer, CONTRACT.md section 3.
-pub fn judge(status: u16, body: &[u8]) -> Verdict {
+///
+/// The body is read as JSON only when `content_type` says JSON, as
+/// identity-idp's Faraday client does: a 400 whose JSON body comes as
+/// `text/plain` has no `msg` and no `referenceId` to take.
+pub fn judge(status: u16, content_type: Option<&str>, body: &[u8]) -> Verdict {
     let parsed: Option<Map<String, Value>> = match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Some(map),
+        Ok(Value::Object(map)) if is_json_media_type(content_type) => Some(map),
         _ => None,
     };
     if !(200..300).contains(&status) {
-        // identity-idp's RequestError: the body's `msg`, else Faraday's words, then the status.
+        // identity-idp's RequestError: the body's `msg` (Ruby's `||=` passes
+        // over `nil` and `false`), else Faraday's words, then the status.
         let message = parsed
             .as_ref()
             .and_then(|b| b.get("msg"))
-            .filter(|m| !m.is_null())
+            .filter(|m| !matches!(m, Value::Null | Value::Bool(false)))
             .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
             .unwrap_or_else(|| format!("the server responded with status {status}"));
         let reference_id = parsed
@@ -221,6 +228,19 @@ pub fn judge(status: u16, body: &[u8]) -> Verdict {
     }
 }
 
+/// Faraday's `:json` response middleware parses a body when its media type
+/// (the `Content-Type` before any `;`) matches `/\bjson$/`, case and all.
+fn is_json_media_type(content_type: Option<&str>) -> bool {
+    let media = content_type.unwrap_or("");
+    let media = media.split(';').next().unwrap_or(media);
+    media.strip_suffix("json").is_some_and(|before| {
+        !before
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 /// identity-idp's `build_result_from_error`: `transaction_id` is the body's
 /// `referenceId` when there is one, else `nil`.
 fn failure(message: String, transaction_id: Value, timed_out: bool) -> Verdict {
@@ -286,6 +306,11 @@ impl SocureClient {
                 .await
                 .map_err(classify)?;
             let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(classify)? {
                 if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
@@ -293,7 +318,11 @@ impl SocureClient {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(Answer { status, body })
+            Ok(Answer {
+                status,
+                content_type,
+                body,
+            })
         };
         tokio::time::timeout(timeout, exchange)
             .await
@@ -346,26 +375,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn consent_timestamp_has_an_offset() {
+    fn consent_timestamp_is_utc_as_rails_prints_it() {
         let at = time::macros::datetime!(2024-08-22 19:20:45 UTC);
-        assert_eq!(consent_timestamp(at), "2024-08-22T19:20:45+00:00");
+        assert_eq!(consent_timestamp(at), "2024-08-22T19:20:45Z");
     }
 
     #[test]
     fn score_half_rounds_up_as_ruby_does() {
         let body = br#"{"kyc":{"fieldValidations":{"firstName":0.5,"surName":0.49}}}"#;
-        let v = judge(200, body);
+        let v = judge(200, Some("application/json"), body);
         assert_eq!(v.verified_attributes, Some(vec!["first_name".to_owned()]));
     }
 
     #[test]
     fn error_without_json_uses_faraday_words() {
-        let v = judge(500, b"It works!");
+        let v = judge(500, Some("text/html"), b"It works!");
         assert_eq!(
             v.exception.as_deref(),
             Some("the server responded with status 500 (500)")
         );
         assert_eq!(v.transaction_id, Value::Null);
+    }
+
+    #[test]
+    fn json_media_type_as_faraday_matches_it() {
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/problem+json",
+            "text/x-json",
+            "json",
+        ] {
+            assert!(is_json_media_type(Some(json)), "{json}");
+        }
+        for other in [
+            "text/html",
+            "application/geojson",
+            "Application/JSON",
+            "application/json ; charset=utf-8",
+            "application/jsonp",
+            "",
+        ] {
+            assert!(!is_json_media_type(Some(other)), "{other}");
+        }
+        assert!(!is_json_media_type(None));
     }
 
     #[test]

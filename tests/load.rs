@@ -21,7 +21,7 @@ fn mode(n: usize) -> (&'static str, Reply) {
             "400",
             Reply::Now(response(
                 "400 Bad Request",
-                &[],
+                &[("Content-Type", "application/json")],
                 &fixture("socure/error_400.json"),
             )),
         ),

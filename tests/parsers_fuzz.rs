@@ -154,8 +154,9 @@ proptest! {
     }
 
     #[test]
-    fn socure_judge_never_panics_or_quotes(status in status(), bytes in body()) {
-        let verdict = socure::judge(status, &bytes);
+    fn socure_judge_never_panics_or_quotes(status in status(), bytes in body(), json_typed in any::<bool>()) {
+        let content_type = if json_typed { "application/json" } else { "text/plain" };
+        let verdict = socure::judge(status, Some(content_type), &bytes);
         let msg_is_canary = serde_json::from_slice::<Value>(&bytes)
             .ok()
             .and_then(|v| v.get("msg").map(|m| m.to_string().contains(CANARY)))

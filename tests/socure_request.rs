@@ -18,14 +18,17 @@ async fn socure_receives(body: &[u8]) -> Message {
     received.remove(0)
 }
 
-/// Checks the consent time (about five minutes ago, with an offset) and
+/// Checks the consent time (about five minutes ago, in UTC) and
 /// removes it, so the rest can be compared exactly.
 fn take_consent_timestamp(body: &mut Value) {
     let text = body["consentTimestamp"]
         .as_str()
         .expect("consentTimestamp is a string")
         .to_owned();
-    assert!(text.ends_with("+00:00"), "UTC offset in {text}");
+    assert!(
+        text.ends_with('Z'),
+        "UTC, as identity-idp prints it, in {text}"
+    );
     let at = OffsetDateTime::parse(&text, &Rfc3339).expect("ISO 8601");
     let age = OffsetDateTime::now_utc() - at;
     assert!(

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = applicant::parse(body);
     let _ = resolution::judge(status, Some("application/json"), body, "fuzz.wf");
-    let _ = socure::judge(status, body);
+    let _ = socure::judge(status, Some("application/json"), body);
     // Two feeds, so a read boundary falls inside the input.
     let mut scanner = framing::Scanner::new(65536);
     let (a, b) = data.split_at(data.len() / 2);
