@@ -495,6 +495,162 @@ mod tests {
         assert!(!logged.contains("ParameterDetails"));
     }
 
+    /// The verdict of a 200 answer given as JSON.
+    fn judged(body: serde_json::Value) -> Verdict {
+        judge(200, None, body.to_string().as_bytes(), WF)
+    }
+
+    fn iv_product(status: &str, items: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"ProductType": "InstantVerify", "ExecutedStepName": "IV",
+                           "ProductStatus": status, "Items": items})
+    }
+
+    #[test]
+    fn instant_verify_beside_another_product_is_not_found() {
+        let body = serde_json::json!({
+            "Status": {"TransactionStatus": "failed",
+                       "TransactionReasonCode": {"Code": "total.scoring.model.verification.fail"}},
+            "Products": [
+                iv_product("fail", serde_json::json!([{"ItemName": "DOBFullVerified", "ItemStatus": "fail"}])),
+                {"ProductType": "PhoneFinder", "ExecutedStepName": "PF", "ProductStatus": "pass"}
+            ]
+        });
+        let v = judged(body);
+        assert_eq!(v.exception, None);
+        assert!(v.attributes_requiring_additional_verification.is_empty());
+        assert!(!v.can_pass_with_additional_verification);
+        // Logged as usual: the passing PhoneFinder product has no reason, so it is not.
+        let keys: Vec<&String> = v.errors.keys().collect();
+        assert_eq!(keys, ["base", "IV"]);
+    }
+
+    #[test]
+    fn a_blank_reason_code_adds_no_base_and_a_code_on_passed_does() {
+        for code in [
+            serde_json::json!(""),
+            serde_json::json!("  "),
+            serde_json::json!([]),
+        ] {
+            let v = judged(serde_json::json!({"Status": {"TransactionStatus": "passed",
+                "TransactionReasonCode": {"Code": code}}}));
+            assert_eq!(v.errors, Map::new(), "{code}");
+        }
+        let v = judged(serde_json::json!({"Status": {"TransactionStatus": "passed",
+            "TransactionReasonCode": {"Code": "fake.code"}}}));
+        assert_eq!(
+            v.errors.get("base"),
+            Some(&serde_json::json!([
+                "Verification failed with code: 'fake.code'"
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_step_named_base_takes_the_place_of_base() {
+        let product = serde_json::json!({"ProductType": "X", "ExecutedStepName": "base", "ProductStatus": "fail"});
+        let v = judged(serde_json::json!({
+            "Status": {"TransactionStatus": "passed"},
+            "Products": [{"ProductType": "Y", "ExecutedStepName": "first", "ProductStatus": "fail"}, product]
+        }));
+        let keys: Vec<&String> = v.errors.keys().collect();
+        assert_eq!(keys, ["base", "first"]);
+        assert_eq!(v.errors.get("base"), Some(&serde_json::json!([product])));
+    }
+
+    #[test]
+    fn a_step_named_ssn_is_never_logged() {
+        let v = judged(serde_json::json!({
+            "Status": {"TransactionStatus": "passed"},
+            "Products": [{"ProductType": "X", "ExecutedStepName": "ssn", "ProductStatus": "fail"},
+                         {"ProductType": "Y", "ExecutedStepName": "other", "ProductStatus": "fail"}]
+        }));
+        let keys: Vec<&String> = v.errors.keys().collect();
+        assert_eq!(keys, ["other"]);
+    }
+
+    #[test]
+    fn shapes_identity_idp_raises_on_are_exceptions() {
+        let cases = [
+            (
+                serde_json::json!([1]),
+                "Malformed response body: the body is not a JSON object",
+            ),
+            (
+                serde_json::json!({"Products": null}),
+                "Malformed response body: Products is not a list",
+            ),
+            (
+                serde_json::json!({"Products": "x"}),
+                "Malformed response body: Products is not a list",
+            ),
+            (
+                serde_json::json!({"Status": "passed"}),
+                "Malformed response body: Status is not an object",
+            ),
+            (
+                serde_json::json!({"Status": {"TransactionStatus": "failed", "TransactionReasonCode": "x"}}),
+                "Malformed response body: TransactionReasonCode is not an object",
+            ),
+            (
+                serde_json::json!({"Status": {"TransactionStatus": "failed", "TransactionReasonCode": {"Code": 7}}}),
+                "Malformed response body: TransactionReasonCode.Code is not text",
+            ),
+            (
+                serde_json::json!({"Status": {"TransactionStatus": "passed"}, "Products": ["x"]}),
+                "Malformed response body: a product is not an object",
+            ),
+            (
+                serde_json::json!({"Status": {"TransactionStatus": "passed"},
+                                   "Products": [{"ExecutedStepName": 5, "ProductStatus": "fail"}]}),
+                "Malformed response body: a product's ExecutedStepName is not text",
+            ),
+            (
+                serde_json::json!({"Status": {"TransactionStatus": "passed"},
+                                   "Products": [{"ExecutedStepName": "P", "ProductStatus": "pass", "Items": [1]}]}),
+                "Malformed response body: an item is not an object",
+            ),
+            (
+                serde_json::json!({"Status": {"TransactionStatus": "passed"},
+                                   "Products": [iv_product("pass", serde_json::json!({"a": 1}))]}),
+                "Malformed response body: Items is not a list",
+            ),
+        ];
+        for (body, message) in cases {
+            let v = judged(body.clone());
+            assert_eq!(v.exception.as_deref(), Some(message), "{body}");
+            assert_eq!(v.errors, Map::new(), "{body}");
+            assert_eq!(v.transaction_id, "", "{body}");
+        }
+    }
+
+    #[test]
+    fn shapes_identity_idp_reads_without_raising_are_judged() {
+        // An empty object of products is none; the error status is judged as such.
+        let v = judged(serde_json::json!({"Status": {"TransactionStatus": "weird",
+            "TransactionReasonCode": "not dug for an invalid status"}, "Products": {}}));
+        assert_eq!(v.exception, None);
+        // A string among the InstantVerify items is a failed check with no name.
+        let v = judged(
+            serde_json::json!({"Status": {"TransactionStatus": "passed"},
+            "Products": [iv_product("pass", serde_json::json!(["x", {"ItemName": "SSNSSAValid", "ItemStatus": "pass"}]))]}),
+        );
+        assert_eq!(v.exception, None);
+        assert_eq!(v.attributes_requiring_additional_verification, ["unknown"]);
+        // Blank items are no items, whatever their type.
+        for items in [
+            serde_json::json!(""),
+            serde_json::json!(false),
+            serde_json::json!({}),
+        ] {
+            let v = judged(
+                serde_json::json!({"Status": {"TransactionStatus": "passed"},
+                "Products": [iv_product("pass", items.clone())]}),
+            );
+            assert_eq!(v.exception, None, "{items}");
+            assert!(v.attributes_requiring_additional_verification.is_empty());
+        }
+    }
+
     #[test]
     fn product_without_step_name_is_an_exception() {
         let body =

@@ -236,6 +236,68 @@ async fn every_lexis_nexis_fixture_is_judged_as_the_contract_says() {
     }
 }
 
+/// Answers derived from the fixtures for the rules no fixture shows alone
+/// (CONTRACT.md section 3), each through the whole proxy.
+#[tokio::test]
+async fn derived_lexis_nexis_answers_follow_the_contract() {
+    // A second product, of any kind, and there is no InstantVerify product:
+    // no attributes and no additional verification, whatever its items say.
+    let mut two_products =
+        fixture_json("lexis_nexis/instant_verify/date_of_birth_failure_response.json");
+    let phone_finder = json!({
+        "ProductType": "PhoneFinder",
+        "ExecutedStepName": "Execute Phone Finder",
+        "ProductStatus": "fail",
+        "ParameterDetails": [{"Name": "Consumer_Full_Names", "Values": [{"Value": "FAKEY MCFAKERSON"}]}]
+    });
+    two_products["Products"]
+        .as_array_mut()
+        .expect("products")
+        .push(phone_finder);
+    let iv_product = two_products["Products"][0].clone();
+    let two_products_result = ln_result(json!({
+        "errors": {
+            "base": ["Verification failed with code: 'priority.scoring.model.verification.fail'"],
+            "Execute Instant Verify": [iv_product],
+            // Logged, but never with the PII it reflects.
+            "Execute Phone Finder": [{
+                "ProductType": "PhoneFinder",
+                "ExecutedStepName": "Execute Phone Finder",
+                "ProductStatus": "fail"
+            }]
+        }
+    }));
+
+    // `failed` without a reason code: identity-idp's proofer raises.
+    let mut no_code = fixture_json("lexis_nexis/instant_verify/identity_not_found_response.json");
+    no_code["Status"]
+        .as_object_mut()
+        .expect("status")
+        .remove("TransactionReasonCode");
+    let no_code_result = ln_result(json!({
+        "exception": "LexisNexis answered 'failed' without a TransactionReasonCode",
+        "transaction_id": "",
+        "reference": ""
+    }));
+
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    for (case, body, expected) in [
+        (
+            "InstantVerify and PhoneFinder",
+            two_products,
+            two_products_result,
+        ),
+        ("failed without a reason code", no_code, no_code_result),
+    ] {
+        let upstream = FakeVendor::always(json_ok(body.to_string().as_bytes())).await;
+        let line = line_for(upstream, socure.addr, 5.0).await;
+        let e = event(&line);
+        assert_result(&e["resolution_result"], &expected, case);
+        assert_eq!(e["resolution_outcome"], "answered", "{case}");
+        assert!(!line.to_string().contains("FAKEY"), "{case}: no PII");
+    }
+}
+
 #[tokio::test]
 async fn every_socure_answer_is_judged_as_the_contract_says() {
     let cases: Vec<(&str, Reply, Value, &str)> = vec![
