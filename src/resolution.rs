@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::verdict::Verdict;
 
+mod ruby;
+
 pub const VENDOR_NAME: &str = "lexisnexis:instant_verify";
 
 /// What the proxy saw of the upstream exchange for one shadowed request.
@@ -223,24 +225,26 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
     }
     let base = match status.and_then(Value::as_str) {
         Some("error") => {
-            let code = ruby_string(reason_code()?);
+            let code = ruby::interpolate(reason_code()?);
             let information = root
                 .get("Information")
-                .map_or_else(|| "{}".to_owned(), Value::to_string);
+                .map_or_else(|| "{}".to_owned(), ruby::to_json);
             Some(format!("Response error with code '{code}': {information}"))
         }
         // `passed` included: identity-idp words any present code this way.
-        Some("passed" | "failed") => reason_code()?
-            .filter(|code| ruby_present(code))
-            .map(|code| {
-                format!(
-                    "Verification failed with code: '{}'",
-                    ruby_string(Some(code))
-                )
-            }),
+        Some("passed" | "failed") => {
+            reason_code()?
+                .filter(|code| ruby::present(code))
+                .map(|code| {
+                    format!(
+                        "Verification failed with code: '{}'",
+                        ruby::interpolate(Some(code))
+                    )
+                })
+        }
         _ => Some(format!(
             "Invalid status in response body: '{}'",
-            ruby_string(status)
+            ruby::interpolate(status)
         )),
     };
     let errors = errors(base, logged);
@@ -367,7 +371,7 @@ fn should_log(product: &Map<String, Value>) -> Result<bool, Raised> {
 /// de-duplicated and sorted. `Items` that are not `present?` give none.
 fn failed_attributes(product: &Map<String, Value>) -> Result<Vec<String>, Raised> {
     let items = match product.get("Items") {
-        Some(items) if ruby_present(items) => items
+        Some(items) if ruby::present(items) => items
             .as_array()
             .ok_or(Raised::Malformed("Items is not a list"))?,
         _ => return Ok(Vec::new()),
@@ -400,28 +404,6 @@ fn attribute_for(check: &str) -> &'static str {
         "DOBFullVerified" | "DOBYearVerified" => "dob",
         "DriversLicense" | "DriversLicenseVerification" => "state_id_number",
         _ => "unknown",
-    }
-}
-
-/// A JSON value as Ruby's string interpolation shows it: `nil` is empty, a
-/// string is itself, anything else its JSON text.
-fn ruby_string(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// ActiveSupport's `present?` on a JSON value: not `nil`, `false`, a string
-/// of only white space, or an empty list or object.
-fn ruby_present(value: &Value) -> bool {
-    match value {
-        Value::Null | Value::Bool(false) => false,
-        Value::String(text) => !text.chars().all(char::is_whitespace),
-        Value::Array(list) => !list.is_empty(),
-        Value::Object(map) => !map.is_empty(),
-        Value::Bool(true) | Value::Number(_) => true,
     }
 }
 
