@@ -1,0 +1,18 @@
+//! Judges LexisNexis InstantVerify answers read from stdin, one JSON body per
+//! line, and prints each `resolution_result` as one JSON line: the proxy's
+//! side of the differential check in `tests/differential/` (see its README).
+
+use std::io::{BufRead, Write};
+
+use socure_shadow_proxy::resolution;
+
+fn main() -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for line in std::io::stdin().lock().lines() {
+        let verdict = resolution::judge(200, None, line?.as_bytes(), "wf");
+        serde_json::to_writer(&mut out, &verdict)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
