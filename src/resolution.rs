@@ -191,7 +191,9 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
     // `find_instant_verify_product` runs first, and reads `Products`.
     let products = products(root)?;
     let status_obj = object(root.get("Status"), "Status is not an object")?;
-    let status = status_obj.and_then(|s| s.get("TransactionStatus"));
+    let transaction_status = status_obj.and_then(|s| s.get("TransactionStatus"));
+    // Only a string can be a valid status; any other value is an invalid one.
+    let status = transaction_status.and_then(Value::as_str);
     let reason_code = || -> Result<Option<&Value>, Raised> {
         let reason = status_obj.and_then(|s| s.get("TransactionReasonCode"));
         let reason = object(reason, "TransactionReasonCode is not an object")?;
@@ -223,7 +225,7 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
         }
         logged.insert(step, Value::Object(product));
     }
-    let base = match status.and_then(Value::as_str) {
+    let base = match status {
         Some("error") => {
             let code = ruby::interpolate(reason_code()?);
             let information = root
@@ -244,14 +246,14 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
         }
         _ => Some(format!(
             "Invalid status in response body: '{}'",
-            ruby::interpolate(status)
+            ruby::interpolate(transaction_status)
         )),
     };
     let errors = errors(base, logged);
 
     // `failed_result_can_pass_with_additional_verification?` matches the code
     // before anything else, then the mapper reads the InstantVerify product.
-    let failed_code = match status.and_then(Value::as_str) {
+    let failed_code = match status {
         Some("failed") => match reason_code()? {
             Some(Value::String(code)) => Some(code.as_str()),
             None => return Err(Raised::FailedWithoutReasonCode),
@@ -280,7 +282,7 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
         && !attributes.is_empty();
 
     Ok(Judged {
-        passed: status.and_then(Value::as_str) == Some("passed"),
+        passed: status == Some("passed"),
         errors,
         transaction_id: status_obj
             .and_then(|s| s.get("ConversationId"))
