@@ -20,7 +20,7 @@ pub fn interpolate(value: Option<&Value>) -> String {
         Some(Value::String(text)) => text.clone(),
         Some(other) => {
             let mut out = String::new();
-            inspect(other, &mut out);
+            print(other, &INSPECT, &mut out);
             out
         }
     }
@@ -43,23 +43,48 @@ pub fn present(value: &Value) -> bool {
 /// U+2029 escaped, as Rails' `escape_html_entities_in_json` does by default.
 pub fn to_json(value: &Value) -> String {
     let mut out = String::new();
-    json(value, &mut out);
+    print(value, &JSON, &mut out);
     out
 }
 
-fn json(value: &Value, out: &mut String) {
+/// What Ruby's two printers write differently; lists, objects and numbers
+/// they write alike.
+struct Style {
+    nil: &'static str,
+    item_separator: &'static str,
+    key_separator: &'static str,
+    string: fn(&str, &mut String),
+}
+
+/// `inspect`, which `to_s` of a list or a hash is: `{"a"=>[nil, 1.0]}`.
+const INSPECT: Style = Style {
+    nil: "nil",
+    item_separator: ", ",
+    key_separator: "=>",
+    string: inspect_string,
+};
+
+/// ActiveSupport's JSON: `{"a":[null,1.0]}`.
+const JSON: Style = Style {
+    nil: "null",
+    item_separator: ",",
+    key_separator: ":",
+    string: json_string,
+};
+
+fn print(value: &Value, style: &Style, out: &mut String) {
     match value {
-        Value::Null => out.push_str("null"),
+        Value::Null => out.push_str(style.nil),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&number(n)),
-        Value::String(text) => json_string(text, out),
+        Value::String(text) => (style.string)(text, out),
         Value::Array(list) => {
             out.push('[');
             for (i, item) in list.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push_str(style.item_separator);
                 }
-                json(item, out);
+                print(item, style, out);
             }
             out.push(']');
         }
@@ -67,11 +92,11 @@ fn json(value: &Value, out: &mut String) {
             out.push('{');
             for (i, (key, item)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push_str(style.item_separator);
                 }
-                json_string(key, out);
-                out.push(':');
-                json(item, out);
+                (style.string)(key, out);
+                out.push_str(style.key_separator);
+                print(item, style, out);
             }
             out.push('}');
         }
@@ -96,38 +121,6 @@ fn json_string(text: &str, out: &mut String) {
         }
     }
     out.push('"');
-}
-
-/// Ruby's `inspect`, which `to_s` of a list or a hash is.
-fn inspect(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("nil"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&number(n)),
-        Value::String(text) => inspect_string(text, out),
-        Value::Array(list) => {
-            out.push('[');
-            for (i, item) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                inspect(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                inspect_string(key, out);
-                out.push_str("=>");
-                inspect(item, out);
-            }
-            out.push('}');
-        }
-    }
 }
 
 fn inspect_string(text: &str, out: &mut String) {
