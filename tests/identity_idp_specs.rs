@@ -13,7 +13,7 @@ mod support;
 use serde_json::{Value, json};
 use socure_shadow_proxy::resolution::{self, Exchange};
 use socure_shadow_proxy::socure;
-use support::{WORKFLOW, fixture_json};
+use support::{RESULT_KEYS, SOCURE_REQUEST_KEYS, WORKFLOW, fixture_json, keys};
 
 /// The LexisNexis verdict of a 200 answer with `body`, as the line carries it.
 fn judge_lexis_nexis(body: &Value) -> Value {
@@ -168,8 +168,7 @@ mod lexis_nexis_response_spec {
     #[test]
     fn transaction_error_has_only_a_base_error() {
         let errors = &judge_lexis_nexis(&instant_verify("error_response.json"))["errors"];
-        let keys: Vec<&String> = errors.as_object().expect("errors").keys().collect();
-        assert_eq!(keys, ["base"]);
+        assert_eq!(keys(errors), ["base"]);
         let base = errors["base"][0].as_str().expect("base message");
         assert!(base.starts_with("Response error with code"), "{base}");
     }
@@ -281,12 +280,7 @@ mod instant_verify_proofing_spec {
             verdict["errors"],
             json!({"base": ["Verification failed with code: '123abc'"], "Discovery": [discovery]})
         );
-        let keys: Vec<&String> = verdict["errors"]
-            .as_object()
-            .expect("errors")
-            .keys()
-            .collect();
-        assert_eq!(keys, ["base", "Discovery"]);
+        assert_eq!(keys(&verdict["errors"]), ["base", "Discovery"]);
         assert_eq!(verdict["transaction_id"], "foo");
         assert_eq!(verdict["reference"], reference);
     }
@@ -524,22 +518,9 @@ mod socure_proofer_spec {
     #[test]
     fn full_match() {
         let verdict = judged(json!({}));
-        let keys: Vec<&String> = verdict.as_object().expect("result").keys().collect();
         assert_eq!(
-            keys,
-            [
-                "success",
-                "errors",
-                "exception",
-                "timed_out",
-                "transaction_id",
-                "reference",
-                "can_pass_with_additional_verification",
-                "attributes_requiring_additional_verification",
-                "vendor_name",
-                "vendor_workflow",
-                "verified_attributes"
-            ],
+            keys(&verdict),
+            RESULT_KEYS,
             "a resolution result, key for key"
         );
         assert_eq!(verdict["success"], true);
@@ -817,27 +798,7 @@ mod socure_request_spec {
     async fn body_holds_every_expected_value() {
         let sent = sent_to_socure().await;
         let mut body = sent.json();
-        let keys: Vec<String> = body.as_object().expect("object").keys().cloned().collect();
-        assert_eq!(
-            keys,
-            [
-                "modules",
-                "firstName",
-                "surName",
-                "country",
-                "physicalAddress",
-                "physicalAddress2",
-                "city",
-                "state",
-                "zip",
-                "nationalId",
-                "dob",
-                "userConsent",
-                "consentTimestamp",
-                "countryOfOrigin",
-                "customerUserId"
-            ]
-        );
+        assert_eq!(keys(&body), SOCURE_REQUEST_KEYS);
         // `5.minutes.ago.iso8601` in identity-idp's UTC zone: seconds, `Z`.
         let consent = body["consentTimestamp"].as_str().expect("text").to_owned();
         assert_eq!(consent.len(), "2024-08-22T19:20:45Z".len(), "{consent}");

@@ -11,20 +11,6 @@ mod support;
 use serde_json::{Value, json};
 use support::*;
 
-const RESULT_KEYS: [&str; 11] = [
-    "success",
-    "errors",
-    "exception",
-    "timed_out",
-    "transaction_id",
-    "reference",
-    "can_pass_with_additional_verification",
-    "attributes_requiring_additional_verification",
-    "vendor_name",
-    "vendor_workflow",
-    "verified_attributes",
-];
-
 /// Runs one shadowed request with the two fakes answering as given and
 /// returns its single line.
 async fn line_for(
@@ -45,13 +31,7 @@ async fn line_for(
 
 /// Compares a result key by key, and checks the key order.
 fn assert_result(actual: &Value, expected: &Value, case: &str) {
-    let keys: Vec<&str> = actual
-        .as_object()
-        .expect("result object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys, RESULT_KEYS, "{case}: key order");
+    assert_eq!(keys(actual), RESULT_KEYS, "{case}: key order");
     for key in RESULT_KEYS {
         assert_eq!(actual[key], expected[key], "{case}: {key}");
     }

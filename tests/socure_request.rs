@@ -55,31 +55,9 @@ async fn fixture_request_maps_field_by_field_with_the_key() {
     );
 
     let mut body = received.json();
-    let keys: Vec<&str> = body
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
-        [
-            "modules",
-            "firstName",
-            "surName",
-            "country",
-            "physicalAddress",
-            "physicalAddress2",
-            "city",
-            "state",
-            "zip",
-            "nationalId",
-            "dob",
-            "userConsent",
-            "consentTimestamp",
-            "countryOfOrigin",
-            "customerUserId"
-        ],
+        keys(&body),
+        SOCURE_REQUEST_KEYS,
         "identity-idp's field order"
     );
     take_consent_timestamp(&mut body);

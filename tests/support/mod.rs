@@ -32,6 +32,53 @@ pub const API_KEY: &str = "fake-socure-api-key-0000";
 /// No single exchange in these tests should take longer; a hang fails fast.
 pub const TEST_BOUND: Duration = Duration::from_secs(20);
 
+/// The keys of both vendors' results, in the order CONTRACT.md section 3
+/// fixes (identity-idp's `Resolution::Result#to_h`).
+pub const RESULT_KEYS: [&str; 11] = [
+    "success",
+    "errors",
+    "exception",
+    "timed_out",
+    "transaction_id",
+    "reference",
+    "can_pass_with_additional_verification",
+    "attributes_requiring_additional_verification",
+    "vendor_name",
+    "vendor_workflow",
+    "verified_attributes",
+];
+
+/// The keys of the Socure request body, in identity-idp's order, without
+/// `email` and `mobileNumber` (never sent) and with the contract's
+/// `customerUserId` last.
+pub const SOCURE_REQUEST_KEYS: [&str; 15] = [
+    "modules",
+    "firstName",
+    "surName",
+    "country",
+    "physicalAddress",
+    "physicalAddress2",
+    "city",
+    "state",
+    "zip",
+    "nationalId",
+    "dob",
+    "userConsent",
+    "consentTimestamp",
+    "countryOfOrigin",
+    "customerUserId",
+];
+
+/// The keys of a JSON object, in order.
+pub fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 /// A fixture from `tests/fixtures/`.
 pub fn fixture(relative: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
