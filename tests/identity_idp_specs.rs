@@ -704,7 +704,7 @@ mod socure_request_spec {
     use socure_shadow_proxy::config::{Secret, SocureConfig};
     use socure_shadow_proxy::socure::{Answer, SocureClient, SocureError};
     use socure_shadow_proxy::tls;
-    use support::{API_KEY, FakeVendor, Message, Reply, json_ok, response};
+    use support::{API_KEY, FakeVendor, Message, Reply, json_ok, response, take_consent_timestamp};
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
@@ -800,18 +800,7 @@ mod socure_request_spec {
         let mut body = sent.json();
         assert_eq!(keys(&body), SOCURE_REQUEST_KEYS);
         // `5.minutes.ago.iso8601` in identity-idp's UTC zone: seconds, `Z`.
-        let consent = body["consentTimestamp"].as_str().expect("text").to_owned();
-        assert_eq!(consent.len(), "2024-08-22T19:20:45Z".len(), "{consent}");
-        assert!(consent.ends_with('Z'), "{consent}");
-        let at = OffsetDateTime::parse(&consent, &Rfc3339).expect("ISO 8601");
-        let age = OffsetDateTime::now_utc() - at;
-        assert!(
-            age >= time::Duration::minutes(4) && age <= time::Duration::minutes(6),
-            "five minutes ago, was {age}"
-        );
-        body.as_object_mut()
-            .expect("object")
-            .remove("consentTimestamp");
+        take_consent_timestamp(&mut body);
         assert_eq!(
             body,
             json!({

@@ -4,8 +4,6 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Sends `body` as an InstantVerify request and returns what the fake Socure received.
 async fn socure_receives(body: &[u8]) -> Message {
@@ -16,28 +14,6 @@ async fn socure_receives(body: &[u8]) -> Message {
     let mut received = socure.requests();
     assert_eq!(received.len(), 1, "one Socure call per applicant");
     received.remove(0)
-}
-
-/// Checks the consent time (about five minutes ago, in UTC) and
-/// removes it, so the rest can be compared exactly.
-fn take_consent_timestamp(body: &mut Value) {
-    let text = body["consentTimestamp"]
-        .as_str()
-        .expect("consentTimestamp is a string")
-        .to_owned();
-    assert!(
-        text.ends_with('Z'),
-        "UTC, as identity-idp prints it, in {text}"
-    );
-    let at = OffsetDateTime::parse(&text, &Rfc3339).expect("ISO 8601");
-    let age = OffsetDateTime::now_utc() - at;
-    assert!(
-        age >= time::Duration::minutes(4) && age <= time::Duration::minutes(6),
-        "about five minutes ago, was {age}"
-    );
-    body.as_object_mut()
-        .expect("object")
-        .shift_remove("consentTimestamp");
 }
 
 #[tokio::test]
