@@ -145,8 +145,8 @@ pub fn outcome(call: &Result<Answer, SocureError>) -> &'static str {
 /// identity-idp's Faraday client does: a 400 whose JSON body comes as
 /// `text/plain` has no `msg` and no `referenceId` to take.
 pub fn judge(status: u16, content_type: Option<&str>, body: &[u8]) -> Verdict {
-    let parsed: Option<Map<String, Value>> = match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) if is_json_media_type(content_type) => Some(map),
+    let parsed = match is_json_media_type(content_type).then(|| serde_json::from_slice(body)) {
+        Some(Ok(Value::Object(map))) => Some(map),
         _ => None,
     };
     if !(200..300).contains(&status) {
@@ -229,7 +229,8 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8]) -> Verdict {
 }
 
 /// Faraday's `:json` response middleware parses a body when its media type
-/// (the `Content-Type` before any `;`) matches `/\bjson$/`, case and all.
+/// (the `Content-Type` before any `;`) matches `/\bjson$/`, which is
+/// case-sensitive.
 fn is_json_media_type(content_type: Option<&str>) -> bool {
     let media = content_type.unwrap_or("");
     let media = media.split(';').next().unwrap_or(media);
