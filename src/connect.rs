@@ -28,7 +28,7 @@ use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use tower_service::Service;
 
 use crate::config::{Resolve, UpstreamConfig};
-use crate::tap::BoxError;
+use crate::error::BoxError;
 
 /// A resolver could not be built (no usable `/etc/resolv.conf`, say).
 #[derive(Debug, thiserror::Error)]

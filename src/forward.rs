@@ -6,22 +6,22 @@
 //! answer comes back the same way. Only hop-by-hop headers (RFC 9110 section
 //! 7.6.1) are dropped, and `Host` names the upstream.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::{BodyExt, Full, LengthLimitError};
+use http_body_util::LengthLimitError;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::body::{ProxyBody, full};
 use crate::config::UpstreamConfig;
 use crate::connect::Redirect;
-use crate::tap::{BoxError, ProxyBody};
+use crate::error::{BoxError, caused_by};
 
 /// Header fields that describe one connection, not the message (RFC 9110
 /// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).
@@ -133,13 +133,6 @@ impl ForwardError {
         }
         response
     }
-}
-
-/// A body with nothing to wait for.
-pub fn full(bytes: Bytes) -> ProxyBody {
-    Full::new(bytes)
-        .map_err(|never: Infallible| match never {})
-        .boxed()
 }
 
 /// How long the upstream took to its response head; carried in the
@@ -292,18 +285,6 @@ impl Upstream {
         *request.extensions_mut() = parts.extensions;
         Ok(request)
     }
-}
-
-/// Whether `err` or any error under it is an `E`.
-fn caused_by<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(cause) = current {
-        if cause.is::<E>() {
-            return true;
-        }
-        current = cause.source();
-    }
-    false
 }
 
 /// The response as it goes back: hop-by-hop fields dropped, the rest as sent.

@@ -23,10 +23,10 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::authority::Authority;
+use crate::body::{ProxyBody, full};
 use crate::config::{InterceptConfig, UpstreamConfig};
-use crate::forward::{self, ForwardError, Target};
+use crate::forward::{ForwardError, Target};
 use crate::server::{HEADER_READ_TIMEOUT, HttpServing};
-use crate::tap::ProxyBody;
 
 /// Answers the `CONNECT`s of forward-proxy mode.
 pub struct Interceptor {
@@ -196,7 +196,7 @@ impl Interceptor {
 
 /// The `200` that turns the connection into a tunnel.
 fn established() -> Response<ProxyBody> {
-    let mut response = Response::new(forward::full(bytes::Bytes::new()));
+    let mut response = Response::new(full(bytes::Bytes::new()));
     *response.status_mut() = StatusCode::OK;
     response
 }

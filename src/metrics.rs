@@ -187,7 +187,7 @@ impl Metrics {
         std::thread::Builder::new()
             .name("metrics-upkeep".into())
             .spawn(move || {
-                crate::server::lower_priority();
+                crate::sys::lower_priority();
                 loop {
                     std::thread::sleep(every);
                     match series.upgrade() {

@@ -5,7 +5,6 @@
 //! the mirror, and its answer is watched on its way back. Nothing here waits
 //! for Socure or for the shadow log.
 
-use std::error::Error as _;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
@@ -14,13 +13,15 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::body::{ProxyBody, RequestBody};
+use crate::error::{self, BoxError};
 use crate::forward::{self, ForwardError, Upstream, UpstreamTime};
 use crate::framing::AmbiguousLength;
 use crate::live::Live;
 use crate::metrics::{Metrics, Route};
 use crate::mirror::{Mirror, MirrorInput};
 use crate::resolution::Exchange;
-use crate::tap::{self, BoxError, ProxyBody, RequestBody, ResponseTap};
+use crate::tap::{self, ResponseTap};
 
 pub struct Proxy {
     upstream: Upstream,
@@ -235,12 +236,10 @@ fn exchange_for(err: &ForwardError) -> Exchange {
 /// Logs the proxy's own failure (path only: a query could carry anything)
 /// and builds its answer.
 fn fail(err: ForwardError, method: &http::Method, path: &str) -> Response<ProxyBody> {
-    let mut causes = Vec::new();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
+    let causes: Vec<String> = error::chain(&err)
+        .skip(1)
+        .map(ToString::to_string)
+        .collect();
     tracing::warn!(
         status = err.status().as_u16(),
         error = %err,

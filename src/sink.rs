@@ -121,7 +121,7 @@ pub fn open(
     std::thread::Builder::new()
         .name("shadow-log".into())
         .spawn(move || {
-            crate::server::lower_priority();
+            crate::sys::lower_priority();
             let writer = Writer {
                 out,
                 target,

@@ -4,7 +4,6 @@
 //! identity-idp's `Proofing::Socure::IdPlus`. One call per applicant and no
 //! retries: a retry would bill twice and skew the latency figures.
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -336,8 +335,7 @@ fn classify(err: reqwest::Error) -> SocureError {
     if err.is_timeout() {
         return SocureError::Timeout;
     }
-    let mut source = err.source();
-    while let Some(cause) = source {
+    for cause in crate::error::chain(&err).skip(1) {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             match io.kind() {
@@ -362,7 +360,6 @@ fn classify(err: reqwest::Error) -> SocureError {
         {
             return SocureError::Connection("connection closed before the answer was complete");
         }
-        source = cause.source();
     }
     if err.is_connect() {
         SocureError::Connection("could not connect")

@@ -13,23 +13,13 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::body::{ProxyBody, RequestBody};
+use crate::error::BoxError;
 use crate::mirror::ResolutionReporter;
 use crate::resolution::Exchange;
-
-/// The error of any body the proxy moves.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Every body the proxy sends or answers with.
-pub type ProxyBody = BoxBody<Bytes, BoxError>;
-
-/// A client's request body, cut off at the hard limit
-/// (`listen.max_request_body_bytes`): past it, reading fails with
-/// [`http_body_util::LengthLimitError`] and the client gets 413.
-pub type RequestBody = Limited<Incoming>;
 
 /// How much of an answer is kept for judging. InstantVerify answers are a few
 /// KiB; a bigger one is passed through whole and logged as too large to judge.

@@ -1,0 +1,28 @@
+//! The body types every layer passes around: what a client sends, what the proxy forwards and answers with.
+//!
+//! At the bottom of the crate, beside `error`: the data path and the
+//! listeners share them without importing each other.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use crate::error::BoxError;
+
+/// Every body the proxy sends or answers with.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// A client's request body, cut off at the hard limit
+/// (`listen.max_request_body_bytes`): past it, reading fails with
+/// [`http_body_util::LengthLimitError`] and the client gets 413.
+pub type RequestBody = Limited<Incoming>;
+
+/// A body with nothing to wait for.
+pub fn full(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes)
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}

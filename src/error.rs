@@ -1,0 +1,38 @@
+//! The error alias every body and transport uses, and the one walker down an error's causes.
+//!
+//! At the bottom of the crate: everything may import it, it imports nothing.
+
+use std::error::Error;
+
+/// The error of any body the proxy moves, and of the resolvers under its client.
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// `err` and every error under it, outermost first.
+pub fn chain<'a>(
+    err: &'a (dyn Error + 'static),
+) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+    std::iter::successors(Some(err), |&cause| cause.source())
+}
+
+/// Whether `err` or any error under it is an `E`.
+pub fn caused_by<E: Error + 'static>(err: &(dyn Error + 'static)) -> bool {
+    chain(err).any(|cause| cause.is::<E>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_goes_down_every_source() {
+        let err = Outer(std::io::Error::other("inner"));
+        let shown: Vec<String> = chain(&err).map(ToString::to_string).collect();
+        assert_eq!(shown, ["outer", "inner"]);
+        assert!(caused_by::<std::io::Error>(&err));
+        assert!(!caused_by::<std::fmt::Error>(&err));
+    }
+}
