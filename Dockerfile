@@ -6,6 +6,7 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY judge ./judge
 COPY tests/fixtures ./tests/fixtures
 RUN cargo build --release --locked
 

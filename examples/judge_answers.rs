@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, Write};
 
-use socure_shadow_proxy::resolution;
+use socure_shadow_proxy::judge::resolution;
 
 fn main() -> std::io::Result<()> {
     let stdout = std::io::stdout();

@@ -25,8 +25,9 @@
 //! - [`tls`]: every rustls config: the verifying clients, the TLS listener.
 //! - [`demo`]: built-in fake vendors and the `demo` command.
 
+pub use socure_shadow_judge as judge;
+
 pub mod admin;
-pub mod applicant;
 pub mod authority;
 pub mod body;
 pub mod config;
@@ -39,14 +40,11 @@ pub mod intercept;
 pub mod live;
 pub mod metrics;
 pub mod mirror;
-pub mod pair;
 pub mod proxy;
-pub mod resolution;
 pub mod selection;
 pub mod server;
 pub mod sink;
-pub mod socure;
+pub mod socure_client;
 pub mod sys;
 pub mod tap;
 pub mod tls;
-pub mod verdict;

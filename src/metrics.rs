@@ -11,7 +11,7 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use crate::pair::Agreement;
+use crate::judge::pair::{Agreement, SocureOutcome};
 
 const PREFIX: &str = "socure_shadow_proxy_";
 const METADATA: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
@@ -31,18 +31,6 @@ pub enum Route {
 
 const ROUTES: [&str; 2] = ["shadowed", "passthrough"];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-/// Every `socure_outcome` a line can have.
-pub const MIRROR_OUTCOMES: [&str; 8] = [
-    "answered",
-    "timed_out",
-    "failed",
-    "not_sent",
-    "dropped",
-    "shutdown",
-    "duplicate",
-    "budget_exhausted",
-];
-
 /// Why a mirror was not sent to Socure though the applicant was eligible.
 #[derive(Debug, Clone, Copy)]
 pub enum Skipped {
@@ -157,7 +145,11 @@ impl Metrics {
             upstream_latency: r.histogram("upstream_latency_seconds"),
             proxy_overhead: r.histogram("proxy_overhead_seconds"),
             mirrors_started: r.counter("mirrors_started_total", &[]),
-            mirror_outcomes: r.counters("mirrors_total", "socure_outcome", &MIRROR_OUTCOMES),
+            mirror_outcomes: r.counters(
+                "mirrors_total",
+                "socure_outcome",
+                &SocureOutcome::ALL.map(SocureOutcome::label),
+            ),
             mirrors_skipped: r.counters("mirrors_not_sent_total", "reason", &SKIP_REASONS),
             sampled_out: r.counter("mirrors_sampled_out_total", &[]),
             socure_latency: r.histogram("socure_latency_seconds"),
@@ -251,10 +243,8 @@ impl Metrics {
     }
 
     /// A line was made: its Socure outcome and how the vendors compared.
-    pub fn line_made(&self, socure_outcome: &str, agreement: Agreement) {
-        if let Some(at) = MIRROR_OUTCOMES.iter().position(|o| *o == socure_outcome)
-            && let Some(counter) = self.0.mirror_outcomes.get(at)
-        {
+    pub fn line_made(&self, socure_outcome: SocureOutcome, agreement: Agreement) {
+        if let Some(counter) = self.0.mirror_outcomes.get(socure_outcome as usize) {
             counter.increment(1);
         }
         if let Some(counter) = self.0.agreement.get(agreement as usize) {

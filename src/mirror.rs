@@ -22,18 +22,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::applicant;
+use crate::judge::applicant;
+use crate::judge::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
+use crate::judge::resolution::Exchange;
 use crate::live::Live;
 use crate::metrics::{Metrics, Skipped};
-use crate::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
-use crate::resolution::Exchange;
 use crate::selection::{self, Budget, Dedup};
 use crate::sink::SinkSender;
-use crate::socure::SocureClient;
+use crate::socure_client::SocureClient;
 
 /// How often the mirror runtime takes what the forward path handed over
 /// while there is traffic.
@@ -266,6 +267,12 @@ impl Mirror {
     }
 }
 
+/// A fresh line id, decided when the mirror starts so a later duplicate
+/// can point to it.
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// The task's line, or, if the task panicked, a line that says so: a
 /// shadowed request gets its one line whatever happens inside its mirror.
 async fn line_even_if_panics(
@@ -281,7 +288,8 @@ async fn line_even_if_panics(
                 "mirror task panicked; writing its line without results"
             );
             Some(pair::pair(
-                pair::new_id(),
+                new_id(),
+                OffsetDateTime::now_utc(),
                 path,
                 None,
                 workflow,
@@ -316,7 +324,7 @@ impl Task {
         plan: Plan,
         rx: oneshot::Receiver<ResolutionSide>,
     ) -> Option<ShadowLine> {
-        let id = pair::new_id();
+        let id = new_id();
         // Parsing happens here, off the forward path.
         let parsed = match plan {
             Plan::Skip(reason) => Err(reason),
@@ -396,6 +404,7 @@ impl Task {
         let (socure_side, resolution_side) = tokio::join!(socure_side, resolution_side);
         Some(pair::pair(
             id,
+            OffsetDateTime::now_utc(),
             path,
             user_id,
             &self.workflow,

@@ -17,10 +17,10 @@ use crate::body::{ProxyBody, RequestBody};
 use crate::error::{self, BoxError};
 use crate::forward::{self, ForwardError, Upstream, UpstreamTime};
 use crate::framing::AmbiguousLength;
+use crate::judge::resolution::Exchange;
 use crate::live::Live;
 use crate::metrics::{Metrics, Route};
 use crate::mirror::{Mirror, MirrorInput};
-use crate::resolution::Exchange;
 use crate::tap::{self, ResponseTap};
 
 pub struct Proxy {

@@ -30,12 +30,13 @@ use crate::connect::{Redirect, ResolverError};
 use crate::forward::{ForwardError, Target, Upstream};
 use crate::framing;
 use crate::intercept::Interceptor;
+use crate::judge::socure::SocureError;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::mirror::{Mirror, MirrorLimits};
 use crate::proxy::{Proxy, ProxyLimits};
 use crate::sink::{self, SinkError, SinkReport, SinkTask};
-use crate::socure::{SocureClient, SocureError};
+use crate::socure_client::SocureClient;
 use crate::sys;
 use crate::tls;
 

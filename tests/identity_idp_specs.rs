@@ -11,8 +11,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use socure_shadow_proxy::resolution::{self, Exchange};
-use socure_shadow_proxy::socure;
+use socure_shadow_proxy::judge::resolution::{self, Exchange};
+use socure_shadow_proxy::judge::socure;
 use support::{RESULT_KEYS, SOCURE_REQUEST_KEYS, WORKFLOW, fixture_json, keys};
 
 /// The LexisNexis verdict of a 200 answer with `body`, as the line carries it.
@@ -700,9 +700,10 @@ mod socure_response_spec {
 mod socure_request_spec {
     use std::time::Duration;
 
-    use socure_shadow_proxy::applicant::{self, Applicant};
     use socure_shadow_proxy::config::{Secret, SocureConfig};
-    use socure_shadow_proxy::socure::{Answer, SocureClient, SocureError};
+    use socure_shadow_proxy::judge::applicant::{self, Applicant};
+    use socure_shadow_proxy::judge::socure::{Answer, SocureError};
+    use socure_shadow_proxy::socure_client::SocureClient;
     use socure_shadow_proxy::tls;
     use support::{API_KEY, FakeVendor, Message, Reply, json_ok, response, take_consent_timestamp};
     use time::OffsetDateTime;
@@ -855,7 +856,7 @@ mod socure_request_spec {
     async fn http_200_has_kyc_data() {
         let (result, _) = call(kyc_answer(), BOUND).await;
         let verdict = socure::judge_call(&result);
-        assert_eq!(socure::outcome(&result), "answered");
+        assert_eq!(socure::outcome(&result).label(), "answered");
         assert_eq!(verdict.exception, None);
         assert_eq!(
             verdict.errors.get("reason_codes"),
@@ -942,7 +943,7 @@ mod socure_request_spec {
             Some("Connection failed: connection reset")
         );
         assert!(!verdict.timed_out);
-        assert_eq!(socure::outcome(&result), "failed");
+        assert_eq!(socure::outcome(&result).label(), "failed");
     }
 }
 

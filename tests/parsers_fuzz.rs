@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use socure_shadow_proxy::{applicant, resolution, socure};
+use socure_shadow_proxy::judge::{applicant, resolution, socure};
 
 /// A value that must never come back in an error string.
 const CANARY: &str = "QXCANARY-900-55-7733";

@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use socure_shadow_proxy::{applicant, framing, resolution, socure};
+use socure_shadow_proxy::framing;
+use socure_shadow_proxy::judge::{applicant, resolution, socure};
 
 fuzz_target!(|data: &[u8]| {
     // The first two bytes pick an HTTP status, so every judging branch is reached.

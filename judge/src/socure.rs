@@ -1,19 +1,16 @@
-//! The Socure ID+ KYC client: request mapping and response judging (pure), and the one call per applicant.
+//! Socure ID+ KYC, pure: the request built from the applicant, and the answer judged into `socure_result`.
 //!
 //! CONTRACT.md section 2 fixes the request, section 3 the judging; both follow
-//! identity-idp's `Proofing::Socure::IdPlus`. One call per applicant and no
-//! retries: a retry would bill twice and skew the latency figures.
+//! identity-idp's `Proofing::Socure::IdPlus` at the seed's commit. The call
+//! itself (one per applicant, never retried) is the proxy's `SocureClient`;
+//! what it brings back, an [`Answer`] or a [`SocureError`], is judged here.
 
-use std::time::Duration;
-
-use http::HeaderValue;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::applicant::Applicant;
-use crate::config::{Secret, SocureConfig};
+use crate::pair::SocureOutcome;
 use crate::verdict::{Verdict, elements};
 
 pub const VENDOR_NAME: &str = "socure_kyc";
@@ -23,7 +20,7 @@ pub const ENDPOINT_PATH: &str = "/api/3.0/EmailAuthScore";
 /// grow our memory.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// identity-idp sent a consent time five minutes in the past.
-const CONSENT_AGE: time::Duration = time::Duration::minutes(5);
+pub const CONSENT_AGE: time::Duration = time::Duration::minutes(5);
 
 /// The ID+ request body, fields in identity-idp's order.
 #[derive(Serialize)]
@@ -129,12 +126,12 @@ pub fn interrupted() -> Verdict {
     )
 }
 
-/// The `socure_outcome` field of the line.
-pub fn outcome(call: &Result<Answer, SocureError>) -> &'static str {
+/// The `socure_outcome` of a call.
+pub fn outcome(call: &Result<Answer, SocureError>) -> SocureOutcome {
     match call {
-        Ok(_) => "answered",
-        Err(SocureError::Timeout) => "timed_out",
-        Err(_) => "failed",
+        Ok(_) => SocureOutcome::Answered,
+        Err(SocureError::Timeout) => SocureOutcome::TimedOut,
+        Err(_) => SocureOutcome::Failed,
     }
 }
 
@@ -247,124 +244,6 @@ fn failure(message: String, transaction_id: Value, timed_out: bool) -> Verdict {
     Verdict {
         transaction_id,
         ..Verdict::exception(VENDOR_NAME, None, message, timed_out)
-    }
-}
-
-/// The ID+ client. Holds the key; shows it to nobody.
-pub struct SocureClient {
-    http: reqwest::Client,
-    url: String,
-    api_key: Secret,
-}
-
-impl SocureClient {
-    pub fn new(config: &SocureConfig, tls: rustls::ClientConfig) -> Result<Self, SocureError> {
-        let api_key = config
-            .api_key
-            .clone()
-            .ok_or_else(|| SocureError::Setup("no API key".into()))?;
-        let authority = config
-            .base_url
-            .authority()
-            .ok_or_else(|| SocureError::Setup("base URL has no host".into()))?;
-        let scheme = config.base_url.scheme_str().unwrap_or("https");
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            // Never retried, never redirected, never sent through a proxy
-            // from the environment: one call, to the configured host.
-            .retry(reqwest::retry::never())
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(|err| SocureError::Setup(err.to_string()))?;
-        Ok(Self {
-            http,
-            url: format!("{scheme}://{authority}{ENDPOINT_PATH}"),
-            api_key,
-        })
-    }
-
-    /// Sends `applicant` once. The whole exchange, connect to last body
-    /// byte, is bounded by `timeout` (the live `socure.timeout_seconds`).
-    pub async fn call(
-        &self,
-        applicant: &Applicant,
-        timeout: Duration,
-    ) -> Result<Answer, SocureError> {
-        let body = request_body(applicant, OffsetDateTime::now_utc() - CONSENT_AGE);
-        let mut auth = HeaderValue::from_str(&format!("SocureApiKey {}", self.api_key.expose()))
-            .map_err(|_| SocureError::Setup("API key is not a valid header value".into()))?;
-        auth.set_sensitive(true);
-        let exchange = async {
-            let mut response = self
-                .http
-                .post(&self.url)
-                .header(CONTENT_TYPE, "application/json")
-                .header(AUTHORIZATION, auth)
-                .body(body)
-                .send()
-                .await
-                .map_err(classify)?;
-            let status = response.status().as_u16();
-            let content_type = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(classify)? {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(SocureError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Answer {
-                status,
-                content_type,
-                body,
-            })
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .unwrap_or(Err(SocureError::Timeout))
-    }
-}
-
-/// Names a transport failure without its URL or any body.
-fn classify(err: reqwest::Error) -> SocureError {
-    if err.is_timeout() {
-        return SocureError::Timeout;
-    }
-    for cause in crate::error::chain(&err).skip(1) {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            match io.kind() {
-                ConnectionRefused => return SocureError::Connection("connection refused"),
-                ConnectionReset | ConnectionAborted | BrokenPipe => {
-                    return SocureError::Connection("connection reset");
-                }
-                UnexpectedEof => {
-                    return SocureError::Connection(
-                        "connection closed before the answer was complete",
-                    );
-                }
-                TimedOut => return SocureError::Timeout,
-                _ => {}
-            }
-        }
-        if cause.downcast_ref::<rustls::Error>().is_some() {
-            return SocureError::Connection("TLS handshake failed");
-        }
-        if let Some(hyper) = cause.downcast_ref::<hyper::Error>()
-            && hyper.is_incomplete_message()
-        {
-            return SocureError::Connection("connection closed before the answer was complete");
-        }
-    }
-    if err.is_connect() {
-        SocureError::Connection("could not connect")
-    } else {
-        SocureError::Connection("request failed")
     }
 }
 

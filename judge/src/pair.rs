@@ -43,12 +43,6 @@ pub enum SocureSide {
     BudgetExhausted { reason: String },
 }
 
-/// A fresh line id, decided when the mirror starts so a later duplicate
-/// can point to it.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 /// One line of the shadow log.
 #[derive(Debug, Serialize)]
 pub struct ShadowLine {
@@ -74,7 +68,7 @@ pub struct EventProperties {
     pub socure_result: Option<Verdict>,
     pub resolution_outcome: &'static str,
     pub resolution_elapsed_ms: Option<u64>,
-    pub socure_outcome: &'static str,
+    pub socure_outcome: SocureOutcome,
     pub socure_elapsed_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socure_not_sent_reason: Option<String>,
@@ -84,8 +78,61 @@ pub struct EventProperties {
     pub duplicate_of: Option<String>,
 }
 
-/// Judges both sides and builds the line. `path` is the request path without
-/// its query; `user_id` the uuid from `Settings.Reference`.
+/// How the Socure side ended: the line's `socure_outcome`. The one list of
+/// outcomes; the metrics count by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocureOutcome {
+    /// Socure answered (any status); the answer is judged.
+    Answered = 0,
+    TimedOut = 1,
+    /// Refused, reset, TLS, an answer cut short or over the size limit.
+    Failed = 2,
+    /// No applicant to send (the reason is in the line).
+    NotSent = 3,
+    /// `shadow.max_in_flight` calls were already running.
+    Dropped = 4,
+    /// Cut short by the shutdown grace period.
+    Shutdown = 5,
+    /// The same applicant within `shadow.dedup_window_seconds`.
+    Duplicate = 6,
+    /// `socure.max_calls_per_day` reached.
+    BudgetExhausted = 7,
+}
+
+impl SocureOutcome {
+    /// Every outcome, in variant order.
+    pub const ALL: [SocureOutcome; 8] = [
+        SocureOutcome::Answered,
+        SocureOutcome::TimedOut,
+        SocureOutcome::Failed,
+        SocureOutcome::NotSent,
+        SocureOutcome::Dropped,
+        SocureOutcome::Shutdown,
+        SocureOutcome::Duplicate,
+        SocureOutcome::BudgetExhausted,
+    ];
+
+    /// The value the line and the metrics label carry.
+    pub fn label(self) -> &'static str {
+        match self {
+            SocureOutcome::Answered => "answered",
+            SocureOutcome::TimedOut => "timed_out",
+            SocureOutcome::Failed => "failed",
+            SocureOutcome::NotSent => "not_sent",
+            SocureOutcome::Dropped => "dropped",
+            SocureOutcome::Shutdown => "shutdown",
+            SocureOutcome::Duplicate => "duplicate",
+            SocureOutcome::BudgetExhausted => "budget_exhausted",
+        }
+    }
+}
+
+impl Serialize for SocureOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.label())
+    }
+}
+
 /// How the two vendors' verdicts on one applicant compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Agreement {
@@ -108,11 +155,23 @@ impl Agreement {
     ];
 
     pub fn of(event: &EventProperties) -> Self {
-        let resolution = &event.resolution_result;
-        let Some(socure) = &event.socure_result else {
+        let judged = |verdict: &Verdict| Judged {
+            success: verdict.success,
+            exception: verdict.exception.is_some(),
+        };
+        Self::between(
+            judged(&event.resolution_result),
+            event.socure_result.as_ref().map(judged),
+        )
+    }
+
+    /// The rule itself: an exception on either side, or no Socure result,
+    /// is `OneSideErrored`; otherwise the two successes decide.
+    pub fn between(resolution: Judged, socure: Option<Judged>) -> Self {
+        let Some(socure) = socure else {
             return Agreement::OneSideErrored;
         };
-        if resolution.exception.is_some() || socure.exception.is_some() {
+        if resolution.exception || socure.exception {
             return Agreement::OneSideErrored;
         }
         match (resolution.success, socure.success) {
@@ -124,8 +183,20 @@ impl Agreement {
     }
 }
 
+/// What [`Agreement`] reads of one vendor's result.
+#[derive(Debug, Clone, Copy)]
+pub struct Judged {
+    pub success: bool,
+    /// Whether the result carries an exception.
+    pub exception: bool,
+}
+
+/// Judges both sides and builds the line. `id` and `at` come from the
+/// caller (this crate has no clock or random source); `path` is the request
+/// path without its query; `user_id` the uuid from `Settings.Reference`.
 pub fn pair(
     id: String,
+    at: OffsetDateTime,
     path: String,
     user_id: Option<String>,
     workflow: &str,
@@ -143,22 +214,24 @@ pub fn pair(
             Some(millis(elapsed)),
             None,
         ),
-        SocureSide::NotSent { reason } => (None, "not_sent", None, Some(reason)),
-        SocureSide::Dropped { reason } => (None, "dropped", None, Some(reason)),
+        SocureSide::NotSent { reason } => (None, SocureOutcome::NotSent, None, Some(reason)),
+        SocureSide::Dropped { reason } => (None, SocureOutcome::Dropped, None, Some(reason)),
         SocureSide::Interrupted { elapsed } => (
             Some(socure::interrupted()),
-            "shutdown",
+            SocureOutcome::Shutdown,
             Some(millis(elapsed)),
             None,
         ),
-        SocureSide::Duplicate { .. } => (None, "duplicate", None, None),
-        SocureSide::BudgetExhausted { reason } => (None, "budget_exhausted", None, Some(reason)),
+        SocureSide::Duplicate { .. } => (None, SocureOutcome::Duplicate, None, None),
+        SocureSide::BudgetExhausted { reason } => {
+            (None, SocureOutcome::BudgetExhausted, None, Some(reason))
+        }
     };
 
     ShadowLine {
         name: EVENT_NAME,
         id,
-        time: timestamp(OffsetDateTime::now_utc()),
+        time: timestamp(at),
         properties: Properties {
             event_properties: EventProperties {
                 resolution_result: resolution::judge_exchange(&resolution.exchange, workflow),
@@ -205,7 +278,8 @@ mod tests {
     #[test]
     fn envelope_keys_come_in_the_events_log_order() {
         let line = pair(
-            new_id(),
+            "00000000-0000-4000-8000-000000000000".into(),
+            time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
             "/p".into(),
             None,
             "wf",

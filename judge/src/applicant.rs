@@ -200,7 +200,7 @@ mod tests {
     use super::*;
 
     const FIXTURE: &[u8] =
-        include_bytes!("../tests/fixtures/lexis_nexis/instant_verify/request.json");
+        include_bytes!("../../tests/fixtures/lexis_nexis/instant_verify/request.json");
 
     #[test]
     fn fixture_request_parses_field_by_field() {
