@@ -6,49 +6,39 @@
 //! in flight a bounded time to write their lines, then closes and flushes the
 //! shadow log.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Request;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::admin::{self, Readiness};
-use crate::authority::{Authority, AuthorityError};
 use crate::config::{Config, ListenMode, Resolve};
-use crate::connect::{Redirect, ResolverError};
-use crate::forward::{ForwardError, Target, Upstream};
-use crate::framing;
-use crate::intercept::Interceptor;
+use crate::ingress::admin;
+use crate::ingress::authority::{Authority, AuthorityError};
+use crate::ingress::intercept::Interceptor;
+use crate::ingress::serve::HttpServing;
+use crate::ingress::tls;
 use crate::judge::socure::SocureError;
-use crate::live::Live;
-use crate::metrics::Metrics;
-use crate::mirror::{Mirror, MirrorLimits};
+use crate::ops::live::Live;
+use crate::ops::metrics::Metrics;
+use crate::ops::readiness::Readiness;
 use crate::proxy::{Proxy, ProxyLimits};
-use crate::sink::{self, SinkError, SinkReport, SinkTask};
-use crate::socure_client::SocureClient;
+use crate::shadow::mirror::{Mirror, MirrorLimits};
+use crate::shadow::sink::{self, SinkError, SinkReport, SinkTask};
+use crate::shadow::socure_client::SocureClient;
 use crate::sys;
-use crate::tls;
+use crate::upstream::connect::{Redirect, ResolverError};
+use crate::upstream::forward::{ForwardError, Upstream};
 
 /// How long the pairing task waits for the LexisNexis answer beyond the
 /// upstream timeout (the answer's body streams to the client first).
 const RESOLUTION_WAIT_MARGIN: Duration = Duration::from_secs(30);
 /// Once interrupted, a mirror only has to build and queue its line.
 const LINE_WRITE_BOUND: Duration = Duration::from_secs(2);
-/// A client that has not sent a whole request head by then is dropped.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// A client that has not finished its TLS handshake by then is dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -360,69 +350,6 @@ enum Entry {
     ForwardProxy(Arc<Interceptor>),
 }
 
-/// Serves HTTP (1.1 or 2) on one client connection, through the framing
-/// watch, into the proxy. Cloned into each connection's task.
-#[derive(Clone)]
-pub struct HttpServing {
-    builder: auto::Builder<TokioExecutor>,
-    proxy: Arc<Proxy>,
-    max_header_bytes: usize,
-}
-
-impl HttpServing {
-    pub fn max_header_bytes(&self) -> usize {
-        self.max_header_bytes
-    }
-
-    /// Serves `io` until the client is done or shutdown drains it (through
-    /// `watcher`). `target`, when set, is where this connection's requests
-    /// go instead of the configured upstream (forward-proxy interception).
-    /// Completes the client's TLS handshake (bounded by
-    /// [`TLS_HANDSHAKE_TIMEOUT`]), then serves as [`HttpServing::serve`].
-    /// `client` names it in the log if the handshake fails.
-    pub async fn serve_tls<IO>(
-        self,
-        accepting: tokio_rustls::Accept<IO>,
-        target: Option<Target>,
-        watcher: Watcher,
-        client: &str,
-    ) where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accepting).await {
-            Ok(Ok(tls)) => self.serve(tls, target, watcher).await,
-            Ok(Err(err)) => {
-                tracing::info!(client, error = %err, "TLS handshake with a client failed")
-            }
-            Err(_) => tracing::info!(client, "TLS handshake with a client timed out"),
-        }
-    }
-
-    pub async fn serve<IO>(self, io: IO, target: Option<Target>, watcher: Watcher)
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let (io, framing) = framing::Watched::new(io, self.max_header_bytes);
-        let proxy = self.proxy;
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            let proxy = Arc::clone(&proxy);
-            // Only HTTP/1 requests are counted: the watch stops at HTTP/2's
-            // preface.
-            if request.version() <= http::Version::HTTP_11 && framing.next_request_is_ambiguous() {
-                request.extensions_mut().insert(framing::AmbiguousLength);
-            }
-            if let Some(target) = &target {
-                request.extensions_mut().insert(target.clone());
-            }
-            async move { Ok::<_, Infallible>(proxy.handle(request).await) }
-        });
-        let connection = self.builder.serve_connection(TokioIo::new(io), service);
-        if let Err(err) = watcher.watch(connection.into_owned()).await {
-            tracing::debug!(error = %err, "connection ended with an error");
-        }
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     listener: TcpListener,
@@ -434,29 +361,8 @@ async fn serve(
     stages: Stages,
     limits: ConnectionLimits,
 ) -> RunReport {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        // The case of header names is part of "unchanged".
-        .preserve_header_case(true)
-        // A `Date` the upstream did not send would be a change.
-        .auto_date_header(false)
-        // Past this a request head is refused with 431 (hyper's read buffer
-        // is what bounds the head).
-        .max_buf_size(limits.max_header_bytes)
-        // A client that never finishes its head must not hold a task forever.
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder
-        .http2()
-        .auto_date_header(false)
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
-    let http = HttpServing {
-        builder,
-        proxy: Arc::clone(&proxy),
-        max_header_bytes: limits.max_header_bytes,
-    };
+    let http = HttpServing::new(Arc::clone(&proxy), limits.max_header_bytes);
 
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     loop {

@@ -700,10 +700,10 @@ mod socure_response_spec {
 mod socure_request_spec {
     use std::time::Duration;
 
+    use socure_shadow_proxy::SocureClient;
     use socure_shadow_proxy::config::{Secret, SocureConfig};
     use socure_shadow_proxy::judge::applicant::{self, Applicant};
     use socure_shadow_proxy::judge::socure::{Answer, SocureError};
-    use socure_shadow_proxy::socure_client::SocureClient;
     use socure_shadow_proxy::tls;
     use support::{API_KEY, FakeVendor, Message, Reply, json_ok, response, take_consent_timestamp};
     use time::OffsetDateTime;

@@ -25,7 +25,7 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::TlsFiles;
-use crate::tls;
+use crate::ingress::tls;
 
 /// How long a minted leaf is valid, and when it is replaced.
 const LEAF_LIFETIME: Duration = Duration::days(7);

@@ -1,22 +1,15 @@
 //! The mirror: for each shadowed request, one background task that calls Socure, awaits the LexisNexis side, and writes the line.
 //!
-//! The forward path only queues the task and gets back a
-//! [`ResolutionReporter`]; it never awaits anything here, and it does not
-//! even wake the mirror's thread: it drops the new task, and later the
-//! LexisNexis side, into a hand-off queue that the mirror runtime drains
-//! every [`HANDOFF_TICK`]. (Measured at 1,000 requests/s on two cores: with a
-//! wake-up per request, shadow mode added 50-80 µs to the median answer; with
-//! the queue, 30-40 µs. The queue costs the mirror at most one tick of
-//! delay, and the forward path's timings are taken before it.) The task always
-//! ends in exactly one line: the Socure call is bounded by its timeout and by
-//! `max_in_flight` (past it the call is dropped, not queued), the wait for the
-//! LexisNexis side by `resolution_wait`, and at shutdown by the grace period,
-//! after which [`Mirror::interrupt`] makes every task write what it has. A
-//! side that cannot be had is recorded as such, never skipped; even a panic
-//! inside the task still leaves its line.
+//! The forward path only queues the task (through `handoff`) and gets back a
+//! `ResolutionReporter`. The task always ends in exactly one line: the
+//! Socure call is bounded by its timeout and by `max_in_flight` (past it the
+//! call is dropped, not queued), the wait for the LexisNexis side by
+//! `resolution_wait`, and at shutdown by the grace period, after which
+//! [`Mirror::interrupt`] makes every task write what it has. A side that
+//! cannot be had is recorded as such, never skipped; even a panic inside the
+//! task still leaves its line.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -30,101 +23,12 @@ use tokio_util::task::TaskTracker;
 use crate::judge::applicant;
 use crate::judge::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
 use crate::judge::resolution::Exchange;
-use crate::live::Live;
-use crate::metrics::{Metrics, Skipped};
-use crate::selection::{self, Budget, Dedup};
-use crate::sink::SinkSender;
-use crate::socure_client::SocureClient;
-
-/// How often the mirror runtime takes what the forward path handed over
-/// while there is traffic.
-pub const HANDOFF_TICK: Duration = Duration::from_millis(2);
-/// When idle, the pump looks less often, doubling its wait up to this, so
-/// an idle proxy does not wake 500 times a second. The first mirror after a
-/// quiet spell starts at most this late (the vendors' timings are unaffected).
-const HANDOFF_IDLE_TICK: Duration = Duration::from_millis(50);
-
-/// Work handed from the forward path to the mirror runtime without waking it.
-enum Handoff {
-    /// A new mirror task, already counted by the tracker.
-    Start(Pin<Box<dyn Future<Output = ()> + Send>>),
-    /// A task's LexisNexis side, delivered on the mirror's own thread.
-    Report(oneshot::Sender<ResolutionSide>, ResolutionSide),
-}
-
-/// Takes what the forward path handed over, every tick, on the mirror runtime.
-async fn pump(handoff: mpsc::Receiver<Handoff>) {
-    let mut wait = HANDOFF_TICK;
-    loop {
-        tokio::time::sleep(wait).await;
-        let mut took = false;
-        loop {
-            match handoff.try_recv() {
-                Ok(Handoff::Start(task)) => {
-                    tokio::spawn(task);
-                }
-                Ok(Handoff::Report(tx, side)) => {
-                    // The task may have given up already; nothing to do then.
-                    let _ = tx.send(side);
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-                // Every sender is gone: the proxy is done with the mirror.
-                Err(mpsc::TryRecvError::Disconnected) => return,
-            }
-            took = true;
-        }
-        wait = if took {
-            HANDOFF_TICK
-        } else {
-            (wait * 2).min(HANDOFF_IDLE_TICK)
-        };
-    }
-}
-
-/// Hands the LexisNexis side of a shadowed request to its pairing task,
-/// exactly once. Dropped unused, it reports that the client went away: the
-/// server drops a request's future when its client disconnects.
-pub struct ResolutionReporter {
-    tx: Option<oneshot::Sender<ResolutionSide>>,
-    handoff: mpsc::Sender<Handoff>,
-    started: Instant,
-}
-
-impl ResolutionReporter {
-    /// Starts the vendor clock: call right before the upstream send.
-    pub fn start_clock(&mut self) {
-        self.started = Instant::now();
-    }
-
-    pub fn report(mut self, exchange: Exchange) {
-        self.send(exchange);
-    }
-
-    fn send(&mut self, exchange: Exchange) {
-        if let Some(tx) = self.tx.take() {
-            // Timed here, on the forward path: the hand-off delay is not LexisNexis's.
-            let elapsed = exchange.reached_upstream().then(|| self.started.elapsed());
-            // If the mirror runtime is gone, `tx` drops and the task (if any)
-            // records the client as gone.
-            let _ = self
-                .handoff
-                .send(Handoff::Report(tx, ResolutionSide { exchange, elapsed }));
-        }
-    }
-}
-
-impl Drop for ResolutionReporter {
-    /// Dropped without a report: the client went away before the answer was
-    /// through, or the request's handling panicked (then the line says so
-    /// rather than blame the client).
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.send(Exchange::InternalError);
-        } else {
-            self.send(Exchange::ClientGone);
-        }
-    }
-}
+use crate::ops::live::Live;
+use crate::ops::metrics::{Metrics, Skipped};
+use crate::shadow::handoff::{Handoff, ResolutionReporter, pump};
+use crate::shadow::selection::{self, Budget, Dedup};
+use crate::shadow::sink::SinkSender;
+use crate::shadow::socure_client::SocureClient;
 
 /// What the tap could hand the mirror.
 pub enum MirrorInput {
@@ -259,11 +163,7 @@ impl Mirror {
             // rather than lose its line.
             tokio::spawn(task);
         }
-        ResolutionReporter {
-            tx: Some(tx),
-            handoff: self.handoff.clone(),
-            started: Instant::now(),
-        }
+        ResolutionReporter::new(tx, self.handoff.clone())
     }
 }
 
@@ -432,36 +332,5 @@ mod tests {
             event["socure_not_sent_reason"],
             "internal error in the mirror"
         );
-    }
-
-    /// What a reporter dropped in the given way hands the mirror thread.
-    fn dropped_reporter_sends(panicking: bool) -> Exchange {
-        let (handoff, handed) = mpsc::channel();
-        let (tx, _rx) = oneshot::channel();
-        let reporter = ResolutionReporter {
-            tx: Some(tx),
-            handoff,
-            started: Instant::now(),
-        };
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            let _held = reporter;
-            assert!(!panicking, "forced panic while a reporter is held");
-        }));
-        match handed.try_recv() {
-            Ok(Handoff::Report(_, side)) => side.exchange,
-            _ => panic!("the reporter handed nothing over"),
-        }
-    }
-
-    #[test]
-    fn a_reporter_dropped_by_a_panic_says_internal_error_not_client_gone() {
-        assert!(matches!(
-            dropped_reporter_sends(true),
-            Exchange::InternalError
-        ));
-        assert!(matches!(
-            dropped_reporter_sends(false),
-            Exchange::ClientGone
-        ));
     }
 }

@@ -24,11 +24,6 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Marks a request whose head carried both `Content-Length` and
-/// `Transfer-Encoding`; set in the request's extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct AmbiguousLength;
-
 /// What the watcher found, shared with the connection's request handler.
 #[derive(Debug)]
 pub struct Findings {

@@ -6,7 +6,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,44 +16,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::metrics::Metrics;
+use crate::ingress::serve;
+use crate::ops::metrics::Metrics;
+use crate::ops::readiness::Readiness;
 
-/// What `/readyz` reports on. The listener is bound and the upstream client
-/// built before the admin listener starts, so those need no flag.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    draining: AtomicBool,
-    /// Set by the shadow log's writer; `None` when shadow mode is off.
-    sink_writable: Option<Arc<AtomicBool>>,
-}
-
-impl Readiness {
-    pub fn new(sink_writable: Option<Arc<AtomicBool>>) -> Self {
-        Self {
-            draining: AtomicBool::new(false),
-            sink_writable,
-        }
-    }
-
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Relaxed);
-    }
-
-    /// `Err` says why not ready.
-    fn check(&self) -> Result<(), &'static str> {
-        if self.draining.load(Ordering::Relaxed) {
-            return Err("draining\n");
-        }
-        if self
-            .sink_writable
-            .as_ref()
-            .is_some_and(|w| !w.load(Ordering::Relaxed))
-        {
-            return Err("shadow log not writable\n");
-        }
-        Ok(())
-    }
-}
+/// A probe that has not sent its request head by then is dropped.
+const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves the admin endpoints on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, metrics: Metrics, readiness: Arc<Readiness>) {
@@ -69,9 +36,7 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, readiness: Arc<Readi
                 let answer = answer(&request, &metrics, &readiness);
                 async move { Ok::<_, Infallible>(answer) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
+            let _ = serve::http1(None, ADMIN_HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

@@ -20,8 +20,8 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::body::{ProxyBody, full};
 use crate::config::UpstreamConfig;
-use crate::connect::Redirect;
 use crate::error::{BoxError, caused_by};
+use crate::upstream::connect::Redirect;
 
 /// Header fields that describe one connection, not the message (RFC 9110
 /// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).

@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::LogTarget;
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 
 /// Lines waiting for the writer. Enough for a burst; beyond it pairing
 /// tasks wait, which is the backpressure we want.

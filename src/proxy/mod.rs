@@ -1,4 +1,4 @@
-//! One request's way through the proxy: route, tap if shadowed, forward, answer.
+//! The data path: one request's way through the proxy: route, tap if shadowed, forward, answer.
 //!
 //! Every request is forwarded. Only an InstantVerify request, with shadow
 //! mode on, also goes through the tap: its body is read once and handed to
@@ -15,13 +15,21 @@ use hyper::body::Incoming;
 
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::{self, BoxError};
-use crate::forward::{self, ForwardError, Upstream, UpstreamTime};
-use crate::framing::AmbiguousLength;
 use crate::judge::resolution::Exchange;
-use crate::live::Live;
-use crate::metrics::{Metrics, Route};
-use crate::mirror::{Mirror, MirrorInput};
-use crate::tap::{self, ResponseTap};
+use crate::ops::live::Live;
+use crate::ops::metrics::{Metrics, Route};
+use crate::shadow::mirror::{Mirror, MirrorInput};
+use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
+
+pub mod tap;
+
+use tap::ResponseTap;
+
+/// Marks a request whose head carried both `Content-Length` and
+/// `Transfer-Encoding`: set in its extensions by the listener, whose framing
+/// watch saw the raw head (hyper keeps only one of the two fields).
+#[derive(Debug, Clone, Copy)]
+pub struct AmbiguousLength;
 
 pub struct Proxy {
     upstream: Upstream,

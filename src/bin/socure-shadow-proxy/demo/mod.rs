@@ -1,10 +1,11 @@
 //! The `demo` command: built-in fake LexisNexis and Socure on loopback, the proxy in front, a handful of fake applicants.
 //!
 //! Everything runs in this process on 127.0.0.1 port 0 and needs nothing from
-//! outside. The fakes answer with the fixtures' shapes (compiled in from
-//! `tests/fixtures/`), chosen by the fake applicant's name, so the run covers
-//! pass, fail and error on each side, a Socure timeout, and a PhoneFinder
-//! request that must be forwarded but not shadowed.
+//! outside. The fakes answer with identity-idp's fixtures (copies in `data/`,
+//! compiled in; a test keeps them equal to `tests/fixtures/`), chosen by the
+//! fake applicant's name, so the run covers pass, fail and error on each
+//! side, a Socure timeout, and a PhoneFinder request that must be forwarded
+//! but not shadowed. Part of the binary only: the library has no demo.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,11 +21,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::config::{
-    AdminConfig, Config, ListenConfig, ListenMode, LogConfig, LogFormat, LogTarget, Resolve,
-    Secret, ShadowConfig, SocureConfig, UpstreamConfig,
-};
-use crate::server;
+use socure_shadow_proxy::config::{API_KEY_ENV, Config};
+use socure_shadow_proxy::judge::pair::{Agreement, Judged};
+use socure_shadow_proxy::{server, tls};
 
 const WORKFLOW: &str = "gsa2.chk32.test.wf";
 const API_KEY: &str = "demo-fake-socure-key";
@@ -36,23 +35,17 @@ const PHONE_FINDER_PATH: &str =
 const SOCURE_TIMEOUT: Duration = Duration::from_secs(1);
 const SOCURE_SLOW: Duration = Duration::from_secs(3);
 
-const LN_REQUEST: &str = include_str!("../tests/fixtures/lexis_nexis/instant_verify/request.json");
-const LN_PASS: &str =
-    include_str!("../tests/fixtures/lexis_nexis/instant_verify/successful_response.json");
-const LN_ADDRESS_FAIL: &str =
-    include_str!("../tests/fixtures/lexis_nexis/instant_verify/address_failure_response.json");
-const LN_DOB_FAIL: &str = include_str!(
-    "../tests/fixtures/lexis_nexis/instant_verify/date_of_birth_failure_response.json"
-);
-const LN_ERROR: &str =
-    include_str!("../tests/fixtures/lexis_nexis/instant_verify/error_response.json");
-const PF_REQUEST: &str = include_str!("../tests/fixtures/lexis_nexis/phone_finder/request.json");
-const PF_RESPONSE: &str =
-    include_str!("../tests/fixtures/lexis_nexis/phone_finder/rdp2_response.json");
-const SOCURE_PASS: &str = include_str!("../tests/fixtures/socure/kyc_all_verified.json");
-const SOCURE_ADDRESS: &str = include_str!("../tests/fixtures/socure/kyc_address_not_verified.json");
-const SOCURE_400: &str = include_str!("../tests/fixtures/socure/error_400.json");
-const SOCURE_401: &str = include_str!("../tests/fixtures/socure/error_401.json");
+const LN_REQUEST: &str = include_str!("data/ln_request.json");
+const LN_PASS: &str = include_str!("data/ln_successful_response.json");
+const LN_ADDRESS_FAIL: &str = include_str!("data/ln_address_failure_response.json");
+const LN_DOB_FAIL: &str = include_str!("data/ln_date_of_birth_failure_response.json");
+const LN_ERROR: &str = include_str!("data/ln_error_response.json");
+const PF_REQUEST: &str = include_str!("data/pf_request.json");
+const PF_RESPONSE: &str = include_str!("data/pf_rdp2_response.json");
+const SOCURE_PASS: &str = include_str!("data/socure_kyc_all_verified.json");
+const SOCURE_ADDRESS: &str = include_str!("data/socure_kyc_address_not_verified.json");
+const SOCURE_400: &str = include_str!("data/socure_error_400.json");
+const SOCURE_401: &str = include_str!("data/socure_error_401.json");
 
 /// One fake applicant: its name picks each fake vendor's answer.
 struct Case {
@@ -124,47 +117,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let socure = spawn_fake(fake_socure).await?;
     let log_path =
         std::env::temp_dir().join(format!("socure-shadow-demo-{}.log", uuid::Uuid::new_v4()));
-    let config = Config {
-        listen: ListenConfig {
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            max_request_body_bytes: 1024 * 1024,
-            max_header_bytes: 64 * 1024,
-            max_connections: 64,
-            mode: ListenMode::Reverse { tls: None },
-        },
-        admin: AdminConfig {
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-        },
-        log: LogConfig {
-            format: LogFormat::Auto,
-        },
-        upstream: UpstreamConfig {
-            base_url: format!("http://{lexis_nexis}").parse()?,
-            timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(2),
-            ca_file: None,
-            client_identity: None,
-            connect_to: None,
-            resolve: Resolve::System,
-        },
-        shadow: ShadowConfig {
-            enabled: true,
-            instant_verify_workflow: WORKFLOW.into(),
-            log_path: LogTarget::File(log_path.clone()),
-            max_body_bytes: 1024 * 1024,
-            max_in_flight: 64,
-            shutdown_grace: Duration::from_secs(5),
-            sample_basis_points: 10_000,
-            dedup_window: Duration::ZERO,
-        },
-        socure: SocureConfig {
-            base_url: format!("http://{socure}").parse()?,
-            timeout: SOCURE_TIMEOUT,
-            api_key: Some(Secret::new(API_KEY)),
-            ca_file: None,
-            max_calls_per_day: None,
-        },
-    };
+    let config = demo_config(lexis_nexis, socure, &log_path)?;
     let proxy = server::start(config).await?;
     let base = format!("http://{}", proxy.local_addr());
     println!(
@@ -173,7 +126,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     );
 
     let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::tls::client_config(None, None)?)
+        .tls_backend_preconfigured(tls::client_config(None, None)?)
         .no_proxy()
         .build()?;
     let mut unchanged = 0usize;
@@ -298,21 +251,67 @@ impl Summary {
         let mut summary = Self::default();
         for line in lines {
             let props = &line["properties"]["event_properties"];
-            let errored = |result: &Value| result.is_null() || !result["exception"].is_null();
-            let (ln, socure) = (&props["resolution_result"], &props["socure_result"]);
-            if errored(ln) || errored(socure) {
+            let judged = |result: &Value| {
+                (!result.is_null()).then(|| Judged {
+                    success: result["success"].as_bool() == Some(true),
+                    exception: !result["exception"].is_null(),
+                })
+            };
+            let Some(resolution) = judged(&props["resolution_result"]) else {
                 summary.errored += 1;
                 continue;
-            }
-            match (ln["success"].as_bool(), socure["success"].as_bool()) {
-                (Some(true), Some(true)) => summary.both_pass += 1,
-                (Some(true), _) => summary.only_lexis_nexis += 1,
-                (_, Some(true)) => summary.only_socure += 1,
-                _ => summary.both_fail += 1,
+            };
+            match Agreement::between(resolution, judged(&props["socure_result"])) {
+                Agreement::BothPass => summary.both_pass += 1,
+                Agreement::OnlyLexisNexisPasses => summary.only_lexis_nexis += 1,
+                Agreement::OnlySocurePasses => summary.only_socure += 1,
+                Agreement::BothFail => summary.both_fail += 1,
+                Agreement::OneSideErrored => summary.errored += 1,
             }
         }
         summary
     }
+}
+
+/// The proxy's configuration for the demo, through the same loading and
+/// validation as a config file: shadow mode on, everything on loopback.
+fn demo_config(
+    lexis_nexis: SocketAddr,
+    socure: SocketAddr,
+    log_path: &std::path::Path,
+) -> Result<Config, Box<dyn std::error::Error>> {
+    let toml = format!(
+        r#"
+[listen]
+address = "127.0.0.1:0"
+max_request_body_bytes = 1048576
+max_connections = 64
+
+[admin]
+address = "127.0.0.1:0"
+
+[upstream]
+base_url = "http://{lexis_nexis}"
+timeout_seconds = 10
+connect_timeout_seconds = 2
+resolve = "system"
+
+[shadow]
+enabled = true
+instant_verify_workflow = "{WORKFLOW}"
+log_path = {log_path}
+max_in_flight = 64
+
+[socure]
+base_url = "http://{socure}"
+timeout_seconds = {socure_timeout}
+"#,
+        // A TOML string, quoted and escaped, whatever the temp dir's name.
+        log_path = toml::Value::String(log_path.display().to_string()),
+        socure_timeout = SOCURE_TIMEOUT.as_secs_f64(),
+    );
+    let env = std::collections::HashMap::from([(API_KEY_ENV.to_owned(), API_KEY.to_owned())]);
+    Config::from_toml(&toml, &env).map_err(|err| err.lines().join("; ").into())
 }
 
 /// The fixture request with a fake applicant's name and SSN.

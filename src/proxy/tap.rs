@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::BoxError;
 use crate::judge::resolution::Exchange;
-use crate::mirror::ResolutionReporter;
+use crate::shadow::handoff::ResolutionReporter;
 
 /// How much of an answer is kept for judging. InstantVerify answers are a few
 /// KiB; a bigger one is passed through whole and logged as too large to judge.

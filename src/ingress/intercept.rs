@@ -22,11 +22,11 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::authority::Authority;
 use crate::body::{ProxyBody, full};
 use crate::config::{InterceptConfig, UpstreamConfig};
-use crate::forward::{ForwardError, Target};
-use crate::server::{HEADER_READ_TIMEOUT, HttpServing};
+use crate::ingress::authority::Authority;
+use crate::ingress::serve::{self, HEADER_READ_TIMEOUT, HttpServing};
+use crate::upstream::forward::{ForwardError, Target};
 
 /// Answers the `CONNECT`s of forward-proxy mode.
 pub struct Interceptor {
@@ -80,12 +80,9 @@ impl Interceptor {
             let client = Arc::clone(&client);
             async move { Ok::<_, Infallible>(this.answer(client, request).await) }
         });
-        let connection = hyper::server::conn::http1::Builder::new()
-            // The same bounds as the proxy's own listener: a head too big is
-            // a 431, and one that never finishes does not hold a task.
-            .max_buf_size(max_header_bytes)
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+        // The same bounds as the proxy's own listener: a head too big is a
+        // 431, and one that never finishes does not hold a task.
+        let connection = serve::http1(Some(max_header_bytes), HEADER_READ_TIMEOUT)
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         tokio::pin!(connection);

@@ -1,0 +1,8 @@
+//! What operators see and change while the proxy runs: the metrics, the live settings, the readiness flags.
+//!
+//! Atomics only, read and written from anywhere above without a lock; the
+//! admin listener (`ingress::admin`) serves them.
+
+pub mod live;
+pub mod metrics;
+pub mod readiness;
