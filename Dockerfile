@@ -7,7 +7,6 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY judge ./judge
-COPY tests/fixtures ./tests/fixtures
 RUN cargo build --release --locked
 
 # distroless/cc: glibc and libgcc only, no shell, runs as uid 65532.
