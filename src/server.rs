@@ -99,20 +99,14 @@ impl Running {
     /// returns what needs a restart instead.
     pub fn reload(&self, new: &Config) -> Vec<&'static str> {
         let mut needs_restart = self.config.needs_restart(new);
-        let mut applied = new.clone();
-        if new.shadow.enabled && !self.can_shadow {
+        let mut applied = new.live();
+        if applied.shadow_enabled && !self.can_shadow {
             // Nothing to turn on: no Socure key or workflow at start.
-            applied.shadow.enabled = false;
+            applied.shadow_enabled = false;
             needs_restart.push("shadow.enabled (no Socure key or workflow at start)");
         }
-        self.live.apply(&applied);
-        tracing::info!(
-            shadow_enabled = applied.shadow.enabled,
-            sample_percent = f64::from(applied.shadow.sample_basis_points) / 100.0,
-            socure_timeout_seconds = applied.socure.timeout.as_secs_f64(),
-            max_calls_per_day = ?applied.socure.max_calls_per_day,
-            "configuration reloaded"
-        );
+        self.live.apply(applied);
+        applied.log_applied();
         needs_restart
     }
 
@@ -197,7 +191,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ))),
     };
     let metrics = Metrics::new();
-    let live = Arc::new(Live::new(&config));
+    let live = Arc::new(Live::new(config.live()));
     let mut sink_writable = None;
     // Built when shadow mode is on, and also when it is off but could be
     // turned on by a reload (the key and the workflow are there).

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::reload::LiveSettings;
 
 /// `max_calls_per_day` unset.
 const UNLIMITED: u64 = u64::MAX;
@@ -20,27 +20,28 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(settings: LiveSettings) -> Self {
         let live = Self {
             enabled: AtomicBool::new(false),
             sample_basis_points: AtomicU32::new(0),
             max_calls_per_day: AtomicU64::new(UNLIMITED),
             socure_timeout_ms: AtomicU64::new(0),
         };
-        live.apply(config);
+        live.apply(settings);
         live
     }
 
-    /// Takes the live settings from `config`.
-    pub fn apply(&self, config: &Config) {
-        self.enabled.store(config.shadow.enabled, Ordering::Relaxed);
+    /// Takes `settings`, each with one atomic store.
+    pub fn apply(&self, settings: LiveSettings) {
+        self.enabled
+            .store(settings.shadow_enabled, Ordering::Relaxed);
         self.sample_basis_points
-            .store(config.shadow.sample_basis_points, Ordering::Relaxed);
+            .store(settings.sample_basis_points, Ordering::Relaxed);
         self.max_calls_per_day.store(
-            config.socure.max_calls_per_day.unwrap_or(UNLIMITED),
+            settings.max_calls_per_day.unwrap_or(UNLIMITED),
             Ordering::Relaxed,
         );
-        let timeout = u64::try_from(config.socure.timeout.as_millis()).unwrap_or(u64::MAX);
+        let timeout = u64::try_from(settings.socure_timeout.as_millis()).unwrap_or(u64::MAX);
         self.socure_timeout_ms
             .store(timeout.max(1), Ordering::Relaxed);
     }

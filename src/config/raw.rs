@@ -1,0 +1,171 @@
+//! The configuration file's shape, as read before validation: every key with its default.
+//!
+//! Unknown keys are refused by `load` (through `serde_ignored`, which sees
+//! all of them, where `deny_unknown_fields` would stop at the first), so a
+//! typo is an error, not a silently ignored setting.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Which `section.key` came from which environment variable, to say so in errors.
+pub(super) type EnvOrigins = HashMap<String, &'static str>;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct RawConfig {
+    pub(super) listen: RawListen,
+    pub(super) admin: RawAdmin,
+    pub(super) log: RawLog,
+    pub(super) upstream: RawUpstream,
+    pub(super) shadow: RawShadow,
+    pub(super) socure: RawSocure,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawLog {
+    pub(super) format: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "auto".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawAdmin {
+    pub(super) address: String,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:9901".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawListen {
+    pub(super) address: String,
+    pub(super) max_request_body_bytes: u64,
+    pub(super) max_header_bytes: u64,
+    pub(super) max_connections: u64,
+    pub(super) mode: String,
+    pub(super) tls_cert_file: Option<PathBuf>,
+    pub(super) tls_key_file: Option<PathBuf>,
+    pub(super) ca_cert_file: Option<PathBuf>,
+    pub(super) ca_key_file: Option<PathBuf>,
+    pub(super) intercept_hosts: Vec<String>,
+    pub(super) tunnel_other_hosts: bool,
+}
+
+impl Default for RawListen {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:8080".into(),
+            // InstantVerify requests are a few KiB; this only stops abuse.
+            max_request_body_bytes: 10 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            // The IdV app's connection pool is tens of connections; this only
+            // stops a flood from taking every descriptor.
+            max_connections: 4096,
+            mode: "reverse".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            ca_cert_file: None,
+            ca_key_file: None,
+            intercept_hosts: Vec::new(),
+            tunnel_other_hosts: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawUpstream {
+    pub(super) base_url: Option<String>,
+    pub(super) timeout_seconds: f64,
+    pub(super) connect_timeout_seconds: f64,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) client_cert_file: Option<PathBuf>,
+    pub(super) client_key_file: Option<PathBuf>,
+    pub(super) connect_to: Option<String>,
+    pub(super) resolve: String,
+    pub(super) dns_servers: Vec<String>,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            timeout_seconds: 30.0,
+            connect_timeout_seconds: 5.0,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            connect_to: None,
+            resolve: "dns".into(),
+            dns_servers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawShadow {
+    pub(super) enabled: bool,
+    pub(super) instant_verify_workflow: Option<String>,
+    pub(super) log_path: String,
+    pub(super) max_body_bytes: u64,
+    pub(super) max_in_flight: u64,
+    pub(super) shutdown_grace_seconds: f64,
+    pub(super) sample_percent: f64,
+    pub(super) dedup_window_seconds: f64,
+}
+
+impl Default for RawShadow {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            instant_verify_workflow: None,
+            log_path: "-".into(),
+            max_body_bytes: 1024 * 1024,
+            // A busy IdV pod sees tens of InstantVerify calls a second; at
+            // Socure's ~1 s that is well under this, and 512 stalled calls
+            // cost a few MiB at most.
+            max_in_flight: 512,
+            shutdown_grace_seconds: 5.0,
+            sample_percent: 100.0,
+            dedup_window_seconds: 0.0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+pub(super) struct RawSocure {
+    pub(super) base_url: String,
+    pub(super) timeout_seconds: f64,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) max_calls_per_day: Option<u64>,
+}
+
+impl Default for RawSocure {
+    fn default() -> Self {
+        Self {
+            // identity-idp's default_application.yml points here too.
+            base_url: "https://sandbox.socure.us".into(),
+            timeout_seconds: 5.0,
+            ca_file: None,
+            max_calls_per_day: None,
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The configuration end to end: TOML text and an environment map in, a typed config or one line per bad key out.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+const MINIMAL: &str = "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n";
+
+#[test]
+fn minimal_file_takes_defaults() {
+    let config = Config::from_toml(MINIMAL, &env(&[])).expect("valid");
+    assert_eq!(
+        config.listen.address,
+        "127.0.0.1:8080".parse().expect("addr")
+    );
+    assert!(!config.shadow.enabled);
+    assert_eq!(config.shadow.log_path, LogTarget::Stdout);
+    assert_eq!(config.socure.timeout, Duration::from_secs(5));
+    assert_eq!(config.upstream.timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn env_overrides_the_file_and_supplies_the_key() {
+    let text = format!("{MINIMAL}[shadow]\nenabled = false\ninstant_verify_workflow = \"a.wf\"\n");
+    let config = Config::from_toml(
+        &text,
+        &env(&[
+            ("IDV_SOCURE_SHADOW_MODE_ENABLED", "true"),
+            ("SOCURE_IDPLUS_TIMEOUT_IN_SECONDS", "2"),
+            ("SOCURE_IDPLUS_API_KEY", "fake-key"),
+            ("LEXISNEXIS_INSTANT_VERIFY_WORKFLOW", "b.wf"),
+        ]),
+    )
+    .expect("valid");
+    assert!(config.shadow.enabled);
+    assert_eq!(config.shadow.instant_verify_workflow, "b.wf");
+    assert_eq!(config.socure.timeout, Duration::from_secs(2));
+    assert_eq!(
+        config.socure.api_key.as_ref().map(Secret::expose),
+        Some("fake-key")
+    );
+}
+
+#[test]
+fn every_unknown_key_is_named() {
+    let text = format!("{MINIMAL}[listen]\nadress = \"x\"\n[shadow]\nenabeld = true\n");
+    let err = Config::from_toml(&text, &env(&[])).expect_err("invalid");
+    let lines = err.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("listen.adress: unknown key")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("shadow.enabeld: unknown key")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn bad_values_are_each_named() {
+    let text =
+        "[upstream]\nbase_url = \"ftp://x\"\ntimeout_seconds = 0\n[socure]\nbase_url = \"nope\"\n";
+    let err = Config::from_toml(text, &env(&[])).expect_err("invalid");
+    let lines = err.lines();
+    for key in [
+        "upstream.base_url:",
+        "upstream.timeout_seconds:",
+        "socure.base_url:",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(key)),
+            "{key} missing in {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn mistyped_value_names_its_key_and_env() {
+    let err = Config::from_toml(
+        MINIMAL,
+        &env(&[("IDV_SOCURE_SHADOW_MODE_ENABLED", "maybe")]),
+    )
+    .expect_err("invalid");
+    assert_eq!(
+        err.lines(),
+        vec!["shadow.enabled (from env IDV_SOCURE_SHADOW_MODE_ENABLED): expected true or false"]
+    );
+    let err = Config::from_toml(
+        &format!("{MINIMAL}[shadow]\nenabled = \"yes\"\n"),
+        &env(&[]),
+    )
+    .expect_err("invalid");
+    assert!(
+        err.lines()[0].starts_with("shadow.enabled: invalid type"),
+        "{:?}",
+        err.lines()
+    );
+}
+
+#[test]
+fn enabled_without_api_key_is_refused() {
+    let text = format!("{MINIMAL}[shadow]\nenabled = true\ninstant_verify_workflow = \"a.wf\"\n");
+    let err = Config::from_toml(&text, &env(&[])).expect_err("invalid");
+    assert_eq!(
+        err.lines(),
+        vec![
+            "socure.api_key (from env SOCURE_IDPLUS_API_KEY): missing while shadow mode is enabled"
+        ]
+    );
+}
+
+#[test]
+fn api_key_in_the_file_is_refused_without_echoing_it() {
+    let text = format!("{MINIMAL}[socure]\napi_key = \"fake-secret-in-file\"\n");
+    let err = Config::from_toml(&text, &env(&[])).expect_err("invalid");
+    let all = err.lines().join("\n");
+    assert!(
+        all.starts_with("socure.api_key: the API key is read only from env"),
+        "{all}"
+    );
+    assert!(!all.contains("fake-secret-in-file"));
+}
+
+#[test]
+fn secret_debug_is_redacted() {
+    assert_eq!(format!("{:?}", Secret::new("fake-key")), "[redacted]");
+}
+
+#[test]
+fn toml_syntax_error_is_one_line_with_its_line_number() {
+    let err = Config::from_toml("[upstream]\nbase_url = \n", &env(&[])).expect_err("invalid");
+    let text = err.to_string();
+    assert!(text.contains("line 2"), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+}
+
+/// The error lines for `text`, which must be invalid.
+fn error_lines(text: &str) -> Vec<String> {
+    Config::from_toml(text, &env(&[]))
+        .expect_err("invalid")
+        .lines()
+}
+
+#[test]
+fn listen_modes_and_their_keys() {
+    let config = Config::from_toml(MINIMAL, &env(&[])).expect("valid");
+    assert!(matches!(
+        config.listen.mode,
+        ListenMode::Reverse { tls: None }
+    ));
+    assert_eq!(config.upstream.resolve, Resolve::Dns { servers: vec![] });
+
+    let text =
+        format!("{MINIMAL}[listen]\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n");
+    let config = Config::from_toml(&text, &env(&[])).expect("valid");
+    let ListenMode::Reverse { tls: Some(files) } = config.listen.mode else {
+        panic!("TLS listener expected");
+    };
+    assert_eq!(files.cert_file, PathBuf::from("/c.pem"));
+
+    let text = format!(
+        "{MINIMAL}[listen]\nmode = \"forward_proxy\"\nca_cert_file = \"/ca.pem\"\n\
+         ca_key_file = \"/ca.key\"\nintercept_hosts = [\"Extra.Example\"]\n"
+    );
+    let config = Config::from_toml(&text, &env(&[])).expect("valid");
+    let ListenMode::ForwardProxy(intercept) = config.listen.mode else {
+        panic!("forward proxy expected");
+    };
+    assert_eq!(intercept.extra_hosts, vec!["extra.example".to_owned()]);
+    assert!(!intercept.tunnel_other_hosts, "refusing is the default");
+}
+
+#[test]
+fn mode_keys_that_do_not_fit_are_each_named() {
+    let lines = error_lines(&format!(
+        "{MINIMAL}[listen]\nmode = \"forward_proxy\"\ntls_cert_file = \"/c\"\ntls_key_file = \"/k\"\n"
+    ));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("listen.tls_cert_file: not used")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("listen.ca_cert_file: required")),
+        "{lines:?}"
+    );
+
+    let lines = error_lines(&format!(
+        "{MINIMAL}[listen]\ntunnel_other_hosts = true\nintercept_hosts = [\"a\"]\ntls_key_file = \"/k\"\n"
+    ));
+    for key in [
+        "listen.tunnel_other_hosts",
+        "listen.intercept_hosts",
+        "listen.tls_cert_file",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(key)), "{key}: {lines:?}");
+    }
+    let lines = error_lines(&format!("{MINIMAL}[listen]\nmode = \"sideways\"\n"));
+    assert!(
+        lines.iter().any(|l| l.starts_with("listen.mode: expected")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn connect_to_and_resolution() {
+    let text = format!(
+        "{MINIMAL}connect_to = \"10.0.0.7:8443\"\nresolve = \"dns\"\ndns_servers = [\"127.0.0.1:5353\"]\n"
+    );
+    let config = Config::from_toml(&text, &env(&[])).expect("valid");
+    assert_eq!(config.upstream.connect_to, Some(("10.0.0.7".into(), 8443)));
+    assert_eq!(
+        config.upstream.resolve,
+        Resolve::Dns {
+            servers: vec!["127.0.0.1:5353".parse().expect("addr")]
+        }
+    );
+    let text = format!("{MINIMAL}connect_to = \"[::1]:443\"\nresolve = \"system\"\n");
+    let config = Config::from_toml(&text, &env(&[])).expect("valid");
+    assert_eq!(config.upstream.connect_to, Some(("[::1]".into(), 443)));
+    assert_eq!(config.upstream.resolve, Resolve::System);
+
+    for (bad, key) in [
+        ("connect_to = \"no-port\"", "upstream.connect_to"),
+        ("connect_to = \"user@h:1\"", "upstream.connect_to"),
+        ("resolve = \"hosts\"", "upstream.resolve"),
+        ("dns_servers = [\"dns.example\"]", "upstream.dns_servers"),
+        (
+            "resolve = \"system\"\ndns_servers = [\"127.0.0.1:53\"]",
+            "upstream.dns_servers",
+        ),
+        ("client_cert_file = \"/c\"", "upstream.client_key_file"),
+    ] {
+        let lines = error_lines(&format!("{MINIMAL}{bad}\n"));
+        assert!(lines.iter().any(|l| l.starts_with(key)), "{bad}: {lines:?}");
+    }
+}
+
+#[test]
+fn a_reload_applies_the_live_settings_and_names_the_rest() {
+    let before = Config::from_toml(MINIMAL, &env(&[])).expect("valid");
+    let text = format!(
+        "{MINIMAL}[shadow]\nsample_percent = 12.5\n[socure]\ntimeout_seconds = 2\nmax_calls_per_day = 7\n"
+    );
+    let live_only = Config::from_toml(&text, &env(&[])).expect("valid");
+    assert!(before.needs_restart(&live_only).is_empty());
+    let live = live_only.live();
+    assert_eq!(live.sample_basis_points, 1_250);
+    assert_eq!(live.socure_timeout, Duration::from_secs(2));
+    assert_eq!(live.max_calls_per_day, Some(7));
+
+    let text =
+        format!("{MINIMAL}[listen]\naddress = \"127.0.0.1:8081\"\n[shadow]\nmax_in_flight = 3\n");
+    let moved = Config::from_toml(&text, &env(&[])).expect("valid");
+    assert_eq!(
+        before.needs_restart(&moved),
+        ["listen", "shadow (besides enabled and sample_percent)"]
+    );
+}

@@ -1,0 +1,412 @@
+//! Validation: the raw values become the typed configuration, and every bad key is reported with where its value came from.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Uri;
+use tokio::sync::Semaphore;
+
+use super::raw::{EnvOrigins, RawConfig, RawListen};
+use super::{
+    API_KEY_ENV, AdminConfig, Config, InterceptConfig, KeyError, ListenConfig, ListenMode,
+    LogConfig, LogFormat, LogTarget, MIN_HEADER_BYTES, Resolve, Secret, ShadowConfig, SocureConfig,
+    TlsFiles, UpstreamConfig,
+};
+
+pub(super) fn validate(
+    raw: RawConfig,
+    api_key: Option<Secret>,
+    origins: &EnvOrigins,
+    errors: &mut Vec<KeyError>,
+) -> Option<Config> {
+    if raw.shadow.enabled && api_key.is_none() {
+        errors.push(KeyError {
+            key: "socure.api_key".into(),
+            env: Some(API_KEY_ENV),
+            message: "missing while shadow mode is enabled".into(),
+        });
+    }
+    let mut bad = |key: &str, message: String| {
+        errors.push(KeyError {
+            key: key.to_owned(),
+            env: origins.get(key).copied(),
+            message,
+        })
+    };
+
+    let address = raw
+        .listen
+        .address
+        .parse::<SocketAddr>()
+        .map_err(|_| {
+            bad(
+                "listen.address",
+                "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".into(),
+            )
+        })
+        .ok();
+
+    let max_request_body_bytes = positive(raw.listen.max_request_body_bytes, usize::MAX)
+        .map_err(|message| bad("listen.max_request_body_bytes", message))
+        .ok();
+    // hyper's smallest read buffer is 8 KiB.
+    let max_header_bytes = positive(raw.listen.max_header_bytes, usize::MAX)
+        .ok()
+        .filter(|n| *n >= MIN_HEADER_BYTES)
+        .ok_or_else(|| {
+            bad(
+                "listen.max_header_bytes",
+                format!("must be at least {MIN_HEADER_BYTES}"),
+            )
+        })
+        .ok();
+
+    let max_connections = positive(raw.listen.max_connections, Semaphore::MAX_PERMITS)
+        .map_err(|message| bad("listen.max_connections", message))
+        .ok();
+
+    let admin_address = raw
+        .admin
+        .address
+        .parse::<SocketAddr>()
+        .map_err(|_| {
+            bad(
+                "admin.address",
+                "expected HOST:PORT with an IP address, e.g. 127.0.0.1:9901".into(),
+            )
+        })
+        .ok();
+    let log_format = match raw.log.format.as_str() {
+        "auto" => Some(LogFormat::Auto),
+        "json" => Some(LogFormat::Json),
+        "text" => Some(LogFormat::Text),
+        other => {
+            bad(
+                "log.format",
+                format!("expected \"auto\", \"json\" or \"text\", got {other:?}"),
+            );
+            None
+        }
+    };
+    let mode = listen_mode(raw.listen, &mut bad);
+    let client_identity = pair_of_files(
+        ("upstream.client_cert_file", raw.upstream.client_cert_file),
+        ("upstream.client_key_file", raw.upstream.client_key_file),
+        &mut bad,
+    );
+    let connect_to = raw.upstream.connect_to.as_deref().and_then(|text| {
+        host_and_port(text)
+            .map_err(|message| bad("upstream.connect_to", message))
+            .ok()
+    });
+    let resolve = match raw.upstream.resolve.as_str() {
+        "dns" => {
+            let servers: Vec<Option<SocketAddr>> = raw
+                .upstream
+                .dns_servers
+                .iter()
+                .map(|server| {
+                    server
+                        .parse::<SocketAddr>()
+                        .map_err(|_| {
+                            bad(
+                                "upstream.dns_servers",
+                                format!("expected IP:PORT, got {server:?}"),
+                            )
+                        })
+                        .ok()
+                })
+                .collect();
+            servers
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(|servers| Resolve::Dns { servers })
+        }
+        "system" if raw.upstream.dns_servers.is_empty() => Some(Resolve::System),
+        "system" => {
+            bad(
+                "upstream.dns_servers",
+                "only used with upstream.resolve = \"dns\"".into(),
+            );
+            None
+        }
+        other => {
+            bad(
+                "upstream.resolve",
+                format!("expected \"dns\" or \"system\", got {other:?}"),
+            );
+            None
+        }
+    };
+
+    let upstream_url = match raw.upstream.base_url.as_deref() {
+        None => {
+            bad(
+                "upstream.base_url",
+                "required: the LexisNexis base URL to forward to".into(),
+            );
+            None
+        }
+        Some(url) => parse_base_url(url)
+            .map_err(|message| bad("upstream.base_url", message))
+            .ok(),
+    };
+    let upstream_timeout = seconds(raw.upstream.timeout_seconds)
+        .map_err(|message| bad("upstream.timeout_seconds", message))
+        .ok();
+    let connect_timeout = seconds(raw.upstream.connect_timeout_seconds)
+        .map_err(|message| bad("upstream.connect_timeout_seconds", message))
+        .ok();
+
+    let workflow = raw.shadow.instant_verify_workflow.unwrap_or_default();
+    if workflow.contains('/') {
+        bad(
+            "shadow.instant_verify_workflow",
+            "a workflow name cannot contain '/'".into(),
+        );
+    } else if workflow.is_empty() && raw.shadow.enabled {
+        bad(
+            "shadow.instant_verify_workflow",
+            "required when shadow mode is enabled: without it no request is recognised as InstantVerify".into(),
+        );
+    }
+    let log_path = match raw.shadow.log_path.as_str() {
+        "" => {
+            bad(
+                "shadow.log_path",
+                "empty: use \"-\" for stdout or a file path".into(),
+            );
+            None
+        }
+        "-" => Some(LogTarget::Stdout),
+        path => Some(LogTarget::File(PathBuf::from(path))),
+    };
+    let max_body_bytes = positive(raw.shadow.max_body_bytes, usize::MAX)
+        .map_err(|message| bad("shadow.max_body_bytes", message))
+        .ok();
+    let max_in_flight = positive(raw.shadow.max_in_flight, Semaphore::MAX_PERMITS)
+        .map_err(|message| bad("shadow.max_in_flight", message))
+        .ok();
+    let shutdown_grace = seconds(raw.shadow.shutdown_grace_seconds)
+        .map_err(|message| bad("shadow.shutdown_grace_seconds", message))
+        .ok();
+
+    let sample_basis_points = {
+        let percent = raw.shadow.sample_percent;
+        if percent.is_finite() && (0.0..=100.0).contains(&percent) {
+            // Whole basis points: 0.01% is as fine as a sample needs.
+            Some((percent * 100.0).round() as u32)
+        } else {
+            bad(
+                "shadow.sample_percent",
+                format!("expected a number from 0 to 100, got {percent}"),
+            );
+            None
+        }
+    };
+    let dedup_window = if raw.shadow.dedup_window_seconds == 0.0 {
+        Some(Duration::ZERO)
+    } else {
+        seconds(raw.shadow.dedup_window_seconds)
+            .map_err(|message| {
+                bad(
+                    "shadow.dedup_window_seconds",
+                    format!("{message} (or 0: off)"),
+                )
+            })
+            .ok()
+    };
+    let socure_url = parse_base_url(&raw.socure.base_url)
+        .map_err(|message| bad("socure.base_url", message))
+        .ok();
+    let socure_timeout = seconds(raw.socure.timeout_seconds)
+        .map_err(|message| bad("socure.timeout_seconds", message))
+        .ok();
+    Some(Config {
+        listen: ListenConfig {
+            address: address?,
+            max_request_body_bytes: max_request_body_bytes?,
+            max_header_bytes: max_header_bytes?,
+            max_connections: max_connections?,
+            mode: mode?,
+        },
+        admin: AdminConfig {
+            address: admin_address?,
+        },
+        log: LogConfig {
+            format: log_format?,
+        },
+        upstream: UpstreamConfig {
+            base_url: upstream_url?,
+            timeout: upstream_timeout?,
+            connect_timeout: connect_timeout?,
+            ca_file: raw.upstream.ca_file,
+            client_identity: client_identity?,
+            connect_to,
+            resolve: resolve?,
+        },
+        shadow: ShadowConfig {
+            enabled: raw.shadow.enabled,
+            instant_verify_workflow: workflow,
+            log_path: log_path?,
+            max_body_bytes: max_body_bytes?,
+            max_in_flight: max_in_flight?,
+            shutdown_grace: shutdown_grace?,
+            sample_basis_points: sample_basis_points?,
+            dedup_window: dedup_window?,
+        },
+        socure: SocureConfig {
+            base_url: socure_url?,
+            timeout: socure_timeout?,
+            api_key,
+            ca_file: raw.socure.ca_file,
+            max_calls_per_day: raw.socure.max_calls_per_day,
+        },
+    })
+}
+
+/// `[listen] mode` and the keys that go with it.
+fn listen_mode(raw: RawListen, bad: &mut impl FnMut(&str, String)) -> Option<ListenMode> {
+    let tls = pair_of_files(
+        ("listen.tls_cert_file", raw.tls_cert_file),
+        ("listen.tls_key_file", raw.tls_key_file),
+        bad,
+    );
+    let ca = pair_of_files(
+        ("listen.ca_cert_file", raw.ca_cert_file),
+        ("listen.ca_key_file", raw.ca_key_file),
+        bad,
+    );
+    match raw.mode.as_str() {
+        "reverse" => {
+            let forward_only = [
+                (
+                    "listen.ca_cert_file",
+                    ca.as_ref().is_some_and(Option::is_some),
+                ),
+                ("listen.intercept_hosts", !raw.intercept_hosts.is_empty()),
+                ("listen.tunnel_other_hosts", raw.tunnel_other_hosts),
+            ];
+            for (key, set) in forward_only {
+                if set {
+                    bad(key, "only used with listen.mode = \"forward_proxy\"".into());
+                }
+            }
+            Some(ListenMode::Reverse { tls: tls? })
+        }
+        "forward_proxy" => {
+            if tls.as_ref().is_some_and(Option::is_some) {
+                bad(
+                    "listen.tls_cert_file",
+                    "not used with listen.mode = \"forward_proxy\": the app reaches the proxy over plain HTTP and TLS runs inside CONNECT".into(),
+                );
+            }
+            let mut extra_hosts = Vec::new();
+            for host in raw.intercept_hosts {
+                if host.is_empty() || host.contains([':', '/', ' ']) {
+                    bad(
+                        "listen.intercept_hosts",
+                        format!("expected host names without port or path, got {host:?}"),
+                    );
+                } else {
+                    extra_hosts.push(host.to_ascii_lowercase());
+                }
+            }
+            match ca? {
+                Some(ca) => Some(ListenMode::ForwardProxy(InterceptConfig {
+                    ca,
+                    extra_hosts,
+                    tunnel_other_hosts: raw.tunnel_other_hosts,
+                })),
+                None => {
+                    bad(
+                        "listen.ca_cert_file",
+                        "required with listen.mode = \"forward_proxy\" (with listen.ca_key_file); `socure-shadow-proxy ca init DIR` makes one".into(),
+                    );
+                    None
+                }
+            }
+        }
+        other => {
+            bad(
+                "listen.mode",
+                format!("expected \"reverse\" or \"forward_proxy\", got {other:?}"),
+            );
+            None
+        }
+    }
+}
+
+/// Two keys that are set together or not at all. `None` when only one is.
+fn pair_of_files(
+    (cert_key, cert): (&str, Option<PathBuf>),
+    (key_key, key): (&str, Option<PathBuf>),
+    bad: &mut impl FnMut(&str, String),
+) -> Option<Option<TlsFiles>> {
+    match (cert, key) {
+        (Some(cert_file), Some(key_file)) => Some(Some(TlsFiles {
+            cert_file,
+            key_file,
+        })),
+        (None, None) => Some(None),
+        (Some(_), None) => {
+            bad(key_key, format!("required with {cert_key}"));
+            None
+        }
+        (None, Some(_)) => {
+            bad(cert_key, format!("required with {key_key}"));
+            None
+        }
+    }
+}
+
+/// `HOST:PORT`, where HOST is a name, an IPv4 address or a bracketed IPv6 one.
+fn host_and_port(text: &str) -> Result<(String, u16), String> {
+    let authority: http::uri::Authority = text
+        .parse()
+        .map_err(|_| format!("expected HOST:PORT, got {text:?}"))?;
+    match authority.port_u16() {
+        Some(port) if !authority.host().is_empty() && !text.contains('@') => {
+            Ok((authority.host().to_owned(), port))
+        }
+        _ => Err(format!("expected HOST:PORT, got {text:?}")),
+    }
+}
+
+/// An http(s) URL with a host and nothing after it but an optional `/`.
+fn parse_base_url(text: &str) -> Result<Uri, String> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|_| format!("not a valid URL: {text:?}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(format!("expected an http:// or https:// URL, got {text:?}")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("no host in {text:?}"));
+    }
+    if uri.query().is_some() || !matches!(uri.path(), "" | "/") {
+        return Err(format!(
+            "{text:?} has a path or query: give scheme, host and port only (request paths are forwarded as received)"
+        ));
+    }
+    Ok(uri)
+}
+
+fn positive(value: u64, max: usize) -> Result<usize, String> {
+    match usize::try_from(value) {
+        Ok(n) if n > 0 && n <= max => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {max}")),
+    }
+}
+
+fn seconds(value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!(
+            "expected a number of seconds above 0 and at most 86400, got {value}"
+        ))
+    }
+}
