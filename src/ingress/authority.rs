@@ -130,14 +130,7 @@ impl Authority {
         params.use_authority_key_identifier_extension = true;
         let leaf = params.signed_by(&self.leaf_key, &self.issuer)?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
-        let mut config = ServerConfig::builder_with_provider(tls::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(tls::TlsError::from)?
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], key)
-            .map_err(tls::TlsError::from)?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec(), b"h2".to_vec()];
-        Ok(config)
+        Ok(tls::serving(vec![leaf.der().clone()], key)?)
     }
 }
 

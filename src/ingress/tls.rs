@@ -71,14 +71,23 @@ pub fn client_config(
     })
 }
 
-/// The listener's config: the chain and key in `files`, HTTP/1.1 and h2 by
-/// ALPN (HTTP/1.1 first: it is what the IdV app speaks, and the only
-/// version in which header-name case survives).
+/// The listener's config: the chain and key in `files`, served as [`serving`] does.
 pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+    serving(read_certs(&files.cert_file)?, read_key(&files.key_file)?)
+}
+
+/// Every server config the proxy presents, the TLS listener's and each
+/// intercepted host's: `chain` and `key`, HTTP/1.1 and h2 by ALPN (HTTP/1.1
+/// first: it is what the IdV app speaks, and the only version in which
+/// header-name case survives).
+pub fn serving(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<ServerConfig, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(read_certs(&files.cert_file)?, read_key(&files.key_file)?)?;
+        .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec(), b"h2".to_vec()];
     Ok(config)
 }
