@@ -1,4 +1,4 @@
-//! Start-up, the accept loop, and shutdown in bounded stages.
+//! The composition root: builds everything from the config, runs the accept loop, shuts down in bounded stages. Nothing imports it.
 //!
 //! [`start`] builds everything that can fail (TLS, clients, the shadow log)
 //! before it binds, so a bad start never leaves a half-open port. Shutdown
@@ -413,6 +413,20 @@ async fn serve(
     }
 
     drop(listener);
+    shut_down(graceful, &readiness, &proxy, sink_task, stages).await
+}
+
+/// Shutdown's stages, each bounded: the connections drain (`/readyz` says
+/// so from the first moment), the mirrors in flight get their grace period
+/// and are then cut short (each still writes its line), and the shadow log
+/// writes what is queued and flushes.
+async fn shut_down(
+    graceful: GracefulShutdown,
+    readiness: &Readiness,
+    proxy: &Proxy,
+    sink_task: Option<SinkTask>,
+    stages: Stages,
+) -> RunReport {
     readiness.start_draining();
     tracing::info!("shutting down: no new connections; draining");
     if tokio::time::timeout(stages.drain, graceful.shutdown())
