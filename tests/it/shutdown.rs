@@ -2,12 +2,10 @@
 //! within the grace period plus a margin, exit 0, one line per request; a
 //! second signal exits at once.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use nix::sys::signal::Signal;
-use support::*;
 
 async fn stack_with_hanging_socure(options: &Options) -> (FakeVendor, FakeVendor, ProxyProcess) {
     let upstream = FakeVendor::always(json_ok(&fixture(

@@ -4,12 +4,17 @@
 //!
 //! nginx's `mirror` fails exactly this: it holds the next request on a
 //! connection until the previous request's mirror subrequest is done.
+//!
+//! A test binary of its own, apart from `tests/it`: it compares latencies,
+//! so it must not share the CPU with the other tests (cargo runs test
+//! binaries one after another).
 
+#[path = "../it/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn second_request_on_a_connection_does_not_wait_for_the_first_mirror() {

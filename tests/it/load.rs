@@ -2,13 +2,11 @@
 //! fault mode. Every client answer is right, there is exactly one line per
 //! request, ids are unique, and each line says what its Socure mode did.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const REQUESTS: usize = 500;
 

@@ -11,13 +11,11 @@
 //! - the upstream's TLS: an unknown CA is refused (502, a clear log line),
 //!   a configured `ca_file` is trusted; names resolve by DNS, not the hosts file.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 
-use support::tls::*;
-use support::*;
+use crate::support::tls::*;
+use crate::support::*;
 
 /// The config for a proxy in front of the TLS vendor: `listen` and
 /// `upstream` are the bodies of those sections; Socure is a plain fake.

@@ -1,9 +1,7 @@
 //! What reaches Socure: CONTRACT.md section 2's mapping of the fixture request, and the API key header.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// Sends `body` as an InstantVerify request and returns what the fake Socure received.
 async fn socure_receives(body: &[u8]) -> Message {

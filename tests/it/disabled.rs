@@ -1,8 +1,6 @@
 //! Disabled means invisible, and PhoneFinder is never mirrored.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn disabled_mode_makes_no_socure_call_and_writes_no_line() {

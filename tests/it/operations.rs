@@ -1,8 +1,6 @@
 //! Running it as a sidecar: the admin listener's probes and metrics.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// Asks `/readyz` until it answers 503 (bounded), and returns why.
 async fn readyz_once_unready(admin: std::net::SocketAddr) -> String {

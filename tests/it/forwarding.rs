@@ -1,8 +1,6 @@
 //! The forward path is unchanged: checked on raw bytes at the fake upstream and at the client.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// The upstream got the client's request, byte for byte, but for `Host` and
 /// hop-by-hop framing.

@@ -1,8 +1,6 @@
 //! Exactly one line per shadowed request, whatever happened to either side, and it says what.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// A proxy in front of `upstream` with a Socure that verifies everyone.
 async fn proxy_for(upstream: &FakeVendor) -> (TestProxy, FakeVendor) {

@@ -2,9 +2,7 @@
 //! bodies, garbage. Each is refused cleanly or passed through as the rules
 //! say, nothing reaches the upstream that should not, and the proxy lives on.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// After all the abuse, an ordinary request still goes through.
 async fn still_serving(proxy: &TestProxy) {

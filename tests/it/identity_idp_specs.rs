@@ -8,12 +8,10 @@
 //! Where the proxy deliberately differs, the test asserts the proxy's
 //! behaviour and says so; the README's table lists every example and why.
 
-mod support;
-
+use crate::support::{RESULT_KEYS, SOCURE_REQUEST_KEYS, WORKFLOW, fixture_json, keys};
 use serde_json::{Value, json};
 use socure_shadow_proxy::judge::resolution::{self, Exchange};
 use socure_shadow_proxy::judge::socure;
-use support::{RESULT_KEYS, SOCURE_REQUEST_KEYS, WORKFLOW, fixture_json, keys};
 
 /// The LexisNexis verdict of a 200 answer with `body`, as the line carries it.
 fn judge_lexis_nexis(body: &Value) -> Value {
@@ -700,12 +698,14 @@ mod socure_response_spec {
 mod socure_request_spec {
     use std::time::Duration;
 
+    use crate::support::{
+        API_KEY, FakeVendor, Message, Reply, json_ok, response, take_consent_timestamp,
+    };
     use socure_shadow_proxy::SocureClient;
     use socure_shadow_proxy::config::{Secret, SocureConfig};
     use socure_shadow_proxy::judge::applicant::{self, Applicant};
     use socure_shadow_proxy::judge::socure::{Answer, SocureError};
     use socure_shadow_proxy::tls;
-    use support::{API_KEY, FakeVendor, Message, Reply, json_ok, response, take_consent_timestamp};
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 

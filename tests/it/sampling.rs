@@ -1,10 +1,8 @@
 //! Cost control: the sticky sample, the daily budget, the duplicate window,
 //! each through the proxy with a fake Socure that counts its calls.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// The fixture request for a fake user `n` (a 900-series SSN, a uuid of
 /// zeros and `n`), so each user is a distinct applicant.

@@ -2,9 +2,7 @@
 //! is still answered at once, its line says so), and at shutdown mirrors still
 //! running after the grace period are cut short, each still writing its line.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn mirror_over_the_cap_is_dropped_and_shutdown_cuts_the_rest_short() {

@@ -6,10 +6,8 @@
 //! are written out in full here, from the contract, not computed by the code
 //! under test.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// Runs one shadowed request with the two fakes answering as given and
 /// returns its single line.

@@ -3,12 +3,10 @@
 //! happened, and the client gets exactly what the upstream sent (or the
 //! proxy's own 502/504 when the upstream sent nothing).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// What the client must get.
 enum ClientGets {

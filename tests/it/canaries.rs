@@ -2,14 +2,12 @@
 //! the real binary (at `RUST_LOG=trace`), then every byte it wrote (shadow
 //! log, stdout, stderr) is searched for them.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::*;
 use nix::sys::signal::Signal;
 use serde_json::json;
-use support::*;
 
 const API_KEY_CANARY: &str = "CANARY-SOCURE-KEY-7f3a9";
 const AUTH_CANARY: &str = "Basic Q0FOQVJZLUFVVEgtOWQyYg==";

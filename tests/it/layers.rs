@@ -1,0 +1,411 @@
+//! The layers of `src/` stay as the README draws them: read from the sources' own `crate::`, `super::` and `self::` paths, the module graph has no cycle, no layer imports a higher one, the shadow side never imports the data path, and nothing imports the server.
+//!
+//! A module is a file (`src/shadow/mirror.rs` is `shadow::mirror`); its layer
+//! is its top folder. The judge crate counts as one module, `judge`, and its
+//! manifest is checked to have no runtime, HTTP client or random source.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The layers, lowest first: each may import only from those before it, or
+/// from itself.
+const LAYERS: &[&[&str]] = &[
+    &["error", "body", "sys"],
+    &["config"],
+    &["judge"],
+    &["ops"],
+    &["upstream"],
+    &["shadow"],
+    &["proxy"],
+    &["ingress"],
+    &["server"],
+];
+
+/// The data path, which the shadow side never imports.
+const DATA_PATH: &[&str] = &["upstream", "proxy", "ingress"];
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every module file of the library (the binary under `src/bin` is not part
+/// of it), by module path.
+fn modules() -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let mut dirs = vec![src()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                if path != src().join("bin") {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(src()).expect("under src");
+            let mut segments: Vec<String> = relative
+                .iter()
+                .map(|s| s.to_string_lossy().trim_end_matches(".rs").to_owned())
+                .collect();
+            if matches!(segments.last().map(String::as_str), Some("mod" | "lib")) {
+                segments.pop();
+            }
+            let text = std::fs::read_to_string(&path).expect("read module");
+            found.insert(segments.join("::"), text);
+        }
+    }
+    found
+}
+
+/// The code of a module without comments and without its inline test module
+/// (whose `super` is the module itself, and whose imports are the tests').
+fn code(text: &str) -> String {
+    let text = text
+        .split("#[cfg(test)]\nmod tests {")
+        .next()
+        .unwrap_or(text);
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every path that starts with `crate`, `super` or `self`, groups in braces
+/// expanded: `use crate::a::{b::C, d}` gives `crate::a::b::C` and `crate::a::d`.
+fn paths(code: &str) -> Vec<Vec<String>> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_word = i == 0
+            || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == ':');
+        let rest: String = chars[i..chars.len().min(i + 7)].iter().collect();
+        let head = ["crate::", "super::", "self::"]
+            .into_iter()
+            .find(|h| rest.starts_with(h));
+        match head {
+            Some(head) if starts_word => {
+                let (tree, end) = parse_tree(&chars, i);
+                out.extend(tree);
+                i = end.max(i + head.len());
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// Parses a path tree at `at`: segments joined by `::`, possibly ending in a
+/// `{...}` group of trees. Returns the expanded paths and where it ended.
+fn parse_tree(chars: &[char], mut at: usize) -> (Vec<Vec<String>>, usize) {
+    let mut prefix = Vec::new();
+    loop {
+        let start = at;
+        while at < chars.len() && (chars[at].is_alphanumeric() || chars[at] == '_') {
+            at += 1;
+        }
+        if at > start {
+            prefix.push(chars[start..at].iter().collect::<String>());
+        }
+        if chars.get(at) == Some(&':') && chars.get(at + 1) == Some(&':') {
+            at += 2;
+            if chars.get(at) == Some(&'{') {
+                let mut all = Vec::new();
+                at += 1;
+                loop {
+                    while chars
+                        .get(at)
+                        .is_some_and(|c| c.is_whitespace() || *c == ',')
+                    {
+                        at += 1;
+                    }
+                    if chars.get(at).is_none_or(|c| *c == '}') {
+                        return (
+                            all.into_iter()
+                                .map(|tail: Vec<String>| [prefix.clone(), tail].concat())
+                                .collect(),
+                            at + 1,
+                        );
+                    }
+                    let (trees, end) = parse_tree(chars, at);
+                    all.extend(trees);
+                    at = end;
+                    // `Name as Alias`: the alias names nothing new.
+                    while chars.get(at).is_some_and(|c| !matches!(c, ',' | '}')) {
+                        at += 1;
+                    }
+                }
+            }
+            continue;
+        }
+        return (vec![prefix], at);
+    }
+}
+
+/// The module a path from `module` refers to: `super` and `self` resolved,
+/// then the longest prefix that names a module (`judge` for the judge crate).
+fn target(module: &str, path: &[String], known: &BTreeSet<String>) -> Option<String> {
+    let mut here: Vec<&str> = if module.is_empty() {
+        Vec::new()
+    } else {
+        module.split("::").collect()
+    };
+    let mut segments = path.iter().map(String::as_str).peekable();
+    match segments.next()? {
+        "crate" => here.clear(),
+        // In `x/mod.rs` as in `x.rs`, `self` is the module; `super` its parent.
+        "self" => {}
+        "super" => {
+            here.pop();
+            while segments.peek() == Some(&"super") {
+                segments.next();
+                here.pop();
+            }
+        }
+        _ => return None,
+    }
+    let absolute: Vec<&str> = here.into_iter().chain(segments).collect();
+    if absolute.first() == Some(&"judge") {
+        return Some("judge".into());
+    }
+    (0..=absolute.len())
+        .rev()
+        .map(|n| absolute[..n].join("::"))
+        .find(|candidate| known.contains(candidate))
+}
+
+fn graph() -> Graph {
+    let modules = modules();
+    let known: BTreeSet<String> = modules.keys().cloned().collect();
+    let mut graph = Graph::new();
+    for (module, text) in &modules {
+        let edges = graph.entry(module.clone()).or_default();
+        for path in paths(&code(text)) {
+            if let Some(to) = target(module, &path, &known)
+                && to != *module
+                && !to.is_empty()
+            {
+                edges.insert(to);
+            }
+        }
+    }
+    graph
+}
+
+fn layer(module: &str) -> &str {
+    module.split("::").next().unwrap_or("")
+}
+
+fn rank(module: &str) -> Option<usize> {
+    LAYERS
+        .iter()
+        .position(|layer_modules| layer_modules.contains(&layer(module)))
+}
+
+/// A cycle in `graph`, if there is one, as the modules along it.
+fn cycle(graph: &Graph) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &Graph,
+        state: &mut BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        state.insert(node.to_owned(), 1);
+        stack.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            match state.get(next.as_str()) {
+                Some(1) => {
+                    let from = stack.iter().position(|n| n == next).unwrap_or(0);
+                    let mut found = stack[from..].to_vec();
+                    found.push(next.clone());
+                    return Some(found);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(found) = visit(next, graph, state, stack) {
+                        return Some(found);
+                    }
+                }
+            }
+        }
+        stack.pop();
+        state.insert(node.to_owned(), 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for node in graph.keys() {
+        if !state.contains_key(node.as_str())
+            && let Some(found) = visit(node, graph, &mut state, &mut Vec::new())
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Every edge that breaks a layering rule, in words.
+fn violations(graph: &Graph) -> Vec<String> {
+    let mut found = Vec::new();
+    for (from, targets) in graph {
+        if from.is_empty() {
+            // The crate root declares and re-exports; it is above everything.
+            continue;
+        }
+        for to in targets {
+            match (rank(from), rank(to)) {
+                // Within a layer, only the file graph's acyclicity applies.
+                (Some(a), Some(b)) if a == b => continue,
+                (Some(a), Some(b)) if b > a => {
+                    found.push(format!("{from} imports {to}, a higher layer"))
+                }
+                (None, _) => found.push(format!("{from} is in no layer")),
+                (_, None) => found.push(format!("{to} is in no layer")),
+                _ => {}
+            }
+            if layer(from) == "shadow" && DATA_PATH.contains(&layer(to)) {
+                found.push(format!("{from} (shadow side) imports {to} (data path)"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_module_graph_has_no_cycle_and_follows_the_layers() {
+    let graph = graph();
+    let edges: usize = graph.values().map(BTreeSet::len).sum();
+    // The reading found the imports (a parser that sees nothing passes everything).
+    assert!(edges > 40, "only {edges} imports found");
+    for (from, to) in [
+        ("proxy", "shadow::mirror"),
+        ("proxy::tap", "shadow::handoff"),
+        ("ingress::serve", "proxy"),
+        ("shadow::mirror", "judge"),
+        ("server", "ingress::serve"),
+        ("config::load", "config::validate"),
+    ] {
+        assert!(
+            graph.get(from).is_some_and(|t| t.contains(to)),
+            "expected {from} -> {to}; found {:?}",
+            graph.get(from)
+        );
+    }
+    assert_eq!(cycle(&graph), None, "an import cycle");
+    assert_eq!(violations(&graph), Vec::<String>::new());
+    let into_server: Vec<&String> = graph
+        .iter()
+        .filter(|(from, to)| !from.is_empty() && to.contains("server"))
+        .map(|(from, _)| from)
+        .collect();
+    assert!(into_server.is_empty(), "{into_server:?} import the server");
+}
+
+#[test]
+fn the_checks_catch_what_they_are_for() {
+    let graph_of = |edges: &[(&str, &str)]| {
+        let mut graph = Graph::new();
+        for (from, to) in edges {
+            graph
+                .entry((*from).to_owned())
+                .or_default()
+                .insert((*to).to_owned());
+            graph.entry((*to).to_owned()).or_default();
+        }
+        graph
+    };
+    let looped = graph_of(&[
+        ("ops::metrics", "sys"),
+        ("sys", "server"),
+        ("server", "ops::metrics"),
+    ]);
+    assert!(
+        cycle(&looped).is_some_and(|c| c.len() == 4),
+        "{:?}",
+        cycle(&looped)
+    );
+    let upward = graph_of(&[
+        ("ops::metrics", "server"),
+        ("shadow::sink", "upstream::forward"),
+    ]);
+    assert_eq!(
+        violations(&upward),
+        [
+            "ops::metrics imports server, a higher layer",
+            "shadow::sink (shadow side) imports upstream::forward (data path)"
+        ]
+    );
+    // Grouped and relative imports are read as paths to modules.
+    let known: BTreeSet<String> = ["config", "config::raw", "shadow::sink", "ops::metrics"]
+        .map(String::from)
+        .into();
+    let found: BTreeSet<String> = paths(
+        "use crate::{ops::metrics::{Metrics, Route}, shadow::sink};\nuse super::raw::Raw as R;",
+    )
+    .iter()
+    .filter_map(|p| target("config::load", p, &known))
+    .collect();
+    assert_eq!(
+        found,
+        ["config::raw", "ops::metrics", "shadow::sink"]
+            .map(String::from)
+            .into()
+    );
+}
+
+#[test]
+fn every_module_says_what_it_owns() {
+    for (module, text) in modules() {
+        assert!(
+            text.starts_with("//! "),
+            "{module:?} does not start with a //! line"
+        );
+    }
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("judge/src");
+    for entry in walk(&judge) {
+        let text = std::fs::read_to_string(&entry).expect("read");
+        assert!(
+            text.starts_with("//! "),
+            "{} does not start with a //! line",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn the_judge_crate_has_nothing_to_do_io_with() {
+    let manifest: toml::Table =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("judge/Cargo.toml"))
+            .expect("read judge/Cargo.toml")
+            .parse()
+            .expect("TOML");
+    let dependencies: BTreeSet<&str> = manifest
+        .get("dependencies")
+        .and_then(toml::Value::as_table)
+        .expect("[dependencies]")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        dependencies,
+        ["bytes", "ring", "serde", "serde_json", "thiserror", "time"].into(),
+        "a new dependency of the pure crate must not bring I/O, a clock or randomness"
+    );
+}

@@ -1,0 +1,26 @@
+//! The integration tests, one binary: real sockets on 127.0.0.1, fake vendors started by each test (`support`), the proxy in process or as the real binary.
+//!
+//! One module per concern; `tests/timing` is the one test kept apart,
+//! because it compares latencies and must not share the CPU.
+
+mod support;
+
+mod bounded;
+mod canaries;
+mod cli;
+mod demo_data;
+mod disabled;
+mod fault_matrix;
+mod forwarding;
+mod hostile;
+mod identity_idp_specs;
+mod judging;
+mod layers;
+mod load;
+mod one_line;
+mod operations;
+mod parsers_fuzz;
+mod sampling;
+mod shutdown;
+mod socure_request;
+mod ways_in;
