@@ -20,6 +20,15 @@ pub type ProxyBody = BoxBody<Bytes, BoxError>;
 /// [`http_body_util::LengthLimitError`] and the client gets 413.
 pub type RequestBody = Limited<Incoming>;
 
+/// A message's `Content-Type`, when it is text: what the judges read of
+/// how a body is encoded.
+pub fn content_type(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// A body with nothing to wait for.
 pub fn full(bytes: Bytes) -> ProxyBody {
     Full::new(bytes)

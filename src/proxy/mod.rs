@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::CONTENT_LENGTH;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use crate::body::{ProxyBody, RequestBody};
+use crate::body::{self, ProxyBody, RequestBody};
 use crate::error::{self, BoxError};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
@@ -184,11 +184,7 @@ impl Proxy {
         match self.upstream.send(parts, read.into_forward_body()).await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let content_type = response
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                let content_type = body::content_type(response.headers());
                 passthrough(response, |body| {
                     ResponseTap::new(body, status, content_type, reporter).boxed()
                 })

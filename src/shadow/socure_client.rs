@@ -12,6 +12,7 @@ use http::HeaderValue;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use time::OffsetDateTime;
 
+use crate::body;
 use crate::config::{Secret, SocureConfig};
 use crate::judge::applicant::Applicant;
 use crate::judge::socure::{
@@ -74,11 +75,7 @@ impl SocureClient {
                 .await
                 .map_err(classify)?;
             let status = response.status().as_u16();
-            let content_type = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
+            let content_type = body::content_type(response.headers());
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(classify)? {
                 if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
