@@ -1,6 +1,7 @@
 //! Judges LexisNexis InstantVerify answers read from stdin, one JSON body per
 //! line, and prints each `resolution_result` as one JSON line: the proxy's
-//! side of the differential check in `tests/differential/` (see its README).
+//! side of the differential check in `tests/differential/` (README: "Checked
+//! against identity-idp's own code").
 
 use std::io::{BufRead, Write};
 
