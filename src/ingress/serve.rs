@@ -86,9 +86,6 @@ impl HttpServing {
         self.max_header_bytes
     }
 
-    /// Serves `io` until the client is done or shutdown drains it (through
-    /// `watcher`). `target`, when set, is where this connection's requests
-    /// go instead of the configured upstream (forward-proxy interception).
     /// Completes the client's TLS handshake (bounded by
     /// [`TLS_HANDSHAKE_TIMEOUT`]), then serves as [`HttpServing::serve`].
     /// `client` names it in the log if the handshake fails.
@@ -110,6 +107,9 @@ impl HttpServing {
         }
     }
 
+    /// Serves `io` until the client is done or shutdown drains it (through
+    /// `watcher`). `target`, when set, is where this connection's requests
+    /// go instead of the configured upstream (forward-proxy interception).
     pub async fn serve<IO>(self, io: IO, target: Option<Target>, watcher: Watcher)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
