@@ -24,9 +24,10 @@ use crate::ingress::serve::HttpServing;
 use crate::ingress::tls;
 use crate::judge::socure::SocureError;
 use crate::ops::live::Live;
-use crate::ops::metrics::Metrics;
+use crate::ops::metrics::{Metrics, MirrorLoad};
 use crate::ops::readiness::Readiness;
 use crate::proxy::{Proxy, ProxyLimits};
+use crate::shadow::admission::Admission;
 use crate::shadow::mirror::{Mirror, MirrorLimits};
 use crate::shadow::sink::{self, SinkError, SinkReport, SinkTask};
 use crate::shadow::socure_client::SocureClient;
@@ -198,9 +199,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let can_shadow =
         config.socure.api_key.is_some() && !config.shadow.instant_verify_workflow.is_empty();
     let (mirror, sink_task, mirror_runtime) = if config.shadow.enabled || can_shadow {
+        let admission = Admission::new(config.shadow.max_pending);
+        let probed = Arc::clone(&admission);
+        metrics.probe_mirror_load(move || MirrorLoad {
+            held: probed.held(),
+            peak: probed.peak(),
+            max: probed.max(),
+        });
         let (sink, sink_task) = sink::open(
             &config.shadow.log_path,
             metrics.clone(),
+            Arc::clone(&admission),
             !config.shadow.enabled,
         )?;
         sink_writable = Some(sink.writable());
@@ -219,6 +228,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .map_err(StartError::Runtime)?;
         let mirror = Mirror::new(
             runtime.handle().clone(),
+            admission,
             socure,
             sink,
             config.shadow.instant_verify_workflow.clone(),
@@ -437,25 +447,25 @@ async fn shut_down(
     }
     let mut report = RunReport::default();
     if let Some(mirror) = proxy.mirror() {
-        let tasks = mirror.tasks();
-        tasks.close();
-        if tokio::time::timeout(stages.mirror_grace, tasks.wait())
+        // Every admitted request holds its slot until its line is written,
+        // so "no slot held" is "every line written", queued jobs included.
+        if tokio::time::timeout(stages.mirror_grace, mirror.drained())
             .await
             .is_err()
         {
-            report.mirrors_interrupted = tasks.len();
+            report.mirrors_interrupted = mirror.held();
             tracing::warn!(
-                interrupted = tasks.len(),
+                interrupted = report.mirrors_interrupted,
                 "mirrors still running after the grace period; cutting them short"
             );
             mirror.interrupt();
-            if tokio::time::timeout(LINE_WRITE_BOUND, tasks.wait())
+            if tokio::time::timeout(LINE_WRITE_BOUND, mirror.drained())
                 .await
                 .is_err()
             {
-                report.mirrors_unfinished = tasks.len();
+                report.mirrors_unfinished = mirror.held();
                 tracing::error!(
-                    unfinished = tasks.len(),
+                    unfinished = report.mirrors_unfinished,
                     "mirrors did not write their lines"
                 );
             }
@@ -464,6 +474,10 @@ async fn shut_down(
     if let Some(sink_task) = sink_task {
         report.sink = sink_task.close().await;
     }
-    tracing::info!(lines_written = report.sink.lines_written, "stopped");
+    tracing::info!(
+        lines_written = report.sink.lines_written,
+        shed = report.sink.shed,
+        "stopped"
+    );
     report
 }

@@ -16,6 +16,8 @@ use crate::socure::{self, Answer, SocureError};
 use crate::verdict::Verdict;
 
 pub const EVENT_NAME: &str = "idv_socure_shadow_mode_proofing_result";
+/// The summary of requests shed at the mirror's door (no line of their own).
+pub const SHED_EVENT_NAME: &str = "idv_socure_shadow_mode_shed";
 
 /// How the LexisNexis side ended, and how long it took from the proxy's send.
 #[derive(Debug)]
@@ -246,6 +248,60 @@ pub fn pair(
             new_event: true,
             path,
             user_id,
+        },
+        log_filename: "events.log",
+    }
+}
+
+/// A summary line: `count` shadowed requests, between `from` and `until`,
+/// were forwarded as always but shed at the mirror's door (no applicant
+/// read, no Socure call, no line of their own). With the proofing lines,
+/// these counts add up to every shadowed request.
+#[derive(Debug, Serialize)]
+pub struct ShedLine {
+    pub name: &'static str,
+    pub id: String,
+    pub time: String,
+    pub properties: ShedProperties,
+    pub log_filename: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShedProperties {
+    pub event_properties: ShedEvent,
+    pub new_event: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShedEvent {
+    pub shed_count: u64,
+    /// The span the count covers: since the previous summary (or the start).
+    pub from: String,
+    pub until: String,
+    pub reason: String,
+}
+
+/// The summary line for `count` requests shed between `from` and `until`
+/// because `max_pending` mirrors were already held.
+pub fn shed(
+    id: String,
+    from: OffsetDateTime,
+    until: OffsetDateTime,
+    count: u64,
+    max_pending: usize,
+) -> ShedLine {
+    ShedLine {
+        name: SHED_EVENT_NAME,
+        id,
+        time: timestamp(until),
+        properties: ShedProperties {
+            event_properties: ShedEvent {
+                shed_count: count,
+                from: timestamp(from),
+                until: timestamp(until),
+                reason: format!("shadow.max_pending ({max_pending}) mirrors already held"),
+            },
+            new_event: true,
         },
         log_filename: "events.log",
     }

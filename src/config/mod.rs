@@ -196,6 +196,9 @@ pub struct ShadowConfig {
     /// Socure calls in flight at most; past it a mirror is dropped and its
     /// line says so.
     pub max_in_flight: usize,
+    /// Shadowed requests the mirror holds at once, from the door to the
+    /// written line; past it a request is shed (forwarded, only counted).
+    pub max_pending: usize,
     /// After the connections drain at shutdown, how long mirrors still
     /// running may take before they are cut short (each still writes its line).
     pub shutdown_grace: Duration,

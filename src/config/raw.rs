@@ -126,6 +126,7 @@ pub(super) struct RawShadow {
     pub(super) log_path: String,
     pub(super) max_body_bytes: u64,
     pub(super) max_in_flight: u64,
+    pub(super) max_pending: u64,
     pub(super) shutdown_grace_seconds: f64,
     pub(super) sample_percent: f64,
     pub(super) dedup_window_seconds: f64,
@@ -142,6 +143,9 @@ impl Default for RawShadow {
             // Socure's ~1 s that is well under this, and 512 stalled calls
             // cost a few MiB at most.
             max_in_flight: 512,
+            // Room for every Socure call in flight plus as many waiting to
+            // be judged and written: at the fixtures' size, a few MiB.
+            max_pending: 1024,
             shutdown_grace_seconds: 5.0,
             sample_percent: 100.0,
             dedup_window_seconds: 0.0,

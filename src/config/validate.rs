@@ -14,6 +14,10 @@ use super::{
     TlsFiles, UpstreamConfig,
 };
 
+/// The most `shadow.max_pending` may be: the shadow log's queue allocates a
+/// place per slot at start.
+const MAX_PENDING_LIMIT: usize = 1 << 20;
+
 pub(super) fn validate(
     raw: RawConfig,
     api_key: Option<Secret>,
@@ -188,6 +192,10 @@ pub(super) fn validate(
     let max_in_flight = positive(raw.shadow.max_in_flight, Semaphore::MAX_PERMITS)
         .map_err(|message| bad("shadow.max_in_flight", message))
         .ok();
+    // The shadow log's queue has a place per slot, allocated at start.
+    let max_pending = positive(raw.shadow.max_pending, MAX_PENDING_LIMIT)
+        .map_err(|message| bad("shadow.max_pending", message))
+        .ok();
     let shutdown_grace = seconds(raw.shadow.shutdown_grace_seconds)
         .map_err(|message| bad("shadow.shutdown_grace_seconds", message))
         .ok();
@@ -252,6 +260,7 @@ pub(super) fn validate(
             log_path: log_path?,
             max_body_bytes: max_body_bytes?,
             max_in_flight: max_in_flight?,
+            max_pending: max_pending?,
             shutdown_grace: shutdown_grace?,
             sample_basis_points: sample_basis_points?,
             dedup_window: dedup_window?,

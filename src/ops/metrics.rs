@@ -27,9 +27,11 @@ const BUCKETS: &[f64] = &[
 pub enum Route {
     Shadowed = 0,
     Passthrough = 1,
+    /// To be shadowed, but the mirror was full: forwarded without the tap.
+    Shed = 2,
 }
 
-const ROUTES: [&str; 2] = ["shadowed", "passthrough"];
+const ROUTES: [&str; 3] = ["shadowed", "passthrough", "shed"];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// Why a mirror was not sent to Socure though the applicant was eligible.
 #[derive(Debug, Clone, Copy)]
@@ -49,12 +51,28 @@ const SKIP_REASONS: [&str; 3] = ["max_in_flight", "daily_budget", "duplicate"];
 #[derive(Clone)]
 pub struct Metrics(Arc<Series>);
 
+/// What the mirror's door holds, read when `/metrics` is rendered.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorLoad {
+    pub held: usize,
+    pub peak: usize,
+    pub max: usize,
+}
+
+type LoadProbe = Box<dyn Fn() -> MirrorLoad + Send + Sync>;
+
 struct Series {
     handle: PrometheusHandle,
+    /// Set once the mirror exists; read at each render, never per request.
+    load_probe: std::sync::OnceLock<LoadProbe>,
+    pending: Gauge,
+    pending_peak: Gauge,
+    pending_max: Gauge,
     forwarded: Vec<Counter>,
     upstream_latency: Histogram,
     proxy_overhead: Histogram,
     mirrors_started: Counter,
+    mirrors_shed: Counter,
     mirror_outcomes: Vec<Counter>,
     mirrors_skipped: Vec<Counter>,
     sampled_out: Counter,
@@ -139,12 +157,24 @@ impl Metrics {
             .recorder
             .register_gauge(&Registrar::key("mirrors_in_flight", &[]), &METADATA);
         in_flight.set(0.0);
+        let gauge = |name: &str| {
+            let gauge = r
+                .recorder
+                .register_gauge(&Registrar::key(name, &[]), &METADATA);
+            gauge.set(0.0);
+            gauge
+        };
         Self(Arc::new(Series {
             handle,
+            load_probe: std::sync::OnceLock::new(),
+            pending: gauge("mirrors_pending"),
+            pending_peak: gauge("mirrors_pending_peak"),
+            pending_max: gauge("mirrors_pending_max"),
             forwarded,
             upstream_latency: r.histogram("upstream_latency_seconds"),
             proxy_overhead: r.histogram("proxy_overhead_seconds"),
             mirrors_started: r.counter("mirrors_started_total", &[]),
+            mirrors_shed: r.counter("mirrors_shed_total", &[]),
             mirror_outcomes: r.counters(
                 "mirrors_total",
                 "socure_outcome",
@@ -162,7 +192,18 @@ impl Metrics {
 
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
+        if let Some(probe) = self.0.load_probe.get() {
+            let load = probe();
+            self.0.pending.set(load.held as f64);
+            self.0.pending_peak.set(load.peak as f64);
+            self.0.pending_max.set(load.max as f64);
+        }
         self.0.handle.render()
+    }
+
+    /// Where the `mirrors_pending*` gauges are read from (the first call wins).
+    pub fn probe_mirror_load(&self, probe: impl Fn() -> MirrorLoad + Send + Sync + 'static) {
+        let _ = self.0.load_probe.set(Box::new(probe));
     }
 
     /// Drains histogram samples into their buckets; run periodically so the
@@ -220,6 +261,10 @@ impl Metrics {
 
     pub fn mirror_started(&self) {
         self.0.mirrors_started.increment(1);
+    }
+
+    pub fn mirror_shed(&self) {
+        self.0.mirrors_shed.increment(1);
     }
 
     pub fn mirror_not_sent(&self, why: Skipped) {
@@ -296,6 +341,11 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     ),
     (
         Kind::Counter,
+        "mirrors_shed_total",
+        "Shadowed requests forwarded without the mirror because shadow.max_pending were held (no line; counted in idv_socure_shadow_mode_shed lines).",
+    ),
+    (
+        Kind::Counter,
         "mirrors_not_sent_total",
         "Eligible applicants not sent to Socure, by reason.",
     ),
@@ -308,6 +358,21 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
         Kind::Histogram,
         "socure_latency_seconds",
         "Socure ID+ calls, start to judged answer or failure.",
+    ),
+    (
+        Kind::Gauge,
+        "mirrors_pending",
+        "Shadowed requests held by the mirror now (admitted, line not yet written).",
+    ),
+    (
+        Kind::Gauge,
+        "mirrors_pending_peak",
+        "The most shadowed requests the mirror has held at once since start.",
+    ),
+    (
+        Kind::Gauge,
+        "mirrors_pending_max",
+        "shadow.max_pending: the bound on mirrors_pending; past it requests are shed.",
     ),
     (
         Kind::Gauge,

@@ -18,6 +18,7 @@ use crate::error::{self, BoxError};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
 use crate::ops::metrics::{Metrics, Route};
+use crate::shadow::admission::Slot;
 use crate::shadow::mirror::{Mirror, MirrorInput};
 use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
 
@@ -79,17 +80,21 @@ impl Proxy {
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
         // One atomic load: a reload can turn shadow mode on or off between
         // two requests, never in the middle of one.
-        let shadow = self.mirror.as_ref().filter(|_| {
+        let shadowed = self.mirror.as_ref().filter(|_| {
             self.live.enabled() && tap::is_instant_verify(&method, &path, &self.limits.workflow)
         });
-        let route = self.route(request, shadow, &method, &path);
-        let response = answer_even_if_panics(route, &method, &path).await;
+        // The door: without a slot the request is shed (counted) and goes
+        // through as if shadow mode were off, so an overload never queues
+        // mirror work or holds its body.
+        let (route, shadow) = match shadowed.map(|mirror| (mirror, mirror.admit())) {
+            Some((mirror, Some(slot))) => (Route::Shadowed, Some((mirror, slot))),
+            Some((_, None)) => (Route::Shed, None),
+            None => (Route::Passthrough, None),
+        };
+        let answer = self.route(request, shadow, &method, &path);
+        let response = answer_even_if_panics(answer, &method, &path).await;
         self.metrics.forwarded(
-            if shadow.is_some() {
-                Route::Shadowed
-            } else {
-                Route::Passthrough
-            },
+            route,
             response.status().as_u16(),
             response.extensions().get::<UpstreamTime>().map(|t| t.0),
             started.elapsed(),
@@ -102,23 +107,23 @@ impl Proxy {
     async fn route(
         &self,
         request: Request<Incoming>,
-        shadow: Option<&Mirror>,
+        shadow: Option<(&Mirror, Slot)>,
         method: &http::Method,
         path: &str,
     ) -> Response<ProxyBody> {
         let (parts, body) = request.into_parts();
         if let Err(err) = self.admit(&parts) {
-            if let Some(mirror) = shadow {
+            if let Some((mirror, slot)) = shadow {
                 // Whatever admit refuses never reached the upstream.
                 mirror
-                    .start(path.to_owned(), MirrorInput::Skip(err.to_string()))
+                    .start(slot, path.to_owned(), MirrorInput::Skip(err.to_string()))
                     .report(Exchange::RequestRefused);
             }
             return fail(err, method, path);
         }
         let body = Limited::new(body, self.limits.max_request_body_bytes);
         match shadow {
-            Some(mirror) => self.shadowed(mirror, parts, body, method, path).await,
+            Some((mirror, slot)) => self.shadowed(mirror, slot, parts, body, method, path).await,
             None => match self.upstream.send(parts, body.boxed()).await {
                 Ok(response) => passthrough(response, |body| body.map_err(BoxError::from).boxed()),
                 Err(err) => fail(err, method, path),
@@ -160,6 +165,7 @@ impl Proxy {
     async fn shadowed(
         &self,
         mirror: &Mirror,
+        slot: Slot,
         parts: http::request::Parts,
         body: RequestBody,
         method: &http::Method,
@@ -170,16 +176,16 @@ impl Proxy {
             Err(err) => {
                 let err = ForwardError::from_client_body(err);
                 mirror
-                    .start(path.to_owned(), MirrorInput::Skip(err.to_string()))
+                    .start(slot, path.to_owned(), MirrorInput::Skip(err.to_string()))
                     .report(exchange_for(&err));
                 return fail(err, method, path);
             }
         };
         let input = match read.whole() {
-            Some(chunks) => MirrorInput::Body(chunks),
+            Some(body) => MirrorInput::Body(body),
             None => MirrorInput::Skip("request body larger than shadow.max_body_bytes".into()),
         };
-        let mut reporter = mirror.start(path.to_owned(), input);
+        let mut reporter = mirror.start(slot, path.to_owned(), input);
         reporter.start_clock();
         match self.upstream.send(parts, read.into_forward_body()).await {
             Ok(response) => {

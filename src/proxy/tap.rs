@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::BoxError;
 use crate::judge::resolution::Exchange;
-use crate::shadow::handoff::ResolutionReporter;
+use crate::shadow::mirror::Reporter;
 
 /// How much of an answer is kept for judging. InstantVerify answers are a few
 /// KiB; a bigger one is passed through whole and logged as too large to judge.
@@ -52,9 +52,11 @@ pub struct ReadBody {
 }
 
 impl ReadBody {
-    /// The whole body, when it fit under the limit.
-    pub fn whole(&self) -> Option<Vec<Bytes>> {
-        self.rest.is_none().then(|| self.chunks.clone())
+    /// A copy of the whole body in one exact-size buffer, when it fit under
+    /// the limit. A copy, not the received chunks: those may be slices of
+    /// the connection's larger read buffer, which the mirror would keep alive.
+    pub fn whole(&self) -> Option<Vec<u8>> {
+        self.rest.is_none().then(|| self.chunks.concat())
     }
 
     /// The body to forward: the frames read, then whatever was not read yet.
@@ -165,7 +167,7 @@ pub struct ResponseTap {
     content_type: Option<String>,
     seen: BytesMut,
     truncated: bool,
-    reporter: Option<ResolutionReporter>,
+    reporter: Option<Reporter>,
 }
 
 impl ResponseTap {
@@ -173,7 +175,7 @@ impl ResponseTap {
         inner: Incoming,
         status: u16,
         content_type: Option<String>,
-        reporter: ResolutionReporter,
+        reporter: Reporter,
     ) -> Self {
         let mut tap = Self {
             inner,

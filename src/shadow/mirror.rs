@@ -1,7 +1,8 @@
 //! The mirror: for each shadowed request, one background task that calls Socure, awaits the LexisNexis side, and writes the line.
 //!
-//! The forward path only queues the task (through `handoff`) and gets back a
-//! `ResolutionReporter`. The task always ends in exactly one line: the
+//! The forward path takes a slot at the door (`admission`; without one the
+//! request is shed and only counted), queues the job (through `handoff`)
+//! and gets back a `Reporter`. The task always ends in exactly one line: the
 //! Socure call is bounded by its timeout and by `max_in_flight` (past it the
 //! call is dropped, not queued), the wait for the LexisNexis side by
 //! `resolution_wait`, and at shutdown by the grace period, after which
@@ -13,27 +14,30 @@ use std::future::Future;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::judge::applicant;
 use crate::judge::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
 use crate::ops::metrics::{Metrics, Skipped};
+use crate::shadow::admission::{Admission, Slot};
 use crate::shadow::handoff::{Handoff, ResolutionReporter, pump};
 use crate::shadow::selection::{self, Budget, Dedup};
 use crate::shadow::sink::SinkSender;
 use crate::shadow::socure_client::SocureClient;
 
+/// The forward path's handle on one admitted request's mirror.
+pub type Reporter = ResolutionReporter<Job>;
+
 /// What the tap could hand the mirror.
 pub enum MirrorInput {
-    /// The whole request body, as received.
-    Body(Vec<Bytes>),
+    /// The whole request body, as received, in one exact-size buffer (so it
+    /// never keeps a connection's larger read buffer alive).
+    Body(Vec<u8>),
     /// Nothing to mirror, and why (never quoting the request).
     Skip(String),
 }
@@ -52,34 +56,51 @@ pub struct MirrorLimits {
 
 pub struct Mirror {
     /// To the pump on the mirror runtime: a runtime of its own, so mirror
-    /// work never queues behind or ahead of the forward path's tasks.
-    handoff: mpsc::Sender<Handoff>,
-    socure: Arc<SocureClient>,
+    /// work never queues behind or ahead of the forward path's tasks. Its
+    /// messages are bounded by the slots: two at most per admitted request.
+    handoff: mpsc::Sender<Handoff<Job>>,
+    admission: Arc<Admission>,
+    shared: Arc<Shared>,
+}
+
+/// What every task needs, shared.
+struct Shared {
+    socure: SocureClient,
     sink: SinkSender,
-    tasks: TaskTracker,
     workflow: String,
     limits: MirrorLimits,
     permits: Arc<Semaphore>,
     interrupted: CancellationToken,
     metrics: Metrics,
     live: Arc<Live>,
-    budget: Arc<Budget>,
-    dedup: Option<Arc<Dedup>>,
+    budget: Budget,
+    dedup: Option<Dedup>,
+}
+
+/// One admitted request, as the forward path hands it over.
+pub struct Job {
+    /// Held until the line is written.
+    slot: Slot,
+    path: String,
+    plan: Plan,
+    resolution: oneshot::Receiver<ResolutionSide>,
 }
 
 /// The Socure half of a task, decided on the forward path without waiting.
 enum Plan {
     /// Mirror this body; without a permit the call is dropped for capacity.
     Mirror {
-        chunks: Vec<Bytes>,
+        body: Vec<u8>,
         permit: Option<OwnedSemaphorePermit>,
     },
     Skip(String),
 }
 
 impl Mirror {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         runtime: tokio::runtime::Handle,
+        admission: Arc<Admission>,
         socure: SocureClient,
         sink: SinkSender,
         workflow: String,
@@ -88,82 +109,104 @@ impl Mirror {
         live: Arc<Live>,
     ) -> Self {
         let (handoff, taken) = mpsc::channel();
-        runtime.spawn(pump(taken));
-        Self {
-            handoff,
-            socure: Arc::new(socure),
+        let shared = Arc::new(Shared {
+            socure,
             sink,
-            tasks: TaskTracker::new(),
             workflow,
             permits: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
             interrupted: CancellationToken::new(),
             metrics,
             live,
-            budget: Arc::new(Budget::default()),
-            dedup: (!limits.dedup_window.is_zero())
-                .then(|| Arc::new(Dedup::new(limits.dedup_window))),
+            budget: Budget::default(),
+            dedup: (!limits.dedup_window.is_zero()).then(|| Dedup::new(limits.dedup_window)),
+        });
+        let spawner = Arc::clone(&shared);
+        runtime.spawn(pump(taken, move |job| {
+            tokio::spawn(run(Arc::clone(&spawner), job));
+        }));
+        Self {
+            handoff,
+            admission,
+            shared,
         }
     }
 
-    /// The tasks in flight, for shutdown to wait on.
-    pub fn tasks(&self) -> &TaskTracker {
-        &self.tasks
+    /// A place for one more request in the mirror, or `None`: then the
+    /// request is shed (already counted) and forwarded without the mirror.
+    pub fn admit(&self) -> Option<Slot> {
+        let slot = self.admission.try_admit();
+        if slot.is_none() {
+            self.shared.metrics.mirror_shed();
+        }
+        slot
+    }
+
+    /// Returns once every admitted request's line is written.
+    pub async fn drained(&self) {
+        self.admission.emptied().await;
+    }
+
+    /// Requests admitted whose line is not written yet.
+    pub fn held(&self) -> usize {
+        self.admission.held()
     }
 
     /// Tells every task to stop waiting and write its line now: the shutdown
     /// grace period is over.
     pub fn interrupt(&self) {
-        self.interrupted.cancel();
+        self.shared.interrupted.cancel();
     }
 
-    /// Starts the mirror of one request at `path` (no query) and returns the
-    /// handle through which the forward path reports the LexisNexis side.
-    pub fn start(&self, path: String, input: MirrorInput) -> ResolutionReporter {
-        let (tx, rx) = oneshot::channel();
+    /// Starts the mirror of one admitted request at `path` (no query) and
+    /// returns the handle through which the forward path reports the
+    /// LexisNexis side.
+    pub fn start(&self, slot: Slot, path: String, input: MirrorInput) -> Reporter {
+        let (tx, resolution) = oneshot::channel();
         let plan = match input {
-            MirrorInput::Body(chunks) => Plan::Mirror {
-                chunks,
-                permit: Arc::clone(&self.permits).try_acquire_owned().ok(),
+            MirrorInput::Body(body) => Plan::Mirror {
+                body,
+                permit: Arc::clone(&self.shared.permits).try_acquire_owned().ok(),
             },
             MirrorInput::Skip(reason) => Plan::Skip(reason),
         };
-        self.metrics.mirror_started();
-        let task = Task {
-            socure: Arc::clone(&self.socure),
-            workflow: self.workflow.clone(),
-            limits: self.limits,
-            interrupted: self.interrupted.clone(),
-            metrics: self.metrics.clone(),
-            live: Arc::clone(&self.live),
-            budget: Arc::clone(&self.budget),
-            dedup: self.dedup.clone(),
+        self.shared.metrics.mirror_started();
+        let job = Job {
+            slot,
+            path,
+            plan,
+            resolution,
         };
-        let sink = self.sink.clone();
-        let workflow = self.workflow.clone();
-        let metrics = self.metrics.clone();
-        // Tracked from now, so shutdown waits for it even before it is spawned.
-        let task = self.tasks.track_future(async move {
-            let run = task.run(path.clone(), plan, rx);
-            // Sampled out: no line, only the count.
-            let Some(line) = line_even_if_panics(run, path, &workflow).await else {
-                return;
-            };
-            let event = &line.properties.event_properties;
-            metrics.line_made(event.socure_outcome, Agreement::of(event));
-            if let Err(err) = sink.write(&line).await {
-                metrics.line_lost();
-                tracing::error!(error = %err, line_id = %line.id, "shadow line not written");
-            }
-        });
-        if let Err(mpsc::SendError(Handoff::Start(task))) =
-            self.handoff.send(Handoff::Start(Box::pin(task)))
-        {
+        if let Err(mpsc::SendError(Handoff::Start(job))) = self.handoff.send(Handoff::Start(job)) {
             // The pump is gone (the runtime is shutting down): run it here
             // rather than lose its line.
-            tokio::spawn(task);
+            tokio::spawn(run(Arc::clone(&self.shared), job));
         }
         ResolutionReporter::new(tx, self.handoff.clone())
+    }
+}
+
+/// One admitted request's mirror, to its line: judged, written, and the
+/// slot given back with it.
+async fn run(shared: Arc<Shared>, job: Job) {
+    let Job {
+        slot,
+        path,
+        plan,
+        resolution,
+    } = job;
+    let task = shared.mirror(path.clone(), plan, resolution);
+    // Sampled out: no line, only the count; the slot goes back here.
+    let Some(line) = line_even_if_panics(task, path, &shared.workflow).await else {
+        return;
+    };
+    let event = &line.properties.event_properties;
+    shared
+        .metrics
+        .line_made(event.socure_outcome, Agreement::of(event));
+    if let Err(err) = shared.sink.write(&line, slot) {
+        shared.metrics.line_lost();
+        tracing::error!(error = %err, line_id = %line.id, "shadow line not written");
     }
 }
 
@@ -205,21 +248,9 @@ async fn line_even_if_panics(
     }
 }
 
-/// What one task needs, owned.
-struct Task {
-    socure: Arc<SocureClient>,
-    workflow: String,
-    limits: MirrorLimits,
-    interrupted: CancellationToken,
-    metrics: Metrics,
-    live: Arc<Live>,
-    budget: Arc<Budget>,
-    dedup: Option<Arc<Dedup>>,
-}
-
-impl Task {
-    async fn run(
-        self,
+impl Shared {
+    async fn mirror(
+        &self,
         path: String,
         plan: Plan,
         rx: oneshot::Receiver<ResolutionSide>,
@@ -228,7 +259,7 @@ impl Task {
         // Parsing happens here, off the forward path.
         let parsed = match plan {
             Plan::Skip(reason) => Err(reason),
-            Plan::Mirror { chunks, permit } => applicant::parse(&chunks.concat())
+            Plan::Mirror { body, permit } => applicant::parse(&body)
                 .map(|applicant| (applicant, permit))
                 .map_err(|err| err.to_string()),
         };

@@ -1,29 +1,38 @@
-//! The shadow log: one writer thread owns it, writes one JSON line per shadowed request, flushes on close.
+//! The shadow log: one writer thread owns it, writes one JSON line per shadowed request and the shed summaries, flushes on close.
 //!
-//! Lines come from the pairing tasks, never from the forward path, so a full
-//! channel makes a pairing task wait (a line is never dropped to save time);
-//! the user's request is not affected. The writer is a plain thread doing
-//! plain blocking writes: no runtime thread ever blocks on the disk, and no
-//! line costs a hop through the blocking pool. It flushes whenever the
-//! channel runs dry, so a line is on disk soon after it is paired, and on
-//! close it writes every line already queued before it flushes and returns.
+//! Lines come from the pairing tasks, never from the forward path. Each line
+//! travels with its request's admission [`Slot`], given back once the line is
+//! written, so the channel never holds more than `shadow.max_pending` lines
+//! and a send never waits or fails for room. The writer is a plain thread
+//! doing plain blocking writes: no runtime thread ever blocks on the disk.
+//! It writes whatever has queued into one buffer and flushes when the queue
+//! runs dry, so under load lines reach the disk in batches, and when idle a
+//! line is on disk soon after it is paired. About once a second, and at
+//! close, it turns the admission's shed count into one summary line; on close
+//! it writes every line already queued before it flushes and returns.
 
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
 
 use crate::config::LogTarget;
+use crate::judge::pair;
 use crate::ops::metrics::Metrics;
+use crate::shadow::admission::{Admission, Slot};
 
-/// Lines waiting for the writer. Enough for a burst; beyond it pairing
-/// tasks wait, which is the backpressure we want.
-const CHANNEL_CAPACITY: usize = 4096;
+/// How often the writer turns the shed count into a summary line (only
+/// when something was shed).
+const SHED_SUMMARY_EVERY: Duration = Duration::from_secs(1);
+/// The writer's buffer: a batch of lines goes out in one write.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -37,13 +46,16 @@ pub enum SinkError {
     Thread(#[source] io::Error),
     #[error("shadow log is closed; a line was lost")]
     Closed,
+    #[error("shadow log queue is full; a line was lost")]
+    Full,
     #[error("a shadow line could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
 /// What travels to the writer, in order.
 enum Message {
-    Line(Vec<u8>),
+    /// A line, and the slot its request holds until it is written.
+    Line(Vec<u8>, Slot),
     /// Everything before this is written; flush, report, stop.
     Close,
 }
@@ -51,7 +63,7 @@ enum Message {
 /// Cheap to clone; every pairing task holds one.
 #[derive(Clone)]
 pub struct SinkSender {
-    tx: mpsc::Sender<Message>,
+    tx: SyncSender<Message>,
     writable: Arc<AtomicBool>,
 }
 
@@ -61,36 +73,44 @@ impl SinkSender {
         Arc::clone(&self.writable)
     }
 
-    /// Encodes `line` and queues it. Waits only when the writer is behind.
-    pub async fn write<T: Serialize>(&self, line: &T) -> Result<(), SinkError> {
+    /// Encodes `line` and queues it with its request's `slot`. Never waits:
+    /// the queue has room for every slot.
+    pub fn write<T: Serialize>(&self, line: &T, slot: Slot) -> Result<(), SinkError> {
         let mut bytes = serde_json::to_vec(line)?;
         bytes.push(b'\n');
         self.tx
-            .send(Message::Line(bytes))
-            .await
-            .map_err(|_| SinkError::Closed)
+            .try_send(Message::Line(bytes, slot))
+            .map_err(|err| match err {
+                TrySendError::Full(_) => SinkError::Full,
+                TrySendError::Disconnected(_) => SinkError::Closed,
+            })
     }
 }
 
 /// The writer; [`SinkTask::close`] drains, flushes and reports.
 pub struct SinkTask {
-    tx: mpsc::Sender<Message>,
+    tx: SyncSender<Message>,
     done: oneshot::Receiver<SinkReport>,
 }
 
 /// What the writer did over its life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SinkReport {
+    /// Proofing lines written (one per admitted request).
     pub lines_written: u64,
     pub write_errors: u64,
+    /// Requests shed, as counted by the summary lines written.
+    pub shed: u64,
 }
 
 impl SinkTask {
-    /// Writes the lines already queued, flushes, and returns the counts.
-    /// Lines sent after this are refused with [`SinkError::Closed`].
+    /// Writes the lines already queued and the last shed summary, flushes,
+    /// and returns the counts. Lines sent after this are refused with
+    /// [`SinkError::Closed`].
     pub async fn close(self) -> SinkReport {
-        if self.tx.send(Message::Close).await.is_err() {
-            tracing::error!("shadow log writer is gone");
+        // The queue has a place kept for this beyond every slot's line.
+        if self.tx.try_send(Message::Close).is_err() {
+            tracing::error!("shadow log writer is gone or its queue is full");
         }
         self.done.await.unwrap_or_else(|_| {
             tracing::error!("shadow log writer stopped without a report");
@@ -99,13 +119,15 @@ impl SinkTask {
     }
 }
 
-/// Starts the writer. With `defer` false the target is opened now, so a bad
-/// path stops the start instead of the first line; with `defer` true (shadow
-/// mode off at start, maybe turned on later by a reload) it is opened with
-/// the first line, so a proxy that never shadows leaves no file.
+/// Starts the writer for the requests `admission` lets in. With `defer`
+/// false the target is opened now, so a bad path stops the start instead of
+/// the first line; with `defer` true (shadow mode off at start, maybe turned
+/// on later by a reload) it is opened with the first line, so a proxy that
+/// never shadows leaves no file.
 pub fn open(
     target: &LogTarget,
     metrics: Metrics,
+    admission: Arc<Admission>,
     defer: bool,
 ) -> Result<(SinkSender, SinkTask), SinkError> {
     let out = if defer {
@@ -114,7 +136,8 @@ pub fn open(
         Some(open_target(target)?)
     };
     let target = target.clone();
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    // One place per slot (each queued line holds one), and one for `Close`.
+    let (tx, rx) = mpsc::sync_channel(admission.max().saturating_add(1));
     let (done_tx, done) = oneshot::channel();
     let writable = Arc::new(AtomicBool::new(true));
     let flag = Arc::clone(&writable);
@@ -127,8 +150,9 @@ pub fn open(
                 target,
                 metrics: &metrics,
                 writable: &flag,
+                report: SinkReport::default(),
             };
-            let _ = done_tx.send(writer.run(rx));
+            let _ = done_tx.send(writer.run(&rx, &admission));
         })
         .map_err(SinkError::Thread)?;
     Ok((
@@ -154,7 +178,7 @@ fn open_target(target: &LogTarget) -> Result<BufWriter<Box<dyn Write + Send>>, S
                 })?,
         ),
     };
-    Ok(BufWriter::new(out))
+    Ok(BufWriter::with_capacity(WRITE_BUFFER_BYTES, out))
 }
 
 /// The writer thread's state.
@@ -164,11 +188,95 @@ struct Writer<'a> {
     target: LogTarget,
     metrics: &'a Metrics,
     writable: &'a AtomicBool,
+    report: SinkReport,
 }
 
 impl Writer<'_> {
-    fn run(mut self, rx: mpsc::Receiver<Message>) -> SinkReport {
-        write_lines(&mut self, rx)
+    fn run(mut self, rx: &Receiver<Message>, admission: &Admission) -> SinkReport {
+        let mut summarised = (Instant::now(), OffsetDateTime::now_utc());
+        loop {
+            let first = match rx.recv_timeout(SHED_SUMMARY_EVERY) {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            // Everything already queued goes into the buffer as one batch.
+            let mut closing = false;
+            let mut next = first;
+            while let Some(message) = next {
+                match message {
+                    Message::Line(line, slot) => {
+                        self.write_line(&line);
+                        // The line is in: its request no longer holds the mirror.
+                        drop(slot);
+                    }
+                    Message::Close => {
+                        closing = true;
+                        break;
+                    }
+                }
+                next = match rx.try_recv() {
+                    Ok(message) => Some(message),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+                };
+            }
+            if closing || summarised.0.elapsed() >= SHED_SUMMARY_EVERY {
+                self.summarise_shed(admission, &mut summarised);
+            }
+            // Writability (for `/readyz`) follows what reached the target:
+            // a write only fills the buffer.
+            self.flush();
+            if closing {
+                break;
+            }
+        }
+        self.report
+    }
+
+    /// Writes one summary line for the requests shed since the last one.
+    fn summarise_shed(&mut self, admission: &Admission, since: &mut (Instant, OffsetDateTime)) {
+        let until = OffsetDateTime::now_utc();
+        let count = admission.take_shed();
+        if count > 0 {
+            let line = pair::shed(
+                uuid::Uuid::new_v4().to_string(),
+                since.1,
+                until,
+                count,
+                admission.max(),
+            );
+            let written = serde_json::to_vec(&line)
+                .map_err(io::Error::other)
+                .and_then(|mut bytes| {
+                    bytes.push(b'\n');
+                    self.write(&bytes)
+                });
+            match written {
+                Ok(()) => self.report.shed += count,
+                Err(err) => {
+                    self.metrics.line_lost();
+                    self.report.write_errors += 1;
+                    tracing::error!(error = %err, shed = count, "shed summary not written; its count was lost");
+                }
+            }
+        }
+        *since = (Instant::now(), until);
+    }
+
+    fn write_line(&mut self, line: &[u8]) {
+        match self.write(line) {
+            Ok(()) => {
+                self.report.lines_written += 1;
+                self.metrics.line_written();
+            }
+            Err(err) => {
+                self.metrics.line_lost();
+                self.writable.store(false, Ordering::Relaxed);
+                // Counted and logged; the writer keeps going for the next line.
+                tracing::error!(error = %err, "shadow log write failed; a line was lost");
+                self.report.write_errors += 1;
+            }
+        }
     }
 
     /// Writes one line, opening the target first if need be.
@@ -182,46 +290,14 @@ impl Writer<'_> {
         }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.as_mut().map_or(Ok(()), Write::flush)
-    }
-}
-
-fn write_lines(writer: &mut Writer<'_>, mut rx: mpsc::Receiver<Message>) -> SinkReport {
-    let mut report = SinkReport::default();
-    while let Some(message) = rx.blocking_recv() {
-        let Message::Line(line) = message else { break };
-        match writer.write(&line) {
-            Ok(()) => {
-                report.lines_written += 1;
-                writer.metrics.line_written();
-            }
+    fn flush(&mut self) {
+        match self.out.as_mut().map_or(Ok(()), Write::flush) {
+            Ok(()) => self.writable.store(true, Ordering::Relaxed),
             Err(err) => {
-                writer.metrics.line_lost();
-                writer.writable.store(false, Ordering::Relaxed);
-                // Counted and logged; the writer keeps going for the next line.
-                tracing::error!(error = %err, "shadow log write failed; a line was lost");
-                report.write_errors += 1;
-            }
-        }
-        // Flush once the queue is empty: batches under load, promptness when
-        // idle. Writability (for `/readyz`) follows what reached the target:
-        // a write only fills the buffer.
-        if rx.is_empty() {
-            match writer.flush() {
-                Ok(()) => writer.writable.store(true, Ordering::Relaxed),
-                Err(err) => {
-                    writer.writable.store(false, Ordering::Relaxed);
-                    tracing::error!(error = %err, "shadow log flush failed");
-                    report.write_errors += 1;
-                }
+                self.writable.store(false, Ordering::Relaxed);
+                tracing::error!(error = %err, "shadow log flush failed");
+                self.report.write_errors += 1;
             }
         }
     }
-    rx.close();
-    if let Err(err) = writer.flush() {
-        tracing::error!(error = %err, "shadow log final flush failed");
-        report.write_errors += 1;
-    }
-    report
 }

@@ -283,7 +283,8 @@ fn the_module_graph_has_no_cycle_and_follows_the_layers() {
     assert!(edges > 40, "only {edges} imports found");
     for (from, to) in [
         ("proxy", "shadow::mirror"),
-        ("proxy::tap", "shadow::handoff"),
+        ("proxy::tap", "shadow::mirror"),
+        ("proxy", "shadow::admission"),
         ("ingress::serve", "proxy"),
         ("shadow::mirror", "judge"),
         ("server", "ingress::serve"),

@@ -555,6 +555,7 @@ pub struct Options {
     pub socure_timeout_seconds: f64,
     pub upstream_timeout_seconds: f64,
     pub max_in_flight: u64,
+    pub max_pending: u64,
     pub shutdown_grace_seconds: f64,
     pub max_request_body_bytes: u64,
     pub max_connections: u64,
@@ -570,6 +571,7 @@ impl Default for Options {
             socure_timeout_seconds: 5.0,
             upstream_timeout_seconds: 10.0,
             max_in_flight: 512,
+            max_pending: 1024,
             shutdown_grace_seconds: 10.0,
             max_request_body_bytes: 10 * 1024 * 1024,
             max_connections: 4096,
@@ -599,6 +601,7 @@ enabled = {enabled}
 instant_verify_workflow = "{WORKFLOW}"
 log_path = "{log}"
 max_in_flight = {max_in_flight}
+max_pending = {max_pending}
 shutdown_grace_seconds = {grace}
 sample_percent = {sample_percent}
 dedup_window_seconds = {dedup}
@@ -613,6 +616,7 @@ timeout_seconds = {socure_timeout}
             enabled = self.enabled,
             log = log.display(),
             max_in_flight = self.max_in_flight,
+            max_pending = self.max_pending,
             grace = self.shutdown_grace_seconds,
             socure_timeout = self.socure_timeout_seconds,
             sample_percent = self.sample_percent,
