@@ -118,7 +118,9 @@ mod tests {
         assert_eq!(admission.take_shed(), 2);
         assert_eq!(admission.take_shed(), 0);
         drop(first);
-        let third = admission.try_admit().expect("a slot given back is free again");
+        let third = admission
+            .try_admit()
+            .expect("a slot given back is free again");
         assert_eq!((admission.held(), admission.peak()), (2, 2));
         drop((second, third));
         assert_eq!(admission.held(), 0);

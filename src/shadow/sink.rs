@@ -16,7 +16,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -215,10 +215,8 @@ impl Writer<'_> {
                         break;
                     }
                 }
-                next = match rx.try_recv() {
-                    Ok(message) => Some(message),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-                };
+                // Empty or disconnected alike end the batch.
+                next = rx.try_recv().ok();
             }
             if closing || summarised.0.elapsed() >= SHED_SUMMARY_EVERY {
                 self.summarise_shed(admission, &mut summarised);

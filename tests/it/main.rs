@@ -19,6 +19,7 @@ mod layers;
 mod load;
 mod one_line;
 mod operations;
+mod overload;
 mod parsers_fuzz;
 mod sampling;
 mod shutdown;

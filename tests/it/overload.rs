@@ -1,0 +1,198 @@
+//! Overload: with the mirror starved, requests past `max_pending` are shed at the door. Every request is still answered with the upstream's bytes, the mirror never holds more than its bound, and lines plus shed counts equal requests exactly, also when SIGTERM comes right after the burst.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Sends `total` InstantVerify requests over `connections` keep-alive
+/// connections at once; every answer must be the upstream's, byte for byte.
+async fn burst(addr: std::net::SocketAddr, connections: usize, total: usize, expected: &[u8]) {
+    let per_connection = total / connections;
+    assert_eq!(per_connection * connections, total);
+    let clients: Vec<_> = (0..connections)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut client = RawClient::connect(addr).await;
+                let mut bodies = Vec::with_capacity(per_connection);
+                for _ in 0..per_connection {
+                    let answer = client.send(&instant_verify_request()).await;
+                    assert_eq!(answer.status(), 200);
+                    bodies.push(answer.body);
+                }
+                bodies
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for client in clients {
+        for body in client.await.expect("client task") {
+            assert_eq!(body, expected, "the upstream's answer, unchanged");
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, total);
+}
+
+/// (proofing lines, the shed count summed over the summary lines).
+fn lines_and_shed(lines: &[Value]) -> (usize, u64) {
+    let mut proofing = 0;
+    let mut shed = 0;
+    for line in lines {
+        match line["name"].as_str() {
+            Some("idv_socure_shadow_mode_proofing_result") => proofing += 1,
+            Some("idv_socure_shadow_mode_shed") => {
+                let event = event(line);
+                let count = event["shed_count"].as_u64().expect("a shed count");
+                assert!(count > 0, "a summary only when something was shed");
+                assert!(event["from"].as_str() <= event["until"].as_str(), "{line}");
+                assert!(
+                    event["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("shadow.max_pending (")),
+                    "{line}"
+                );
+                shed += count;
+            }
+            other => panic!("unexpected line {other:?}"),
+        }
+    }
+    (proofing, shed)
+}
+
+fn upstream_answer() -> Vec<u8> {
+    json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    ))
+}
+
+#[tokio::test]
+async fn a_full_mirror_sheds_every_further_request_and_counts_each_once() {
+    let upstream = FakeVendor::always(upstream_answer()).await;
+    let socure = FakeVendor::start(|_| Reply::Hang).await;
+    const HELD: usize = 4;
+    let options = Options {
+        max_in_flight: HELD as u64,
+        max_pending: HELD as u64,
+        socure_timeout_seconds: 60.0,
+        shutdown_grace_seconds: 0.2,
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    let expected = parse(&upstream_answer()).body;
+    // Fill the mirror: these hold every slot until shutdown cuts them short.
+    burst(proxy.addr, HELD, HELD, &expected).await;
+    socure.wait_for_requests(HELD).await;
+
+    const BURST: usize = 400;
+    burst(proxy.addr, 16, BURST, &expected).await;
+    let (_, metrics) = admin_get(proxy.admin, "/metrics").await;
+    let gauge = |name: &str| metric(&metrics, &format!("socure_shadow_proxy_{name}"));
+    assert_eq!(gauge("mirrors_pending"), HELD as f64);
+    assert_eq!(
+        gauge("mirrors_pending_peak"),
+        HELD as f64,
+        "never past the bound"
+    );
+    assert_eq!(gauge("mirrors_pending_max"), HELD as f64);
+    assert_eq!(gauge("mirrors_shed_total"), BURST as f64);
+    assert_eq!(
+        gauge("requests_forwarded_total{route=\"shed\",status_class=\"2xx\"}"),
+        BURST as f64
+    );
+
+    let lines = proxy.finish().await;
+    let (proofing, shed) = lines_and_shed(&lines);
+    assert_eq!(proofing, HELD, "the held requests' lines");
+    assert_eq!(shed, BURST as u64, "every shed request counted once");
+    assert_eq!(socure.requests().len(), HELD, "shed requests cost no call");
+    assert_eq!(upstream.requests().len(), HELD + BURST, "all forwarded");
+}
+
+#[tokio::test]
+async fn a_churning_mirror_stays_under_its_bound_and_lines_plus_shed_equal_requests() {
+    let upstream = FakeVendor::always(upstream_answer()).await;
+    // Two calls hang for good; the rest are dropped for capacity, so slots
+    // keep being taken and given back while the burst runs.
+    let socure = FakeVendor::start(|_| Reply::Hang).await;
+    const MAX_PENDING: usize = 8;
+    let options = Options {
+        max_in_flight: 2,
+        max_pending: MAX_PENDING as u64,
+        socure_timeout_seconds: 60.0,
+        shutdown_grace_seconds: 0.2,
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    const BURST: usize = 600;
+    burst(proxy.addr, 24, BURST, &parse(&upstream_answer()).body).await;
+    let (_, metrics) = admin_get(proxy.admin, "/metrics").await;
+    let peak = metric(&metrics, "socure_shadow_proxy_mirrors_pending_peak");
+    assert!(
+        peak <= MAX_PENDING as f64 && peak >= 2.0,
+        "peak {peak} within 2..={MAX_PENDING}"
+    );
+
+    let lines = proxy.finish().await;
+    let (proofing, shed) = lines_and_shed(&lines);
+    assert_eq!(proofing as u64 + shed, BURST as u64, "{proofing} + {shed}");
+    assert!(socure.requests().len() <= 2);
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_a_burst_accounts_for_every_request_and_exits_0() {
+    let upstream = FakeVendor::always(upstream_answer()).await;
+    let socure = FakeVendor::start(|_| Reply::Hang).await;
+    let options = Options {
+        max_in_flight: 4,
+        max_pending: 16,
+        socure_timeout_seconds: 60.0,
+        shutdown_grace_seconds: 1.0,
+        ..Options::default()
+    };
+    let proxy = ProxyProcess::start(upstream.addr, socure.addr, &options, &[]);
+    let expected = parse(&upstream_answer()).body;
+    // Warm up the pools and buffers, then take the idle figure.
+    burst(proxy.addr, 4, 16, &expected).await;
+    let idle = rss_kib(proxy.pid);
+
+    const BURST: usize = 1_920;
+    burst(proxy.addr, 32, BURST, &expected).await;
+    let after = rss_kib(proxy.pid);
+    eprintln!("RSS: {idle} KiB idle, {after} KiB after a burst of {BURST}");
+    // A shed request holds nothing: memory does not follow the burst.
+    assert!(
+        after < idle + 16 * 1024,
+        "RSS {idle} KiB idle, {after} KiB after {BURST} requests"
+    );
+
+    let signalled = Instant::now();
+    proxy.signal(Signal::SIGTERM);
+    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit 0, was {status:?}");
+    assert!(
+        took < Duration::from_secs(1) + Duration::from_secs(3),
+        "grace (1 s) plus a margin: {took:?}"
+    );
+    let (proofing, shed) = lines_and_shed(&proxy.log_lines());
+    assert_eq!(
+        proofing as u64 + shed,
+        (16 + BURST) as u64,
+        "{proofing} lines + {shed} shed"
+    );
+    assert!(shed > 0, "the mirror was full, so some were shed");
+}
