@@ -1,0 +1,181 @@
+//! Criterion benchmarks of the judge crate's pure work per mirrored request: applicant parse, Socure request body, both vendors' judging, the shadow line.
+//!
+//! Run with `cargo bench -p socure-shadow-judge --bench pure` (from the repository root).
+//!
+//! Inputs are the repository's real fixtures, built in with `include_bytes!`,
+//! so nothing is read from disk while measuring. Each input is judged once
+//! before timing and checked to take the path its name says (a pass, a
+//! failure), so a changed fixture or rule cannot quietly bench another path.
+//! `pair::pair` judges both sides itself, so `line/pair_and_serialise` and
+//! `whole_job` include both judges; their sides are built outside the timed
+//! part (`iter_batched`), because the proxy receives the answers already owned.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use socure_shadow_judge::applicant;
+use socure_shadow_judge::pair::{self, ResolutionSide, ShadowLine, SocureSide};
+use socure_shadow_judge::resolution::{self, Exchange};
+use socure_shadow_judge::socure::{self, Answer};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const IV_REQUEST: &[u8] =
+    include_bytes!("../../tests/fixtures/lexis_nexis/instant_verify/request.json");
+const IV_SUCCESS: &[u8] =
+    include_bytes!("../../tests/fixtures/lexis_nexis/instant_verify/successful_response.json");
+const IV_DOB_FAILURE: &[u8] = include_bytes!(
+    "../../tests/fixtures/lexis_nexis/instant_verify/date_of_birth_failure_response.json"
+);
+const KYC_ALL_VERIFIED: &[u8] = include_bytes!("../../tests/fixtures/socure/kyc_all_verified.json");
+const KYC_ADDRESS_NOT_VERIFIED: &[u8] =
+    include_bytes!("../../tests/fixtures/socure/kyc_address_not_verified.json");
+
+const WORKFLOW: &str = "gsa2.chk32.test.wf";
+const PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
+const JSON: Option<&str> = Some("application/json");
+const LINE_ID: &str = "00000000-0000-4000-8000-000000000000";
+const AT: OffsetDateTime = datetime!(2024-08-22 19:25:45.678912 UTC);
+
+/// The LexisNexis side as the tap hands it over: a whole 200 answer.
+fn resolution_side(body: &'static [u8]) -> ResolutionSide {
+    ResolutionSide {
+        exchange: Exchange::Answered {
+            status: 200,
+            content_type: JSON.map(str::to_owned),
+            body: Bytes::from_static(body),
+            truncated: false,
+        },
+        elapsed: Some(Duration::from_millis(412)),
+    }
+}
+
+/// The Socure side as the client hands it over: a 200 answer, body owned.
+fn socure_side(body: &[u8]) -> SocureSide {
+    SocureSide::Called {
+        call: Ok(Answer {
+            status: 200,
+            content_type: JSON.map(str::to_owned),
+            body: body.to_vec(),
+        }),
+        elapsed: Duration::from_millis(287),
+    }
+}
+
+/// Pairs two sides into the line, as the mirror task does at its end.
+fn line(user_id: Option<String>, resolution: ResolutionSide, socure: SocureSide) -> ShadowLine {
+    pair::pair(
+        LINE_ID.to_owned(),
+        AT,
+        PATH.to_owned(),
+        user_id,
+        WORKFLOW,
+        resolution,
+        socure,
+    )
+}
+
+/// Judges each input once, untimed, and stops if one no longer takes the path its benchmark is named for.
+fn check_inputs() {
+    let applicant = applicant::parse(IV_REQUEST).expect("request.json is an applicant");
+    assert!(
+        !socure::request_body(&applicant, AT).is_empty(),
+        "empty Socure request body"
+    );
+    for (name, body, success) in [
+        ("successful_response.json", IV_SUCCESS, true),
+        ("date_of_birth_failure_response.json", IV_DOB_FAILURE, false),
+    ] {
+        let verdict = resolution::judge(200, JSON, body, WORKFLOW);
+        assert!(
+            verdict.exception.is_none(),
+            "{name}: {:?}",
+            verdict.exception
+        );
+        assert_eq!(verdict.success, success, "{name}");
+    }
+    for (name, body, success) in [
+        ("kyc_all_verified.json", KYC_ALL_VERIFIED, true),
+        (
+            "kyc_address_not_verified.json",
+            KYC_ADDRESS_NOT_VERIFIED,
+            false,
+        ),
+    ] {
+        let verdict = socure::judge(200, JSON, body);
+        assert!(
+            verdict.exception.is_none(),
+            "{name}: {:?}",
+            verdict.exception
+        );
+        assert_eq!(verdict.success, success, "{name}");
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    check_inputs();
+
+    c.bench_function("applicant_parse", |b| {
+        b.iter(|| applicant::parse(black_box(IV_REQUEST)))
+    });
+
+    let applicant = applicant::parse(IV_REQUEST).expect("request.json is an applicant");
+    c.bench_function("socure_request_body", |b| {
+        b.iter(|| socure::request_body(black_box(&applicant), black_box(AT - socure::CONSENT_AGE)))
+    });
+
+    let mut group = c.benchmark_group("resolution_judge");
+    for (name, body) in [("success", IV_SUCCESS), ("failure", IV_DOB_FAILURE)] {
+        group.bench_function(name, |b| {
+            b.iter(|| resolution::judge(200, JSON, black_box(body), WORKFLOW))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("socure_judge");
+    for (name, body) in [
+        ("all_verified", KYC_ALL_VERIFIED),
+        ("address_not_verified", KYC_ADDRESS_NOT_VERIFIED),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| socure::judge(200, JSON, black_box(body)))
+        });
+    }
+    group.finish();
+
+    // Both sides judged (inside `pair`), paired and serialised as the sink writes it.
+    let mut group = c.benchmark_group("line");
+    group.bench_function("pair_and_serialise", |b| {
+        b.iter_batched(
+            || (resolution_side(IV_SUCCESS), socure_side(KYC_ALL_VERIFIED)),
+            |(resolution, socure)| {
+                let line = line(applicant.user_uuid.clone(), resolution, socure);
+                serde_json::to_vec(&line).expect("a shadow line serialises")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+
+    // Everything pure the mirror does for one request: parse the applicant,
+    // build the Socure body, judge both answers, pair, serialise.
+    c.bench_function("whole_job", |b| {
+        b.iter_batched(
+            || (resolution_side(IV_SUCCESS), socure_side(KYC_ALL_VERIFIED)),
+            |(resolution, socure)| {
+                let applicant =
+                    applicant::parse(black_box(IV_REQUEST)).expect("request.json is an applicant");
+                let request = socure::request_body(&applicant, AT - socure::CONSENT_AGE);
+                black_box(request);
+                let line = line(applicant.user_uuid, resolution, socure);
+                serde_json::to_vec(&line).expect("a shadow line serialises")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(pure, benches);
+criterion_main!(pure);
