@@ -136,25 +136,53 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], workflow: &st
             "An error occured parsing the response body JSON, status={status} content_type={content_type}"
         ));
     };
-    match judge_body(&root) {
-        Ok(judged) => Verdict {
-            success: judged.passed,
-            errors: judged.errors,
-            exception: None,
-            timed_out: false,
-            transaction_id: judged.transaction_id,
-            reference: judged.reference,
-            can_pass_with_additional_verification: judged.can_pass,
-            attributes_requiring_additional_verification: judged.attributes,
-            vendor_name: VENDOR_NAME,
-            vendor_workflow: Some(workflow.to_owned()),
-            verified_attributes: None,
-        },
+    let judged = match judge_body(&root) {
+        Ok(judged) => judged,
         // identity-idp's proofer rescues whatever its parsing raises into an
         // exception result (`errors: {}`, `transaction_id` and `reference`
         // `""`); so do we, in words of our own.
-        Err(raised) => failed(raised.to_string()),
+        Err(raised) => return failed(raised.to_string()),
+    };
+    // The logged products are moved out of the parsed answer, not copied.
+    let logged = take_logged(root, &judged.logged);
+    Verdict {
+        success: judged.passed,
+        errors: errors(judged.base, logged),
+        exception: None,
+        timed_out: false,
+        transaction_id: judged.transaction_id,
+        reference: judged.reference,
+        can_pass_with_additional_verification: judged.can_pass,
+        attributes_requiring_additional_verification: judged.attributes,
+        vendor_name: VENDOR_NAME,
+        vendor_workflow: Some(workflow.to_owned()),
+        verified_attributes: None,
     }
+}
+
+/// The products `judge_body` chose to log, by step name and in its order,
+/// taken out of `root` (whose `Products` it has already checked is a list).
+fn take_logged(root: Value, chosen: &[Logged]) -> Map<String, Value> {
+    let mut products = match root {
+        Value::Object(mut root) => match root.shift_remove("Products") {
+            Some(Value::Array(products)) => products,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let mut logged = Map::new();
+    for chosen in chosen {
+        let Some(Value::Object(mut product)) = products.get_mut(chosen.index).map(std::mem::take)
+        else {
+            continue;
+        };
+        if chosen.phone_finder {
+            // PhoneFinder reflects the applicant's PII here.
+            product.shift_remove("ParameterDetails");
+        }
+        logged.insert(chosen.step.clone(), Value::Object(product));
+    }
+    logged
 }
 
 /// Where identity-idp's proofer raises on a parsed answer, and so records an
@@ -174,11 +202,21 @@ enum Raised {
 /// A judged answer, before the fixed keys are added.
 struct Judged {
     passed: bool,
-    errors: Map<String, Value>,
+    /// The `base` error, if any.
+    base: Option<String>,
+    /// The products to log, in order (taken out of the answer afterwards).
+    logged: Vec<Logged>,
     transaction_id: Value,
     reference: Value,
     can_pass: bool,
     attributes: Vec<String>,
+}
+
+/// A product chosen for `errors`: where it is in `Products`, and its step.
+struct Logged {
+    index: usize,
+    step: String,
+    phone_finder: bool,
 }
 
 /// identity-idp's `InstantVerify::Proofer#build_result_from_response`, in its
@@ -201,8 +239,8 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
     };
 
     // `VerificationErrorParser`: the products worth logging, then `base`.
-    let mut logged = Map::new();
-    for product in products {
+    let mut logged = Vec::new();
+    for (index, product) in products.iter().enumerate() {
         let product = product
             .as_object()
             .ok_or(Raised::Malformed("a product is not an object"))?;
@@ -218,12 +256,11 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
                 ));
             }
         };
-        let mut product = product.clone();
-        if product.get("ProductType").and_then(Value::as_str) == Some("PhoneFinder") {
-            // PhoneFinder reflects the applicant's PII here.
-            product.remove("ParameterDetails");
-        }
-        logged.insert(step, Value::Object(product));
+        logged.push(Logged {
+            index,
+            step,
+            phone_finder: product.get("ProductType").and_then(Value::as_str) == Some("PhoneFinder"),
+        });
     }
     let base = match status {
         Some("error") => {
@@ -249,7 +286,6 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
             ruby::interpolate(transaction_status)
         )),
     };
-    let errors = errors(base, logged);
 
     // `failed_result_can_pass_with_additional_verification?` matches the code
     // before anything else, then the mapper reads the InstantVerify product.
@@ -283,7 +319,8 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
 
     Ok(Judged {
         passed: status == Some("passed"),
-        errors,
+        base,
+        logged,
         transaction_id: status_obj
             .and_then(|s| s.get("ConversationId"))
             .cloned()

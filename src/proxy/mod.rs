@@ -223,7 +223,7 @@ fn passthrough(
     wrap: impl FnOnce(Incoming) -> ProxyBody,
 ) -> Response<ProxyBody> {
     let (mut head, body) = response.into_parts();
-    forward::strip_response_headers(&mut head.headers);
+    forward::strip_hop_by_hop(&mut head.headers);
     Response::from_parts(head, wrap(body))
 }
 

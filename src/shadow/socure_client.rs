@@ -13,7 +13,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use time::OffsetDateTime;
 
 use crate::body;
-use crate::config::{Secret, SocureConfig};
+use crate::config::SocureConfig;
 use crate::judge::applicant::Applicant;
 use crate::judge::socure::{
     Answer, CONSENT_AGE, ENDPOINT_PATH, MAX_RESPONSE_BYTES, SocureError, request_body,
@@ -22,8 +22,10 @@ use crate::judge::socure::{
 /// The ID+ client. Holds the key; shows it to nobody.
 pub struct SocureClient {
     http: reqwest::Client,
-    url: String,
-    api_key: Secret,
+    /// Parsed once: reqwest would parse a string again on every call.
+    url: reqwest::Url,
+    /// `SocureApiKey {key}`, marked sensitive so no debug output shows it.
+    authorization: HeaderValue,
 }
 
 impl SocureClient {
@@ -46,10 +48,16 @@ impl SocureClient {
             .no_proxy()
             .build()
             .map_err(|err| SocureError::Setup(err.to_string()))?;
+        let url = reqwest::Url::parse(&format!("{scheme}://{authority}{ENDPOINT_PATH}"))
+            .map_err(|err| SocureError::Setup(format!("base URL: {err}")))?;
+        let mut authorization =
+            HeaderValue::from_str(&format!("SocureApiKey {}", api_key.expose()))
+                .map_err(|_| SocureError::Setup("API key is not a valid header value".into()))?;
+        authorization.set_sensitive(true);
         Ok(Self {
             http,
-            url: format!("{scheme}://{authority}{ENDPOINT_PATH}"),
-            api_key,
+            url,
+            authorization,
         })
     }
 
@@ -61,15 +69,12 @@ impl SocureClient {
         timeout: Duration,
     ) -> Result<Answer, SocureError> {
         let body = request_body(applicant, OffsetDateTime::now_utc() - CONSENT_AGE);
-        let mut auth = HeaderValue::from_str(&format!("SocureApiKey {}", self.api_key.expose()))
-            .map_err(|_| SocureError::Setup("API key is not a valid header value".into()))?;
-        auth.set_sensitive(true);
         let exchange = async {
             let mut response = self
                 .http
-                .post(&self.url)
+                .post(self.url.clone())
                 .header(CONTENT_TYPE, "application/json")
-                .header(AUTHORIZATION, auth)
+                .header(AUTHORIZATION, self.authorization.clone())
                 .body(body)
                 .send()
                 .await

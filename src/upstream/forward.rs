@@ -264,7 +264,8 @@ impl Upstream {
             .path_and_query(path_and_query)
             .build()
             .map_err(|_| ForwardError::BadTarget)?;
-        let mut headers = end_to_end(&parts.headers);
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
         match (&target.host_header, headers.contains_key(header::HOST)) {
             // `insert` replaces every value: exactly one `Host` goes out.
             (Some(named), _) => {
@@ -287,9 +288,16 @@ impl Upstream {
     }
 }
 
-/// The response as it goes back: hop-by-hop fields dropped, the rest as sent.
-pub fn strip_response_headers(headers: &mut HeaderMap) {
-    *headers = end_to_end(headers);
+/// Drops the hop-by-hop fields, keeping the rest in order. Most messages
+/// carry none, and then the map is left as it is, not copied.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
+    {
+        // `HeaderMap::remove` would reorder the rest; a copy keeps the order.
+        *headers = end_to_end(headers);
+    }
 }
 
 /// A copy of `headers` without hop-by-hop fields, in the same order.
