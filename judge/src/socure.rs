@@ -16,9 +16,9 @@ use crate::verdict::{Verdict, elements};
 pub const VENDOR_NAME: &str = "socure_kyc";
 /// Joined to the base URL's authority, as identity-idp's `URI.join` does.
 pub const ENDPOINT_PATH: &str = "/api/3.0/EmailAuthScore";
-/// A larger answer is not a KYC answer; reading it whole would let Socure
-/// grow our memory.
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// A larger answer is not a KYC answer (they are a few KiB); reading it
+/// whole would let Socure grow our memory, once per admitted request.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// identity-idp sent a consent time five minutes in the past.
 pub const CONSENT_AGE: time::Duration = time::Duration::minutes(5);
 

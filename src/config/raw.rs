@@ -138,7 +138,9 @@ impl Default for RawShadow {
             enabled: false,
             instant_verify_workflow: None,
             log_path: "-".into(),
-            max_body_bytes: 1024 * 1024,
+            // An InstantVerify request is under 1 KiB; each admitted request
+            // may hold this much (README, "Memory ceiling").
+            max_body_bytes: 64 * 1024,
             // A busy IdV pod sees tens of InstantVerify calls a second; at
             // Socure's ~1 s that is well under this, and 512 stalled calls
             // cost a few MiB at most.

@@ -23,7 +23,8 @@ use crate::shadow::mirror::Reporter;
 
 /// How much of an answer is kept for judging. InstantVerify answers are a few
 /// KiB; a bigger one is passed through whole and logged as too large to judge.
-pub const RESPONSE_TAP_LIMIT: usize = 1024 * 1024;
+/// Each admitted request may hold this much (README, "Memory ceiling").
+pub const RESPONSE_TAP_LIMIT: usize = 256 * 1024;
 
 /// Whether a request is an InstantVerify call to shadow:
 /// `POST /restws/identity/v2/{account}/{workflow}/conversation` with the
