@@ -5,11 +5,12 @@
 command -v oha >/dev/null || { echo "oha is needed: cargo install oha --locked" >&2; exit 1; }
 cargo build --release --quiet --bin socure-shadow-proxy --example bench_vendors
 
-# Starts examples/bench_vendors; sets LN and SOCURE to their addresses.
+# Starts examples/bench_vendors; sets LN and SOCURE (the one that drops
+# packets) to their addresses.
 start_vendors() {
   target/release/examples/bench_vendors > "$WORK/vendors" &
   while [ ! -s "$WORK/vendors" ]; do sleep 0.1; done
-  read -r LN SOCURE < <(sed -E 's/lexis_nexis=([^ ]+) socure=([^ ]+)/\1 \2/' "$WORK/vendors")
+  read -r LN SOCURE < <(sed -E 's/lexis_nexis=([^ ]+) socure=([^ ]+).*/\1 \2/' "$WORK/vendors")
 }
 
 # start_proxy on|off LOG: starts the proxy; sets PROXY_PID and PROXY_ADDR.

@@ -1,12 +1,16 @@
-//! Fake vendors for the benchmark in `benches/unreachable_socure.sh`: a fast
-//! LexisNexis that answers every request with the InstantVerify success
-//! fixture, and a Socure that drops packets (a listening socket whose accept
-//! queue is full and never drained, so new SYNs go unanswered).
+//! Fake vendors for the benchmarks in `benches/`: a fast LexisNexis that
+//! answers every request with the InstantVerify success fixture, a Socure that
+//! drops packets (a listening socket whose accept queue is full and never
+//! drained, so new SYNs go unanswered), and a slow Socure that reads each
+//! request and answers the all-verified fixture 2 s later
+//! (`benches/side_by_side.sh`).
 //!
-//! Prints `lexis_nexis=ADDR socure=ADDR` on its first line, then serves until killed.
+//! Prints `lexis_nexis=ADDR socure=ADDR socure_slow=ADDR` on its first line,
+//! then serves until killed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -16,6 +20,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const ANSWER: &[u8] =
     include_bytes!("../tests/fixtures/lexis_nexis/instant_verify/successful_response.json");
+const SOCURE_ANSWER: &[u8] = include_bytes!("../tests/fixtures/socure/kyc_all_verified.json");
+/// How long the slow Socure waits, after reading a request, before answering.
+const SLOW_SOCURE_DELAY: Duration = Duration::from_secs(2);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
@@ -29,20 +36,36 @@ async fn main() -> std::io::Result<()> {
         TcpStream::connect(socure.local_addr()?).await?,
         TcpStream::connect(socure.local_addr()?).await?,
     ];
+    let socure_slow = TcpListener::bind("127.0.0.1:0").await?;
     println!(
-        "lexis_nexis={} socure={}",
+        "lexis_nexis={} socure={} socure_slow={}",
         lexis_nexis.local_addr()?,
-        socure.local_addr()?
+        socure.local_addr()?,
+        socure_slow.local_addr()?
     );
 
+    tokio::spawn(serve(socure_slow, SOCURE_ANSWER, SLOW_SOCURE_DELAY));
+    serve(lexis_nexis, ANSWER, Duration::ZERO).await
+}
+
+/// Answers every request on `listener` with `answer` (application/json),
+/// `delay` after reading the request's body.
+async fn serve(
+    listener: TcpListener,
+    answer: &'static [u8],
+    delay: Duration,
+) -> std::io::Result<()> {
     loop {
-        let (stream, _) = lexis_nexis.accept().await?;
+        let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
             let service = service_fn(
-                |request: hyper::Request<hyper::body::Incoming>| async move {
+                move |request: hyper::Request<hyper::body::Incoming>| async move {
                     // Read the body as a real vendor would before answering.
                     let _ = request.into_body().collect().await;
-                    let mut response = hyper::Response::new(Full::new(Bytes::from_static(ANSWER)));
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let mut response = hyper::Response::new(Full::new(Bytes::from_static(answer)));
                     response.headers_mut().insert(
                         "content-type",
                         hyper::header::HeaderValue::from_static("application/json"),
