@@ -21,7 +21,7 @@ use crate::judge::selection;
 /// Whether the applicant with `user_uuid` is in a sample of `basis_points`
 /// (0 to 10,000). Without a uuid the draw is per request.
 pub fn sampled_in(user_uuid: Option<&str>, basis_points: u32) -> bool {
-    // uuid v4 draws its bits from the OS's random source.
+    // uuid v4 draws its bits from rand's thread-local CSPRNG, seeded by the OS.
     let draw = user_uuid.map_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0, selection::draw);
     selection::sampled_in(draw, basis_points)
 }
@@ -74,7 +74,7 @@ struct Seen {
 
 impl Dedup {
     pub fn new(window: Duration) -> Self {
-        // 32 random bytes from the OS, through uuid v4 (two draws).
+        // 32 random bytes from a CSPRNG seeded by the OS, through uuid v4 (two draws).
         let mut key = [0u8; 32];
         key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
