@@ -37,8 +37,10 @@
 # the load); peak RSS (VmHWM; nginx: the worker); for the proxy, after
 # SIGTERM and its exit: its exit code, its shadow lines by socure_outcome,
 # plus the summed shed_count of idv_socure_shadow_mode_shed lines, checked
-# against the requests the load tool completed (wrk does not count requests
-# still open at its deadline, so a small gap there is expected); and the
+# exactly against the shadowed requests the proxy says it answered (its
+# /metrics, read a second after the load), and against the requests the load
+# tool completed (wrk does not count requests still open at its deadline, so
+# a small gap there is expected); and the
 # ratios against nginx (and, for shadow on, CPU against nginx+mirror).
 #
 # Layout: the server under test on CPU 0 (taskset, all its threads and
@@ -452,6 +454,7 @@ TOML
       SUT_MAIN=$(<"$PROXY_WRAP.pid") SUT_RSS_PID=$SUT_MAIN SUT_ERRLOG="$dir/stderr"
       LIVE[$SUT_MAIN]="proxy $scenario $tag"
       port=$(grep -o 'local_addr=[^ ]*' "$dir/stderr" | head -1 | cut -d: -f2)
+      PROXY_ADMIN=$(grep -o 'admin_addr=[^ ]*' "$dir/stderr" | head -1 | cut -d= -f2)
       ;;
     *) die "unknown scenario $scenario" ;;
   esac
@@ -550,6 +553,13 @@ measure() {
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pids)
   hwm=$(vm_hwm_kib "$SUT_RSS_PID")
+  SHADOWED=""
+  if [ "$SUT_KIND" = proxy ]; then
+    # Requests the load tool gave up on at its deadline finish within
+    # milliseconds; then the proxy's own count of shadowed requests is final.
+    sleep 1
+    SHADOWED=$(python3 "$HELPER" shadowed "$PROXY_ADMIN")
+  fi
   # shellcheck disable=SC2086
   affinity=$(affinity_problems $pids)
   stop_sut
@@ -557,7 +567,7 @@ measure() {
     offered="$OFFERED" tool_out="$out" tool_rc="$LOAD_RC" clk_tck="$CLK_TCK" \
     cpu_before="$before" cpu_after="$after" hwm_kib="$hwm" affinity="$affinity" \
     errlog="$SUT_ERRLOG" \
-    ${PROXY_LOG:+log="$PROXY_LOG" exit="$SUT_EXIT" rusage="$PROXY_WRAP"}
+    ${PROXY_LOG:+log="$PROXY_LOG" exit="$SUT_EXIT" rusage="$PROXY_WRAP" shadowed="$SHADOWED"}
 }
 
 scenario_name() {
@@ -634,8 +644,10 @@ fi
     "(to exit): the proxy's, up to its exit after SIGTERM (mirrors drained)." \
     "Ratios use the first figure."
   echo "lines: the proxy's shadow lines by socure_outcome (answered/dropped/other) + the summed" \
-    "shed_count, against the requests the load tool completed (wrk leaves out those open at" \
-    "its deadline). exit: the proxy's exit code after SIGTERM."
+    "shed_count of its summary lines; checked against the shadowed requests the proxy answered" \
+    "(its requests_forwarded_total, routes shadowed and shed: 'exact' when equal) and against" \
+    "the requests the load tool completed (wrk leaves out those open at its deadline)." \
+    "exit: the proxy's exit code after SIGTERM."
 } >"$WORK/table.body"
 {
   echo "$HEADER"
