@@ -143,17 +143,21 @@ def parse_log(path):
 
 
 def shadowed(admin):
-    """The shadowed requests the proxy answered, by its own metrics: routes
-    `shadowed` (admitted to the mirror) and `shed` (forwarded without it)."""
+    """The shadowed requests that should have a line or a shed count, by the
+    proxy's counters at the mirror's door: admitted (`mirrors_started_total`)
+    plus shed, less those left out by sampling. Counted on the forward path,
+    apart from the log writer, so lost or doubled lines show."""
     conn = http.client.HTTPConnection(admin, timeout=10)
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
-    total = 0
+    value = {}
     for line in text.splitlines():
-        if line.startswith("socure_shadow_proxy_requests_forwarded_total{") and (
-                'route="shadowed"' in line or 'route="shed"' in line):
-            total += int(float(line.rsplit(" ", 1)[1]))
-    print(total)
+        if not line.startswith("#") and " " in line:
+            name, number = line.rsplit(" ", 1)
+            value[name] = int(float(number))
+    p = "socure_shadow_proxy_"
+    print(value[p + "mirrors_started_total"] + value[p + "mirrors_shed_total"]
+          - value[p + "mirrors_sampled_out_total"])
 
 
 def record(results, *pairs):
@@ -244,8 +248,8 @@ def table(results):
                 lines = "none (shadow off)" if diff == -r["done"] else lines
                 check = "—"
             else:
-                # Exact against the proxy's own count; the load tool's count
-                # leaves out requests still open at its deadline.
+                # Exact against the proxy's own count at its door; the load
+                # tool's count leaves out requests still open at its deadline.
                 exact = r.get("shadowed")
                 check = ("exact" if accounted == exact else f"{accounted - exact:+,} vs proxy") \
                     if exact is not None else "—"

@@ -37,8 +37,8 @@
 # the load); peak RSS (VmHWM; nginx: the worker); for the proxy, after
 # SIGTERM and its exit: its exit code, its shadow lines by socure_outcome,
 # plus the summed shed_count of idv_socure_shadow_mode_shed lines, checked
-# exactly against the shadowed requests the proxy says it answered (its
-# /metrics, read a second after the load), and against the requests the load
+# exactly against the shadowed requests the proxy counted at the mirror's
+# door (its /metrics, a second after the load), and against the requests the load
 # tool completed (wrk does not count requests still open at its deadline, so
 # a small gap there is expected); and the
 # ratios against nginx (and, for shadow on, CPU against nginx+mirror).
@@ -555,7 +555,7 @@ measure() {
   hwm=$(vm_hwm_kib "$SUT_RSS_PID")
   SHADOWED=""
   if [ "$SUT_KIND" = proxy ]; then
-    # Requests the load tool gave up on at its deadline finish within
+    # Requests the load tool gave up on at its deadline reach the door within
     # milliseconds; then the proxy's own count of shadowed requests is final.
     sleep 1
     SHADOWED=$(python3 "$HELPER" shadowed "$PROXY_ADMIN")
@@ -644,8 +644,8 @@ fi
     "(to exit): the proxy's, up to its exit after SIGTERM (mirrors drained)." \
     "Ratios use the first figure."
   echo "lines: the proxy's shadow lines by socure_outcome (answered/dropped/other) + the summed" \
-    "shed_count of its summary lines; checked against the shadowed requests the proxy answered" \
-    "(its requests_forwarded_total, routes shadowed and shed: 'exact' when equal) and against" \
+    "shed_count of its summary lines; checked against the shadowed requests the proxy counted at" \
+    "the mirror's door (mirrors_started_total + mirrors_shed_total: 'exact' when equal) and against" \
     "the requests the load tool completed (wrk leaves out those open at its deadline)." \
     "exit: the proxy's exit code after SIGTERM."
 } >"$WORK/table.body"

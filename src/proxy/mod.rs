@@ -19,7 +19,7 @@ use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
 use crate::ops::metrics::{Metrics, Route};
 use crate::shadow::admission::Slot;
-use crate::shadow::mirror::{Mirror, MirrorInput};
+use crate::shadow::mirror::{Mirror, MirrorInput, Reporter};
 use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
 
 pub mod tap;
@@ -87,7 +87,14 @@ impl Proxy {
         // through as if shadow mode were off, so an overload never queues
         // mirror work or holds its body.
         let (route, shadow) = match shadowed.map(|mirror| (mirror, mirror.admit())) {
-            Some((mirror, Some(slot))) => (Route::Shadowed, Some((mirror, slot))),
+            Some((mirror, Some(slot))) => (
+                Route::Shadowed,
+                Some(Admitted {
+                    mirror,
+                    slot: Some(slot),
+                    path: &path,
+                }),
+            ),
             Some((_, None)) => (Route::Shed, None),
             None => (Route::Passthrough, None),
         };
@@ -107,23 +114,23 @@ impl Proxy {
     async fn route(
         &self,
         request: Request<Incoming>,
-        shadow: Option<(&Mirror, Slot)>,
+        shadow: Option<Admitted<'_>>,
         method: &http::Method,
         path: &str,
     ) -> Response<ProxyBody> {
         let (parts, body) = request.into_parts();
         if let Err(err) = self.admit(&parts) {
-            if let Some((mirror, slot)) = shadow {
+            if let Some(admitted) = shadow {
                 // Whatever admit refuses never reached the upstream.
-                mirror
-                    .start(slot, path.to_owned(), MirrorInput::Skip(err.to_string()))
-                    .report(Exchange::RequestRefused);
+                if let Some(reporter) = admitted.start(MirrorInput::Skip(err.to_string())) {
+                    reporter.report(Exchange::RequestRefused);
+                }
             }
             return fail(err, method, path);
         }
         let body = Limited::new(body, self.limits.max_request_body_bytes);
         match shadow {
-            Some((mirror, slot)) => self.shadowed(mirror, slot, parts, body, method, path).await,
+            Some(admitted) => self.shadowed(admitted, parts, body, method, path).await,
             None => match self.upstream.send(parts, body.boxed()).await {
                 Ok(response) => passthrough(response, |body| body.map_err(BoxError::from).boxed()),
                 Err(err) => fail(err, method, path),
@@ -164,8 +171,7 @@ impl Proxy {
 
     async fn shadowed(
         &self,
-        mirror: &Mirror,
-        slot: Slot,
+        admitted: Admitted<'_>,
         parts: http::request::Parts,
         body: RequestBody,
         method: &http::Method,
@@ -175,9 +181,9 @@ impl Proxy {
             Ok(read) => read,
             Err(err) => {
                 let err = ForwardError::from_client_body(err);
-                mirror
-                    .start(slot, path.to_owned(), MirrorInput::Skip(err.to_string()))
-                    .report(exchange_for(&err));
+                if let Some(reporter) = admitted.start(MirrorInput::Skip(err.to_string())) {
+                    reporter.report(exchange_for(&err));
+                }
                 return fail(err, method, path);
             }
         };
@@ -185,8 +191,10 @@ impl Proxy {
             Some(body) => MirrorInput::Body(body),
             None => MirrorInput::Skip("request body larger than shadow.max_body_bytes".into()),
         };
-        let mut reporter = mirror.start(slot, path.to_owned(), input);
-        reporter.start_clock();
+        let mut reporter = admitted.start(input);
+        if let Some(reporter) = reporter.as_mut() {
+            reporter.start_clock();
+        }
         match self.upstream.send(parts, read.into_forward_body()).await {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -196,9 +204,43 @@ impl Proxy {
                 })
             }
             Err(err) => {
-                reporter.report(exchange_for(&err));
+                if let Some(reporter) = reporter {
+                    reporter.report(exchange_for(&err));
+                }
                 fail(err, method, path)
             }
+        }
+    }
+}
+
+/// A request admitted to the mirror and not yet handed to it. Dropped so
+/// (the client went away while its body was being read, and the server
+/// dropped the request's future), it still starts its mirror, which records
+/// the client as gone: every admitted request gets its one line.
+struct Admitted<'a> {
+    mirror: &'a Mirror,
+    slot: Option<Slot>,
+    path: &'a str,
+}
+
+impl Admitted<'_> {
+    /// Hands the request to its mirror with what the tap could read. (The
+    /// slot is there until this or the drop takes it: `None` cannot happen.)
+    fn start(mut self, input: MirrorInput) -> Option<Reporter> {
+        let slot = self.slot.take()?;
+        Some(self.mirror.start(slot, self.path.to_owned(), input))
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            // The reporter, dropped unused, tells the task the client is gone.
+            drop(self.mirror.start(
+                slot,
+                self.path.to_owned(),
+                MirrorInput::Skip("the client went away before its request body was read".into()),
+            ));
         }
     }
 }

@@ -176,7 +176,7 @@ impl ResponseTap {
         inner: Incoming,
         status: u16,
         content_type: Option<String>,
-        reporter: Reporter,
+        reporter: Option<Reporter>,
     ) -> Self {
         let mut tap = Self {
             inner,
@@ -184,7 +184,7 @@ impl ResponseTap {
             content_type,
             seen: BytesMut::new(),
             truncated: false,
-            reporter: Some(reporter),
+            reporter,
         };
         // An empty answer is complete before the first poll, and hyper may
         // never poll it.
