@@ -58,7 +58,7 @@ pub struct Mirror {
     /// To the pump on the mirror runtime: a runtime of its own, so mirror
     /// work never queues behind or ahead of the forward path's tasks. Its
     /// messages are bounded by the slots: two at most per admitted request.
-    handoff: mpsc::Sender<Handoff<Job>>,
+    handoff: mpsc::SyncSender<Handoff<Job>>,
     admission: Arc<Admission>,
     shared: Arc<Shared>,
 }
@@ -108,7 +108,10 @@ impl Mirror {
         metrics: Metrics,
         live: Arc<Live>,
     ) -> Self {
-        let (handoff, taken) = mpsc::channel();
+        // Two messages per slot: the job, then its LexisNexis side; and room
+        // as large again for sides that arrive after their task gave up
+        // waiting (its slot already given back), which the pump discards.
+        let (handoff, taken) = mpsc::sync_channel(admission.max().saturating_mul(4));
         let shared = Arc::new(Shared {
             socure,
             sink,
@@ -177,10 +180,19 @@ impl Mirror {
             plan,
             resolution,
         };
-        if let Err(mpsc::SendError(Handoff::Start(job))) = self.handoff.send(Handoff::Start(job)) {
+        match self.handoff.try_send(Handoff::Start(job)) {
+            Ok(()) => {}
             // The pump is gone (the runtime is shutting down): run it here
             // rather than lose its line.
-            tokio::spawn(run(Arc::clone(&self.shared), job));
+            Err(mpsc::TrySendError::Disconnected(Handoff::Start(job))) => {
+                tokio::spawn(run(Arc::clone(&self.shared), job));
+            }
+            // Not expected (the queue has room for every slot's two messages
+            // and as many late ones); the slot goes back, the line is counted lost.
+            Err(_) => {
+                self.shared.metrics.line_lost();
+                tracing::error!("mirror hand-off queue full; a shadow line was lost");
+            }
         }
         ResolutionReporter::new(tx, self.handoff.clone())
     }
