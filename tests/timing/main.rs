@@ -145,13 +145,17 @@ async fn client_latency_with_a_slow_socure_matches_shadow_off() {
         quantile(&mut on_times, 0.99),
         quantile(&mut off_times, 0.99),
     );
-    // Under 2 ms, scheduler noise on this shared 2-core machine is the
-    // signal (shadow-off p99 alone has measured up to 0.96 ms in a full
-    // `cargo test`); the floor keeps the ratio about waiting for Socure,
-    // which would cost its 2 s, a thousand times more.
-    let floor = Duration::from_millis(2);
+    // A generous ratio, as timed tests may only check: waiting for Socure
+    // would cost its 2 s, a hundred times the bound below, so this cannot
+    // pass by accident; what it tolerates is scheduler noise. Under 5 ms that
+    // noise is the signal on this shared 2-core machine: shadow-off p99 alone
+    // has measured up to 0.96 ms in a full `cargo test`, and shadow-on 4.6 ms
+    // against 2.7 ms off once in CI, while other jobs shared the machine.
+    // The deterministic check that no answer waited is `socure.answered()`
+    // above; latency figures belong to the benchmark (README).
+    let floor = Duration::from_millis(5);
     assert!(
-        p99_on.as_secs_f64() <= 1.5 * p99_off.max(floor).as_secs_f64(),
+        p99_on.as_secs_f64() <= 4.0 * p99_off.max(floor).as_secs_f64(),
         "p99 with shadow on {p99_on:?} vs off {p99_off:?}"
     );
     assert_eq!(on.finish().await.len(), ROUNDS);
