@@ -12,13 +12,18 @@ use hyper::body::Incoming;
 
 use crate::error::BoxError;
 
+pub mod pace;
+
+use pace::Paced;
+
 /// Every body the proxy sends or answers with.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
-/// A client's request body, cut off at the hard limit
-/// (`listen.max_request_body_bytes`): past it, reading fails with
-/// [`http_body_util::LengthLimitError`] and the client gets 413.
-pub type RequestBody = Limited<Incoming>;
+/// A client's request body, held to its pace (`listen.request_body_*`:
+/// too slow, and reading fails with [`pace::BodyTimedOut`], a 408) and cut
+/// off at the hard limit (`listen.max_request_body_bytes`: past it, reading
+/// fails with [`http_body_util::LengthLimitError`], a 413).
+pub type RequestBody = Limited<Paced<Incoming>>;
 
 /// A message's `Content-Type`, when it is text: what the judges read of
 /// how a body is encoded.

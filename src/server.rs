@@ -10,17 +10,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 
+use crate::body::pace::Pace;
 use crate::config::{Config, ListenMode, Resolve};
 use crate::ingress::admin;
 use crate::ingress::authority::{Authority, AuthorityError};
 use crate::ingress::intercept::Interceptor;
-use crate::ingress::serve::HttpServing;
+use crate::ingress::serve::{Drain, HttpServing};
 use crate::ingress::tls;
 use crate::judge::socure::SocureError;
 use crate::ops::live::Live;
@@ -252,6 +253,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             workflow: config.shadow.instant_verify_workflow.clone(),
             max_body_bytes: config.shadow.max_body_bytes,
             max_request_body_bytes: config.listen.max_request_body_bytes,
+            body_pace: Pace {
+                grace: config.listen.timeouts.request_body_grace,
+                min_rate: config.listen.timeouts.request_body_min_rate,
+            },
         },
         metrics.clone(),
         Arc::clone(&live),
@@ -294,19 +299,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         drain: config.upstream.timeout + Duration::from_secs(1),
         mirror_grace: config.shadow.shutdown_grace,
     };
+    let http = HttpServing::new(Arc::clone(&proxy), &config.listen, running_metrics.clone());
+    let max_connections = config.listen.max_connections;
     let task = tokio::spawn(async move {
         let report = serve(
             listener,
             entry,
+            http,
             proxy,
             sink_task,
             shutdown_rx,
             readiness,
             stages,
-            ConnectionLimits {
-                max_connections: config.listen.max_connections,
-                max_header_bytes: config.listen.max_header_bytes,
-            },
+            max_connections,
         )
         .await;
         // Every mirror has written its line by now (or been counted as lost).
@@ -335,12 +340,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
-/// What bounds each client connection, and how many there are.
-struct ConnectionLimits {
-    max_connections: usize,
-    max_header_bytes: usize,
-}
-
 /// The time each shutdown stage may take.
 struct Stages {
     drain: Duration,
@@ -358,17 +357,17 @@ enum Entry {
 async fn serve(
     listener: TcpListener,
     entry: Entry,
+    http: HttpServing,
     proxy: Arc<Proxy>,
     sink_task: Option<SinkTask>,
     mut shutdown: watch::Receiver<bool>,
     readiness: Arc<Readiness>,
     stages: Stages,
-    limits: ConnectionLimits,
+    max_connections: usize,
 ) -> RunReport {
-    let graceful = GracefulShutdown::new();
-    let http = HttpServing::new(Arc::clone(&proxy), limits.max_header_bytes);
-
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    // Each connection holds a token until it is done: the drain waits for them.
+    let open = TaskTracker::new();
+    let connections = Arc::new(Semaphore::new(max_connections));
     loop {
         // At the limit, stop accepting: new clients wait in the kernel's
         // backlog instead of costing us a task and buffers each.
@@ -393,20 +392,20 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let http = http.clone();
-        // Made here, not in the task: a watcher made after the drain began
-        // would never hear of it.
-        let watcher = graceful.watcher();
+        // Made here, not in the task: a connection counted after the drain
+        // began would not be waited for.
+        let drain = Drain::new(shutdown.clone(), open.token());
         match &entry {
             Entry::Plain => {
                 tokio::spawn(async move {
-                    http.serve(stream, None, watcher).await;
+                    http.serve(stream, None, drain).await;
                     drop(permit);
                 });
             }
             Entry::Tls(acceptor) => {
-                let accepting = acceptor.accept(stream);
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    http.serve_tls(accepting, None, watcher, &peer.to_string())
+                    http.serve_tls(stream, acceptor, None, drain, &peer.to_string())
                         .await;
                     drop(permit);
                 });
@@ -415,7 +414,7 @@ async fn serve(
                 let interceptor = Arc::clone(interceptor);
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    interceptor.serve(http, stream, watcher, shutdown).await;
+                    interceptor.serve(http, stream, drain, shutdown).await;
                     drop(permit);
                 });
             }
@@ -423,7 +422,7 @@ async fn serve(
     }
 
     drop(listener);
-    shut_down(graceful, &readiness, &proxy, sink_task, stages).await
+    shut_down(open, &readiness, &proxy, sink_task, stages).await
 }
 
 /// Shutdown's stages, each bounded: the connections drain (`/readyz` says
@@ -431,7 +430,7 @@ async fn serve(
 /// and are then cut short (each still writes its line), and the shadow log
 /// writes what is queued and flushes.
 async fn shut_down(
-    graceful: GracefulShutdown,
+    open: TaskTracker,
     readiness: &Readiness,
     proxy: &Proxy,
     sink_task: Option<SinkTask>,
@@ -439,7 +438,8 @@ async fn shut_down(
 ) -> RunReport {
     readiness.start_draining();
     tracing::info!("shutting down: no new connections; draining");
-    if tokio::time::timeout(stages.drain, graceful.shutdown())
+    open.close();
+    if tokio::time::timeout(stages.drain, open.wait())
         .await
         .is_err()
     {

@@ -92,6 +92,28 @@ pub struct ListenConfig {
     pub max_connections: usize,
     /// How requests reach the proxy.
     pub mode: ListenMode,
+    /// How long each phase of a client connection may take.
+    pub timeouts: ListenTimeouts,
+    /// Streams one HTTP/2 client connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
+}
+
+/// The client side's timeouts, from accept to last byte (README, "Limits
+/// and timeouts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenTimeouts {
+    /// From accept to the first request head, TLS and protocol detection included.
+    pub header: Duration,
+    /// With no request open.
+    pub idle: Duration,
+    /// The time any request body may take, however small.
+    pub request_body_grace: Duration,
+    /// Bytes a second a request body must keep up past its grace period.
+    pub request_body_min_rate: u64,
+    /// A write to the client that moves nothing for this long.
+    pub write: Duration,
+    /// After this a connection is drained.
+    pub max_connection_age: Duration,
 }
 
 /// Diagnostics (never the shadow lines): how they are written to stderr.

@@ -65,6 +65,13 @@ pub(super) struct RawListen {
     pub(super) ca_key_file: Option<PathBuf>,
     pub(super) intercept_hosts: Vec<String>,
     pub(super) tunnel_other_hosts: bool,
+    pub(super) header_timeout_seconds: f64,
+    pub(super) idle_timeout_seconds: f64,
+    pub(super) request_body_timeout_seconds: f64,
+    pub(super) request_body_min_bytes_per_second: u64,
+    pub(super) write_timeout_seconds: f64,
+    pub(super) max_connection_age_seconds: f64,
+    pub(super) http2_max_concurrent_streams: u64,
 }
 
 impl Default for RawListen {
@@ -84,6 +91,21 @@ impl Default for RawListen {
             ca_key_file: None,
             intercept_hosts: Vec::new(),
             tunnel_other_hosts: false,
+            // The IdV app sends its head at once; nginx waits 60 s, Envoy's
+            // edge guidance is 10 s for request headers.
+            header_timeout_seconds: 10.0,
+            // Under nginx's keepalive_timeout (75 s), and well under Envoy's
+            // 1 h: an idle connection costs a slot of max_connections.
+            idle_timeout_seconds: 60.0,
+            request_body_timeout_seconds: 10.0,
+            // Kestrel's default minimum is 240 B/s; a request is under 1 KiB.
+            request_body_min_bytes_per_second: 1024,
+            // nginx's send_timeout is 60 s between two writes.
+            write_timeout_seconds: 30.0,
+            max_connection_age_seconds: 3600.0,
+            // Envoy's default is 2^31 - 1, nginx's 128; the IdV app opens a
+            // handful of streams at most.
+            http2_max_concurrent_streams: 100,
         }
     }
 }

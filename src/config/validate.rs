@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use super::raw::{EnvOrigins, RawConfig, RawListen};
 use super::{
     API_KEY_ENV, AdminConfig, Config, InterceptConfig, KeyError, ListenConfig, ListenMode,
+    ListenTimeouts,
     LogConfig, LogFormat, LogTarget, MIN_HEADER_BYTES, Resolve, Secret, ShadowConfig, SocureConfig,
     TlsFiles, UpstreamConfig,
 };
@@ -69,6 +70,11 @@ pub(super) fn validate(
     let max_connections = positive(raw.listen.max_connections, Semaphore::MAX_PERMITS)
         .map_err(|message| bad("listen.max_connections", message))
         .ok();
+    let timeouts = listen_timeouts(&raw.listen, &mut bad);
+    let http2_max_concurrent_streams = positive(raw.listen.http2_max_concurrent_streams, 1 << 16)
+        .map_err(|message| bad("listen.http2_max_concurrent_streams", message))
+        .ok()
+        .and_then(|n| u32::try_from(n).ok());
 
     let admin_address = raw
         .admin
@@ -238,6 +244,8 @@ pub(super) fn validate(
             max_header_bytes: max_header_bytes?,
             max_connections: max_connections?,
             mode: mode?,
+            timeouts: timeouts?,
+            http2_max_concurrent_streams: http2_max_concurrent_streams?,
         },
         admin: AdminConfig {
             address: admin_address?,
@@ -272,6 +280,38 @@ pub(super) fn validate(
             ca_file: raw.socure.ca_file,
             max_calls_per_day: raw.socure.max_calls_per_day,
         },
+    })
+}
+
+/// The `[listen]` timeouts, each checked (every bad one is reported).
+fn listen_timeouts(
+    raw: &RawListen,
+    bad: &mut impl FnMut(&str, String),
+) -> Option<ListenTimeouts> {
+    let mut timeout = |key: &str, value: f64| {
+        seconds(value)
+            .map_err(|message| bad(&format!("listen.{key}"), message))
+            .ok()
+    };
+    let header = timeout("header_timeout_seconds", raw.header_timeout_seconds);
+    let idle = timeout("idle_timeout_seconds", raw.idle_timeout_seconds);
+    let request_body_grace = timeout(
+        "request_body_timeout_seconds",
+        raw.request_body_timeout_seconds,
+    );
+    let write = timeout("write_timeout_seconds", raw.write_timeout_seconds);
+    let max_connection_age = timeout(
+        "max_connection_age_seconds",
+        raw.max_connection_age_seconds,
+    );
+    Some(ListenTimeouts {
+        header: header?,
+        idle: idle?,
+        request_body_grace: request_body_grace?,
+        // 0 turns the rate off: then only the grace period bounds a body.
+        request_body_min_rate: raw.request_body_min_bytes_per_second,
+        write: write?,
+        max_connection_age: max_connection_age?,
     })
 }
 

@@ -17,7 +17,6 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -25,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::body::{ProxyBody, full};
 use crate::config::{InterceptConfig, UpstreamConfig};
 use crate::ingress::authority::Authority;
-use crate::ingress::serve::{self, HEADER_READ_TIMEOUT, HttpServing};
+use crate::ingress::serve::{self, Drain, HttpServing};
 use crate::upstream::forward::{ForwardError, Target};
 
 /// Answers the `CONNECT`s of forward-proxy mode.
@@ -37,13 +36,13 @@ pub struct Interceptor {
     connect_timeout: Duration,
 }
 
-/// What one client connection's `CONNECT` handling shares: the watcher that
-/// lets shutdown drain the intercepted connection, taken by the first
+/// What one client connection's `CONNECT` handling shares: the drain handle
+/// that lets shutdown drain the intercepted connection, taken by the first
 /// `CONNECT` that is intercepted (after a `200` the connection is a tunnel,
 /// so there is never a second).
 struct Client {
     http: HttpServing,
-    watcher: Mutex<Option<Watcher>>,
+    drain: Mutex<Option<Drain>>,
 }
 
 impl Interceptor {
@@ -67,13 +66,14 @@ impl Interceptor {
         self: Arc<Self>,
         http: HttpServing,
         stream: TcpStream,
-        watcher: Watcher,
+        drain: Drain,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let max_header_bytes = http.max_header_bytes();
+        let header_timeout = http.header_timeout();
         let client = Arc::new(Client {
             http,
-            watcher: Mutex::new(Some(watcher)),
+            drain: Mutex::new(Some(drain)),
         });
         let service = service_fn(move |request: Request<Incoming>| {
             let this = Arc::clone(&self);
@@ -82,7 +82,7 @@ impl Interceptor {
         });
         // The same bounds as the proxy's own listener: a head too big is a
         // 431, and one that never finishes does not hold a task.
-        let connection = serve::http1(Some(max_header_bytes), HEADER_READ_TIMEOUT)
+        let connection = serve::http1(Some(max_header_bytes), header_timeout)
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         tokio::pin!(connection);
@@ -170,7 +170,7 @@ impl Interceptor {
             }
             (_, Err(err)) => return refuse(err),
         };
-        let Some(watcher) = client.watcher.lock().ok().and_then(|mut w| w.take()) else {
+        let Some(drain) = client.drain.lock().ok().and_then(|mut d| d.take()) else {
             return refuse(ForwardError::Forbidden("one CONNECT per connection\n"));
         };
         let http = client.http.clone();
@@ -182,10 +182,15 @@ impl Interceptor {
                     return;
                 }
             };
-            let accepting = TlsAcceptor::from(config).accept(TokioIo::new(upgraded));
             let client = format!("inside CONNECT to {host}");
-            http.serve_tls(accepting, Some(target), watcher, &client)
-                .await;
+            http.serve_tls(
+                TokioIo::new(upgraded),
+                TlsAcceptor::from(config),
+                Some(target),
+                drain,
+                &client,
+            )
+            .await;
         });
         established()
     }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod authority;
+pub mod deadline;
 pub mod framing;
 pub mod intercept;
 pub mod serve;

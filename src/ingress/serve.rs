@@ -3,7 +3,8 @@
 //! The data port speaks HTTP/1.1 and HTTP/2 ([`HttpServing`]); forward-proxy
 //! `CONNECT`s and the admin port speak HTTP/1.1 ([`http1`]). All of them
 //! bound a request head in time, and the data port in size too, so a client
-//! that never finishes its head cannot hold a task.
+//! that never finishes its head cannot hold a task. The data port's
+//! connections are timed from accept to last byte (`deadline`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,17 +16,31 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
+use crate::config::ListenConfig;
+use crate::ingress::deadline::{Activity, Answering, Expired, Timed, Timeouts};
 use crate::ingress::framing;
+use crate::ops::metrics::{Metrics, Phase};
 use crate::proxy::{AmbiguousLength, Proxy};
 use crate::upstream::forward::Target;
 
-/// A client that has not sent a whole request head by then is dropped.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// A client that has not finished its TLS handshake by then is dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 flow control: what one stream, and one connection, may send
+/// before the proxy has read it. hyper's defaults (1 MiB each, and 200
+/// streams) let four connections hold 800 MB of request bodies; with these a
+/// connection holds at most 256 KiB unread, whatever its stream count.
+const HTTP2_STREAM_WINDOW: u32 = 64 * 1024;
+const HTTP2_CONNECTION_WINDOW: u32 = 256 * 1024;
+/// Answer bytes hyper queues per HTTP/2 stream for a client that is slow to
+/// take them (hyper's default is 400 KiB).
+const HTTP2_SEND_BUFFER: usize = 64 * 1024;
+/// Pings on an HTTP/2 connection with requests open, so a peer that
+/// vanished without a FIN is found; unanswered for as long, the connection
+/// is closed.
+const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// HTTP/1.1 as the side listeners speak it: a head that must arrive within
 /// `header_read_timeout`, and, when `max_header_bytes` is given, fit in it
@@ -42,8 +57,8 @@ pub fn http1(max_header_bytes: Option<usize>, header_read_timeout: Duration) -> 
 }
 
 /// The data port's server: HTTP/1.1 that keeps what "unchanged" needs, and
-/// HTTP/2, both with bounded heads.
-fn data_port(max_header_bytes: usize) -> auto::Builder<TokioExecutor> {
+/// HTTP/2 with bounded streams and windows, both with bounded heads.
+fn data_port(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -53,32 +68,71 @@ fn data_port(max_header_bytes: usize) -> auto::Builder<TokioExecutor> {
         .auto_date_header(false)
         // Past this a request head is refused with 431 (hyper's read buffer
         // is what bounds the head).
-        .max_buf_size(max_header_bytes)
-        // A client that never finishes its head must not hold a task forever.
+        .max_buf_size(listen.max_header_bytes)
+        // Each later head on a keep-alive connection, once begun, has as
+        // long as the first (the watchdog times the first from accept).
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(listen.timeouts.header);
     builder
         .http2()
         .auto_date_header(false)
-        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(listen.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(listen.http2_max_concurrent_streams)
+        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+        .max_send_buf_size(HTTP2_SEND_BUFFER)
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_KEEP_ALIVE)
+        .keep_alive_timeout(HTTP2_KEEP_ALIVE);
     builder
 }
 
+/// A connection's part in shutdown: told when to drain, and keeping the
+/// server's drain waiting until the connection is done (dropped).
+pub struct Drain {
+    signal: watch::Receiver<bool>,
+    _open: TaskTrackerToken,
+}
+
+impl Drain {
+    pub fn new(signal: watch::Receiver<bool>, open: TaskTrackerToken) -> Self {
+        Self {
+            signal,
+            _open: open,
+        }
+    }
+
+    /// Returns once shutdown has begun (or the server is gone).
+    async fn requested(&mut self) {
+        let _ = self.signal.wait_for(|draining| *draining).await;
+    }
+}
+
 /// Serves HTTP (1.1 or 2) on one client connection, through the framing
-/// watch, into the proxy. Cloned into each connection's task.
+/// watch and the connection's deadlines, into the proxy. Cloned into each
+/// connection's task.
 #[derive(Clone)]
 pub struct HttpServing {
     builder: auto::Builder<TokioExecutor>,
     proxy: Arc<Proxy>,
     max_header_bytes: usize,
+    timeouts: Timeouts,
+    metrics: Metrics,
 }
 
 impl HttpServing {
-    pub fn new(proxy: Arc<Proxy>, max_header_bytes: usize) -> Self {
+    pub fn new(proxy: Arc<Proxy>, listen: &ListenConfig, metrics: Metrics) -> Self {
         Self {
-            builder: data_port(max_header_bytes),
+            builder: data_port(listen),
             proxy,
-            max_header_bytes,
+            max_header_bytes: listen.max_header_bytes,
+            timeouts: Timeouts {
+                header: listen.timeouts.header,
+                idle: listen.timeouts.idle,
+                write: listen.timeouts.write,
+                max_age: listen.timeouts.max_connection_age,
+            },
+            metrics,
         }
     }
 
@@ -86,37 +140,69 @@ impl HttpServing {
         self.max_header_bytes
     }
 
-    /// Completes the client's TLS handshake (bounded by
-    /// [`TLS_HANDSHAKE_TIMEOUT`]), then serves as [`HttpServing::serve`].
-    /// `client` names it in the log if the handshake fails.
+    /// How long a request head may take (the `CONNECT` listener's too).
+    pub fn header_timeout(&self) -> Duration {
+        self.timeouts.header
+    }
+
+    /// Completes the client's TLS handshake, then serves as
+    /// [`HttpServing::serve`]; the header timeout runs from now, across the
+    /// handshake. `client` names it in the log if the handshake fails.
     pub async fn serve_tls<IO>(
         self,
-        accepting: tokio_rustls::Accept<IO>,
+        io: IO,
+        acceptor: TlsAcceptor,
         target: Option<Target>,
-        watcher: Watcher,
+        drain: Drain,
         client: &str,
     ) where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accepting).await {
-            Ok(Ok(tls)) => self.serve(tls, target, watcher).await,
-            Ok(Err(err)) => {
-                tracing::info!(client, error = %err, "TLS handshake with a client failed")
+        let activity = Activity::new();
+        let accepting = acceptor.accept(Timed::new(io, Arc::clone(&activity)));
+        let tls = tokio::select! {
+            accepted = accepting => match accepted {
+                Ok(tls) => tls,
+                Err(err) => {
+                    tracing::info!(client, error = %err, "TLS handshake with a client failed");
+                    return;
+                }
+            },
+            expired = activity.expired(&self.timeouts, false) => {
+                self.timed_out(expired);
+                tracing::info!(client, "TLS handshake with a client timed out");
+                return;
             }
-            Err(_) => tracing::info!(client, "TLS handshake with a client timed out"),
-        }
+        };
+        self.serve_timed(tls, activity, target, drain).await;
     }
 
-    /// Serves `io` until the client is done or shutdown drains it (through
-    /// `watcher`). `target`, when set, is where this connection's requests
+    /// Serves `io` until the client is done, a deadline passes, or shutdown
+    /// drains it. `target`, when set, is where this connection's requests
     /// go instead of the configured upstream (forward-proxy interception).
-    pub async fn serve<IO>(self, io: IO, target: Option<Target>, watcher: Watcher)
+    pub async fn serve<IO>(self, io: IO, target: Option<Target>, drain: Drain)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let activity = Activity::new();
+        let io = Timed::new(io, Arc::clone(&activity));
+        self.serve_timed(io, activity, target, drain).await;
+    }
+
+    async fn serve_timed<IO>(
+        self,
+        io: IO,
+        activity: Arc<Activity>,
+        target: Option<Target>,
+        mut drain: Drain,
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (io, framing) = framing::Watched::new(io, self.max_header_bytes);
-        let proxy = self.proxy;
+        let proxy = Arc::clone(&self.proxy);
+        let requests = Arc::clone(&activity);
         let service = service_fn(move |mut request: Request<Incoming>| {
+            let open = requests.request();
             let proxy = Arc::clone(&proxy);
             // Only HTTP/1 requests are counted: the watch stops at HTTP/2's
             // preface.
@@ -126,11 +212,49 @@ impl HttpServing {
             if let Some(target) = &target {
                 request.extensions_mut().insert(target.clone());
             }
-            async move { Ok::<_, Infallible>(proxy.handle(request).await) }
+            async move {
+                let response = proxy.handle(request).await;
+                Ok::<_, Infallible>(response.map(|body| Answering::new(body, open)))
+            }
         });
         let connection = self.builder.serve_connection(TokioIo::new(io), service);
-        if let Err(err) = watcher.watch(connection.into_owned()).await {
-            tracing::debug!(error = %err, "connection ended with an error");
+        tokio::pin!(connection);
+        // Once draining (shutdown, or the connection's age) the age no
+        // longer counts; the other deadlines still do.
+        let mut draining = false;
+        loop {
+            tokio::select! {
+                ended = connection.as_mut() => {
+                    if let Err(err) = ended {
+                        tracing::debug!(error = %err, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = drain.requested(), if !draining => {
+                    draining = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                expired = activity.expired(&self.timeouts, !draining) => {
+                    self.timed_out(expired);
+                    if expired != Expired::MaxAge {
+                        // Dropping the connection closes the socket; a
+                        // shadowed request cut here still gets its line.
+                        tracing::debug!(phase = expired.phase(), "connection closed: timed out");
+                        return;
+                    }
+                    draining = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
         }
+    }
+
+    fn timed_out(&self, expired: Expired) {
+        self.metrics.timed_out(match expired {
+            Expired::Header => Phase::Header,
+            Expired::Idle => Phase::Idle,
+            Expired::Write => Phase::Write,
+            Expired::MaxAge => Phase::MaxAge,
+        });
     }
 }

@@ -33,6 +33,32 @@ pub enum Route {
 
 const ROUTES: [&str; 3] = ["shadowed", "passthrough", "shed"];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Which timeout closed a client connection (or failed a request body).
+#[derive(Debug, Clone, Copy)]
+pub enum Phase {
+    /// No whole request head since accept.
+    Header = 0,
+    /// No request open for `listen.idle_timeout_seconds`.
+    Idle = 1,
+    /// A write to the client stalled.
+    Write = 2,
+    /// Drained at `listen.max_connection_age_seconds` (not cut).
+    MaxAge = 3,
+    /// A request body below its pace (the request got 408).
+    RequestBody = 4,
+    /// A tunnel with no bytes either way.
+    TunnelIdle = 5,
+}
+
+const PHASES: [&str; 6] = [
+    "header",
+    "idle",
+    "write",
+    "max_age",
+    "request_body",
+    "tunnel_idle",
+];
+
 /// Why a mirror was not sent to Socure though the applicant was eligible.
 #[derive(Debug, Clone, Copy)]
 pub enum Skipped {
@@ -71,6 +97,7 @@ struct Series {
     forwarded: Vec<Counter>,
     upstream_latency: Histogram,
     proxy_overhead: Histogram,
+    timed_out: Vec<Counter>,
     mirrors_started: Counter,
     mirrors_shed: Counter,
     mirror_outcomes: Vec<Counter>,
@@ -173,6 +200,7 @@ impl Metrics {
             forwarded,
             upstream_latency: r.histogram("upstream_latency_seconds"),
             proxy_overhead: r.histogram("proxy_overhead_seconds"),
+            timed_out: r.counters("connections_timed_out_total", "phase", &PHASES),
             mirrors_started: r.counter("mirrors_started_total", &[]),
             mirrors_shed: r.counter("mirrors_shed_total", &[]),
             mirror_outcomes: r.counters(
@@ -259,6 +287,13 @@ impl Metrics {
         );
     }
 
+    /// A connection closed (or drained, or a request body failed) by a timeout.
+    pub fn timed_out(&self, phase: Phase) {
+        if let Some(counter) = self.0.timed_out.get(phase as usize) {
+            counter.increment(1);
+        }
+    }
+
     pub fn mirror_started(&self) {
         self.0.mirrors_started.increment(1);
     }
@@ -328,6 +363,11 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
         Kind::Histogram,
         "proxy_overhead_seconds",
         "Time a request spent in the proxy itself, up to its response head, upstream time excluded.",
+    ),
+    (
+        Kind::Counter,
+        "connections_timed_out_total",
+        "Client connections closed by a timeout, by phase (listen.*_timeout_seconds); max_age connections are drained, not cut; request_body counts requests answered 408.",
     ),
     (
         Kind::Counter,

@@ -13,11 +13,12 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::body::pace::{Pace, Paced};
 use crate::body::{self, ProxyBody, RequestBody};
 use crate::error::{self, BoxError};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
-use crate::ops::metrics::{Metrics, Route};
+use crate::ops::metrics::{Metrics, Phase, Route};
 use crate::shadow::admission::Slot;
 use crate::shadow::mirror::{Mirror, MirrorInput, Reporter};
 use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
@@ -50,6 +51,8 @@ pub struct ProxyLimits {
     pub max_body_bytes: usize,
     /// The hard limit on any request body: past it, 413.
     pub max_request_body_bytes: usize,
+    /// How fast a request body must come: too slow, 408.
+    pub body_pace: Pace,
 }
 
 impl Proxy {
@@ -128,12 +131,15 @@ impl Proxy {
             }
             return fail(err, method, path);
         }
-        let body = Limited::new(body, self.limits.max_request_body_bytes);
+        let body = Limited::new(
+            Paced::new(body, self.limits.body_pace),
+            self.limits.max_request_body_bytes,
+        );
         match shadow {
             Some(admitted) => self.shadowed(admitted, parts, body, method, path).await,
             None => match self.upstream.send(parts, body.boxed()).await {
                 Ok(response) => passthrough(response, |body| body.map_err(BoxError::from).boxed()),
-                Err(err) => fail(err, method, path),
+                Err(err) => self.fail(err, method, path),
             },
         }
     }
@@ -169,6 +175,14 @@ impl Proxy {
         Ok(())
     }
 
+    /// [`fail`], counting a body too slow among the timeouts.
+    fn fail(&self, err: ForwardError, method: &http::Method, path: &str) -> Response<ProxyBody> {
+        if matches!(err, ForwardError::BodyTimeout(_)) {
+            self.metrics.timed_out(Phase::RequestBody);
+        }
+        fail(err, method, path)
+    }
+
     async fn shadowed(
         &self,
         admitted: Admitted<'_>,
@@ -184,7 +198,7 @@ impl Proxy {
                 if let Some(reporter) = admitted.start(MirrorInput::Skip(err.to_string())) {
                     reporter.report(exchange_for(&err));
                 }
-                return fail(err, method, path);
+                return self.fail(err, method, path);
             }
         };
         let input = match read.whole() {
@@ -207,7 +221,7 @@ impl Proxy {
                 if let Some(reporter) = reporter {
                     reporter.report(exchange_for(&err));
                 }
-                fail(err, method, path)
+                self.fail(err, method, path)
             }
         }
     }
@@ -274,7 +288,7 @@ fn exchange_for(err: &ForwardError) -> Exchange {
     match err {
         ForwardError::Timeout(_) => Exchange::UpstreamTimeout,
         ForwardError::Connect(_) => Exchange::UpstreamUnreachable,
-        ForwardError::ClientBody(_) => Exchange::RequestUnreadable,
+        ForwardError::ClientBody(_) | ForwardError::BodyTimeout(_) => Exchange::RequestUnreadable,
         ForwardError::TooLarge | ForwardError::AmbiguousLength => Exchange::RequestRefused,
         ForwardError::Upstream(_)
         | ForwardError::BadTarget

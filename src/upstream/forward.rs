@@ -18,6 +18,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::body::pace::BodyTimedOut;
 use crate::body::{ProxyBody, full};
 use crate::config::UpstreamConfig;
 use crate::error::{BoxError, caused_by};
@@ -49,6 +50,9 @@ pub enum ForwardError {
     ClientBody(#[source] BoxError),
     #[error("request body over listen.max_request_body_bytes")]
     TooLarge,
+    /// The client did not keep its body's pace (`listen.request_body_*`).
+    #[error("request body too slow")]
+    BodyTimeout(#[source] BodyTimedOut),
     /// Both `Content-Length` and `Transfer-Encoding`: a smuggling attempt
     /// more often than a mistake, so it is refused, not forwarded.
     #[error("request has both Content-Length and Transfer-Encoding")]
@@ -80,16 +84,20 @@ impl ForwardError {
             | ForwardError::BadTarget
             | ForwardError::AmbiguousLength => StatusCode::BAD_REQUEST,
             ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ForwardError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ForwardError::Setup(_) | ForwardError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// A request body error: over the hard limit (413) or broken (400).
     pub fn from_client_body(err: BoxError) -> Self {
-        if err.downcast_ref::<LengthLimitError>().is_some() {
+        if err.is::<LengthLimitError>() {
             ForwardError::TooLarge
         } else {
-            ForwardError::ClientBody(err)
+            match err.downcast::<BodyTimedOut>() {
+                Ok(timed_out) => ForwardError::BodyTimeout(*timed_out),
+                Err(err) => ForwardError::ClientBody(err),
+            }
         }
     }
 
@@ -98,7 +106,10 @@ impl ForwardError {
     fn closes_connection(&self) -> bool {
         matches!(
             self,
-            ForwardError::ClientBody(_) | ForwardError::TooLarge | ForwardError::AmbiguousLength
+            ForwardError::ClientBody(_)
+                | ForwardError::TooLarge
+                | ForwardError::BodyTimeout(_)
+                | ForwardError::AmbiguousLength
         )
     }
 
@@ -115,6 +126,7 @@ impl ForwardError {
             ForwardError::Forbidden(why) => why,
             ForwardError::ClientBody(_) => "bad request body\n",
             ForwardError::TooLarge => "request body too large\n",
+            ForwardError::BodyTimeout(_) => "request body too slow\n",
             ForwardError::AmbiguousLength => "both Content-Length and Transfer-Encoding\n",
             ForwardError::BadTarget => "bad request target\n",
             ForwardError::Setup(_) => "proxy misconfigured\n",
@@ -133,6 +145,11 @@ impl ForwardError {
         }
         response
     }
+}
+
+/// The pace error under a client error, if the request body was too slow.
+fn timed_out_body(err: &hyper_util::client::legacy::Error) -> Option<BodyTimedOut> {
+    crate::error::chain(err).find_map(|cause| cause.downcast_ref::<BodyTimedOut>().copied())
 }
 
 /// How long the upstream took to its response head; carried in the
@@ -234,7 +251,11 @@ impl Upstream {
             Ok(Err(err)) if err.is_connect() => Err(ForwardError::Connect(err)),
             // The client's body hit the hard limit while it streamed out.
             Ok(Err(err)) if caused_by::<LengthLimitError>(&err) => Err(ForwardError::TooLarge),
-            Ok(Err(err)) => Err(ForwardError::Upstream(err)),
+            // ... or fell below its pace.
+            Ok(Err(err)) => match timed_out_body(&err) {
+                Some(timed_out) => Err(ForwardError::BodyTimeout(timed_out)),
+                None => Err(ForwardError::Upstream(err)),
+            },
             Ok(Ok(mut response)) => {
                 response
                     .extensions_mut()
