@@ -200,12 +200,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let can_shadow =
         config.socure.api_key.is_some() && !config.shadow.instant_verify_workflow.is_empty();
     let (mirror, sink_task, mirror_runtime) = if config.shadow.enabled || can_shadow {
-        let admission = Admission::new(config.shadow.max_pending);
+        let admission = Admission::new(config.shadow.max_pending, config.shadow.max_buffered_bytes);
         let probed = Arc::clone(&admission);
         metrics.probe_mirror_load(move || MirrorLoad {
             held: probed.held(),
             peak: probed.peak(),
             max: probed.max(),
+            bytes: probed.bytes(),
+            bytes_peak: probed.bytes_peak(),
+            max_bytes: probed.max_bytes(),
         });
         let (sink, sink_task) = sink::open(
             &config.shadow.log_path,

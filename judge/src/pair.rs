@@ -282,13 +282,13 @@ pub struct ShedEvent {
 }
 
 /// The summary line for `count` requests shed between `from` and `until`
-/// because `max_pending` mirrors were already held.
+/// without a line of their own, for `reason` (the proxy's words: which limit).
 pub fn shed(
     id: String,
     from: OffsetDateTime,
     until: OffsetDateTime,
     count: u64,
-    max_pending: usize,
+    reason: String,
 ) -> ShedLine {
     ShedLine {
         name: SHED_EVENT_NAME,
@@ -299,7 +299,7 @@ pub fn shed(
                 shed_count: count,
                 from: timestamp(from),
                 until: timestamp(until),
-                reason: format!("shadow.max_pending ({max_pending}) mirrors already held"),
+                reason,
             },
             new_event: true,
         },

@@ -221,6 +221,9 @@ pub struct ShadowConfig {
     /// Shadowed requests the mirror holds at once, from the door to the
     /// written line; past it a request is shed (forwarded, only counted).
     pub max_pending: usize,
+    /// Bytes the mirror may hold at once (request bodies and answer
+    /// copies); past it requests are shed.
+    pub max_buffered_bytes: usize,
     /// After the connections drain at shutdown, how long mirrors still
     /// running may take before they are cut short (each still writes its line).
     pub shutdown_grace: Duration,

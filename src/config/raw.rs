@@ -149,6 +149,7 @@ pub(super) struct RawShadow {
     pub(super) max_body_bytes: u64,
     pub(super) max_in_flight: u64,
     pub(super) max_pending: u64,
+    pub(super) max_buffered_bytes: u64,
     pub(super) shutdown_grace_seconds: f64,
     pub(super) sample_percent: f64,
     pub(super) dedup_window_seconds: f64,
@@ -170,6 +171,10 @@ impl Default for RawShadow {
             // be judged and written. Measured at saturation: 512 slots held
             // the proxy under 55 MiB, 1024 took it to 70 MiB.
             max_pending: 512,
+            // Typical requests and answers hold 2 KiB a slot, so this never
+            // binds in normal running; it caps what a hostile mix of large
+            // bodies and answers could hold (512 slots x 320 KiB = 160 MiB).
+            max_buffered_bytes: 64 * 1024 * 1024,
             shutdown_grace_seconds: 5.0,
             sample_percent: 100.0,
             dedup_window_seconds: 0.0,

@@ -10,9 +10,8 @@ use tokio::sync::Semaphore;
 use super::raw::{EnvOrigins, RawConfig, RawListen};
 use super::{
     API_KEY_ENV, AdminConfig, Config, InterceptConfig, KeyError, ListenConfig, ListenMode,
-    ListenTimeouts,
-    LogConfig, LogFormat, LogTarget, MIN_HEADER_BYTES, Resolve, Secret, ShadowConfig, SocureConfig,
-    TlsFiles, UpstreamConfig,
+    ListenTimeouts, LogConfig, LogFormat, LogTarget, MIN_HEADER_BYTES, Resolve, Secret,
+    ShadowConfig, SocureConfig, TlsFiles, UpstreamConfig,
 };
 
 /// The most `shadow.max_pending` may be: the shadow log's queue allocates a
@@ -202,6 +201,9 @@ pub(super) fn validate(
     let max_pending = positive(raw.shadow.max_pending, MAX_PENDING_LIMIT)
         .map_err(|message| bad("shadow.max_pending", message))
         .ok();
+    let max_buffered_bytes = positive(raw.shadow.max_buffered_bytes, usize::MAX)
+        .map_err(|message| bad("shadow.max_buffered_bytes", message))
+        .ok();
     let shutdown_grace = seconds(raw.shadow.shutdown_grace_seconds)
         .map_err(|message| bad("shadow.shutdown_grace_seconds", message))
         .ok();
@@ -269,6 +271,7 @@ pub(super) fn validate(
             max_body_bytes: max_body_bytes?,
             max_in_flight: max_in_flight?,
             max_pending: max_pending?,
+            max_buffered_bytes: max_buffered_bytes?,
             shutdown_grace: shutdown_grace?,
             sample_basis_points: sample_basis_points?,
             dedup_window: dedup_window?,
@@ -284,10 +287,7 @@ pub(super) fn validate(
 }
 
 /// The `[listen]` timeouts, each checked (every bad one is reported).
-fn listen_timeouts(
-    raw: &RawListen,
-    bad: &mut impl FnMut(&str, String),
-) -> Option<ListenTimeouts> {
+fn listen_timeouts(raw: &RawListen, bad: &mut impl FnMut(&str, String)) -> Option<ListenTimeouts> {
     let mut timeout = |key: &str, value: f64| {
         seconds(value)
             .map_err(|message| bad(&format!("listen.{key}"), message))
@@ -300,10 +300,7 @@ fn listen_timeouts(
         raw.request_body_timeout_seconds,
     );
     let write = timeout("write_timeout_seconds", raw.write_timeout_seconds);
-    let max_connection_age = timeout(
-        "max_connection_age_seconds",
-        raw.max_connection_age_seconds,
-    );
+    let max_connection_age = timeout("max_connection_age_seconds", raw.max_connection_age_seconds);
     Some(ListenTimeouts {
         header: header?,
         idle: idle?,

@@ -83,6 +83,11 @@ pub struct MirrorLoad {
     pub held: usize,
     pub peak: usize,
     pub max: usize,
+    /// Bytes held for the mirror (request bodies, answer copies), their
+    /// peak, and `shadow.max_buffered_bytes`.
+    pub bytes: usize,
+    pub bytes_peak: usize,
+    pub max_bytes: usize,
 }
 
 type LoadProbe = Box<dyn Fn() -> MirrorLoad + Send + Sync>;
@@ -94,6 +99,9 @@ struct Series {
     pending: Gauge,
     pending_peak: Gauge,
     pending_max: Gauge,
+    buffered: Gauge,
+    buffered_peak: Gauge,
+    buffered_max: Gauge,
     forwarded: Vec<Counter>,
     upstream_latency: Histogram,
     proxy_overhead: Histogram,
@@ -107,6 +115,7 @@ struct Series {
     in_flight: Gauge,
     lines_written: Counter,
     lines_lost: Counter,
+    lines_aggregated: Counter,
     agreement: Vec<Counter>,
 }
 
@@ -197,6 +206,9 @@ impl Metrics {
             pending: gauge("mirrors_pending"),
             pending_peak: gauge("mirrors_pending_peak"),
             pending_max: gauge("mirrors_pending_max"),
+            buffered: gauge("mirror_buffered_bytes"),
+            buffered_peak: gauge("mirror_buffered_bytes_peak"),
+            buffered_max: gauge("mirror_buffered_bytes_max"),
             forwarded,
             upstream_latency: r.histogram("upstream_latency_seconds"),
             proxy_overhead: r.histogram("proxy_overhead_seconds"),
@@ -214,6 +226,7 @@ impl Metrics {
             in_flight,
             lines_written: r.counter("shadow_lines_written_total", &[]),
             lines_lost: r.counter("shadow_lines_lost_total", &[]),
+            lines_aggregated: r.counter("shadow_lines_aggregated_total", &[]),
             agreement: r.counters("vendor_agreement_total", "agreement", &Agreement::LABELS),
         }))
     }
@@ -225,6 +238,9 @@ impl Metrics {
             self.0.pending.set(load.held as f64);
             self.0.pending_peak.set(load.peak as f64);
             self.0.pending_max.set(load.max as f64);
+            self.0.buffered.set(load.bytes as f64);
+            self.0.buffered_peak.set(load.bytes_peak as f64);
+            self.0.buffered_max.set(load.max_bytes as f64);
         }
         self.0.handle.render()
     }
@@ -339,6 +355,12 @@ impl Metrics {
     pub fn line_lost(&self) {
         self.0.lines_lost.increment(1);
     }
+
+    /// A request that never reached LexisNexis, counted into a summary line
+    /// instead of a line of its own.
+    pub fn line_aggregated(&self) {
+        self.0.lines_aggregated.increment(1);
+    }
 }
 
 impl Default for Metrics {
@@ -382,7 +404,27 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (
         Kind::Counter,
         "mirrors_shed_total",
-        "Shadowed requests forwarded without the mirror because shadow.max_pending were held (no line; counted in idv_socure_shadow_mode_shed lines).",
+        "Shadowed requests forwarded without the mirror because shadow.max_pending or shadow.max_buffered_bytes were held (no line; counted in idv_socure_shadow_mode_shed lines).",
+    ),
+    (
+        Kind::Counter,
+        "shadow_lines_aggregated_total",
+        "Admitted requests that never reached LexisNexis (refused, unreadable, client gone), past 20 lines a second: counted in idv_socure_shadow_mode_shed lines instead of a line each.",
+    ),
+    (
+        Kind::Gauge,
+        "mirror_buffered_bytes",
+        "Bytes held for the mirror now: request bodies reserved at the door, answer copies as they grow.",
+    ),
+    (
+        Kind::Gauge,
+        "mirror_buffered_bytes_peak",
+        "The most mirror_buffered_bytes has been.",
+    ),
+    (
+        Kind::Gauge,
+        "mirror_buffered_bytes_max",
+        "shadow.max_buffered_bytes: the bound on mirror_buffered_bytes; past it requests are shed.",
     ),
     (
         Kind::Counter,

@@ -19,7 +19,7 @@ use crate::error::{self, BoxError};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
 use crate::ops::metrics::{Metrics, Phase, Route};
-use crate::shadow::admission::Slot;
+use crate::shadow::admission::{Charge, Slot};
 use crate::shadow::mirror::{Mirror, MirrorInput, Reporter};
 use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
 
@@ -89,18 +89,19 @@ impl Proxy {
         // The door: without a slot the request is shed (counted) and goes
         // through as if shadow mode were off, so an overload never queues
         // mirror work or holds its body.
-        let (route, shadow) = match shadowed.map(|mirror| (mirror, mirror.admit())) {
-            Some((mirror, Some(slot))) => (
-                Route::Shadowed,
-                Some(Admitted {
-                    mirror,
-                    slot: Some(slot),
-                    path: &path,
-                }),
-            ),
-            Some((_, None)) => (Route::Shed, None),
-            None => (Route::Passthrough, None),
-        };
+        let (route, shadow) =
+            match shadowed.map(|mirror| (mirror, mirror.admit(self.reserve_for(&request)))) {
+                Some((mirror, Some(slot))) => (
+                    Route::Shadowed,
+                    Some(Admitted {
+                        mirror,
+                        slot: Some(slot),
+                        path: &path,
+                    }),
+                ),
+                Some((_, None)) => (Route::Shed, None),
+                None => (Route::Passthrough, None),
+            };
         let answer = self.route(request, shadow, &method, &path);
         let response = answer_even_if_panics(answer, &method, &path).await;
         self.metrics.forwarded(
@@ -125,9 +126,7 @@ impl Proxy {
         if let Err(err) = self.admit(&parts) {
             if let Some(admitted) = shadow {
                 // Whatever admit refuses never reached the upstream.
-                if let Some(reporter) = admitted.start(MirrorInput::Skip(err.to_string())) {
-                    reporter.report(Exchange::RequestRefused);
-                }
+                admitted.unforwarded(err.to_string(), Exchange::RequestRefused);
             }
             return fail(err, method, path);
         }
@@ -164,15 +163,20 @@ impl Proxy {
         {
             return Err(ForwardError::BadTarget);
         }
-        let declared = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = declared_length(&parts.headers);
         if declared.is_some_and(|n| n > self.limits.max_request_body_bytes as u64) {
             return Err(ForwardError::TooLarge);
         }
         Ok(())
+    }
+
+    /// The bytes a shadowed request's body may hold for the mirror, reserved
+    /// at the door: its declared length, up to `shadow.max_body_bytes`
+    /// (all of it when the length is not declared).
+    fn reserve_for(&self, request: &Request<Incoming>) -> usize {
+        let max = self.limits.max_body_bytes;
+        declared_length(request.headers())
+            .map_or(max, |n| usize::try_from(n).unwrap_or(max).min(max))
     }
 
     /// [`fail`], counting a body too slow among the timeouts.
@@ -195,9 +199,7 @@ impl Proxy {
             Ok(read) => read,
             Err(err) => {
                 let err = ForwardError::from_client_body(err);
-                if let Some(reporter) = admitted.start(MirrorInput::Skip(err.to_string())) {
-                    reporter.report(exchange_for(&err));
-                }
+                admitted.unforwarded(err.to_string(), exchange_for(&err));
                 return self.fail(err, method, path);
             }
         };
@@ -205,6 +207,7 @@ impl Proxy {
             Some(body) => MirrorInput::Body(body),
             None => MirrorInput::Skip("request body larger than shadow.max_body_bytes".into()),
         };
+        let charge = admitted.charge();
         let mut reporter = admitted.start(input);
         if let Some(reporter) = reporter.as_mut() {
             reporter.start_clock();
@@ -214,7 +217,7 @@ impl Proxy {
                 let status = response.status().as_u16();
                 let content_type = body::content_type(response.headers());
                 passthrough(response, |body| {
-                    ResponseTap::new(body, status, content_type, reporter).boxed()
+                    ResponseTap::new(body, status, content_type, reporter, charge).boxed()
                 })
             }
             Err(err) => {
@@ -225,6 +228,14 @@ impl Proxy {
             }
         }
     }
+}
+
+/// The body length a request declares, if it declares a sane one.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// A request admitted to the mirror and not yet handed to it. Dropped so
@@ -244,11 +255,33 @@ impl Admitted<'_> {
         let slot = self.slot.take()?;
         Some(self.mirror.start(slot, self.path.to_owned(), input))
     }
+
+    /// The request never reached LexisNexis (`exchange` says why): it gets
+    /// a line while such lines are under their rate, else only a count in
+    /// the summary line.
+    fn unforwarded(self, why: String, exchange: Exchange) {
+        if self.mirror.line_for_unforwarded()
+            && let Some(reporter) = self.start(MirrorInput::Skip(why))
+        {
+            reporter.report(exchange);
+        }
+        // Otherwise the slot goes back with `self`, already counted.
+    }
+
+    /// A reservation, against the same budget as the slot, for the copy of
+    /// the answer.
+    fn charge(&self) -> Option<Charge> {
+        self.slot.as_ref().map(|slot| slot.admission().charge())
+    }
 }
 
 impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
+            if !self.mirror.line_for_unforwarded() {
+                // Counted for the summary line; the slot goes back.
+                return;
+            }
             // The reporter, dropped unused, tells the task the client is gone.
             drop(self.mirror.start(
                 slot,

@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::BoxError;
 use crate::judge::resolution::Exchange;
+use crate::shadow::admission::Charge;
 use crate::shadow::mirror::Reporter;
 
 /// How much of an answer is kept for judging. InstantVerify answers are a few
@@ -169,6 +170,22 @@ pub struct ResponseTap {
     seen: BytesMut,
     truncated: bool,
     reporter: Option<Reporter>,
+    /// The copy's bytes against `shadow.max_buffered_bytes`: it stops
+    /// growing (truncated) when the budget is spent, and travels with the
+    /// copy so the reservation ends when the copy is freed.
+    charge: Option<Charge>,
+}
+
+/// A copy of an answer and its reservation, freed together.
+struct ChargedCopy {
+    copy: BytesMut,
+    _charge: Option<Charge>,
+}
+
+impl AsRef<[u8]> for ChargedCopy {
+    fn as_ref(&self) -> &[u8] {
+        &self.copy
+    }
 }
 
 impl ResponseTap {
@@ -177,6 +194,7 @@ impl ResponseTap {
         status: u16,
         content_type: Option<String>,
         reporter: Option<Reporter>,
+        charge: Option<Charge>,
     ) -> Self {
         let mut tap = Self {
             inner,
@@ -185,6 +203,7 @@ impl ResponseTap {
             seen: BytesMut::new(),
             truncated: false,
             reporter,
+            charge,
         };
         // An empty answer is complete before the first poll, and hyper may
         // never poll it.
@@ -204,7 +223,10 @@ impl ResponseTap {
             reporter.report(failure.unwrap_or_else(|| Exchange::Answered {
                 status: self.status,
                 content_type: self.content_type.take(),
-                body: std::mem::take(&mut self.seen).freeze(),
+                body: Bytes::from_owner(ChargedCopy {
+                    copy: std::mem::take(&mut self.seen),
+                    _charge: self.charge.take(),
+                }),
                 truncated: self.truncated,
             }));
         }
@@ -223,11 +245,18 @@ impl Body for ResponseTap {
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    if this.seen.len() + data.len() <= RESPONSE_TAP_LIMIT {
+                if let Some(data) = frame.data_ref()
+                    && !this.truncated
+                {
+                    let fits = this.seen.len() + data.len() <= RESPONSE_TAP_LIMIT
+                        && this.charge.as_mut().is_none_or(|c| c.grow(data.len()));
+                    if fits {
                         this.seen.extend_from_slice(data);
                     } else {
+                        // Once cut, the copy is not judged: free it now.
                         this.truncated = true;
+                        this.seen = BytesMut::new();
+                        this.charge = None;
                     }
                 }
                 this.finish_if_ended();

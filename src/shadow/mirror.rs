@@ -137,12 +137,23 @@ impl Mirror {
 
     /// A place for one more request in the mirror, or `None`: then the
     /// request is shed (already counted) and forwarded without the mirror.
-    pub fn admit(&self) -> Option<Slot> {
-        let slot = self.admission.try_admit();
+    pub fn admit(&self, reserve: usize) -> Option<Slot> {
+        let slot = self.admission.try_admit(reserve);
         if slot.is_none() {
             self.shared.metrics.mirror_shed();
         }
         slot
+    }
+
+    /// Whether a request that never reached LexisNexis gets its own line
+    /// (see `Admission::line_for_unforwarded`); when not, it is counted for
+    /// the summary line and the caller drops its slot.
+    pub fn line_for_unforwarded(&self) -> bool {
+        let allowed = self.admission.line_for_unforwarded();
+        if !allowed {
+            self.shared.metrics.line_aggregated();
+        }
+        allowed
     }
 
     /// Returns once every admitted request's line is written.

@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 use crate::config::LogTarget;
 use crate::judge::pair;
 use crate::ops::metrics::Metrics;
-use crate::shadow::admission::{Admission, Slot};
+use crate::shadow::admission::{Admission, Shed, Slot, UNFORWARDED_LINES_PER_SECOND};
 
 /// How often the writer turns the shed count into a summary line (only
 /// when something was shed).
@@ -248,17 +248,33 @@ impl Writer<'_> {
         self.report
     }
 
-    /// Writes one summary line for the requests shed since the last one.
+    /// Writes one summary line per reason for the requests shed (or
+    /// aggregated) since the last ones.
     fn summarise_shed(&mut self, admission: &Admission, since: &mut (Instant, OffsetDateTime)) {
         let until = OffsetDateTime::now_utc();
-        let count = admission.take_shed();
-        if count > 0 {
+        for (why, count) in Shed::ALL.into_iter().zip(admission.take_shed()) {
+            if count == 0 {
+                continue;
+            }
+            let reason = match why {
+                Shed::Pending => format!(
+                    "shadow.max_pending ({}) mirrors already held",
+                    admission.max()
+                ),
+                Shed::Bytes => format!(
+                    "shadow.max_buffered_bytes ({}) already held",
+                    admission.max_bytes()
+                ),
+                Shed::Unforwarded => format!(
+                    "never sent to LexisNexis (refused, unreadable, or the client went away) past {UNFORWARDED_LINES_PER_SECOND} lines a second"
+                ),
+            };
             let line = pair::shed(
                 uuid::Uuid::new_v4().to_string(),
                 since.1,
                 until,
                 count,
-                admission.max(),
+                reason,
             );
             let written = serde_json::to_vec(&line)
                 .map_err(io::Error::other)
