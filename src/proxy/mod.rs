@@ -259,13 +259,16 @@ impl Admitted<'_> {
     /// The request never reached LexisNexis (`exchange` says why): it gets
     /// a line while such lines are under their rate, else only a count in
     /// the summary line.
-    fn unforwarded(self, why: String, exchange: Exchange) {
-        if self.mirror.line_for_unforwarded()
-            && let Some(reporter) = self.start(MirrorInput::Skip(why))
-        {
+    fn unforwarded(mut self, why: String, exchange: Exchange) {
+        if !self.mirror.line_for_unforwarded() {
+            // Counted once, here: the slot goes back without the drop's
+            // own count.
+            drop(self.slot.take());
+            return;
+        }
+        if let Some(reporter) = self.start(MirrorInput::Skip(why)) {
             reporter.report(exchange);
         }
-        // Otherwise the slot goes back with `self`, already counted.
     }
 
     /// A reservation, against the same budget as the slot, for the copy of

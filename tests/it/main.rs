@@ -16,6 +16,7 @@ mod hostile;
 mod identity_idp_specs;
 mod judging;
 mod layers;
+mod limits;
 mod load;
 mod one_line;
 mod operations;

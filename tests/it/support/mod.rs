@@ -562,6 +562,10 @@ pub struct Options {
     pub sample_percent: f64,
     pub dedup_window_seconds: f64,
     pub max_calls_per_day: Option<u64>,
+    /// More `[listen]` keys, as TOML lines.
+    pub listen_extra: String,
+    /// More `[shadow]` keys, as TOML lines.
+    pub shadow_extra: String,
 }
 
 impl Default for Options {
@@ -578,6 +582,8 @@ impl Default for Options {
             sample_percent: 100.0,
             dedup_window_seconds: 0.0,
             max_calls_per_day: None,
+            listen_extra: String::new(),
+            shadow_extra: String::new(),
         }
     }
 }
@@ -591,6 +597,7 @@ impl Options {
 address = "127.0.0.1:0"
 max_request_body_bytes = {max_request_body_bytes}
 max_connections = {max_connections}
+{listen_extra}
 [admin]
 address = "127.0.0.1:0"
 [upstream]
@@ -605,6 +612,7 @@ max_pending = {max_pending}
 shutdown_grace_seconds = {grace}
 sample_percent = {sample_percent}
 dedup_window_seconds = {dedup}
+{shadow_extra}
 [socure]
 base_url = "http://{socure}"
 timeout_seconds = {socure_timeout}
@@ -621,6 +629,8 @@ timeout_seconds = {socure_timeout}
             socure_timeout = self.socure_timeout_seconds,
             sample_percent = self.sample_percent,
             dedup = self.dedup_window_seconds,
+            listen_extra = self.listen_extra,
+            shadow_extra = self.shadow_extra,
             budget = self
                 .max_calls_per_day
                 .map(|n| format!("max_calls_per_day = {n}"))
