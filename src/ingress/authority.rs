@@ -10,9 +10,9 @@
 //! so it cannot grow with traffic.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
+use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +47,9 @@ pub enum AuthorityError {
         #[source]
         source: rcgen::Error,
     },
+    /// `ca init` never replaces a CA: the app may already trust it.
+    #[error("refusing to overwrite {}", path.display())]
+    Exists { path: PathBuf },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -142,11 +145,20 @@ pub struct InitReport {
 }
 
 /// Writes a new CA certificate (`ca.crt`, mode 0644) and key (`ca.key`,
-/// mode 0600) into `dir`. Refuses to overwrite either. `permitted_hosts`,
-/// when given, name-constrains the CA: it can then only vouch for those
-/// hosts and their subdomains, so a leaked key cannot impersonate any other
-/// site to the app.
+/// mode 0600) into `dir`, creating `dir` (mode 0700) if it is missing.
+/// Both files or neither: refuses if either exists, and a failure part way
+/// leaves `dir` as it was. `permitted_hosts`, when given, name-constrains
+/// the CA: it can then only vouch for those hosts and their subdomains, so
+/// a leaked key cannot impersonate any other site to the app.
 pub fn init(dir: &Path, permitted_hosts: &[String]) -> Result<InitReport, AuthorityError> {
+    let cert_file = dir.join("ca.crt");
+    let key_file = dir.join("ca.key");
+    // Before anything is made: a half-made CA is what this refuses to leave.
+    for path in [&key_file, &cert_file] {
+        if path.symlink_metadata().is_ok() {
+            return Err(AuthorityError::Exists { path: path.clone() });
+        }
+    }
     let now = OffsetDateTime::now_utc();
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
@@ -173,15 +185,101 @@ pub fn init(dir: &Path, permitted_hosts: &[String]) -> Result<InitReport, Author
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
 
-    let cert_file = dir.join("ca.crt");
-    let key_file = dir.join("ca.key");
-    // The key first, so a failure never leaves a certificate without it.
-    write_new(&key_file, key.serialize_pem().as_bytes(), 0o600)?;
-    write_new(&cert_file, cert.pem().as_bytes(), 0o644)?;
+    // Only the key's owner need ever list the directory the key lives in.
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| AuthorityError::Write {
+            path: dir.to_owned(),
+            source,
+        })?;
+    let key_pem = key.serialize_pem();
+    let cert_pem = cert.pem();
+    write_all_or_none(&[
+        NewFile {
+            path: &key_file,
+            bytes: key_pem.as_bytes(),
+            mode: 0o600,
+        },
+        NewFile {
+            path: &cert_file,
+            bytes: cert_pem.as_bytes(),
+            mode: 0o644,
+        },
+    ])?;
     Ok(InitReport {
         cert_file,
         key_file,
     })
+}
+
+/// A file to create, with its mode from the first byte.
+struct NewFile<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+    mode: u32,
+}
+
+/// Creates every file or none. Each is written and synced under a
+/// temporary name beside it, then all are published with `link`, which,
+/// unlike `rename`, fails rather than replace a file that appeared in the
+/// meantime; if one cannot be published the ones already published are
+/// removed. The temporary names are always removed.
+fn write_all_or_none(files: &[NewFile<'_>]) -> Result<(), AuthorityError> {
+    let mut temporaries = Vec::with_capacity(files.len());
+    let result = publish(files, &mut temporaries);
+    for temporary in &temporaries {
+        let _ = std::fs::remove_file(temporary);
+    }
+    result
+}
+
+fn publish(files: &[NewFile<'_>], temporaries: &mut Vec<PathBuf>) -> Result<(), AuthorityError> {
+    let tag = format!("{}.{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    for file in files {
+        let mut name = std::ffi::OsString::from(".");
+        name.push(file.path.file_name().unwrap_or_default());
+        name.push(format!(".tmp.{tag}"));
+        let temporary = file.path.with_file_name(name);
+        // Listed before it exists, so a write that fails half way is removed too.
+        temporaries.push(temporary.clone());
+        write_new(&temporary, file.bytes, file.mode)?;
+    }
+    let mut published: Vec<&Path> = Vec::with_capacity(files.len());
+    for (file, temporary) in files.iter().zip(temporaries.iter()) {
+        if let Err(source) = std::fs::hard_link(temporary, file.path) {
+            for path in published {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(if source.kind() == std::io::ErrorKind::AlreadyExists {
+                AuthorityError::Exists {
+                    path: file.path.to_owned(),
+                }
+            } else {
+                AuthorityError::Write {
+                    path: file.path.to_owned(),
+                    source,
+                }
+            });
+        }
+        published.push(file.path);
+    }
+    // The new names must survive a crash as the contents do.
+    for dir in published.iter().filter_map(|path| path.parent()) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| AuthorityError::Write {
+                path: dir.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Creates `path` with `mode`; fails if it exists.
@@ -222,6 +320,112 @@ mod tests {
         );
         assert!(!Arc::ptr_eq(&first, &other));
         assert_eq!(authority.leaves.lock().expect("lock").len(), 2);
+    }
+
+    /// Every name in `dir` with its bytes, to compare before and after.
+    fn contents(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+        let mut all: Vec<_> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|entry| {
+                let entry = entry.expect("entry");
+                (
+                    entry.file_name(),
+                    std::fs::read(entry.path()).expect("read"),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn init_with_one_file_there_refuses_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("ca.crt"), b"an older CA the app trusts").expect("write");
+        let before = contents(dir.path());
+        let Err(err) = init(dir.path(), &[]) else {
+            panic!("must refuse with ca.crt there");
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "refusing to overwrite {}",
+                dir.path().join("ca.crt").display()
+            )
+        );
+        assert_eq!(contents(dir.path()), before, "no key, no temporary file");
+
+        // Run again where nothing is there: it works, and makes the directory.
+        let fresh = tempfile::tempdir().expect("temp dir");
+        let ca_dir = fresh.path().join("new").join("ca");
+        let made = init(&ca_dir, &[]).expect("init in a new directory");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&ca_dir)
+            .expect("made")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let names: Vec<_> = contents(&ca_dir)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(names, ["ca.crt", "ca.key"]);
+        assert!(
+            Authority::load(&TlsFiles {
+                cert_file: made.cert_file,
+                key_file: made.key_file,
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_failure_between_the_two_files_leaves_neither() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join("first");
+        // The second name appears after the check (as if another `ca init`
+        // ran at once): its publication fails, and the first is taken back.
+        let second = dir.path().join("second");
+        std::fs::write(&second, b"someone else's").expect("write");
+        let err = write_all_or_none(&[
+            NewFile {
+                path: &first,
+                bytes: b"1",
+                mode: 0o600,
+            },
+            NewFile {
+                path: &second,
+                bytes: b"2",
+                mode: 0o644,
+            },
+        ])
+        .expect_err("the second cannot be published");
+        assert!(matches!(err, AuthorityError::Exists { .. }), "{err}");
+        assert_eq!(
+            contents(dir.path()),
+            [("second".into(), b"someone else's".to_vec())]
+        );
+
+        // The second cannot even be written: the first's temporary goes too.
+        let missing = dir.path().join("no-such-dir").join("second");
+        let err = write_all_or_none(&[
+            NewFile {
+                path: &first,
+                bytes: b"1",
+                mode: 0o600,
+            },
+            NewFile {
+                path: &missing,
+                bytes: b"2",
+                mode: 0o644,
+            },
+        ])
+        .expect_err("the second cannot be written");
+        assert!(matches!(err, AuthorityError::Write { .. }), "{err}");
+        assert_eq!(
+            contents(dir.path()),
+            [("second".into(), b"someone else's".to_vec())]
+        );
     }
 
     #[test]

@@ -144,7 +144,14 @@ fn ca_init_writes_a_ca_with_a_private_key_and_never_overwrites() {
         .output()
         .expect("run");
     assert!(!again.status.success(), "refuses to overwrite");
-    assert!(String::from_utf8_lossy(&again.stderr).contains("File exists"));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "refusing to overwrite {}",
+            dir.path().join("ca.key").display()
+        )),
+        "{stderr}"
+    );
     assert_eq!(
         std::fs::read(dir.path().join("ca.crt")).expect("cert"),
         before
