@@ -181,16 +181,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         )?,
         Redirect::new(&config.upstream)?,
     )?;
-    let entry = match &config.listen.mode {
-        ListenMode::Reverse { tls: None } => Entry::Plain,
-        ListenMode::Reverse { tls: Some(files) } => {
-            Entry::Tls(TlsAcceptor::from(Arc::new(tls::server_config(files)?)))
+    // The listener's TLS config and the interception CA are loaded here,
+    // before binding; the interceptor itself is made once the ports it must
+    // never tunnel to are bound.
+    let (acceptor, forward) = match &config.listen.mode {
+        ListenMode::Reverse { tls: None } => (None, None),
+        ListenMode::Reverse { tls: Some(files) } => (
+            Some(TlsAcceptor::from(Arc::new(tls::server_config(files)?))),
+            None,
+        ),
+        ListenMode::ForwardProxy(intercept) => {
+            (None, Some((Authority::load(&intercept.ca)?, intercept)))
         }
-        ListenMode::ForwardProxy(intercept) => Entry::ForwardProxy(Arc::new(Interceptor::new(
-            Authority::load(&intercept.ca)?,
-            intercept,
-            &config.upstream,
-        ))),
     };
     let metrics = Metrics::new();
     let live = Arc::new(Live::new(config.live()));
@@ -286,6 +288,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             address: admin_address,
             source,
         })?;
+    let entry = match (acceptor, forward) {
+        (_, Some((authority, intercept))) => Entry::ForwardProxy(Arc::new(Interceptor::new(
+            authority,
+            intercept,
+            &config.upstream,
+            vec![local_addr.port(), admin_addr.port()],
+            metrics.clone(),
+        ))),
+        (Some(acceptor), None) => Entry::Tls(acceptor),
+        (None, None) => Entry::Plain,
+    };
     let readiness = Arc::new(Readiness::new(sink_writable));
     let running_metrics = metrics.clone();
     if let Err(err) = metrics.spawn_upkeep(METRICS_UPKEEP) {
@@ -416,10 +429,9 @@ async fn serve(
             Entry::ForwardProxy(interceptor) => {
                 let interceptor = Arc::clone(interceptor);
                 let shutdown = shutdown.clone();
-                tokio::spawn(async move {
-                    interceptor.serve(http, stream, drain, shutdown).await;
-                    drop(permit);
-                });
+                // The permit goes in with the connection: a tunnel or an
+                // intercepted session keeps it for as long as it lives.
+                tokio::spawn(interceptor.serve(http, stream, drain, permit, shutdown));
             }
         }
     }

@@ -15,6 +15,9 @@ use std::time::Duration;
 
 use http::Uri;
 
+pub use host::{Host, HostPort, HostPortError};
+
+pub mod host;
 mod load;
 mod raw;
 pub mod reload;
@@ -166,15 +169,25 @@ pub struct TlsFiles {
 }
 
 /// Forward-proxy mode: which `CONNECT`s are intercepted, and the CA that
-/// signs the certificates the proxy presents for them.
+/// signs the certificates the proxy presents for them; which are tunnelled.
 #[derive(Debug, Clone)]
 pub struct InterceptConfig {
     pub ca: TlsFiles,
-    /// Host names intercepted besides the upstream's, lower case.
-    pub extra_hosts: Vec<String>,
+    /// Hosts intercepted besides the upstream's, each at one port (443
+    /// unless the entry names another): a `CONNECT` to the host at any other
+    /// port is refused, never tunnelled past the shadow.
+    pub extra_hosts: Vec<HostPort>,
     /// A `CONNECT` to any other host is tunnelled untouched (true) or
-    /// refused with 403 (false).
+    /// refused with 403 (false). Tunnels never reach an internal address,
+    /// the proxy's own ports, or a port but 443, unless `tunnel_allow`
+    /// names the destination.
     pub tunnel_other_hosts: bool,
+    /// Destinations tunnelled whatever the rules above say, even with
+    /// `tunnel_other_hosts` off: an IP entry matches the address a
+    /// `CONNECT` resolves to, a name entry the name the `CONNECT` gives.
+    pub tunnel_allow: Vec<HostPort>,
+    /// A tunnel with no bytes either way for this long is closed.
+    pub tunnel_idle_timeout: Duration,
 }
 
 /// How the upstream's host name becomes an address.

@@ -9,6 +9,13 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+/// `listen.tunnel_idle_timeout_seconds` when the file does not say. Five
+/// minutes: nginx's stream `proxy_timeout` is 10 minutes and Envoy's
+/// `tcp_proxy` idle timeout an hour, but every tunnel here holds one of
+/// `max_connections`, and the app's HTTPS calls either use a pooled
+/// connection within seconds or never again.
+pub(super) const DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS: f64 = 300.0;
+
 /// Which `section.key` came from which environment variable, to say so in errors.
 pub(super) type EnvOrigins = HashMap<String, &'static str>;
 
@@ -72,6 +79,10 @@ pub(super) struct RawListen {
     pub(super) write_timeout_seconds: f64,
     pub(super) max_connection_age_seconds: f64,
     pub(super) http2_max_concurrent_streams: u64,
+    pub(super) tunnel_allow: Vec<String>,
+    /// `None`: not in the file; the default applies in forward-proxy mode,
+    /// and the key is refused in reverse mode.
+    pub(super) tunnel_idle_timeout_seconds: Option<f64>,
 }
 
 impl Default for RawListen {
@@ -106,6 +117,8 @@ impl Default for RawListen {
             // Envoy's default is 2^31 - 1, nginx's 128; the IdV app opens a
             // handful of streams at most.
             http2_max_concurrent_streams: 100,
+            tunnel_allow: Vec::new(),
+            tunnel_idle_timeout_seconds: None,
         }
     }
 }

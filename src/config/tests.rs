@@ -179,8 +179,90 @@ fn listen_modes_and_their_keys() {
     let ListenMode::ForwardProxy(intercept) = config.listen.mode else {
         panic!("forward proxy expected");
     };
-    assert_eq!(intercept.extra_hosts, vec!["extra.example".to_owned()]);
+    assert_eq!(
+        intercept.extra_hosts,
+        vec![HostPort {
+            host: Host::Name("extra.example".into()),
+            port: 443
+        }]
+    );
     assert!(!intercept.tunnel_other_hosts, "refusing is the default");
+    assert!(intercept.tunnel_allow.is_empty());
+    assert_eq!(intercept.tunnel_idle_timeout, Duration::from_secs(300));
+}
+
+const FORWARD: &str =
+    "[listen]\nmode = \"forward_proxy\"\nca_cert_file = \"/ca.pem\"\nca_key_file = \"/ca.key\"\n";
+
+#[test]
+fn tunnel_keys_are_read_and_each_bad_entry_is_named() {
+    let text = format!(
+        "{FORWARD}tunnel_other_hosts = true\nintercept_hosts = [\"second.test.:8443\"]\n\
+         tunnel_allow = [\"127.0.0.1:5000\", \"Partner.Example:8443\", \"[::1]:6000\"]\n\
+         tunnel_idle_timeout_seconds = 1.5\n{MINIMAL}"
+    );
+    let config = Config::from_toml(&text, &env(&[])).expect("valid");
+    let ListenMode::ForwardProxy(intercept) = config.listen.mode else {
+        panic!("forward proxy expected");
+    };
+    let shown = |entries: &[HostPort]| entries.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(shown(&intercept.extra_hosts), ["second.test:8443"]);
+    assert_eq!(
+        shown(&intercept.tunnel_allow),
+        ["127.0.0.1:5000", "partner.example:8443", "[::1]:6000"]
+    );
+    assert_eq!(intercept.tunnel_idle_timeout, Duration::from_millis(1500));
+
+    for (bad, key) in [
+        (
+            "tunnel_allow = [\"no-port.example\"]",
+            "listen.tunnel_allow",
+        ),
+        (
+            "tunnel_allow = [\"user@h.example:443\"]",
+            "listen.tunnel_allow",
+        ),
+        ("tunnel_allow = [\"h.example:0\"]", "listen.tunnel_allow"),
+        (
+            "intercept_hosts = [\"h.example:99999\"]",
+            "listen.intercept_hosts",
+        ),
+        ("intercept_hosts = [\"h/x\"]", "listen.intercept_hosts"),
+        (
+            "tunnel_idle_timeout_seconds = 0",
+            "listen.tunnel_idle_timeout_seconds",
+        ),
+    ] {
+        let lines = error_lines(&format!("{FORWARD}{bad}\n{MINIMAL}"));
+        assert!(lines.iter().any(|l| l.starts_with(key)), "{bad}: {lines:?}");
+    }
+    for bad in [
+        "tunnel_allow = [\"h.example:443\"]",
+        "tunnel_idle_timeout_seconds = 60",
+    ] {
+        let lines = error_lines(&format!("[listen]\n{bad}\n{MINIMAL}"));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("only used with listen.mode")),
+            "{bad}: {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn a_forward_proxy_that_tunnels_cannot_listen_on_443() {
+    let lines = error_lines(&format!(
+        "{FORWARD}tunnel_other_hosts = true\naddress = \"127.0.0.1:443\"\n{MINIMAL}"
+    ));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("listen.address: port 443 with listen.tunnel_other_hosts")),
+        "{lines:?}"
+    );
+    let without_tunnels = format!("{FORWARD}address = \"127.0.0.1:443\"\n{MINIMAL}");
+    assert!(Config::from_toml(&without_tunnels, &env(&[])).is_ok());
 }
 
 #[test]

@@ -7,10 +7,10 @@ use std::time::Duration;
 use http::Uri;
 use tokio::sync::Semaphore;
 
-use super::raw::{EnvOrigins, RawConfig, RawListen};
+use super::raw::{DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS, EnvOrigins, RawConfig, RawListen};
 use super::{
-    API_KEY_ENV, AdminConfig, Config, InterceptConfig, KeyError, ListenConfig, ListenMode,
-    ListenTimeouts, LogConfig, LogFormat, LogTarget, MIN_HEADER_BYTES, Resolve, Secret,
+    API_KEY_ENV, AdminConfig, Config, Host, HostPort, InterceptConfig, KeyError, ListenConfig,
+    ListenMode, ListenTimeouts, LogConfig, LogFormat, LogTarget, MIN_HEADER_BYTES, Resolve, Secret,
     ShadowConfig, SocureConfig, TlsFiles, UpstreamConfig,
 };
 
@@ -99,6 +99,24 @@ pub(super) fn validate(
         }
     };
     let mode = listen_mode(raw.listen, &mut bad);
+    if let Some(ListenMode::ForwardProxy(intercept)) = &mode
+        && intercept.tunnel_other_hosts
+    {
+        // A tunnel to one of the proxy's own ports is refused (it would
+        // nest CONNECTs or reach the admin port), so a proxy on 443 could
+        // open no tunnel at all: say so now, not with every 403.
+        for (key, address) in [
+            ("listen.address", address),
+            ("admin.address", admin_address),
+        ] {
+            if address.is_some_and(|a| a.port() == 443) {
+                bad(
+                    key,
+                    "port 443 with listen.tunnel_other_hosts: tunnels to the proxy's own ports are refused, so no tunnel to 443 could open; use another port".into(),
+                );
+            }
+        }
+    }
     let client_identity = pair_of_files(
         ("upstream.client_cert_file", raw.upstream.client_cert_file),
         ("upstream.client_key_file", raw.upstream.client_key_file),
@@ -161,6 +179,16 @@ pub(super) fn validate(
             .map_err(|message| bad("upstream.base_url", message))
             .ok(),
     };
+    if let (Some(ListenMode::ForwardProxy(_)), Some(url)) = (&mode, &upstream_url)
+        && url.host().is_none_or(|host| Host::parse(host).is_err())
+    {
+        // Its host is what forward-proxy mode intercepts: one it could not
+        // compare would let the vendor's traffic through unshadowed.
+        bad(
+            "upstream.base_url",
+            "in forward_proxy mode the host must be a DNS name or an IP address".into(),
+        );
+    }
     let upstream_timeout = seconds(raw.upstream.timeout_seconds)
         .map_err(|message| bad("upstream.timeout_seconds", message))
         .ok();
@@ -333,6 +361,11 @@ fn listen_mode(raw: RawListen, bad: &mut impl FnMut(&str, String)) -> Option<Lis
                 ),
                 ("listen.intercept_hosts", !raw.intercept_hosts.is_empty()),
                 ("listen.tunnel_other_hosts", raw.tunnel_other_hosts),
+                ("listen.tunnel_allow", !raw.tunnel_allow.is_empty()),
+                (
+                    "listen.tunnel_idle_timeout_seconds",
+                    raw.tunnel_idle_timeout_seconds.is_some(),
+                ),
             ];
             for (key, set) in forward_only {
                 if set {
@@ -350,20 +383,41 @@ fn listen_mode(raw: RawListen, bad: &mut impl FnMut(&str, String)) -> Option<Lis
             }
             let mut extra_hosts = Vec::new();
             for host in raw.intercept_hosts {
-                if host.is_empty() || host.contains([':', '/', ' ']) {
-                    bad(
+                match HostPort::parse_with_default(&host, 443) {
+                    Ok(host) => extra_hosts.push(host),
+                    Err(err) => bad(
                         "listen.intercept_hosts",
-                        format!("expected host names without port or path, got {host:?}"),
-                    );
-                } else {
-                    extra_hosts.push(host.to_ascii_lowercase());
+                        format!(
+                            "expected HOST or HOST:PORT (443 if not given), got {host:?}: {err}"
+                        ),
+                    ),
                 }
             }
+            let mut tunnel_allow = Vec::new();
+            for entry in raw.tunnel_allow {
+                match HostPort::parse(&entry) {
+                    Ok(entry) => tunnel_allow.push(entry),
+                    Err(err) => bad(
+                        "listen.tunnel_allow",
+                        format!(
+                            "expected HOST:PORT (a host name, an IPv4 address or a bracketed IPv6 one, and a port), got {entry:?}: {err}"
+                        ),
+                    ),
+                }
+            }
+            let tunnel_idle_timeout = seconds(
+                raw.tunnel_idle_timeout_seconds
+                    .unwrap_or(DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS),
+            )
+            .map_err(|message| bad("listen.tunnel_idle_timeout_seconds", message))
+            .ok();
             match ca? {
                 Some(ca) => Some(ListenMode::ForwardProxy(InterceptConfig {
                     ca,
                     extra_hosts,
                     tunnel_other_hosts: raw.tunnel_other_hosts,
+                    tunnel_allow,
+                    tunnel_idle_timeout: tunnel_idle_timeout?,
                 })),
                 None => {
                     bad(

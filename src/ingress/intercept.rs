@@ -1,72 +1,113 @@
 //! Forward-proxy mode, where the proxy is the IdV app's `HTTPS_PROXY`: a
 //! `CONNECT` to an intercepted host is answered, its TLS terminated with a
 //! leaf from [`Authority`], and the requests inside take the same way as in
-//! reverse mode; a `CONNECT` elsewhere is tunnelled untouched or refused;
-//! plain-HTTP proxy requests are refused.
+//! reverse mode; a `CONNECT` elsewhere is tunnelled untouched or refused
+//! (the rules are in [`tunnel`](super::tunnel)); plain-HTTP proxy requests
+//! are refused.
 //!
 //! Only the upstream's host and `[listen] intercept_hosts` are ever
-//! intercepted, and requests inside a tunnel to host H go to H and nowhere
-//! else, so the proxy cannot be used to reach an arbitrary address (unless
-//! `tunnel_other_hosts` is set, which is then the operator's choice).
+//! intercepted, each at one port, and requests inside a tunnel to host H go
+//! to H and nowhere else. A `CONNECT` target must be `HOST:PORT` and is
+//! normalised before anything compares it (`Host.` is `host`), so no
+//! spelling of an intercepted host slips past the shadow into a tunnel.
+//!
+//! The client connection's `max_connections` permit moves into the task
+//! that carries the tunnel or the intercepted session, so those count for
+//! as long as they live, not just for the `CONNECT` exchange.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::{ProxyBody, full};
-use crate::config::{InterceptConfig, UpstreamConfig};
+use crate::config::{Host, HostPort, InterceptConfig, UpstreamConfig};
 use crate::ingress::authority::Authority;
 use crate::ingress::serve::{self, Drain, HttpServing};
+use crate::ingress::tunnel::{self, Carried, OpenError, TunnelRules};
+use crate::ops::metrics::Metrics;
 use crate::upstream::forward::{ForwardError, Target};
 
 /// Answers the `CONNECT`s of forward-proxy mode.
 pub struct Interceptor {
     authority: Authority,
-    /// Intercepted host names, lower case: the upstream's and the extra ones.
-    hosts: Vec<String>,
-    tunnel_other_hosts: bool,
-    connect_timeout: Duration,
+    /// Intercepted hosts, normalised, each with the one port it is
+    /// intercepted at: the upstream's (at `base_url`'s port, so its requests
+    /// always take `connect_to`) and the extra ones.
+    hosts: Vec<HostPort>,
+    rules: TunnelRules,
+    tunnel_idle_timeout: Duration,
+    metrics: Metrics,
 }
 
-/// What one client connection's `CONNECT` handling shares: the drain handle
-/// that lets shutdown drain the intercepted connection, taken by the first
-/// `CONNECT` that is intercepted (after a `200` the connection is a tunnel,
-/// so there is never a second).
+/// What one client connection's `CONNECT` handling shares, each taken by
+/// the first `CONNECT` answered 200 (after it the connection is a tunnel,
+/// so there is never a second): the drain handle that lets shutdown drain
+/// an intercepted connection, and the connection's `max_connections` permit.
 struct Client {
     http: HttpServing,
     drain: Mutex<Option<Drain>>,
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Client {
+    fn take_permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permit.lock().ok().and_then(|mut p| p.take())
+    }
+}
+
+/// What a `CONNECT` target is to this proxy.
+enum Way {
+    Intercept(HostPort),
+    /// An intercepted host at a port it is not intercepted at.
+    WrongPort,
+    Tunnel(HostPort),
 }
 
 impl Interceptor {
-    pub fn new(authority: Authority, config: &InterceptConfig, upstream: &UpstreamConfig) -> Self {
+    /// `own_ports` are the proxy's bound data and admin ports: never tunnelled to.
+    pub fn new(
+        authority: Authority,
+        config: &InterceptConfig,
+        upstream: &UpstreamConfig,
+        own_ports: Vec<u16>,
+        metrics: Metrics,
+    ) -> Self {
         let mut hosts = config.extra_hosts.clone();
-        if let Some(host) = upstream.base_url.host() {
-            hosts.push(host.to_ascii_lowercase());
+        if let Some(host) = upstream.base_url.host().and_then(|h| Host::parse(h).ok()) {
+            hosts.push(HostPort {
+                host,
+                port: upstream.base_url.port_u16().unwrap_or(443),
+            });
         }
         Self {
             authority,
             hosts,
-            tunnel_other_hosts: config.tunnel_other_hosts,
-            connect_timeout: upstream.connect_timeout,
+            rules: TunnelRules::new(config, own_ports, upstream.connect_timeout),
+            tunnel_idle_timeout: config.tunnel_idle_timeout,
+            metrics,
         }
     }
 
     /// Serves one client connection of forward-proxy mode: HTTP/1.1 only
     /// (`CONNECT` is HTTP/1), with upgrades, until the client is done, its
     /// connection becomes a tunnel, or shutdown drains it.
+    ///
+    /// `permit` is the connection's place in `max_connections`: kept by a
+    /// tunnel or an intercepted session for its whole life.
     pub async fn serve(
         self: Arc<Self>,
         http: HttpServing,
         stream: TcpStream,
         drain: Drain,
+        permit: OwnedSemaphorePermit,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let max_header_bytes = http.max_header_bytes();
@@ -74,6 +115,7 @@ impl Interceptor {
         let client = Arc::new(Client {
             http,
             drain: Mutex::new(Some(drain)),
+            permit: Mutex::new(Some(permit)),
         });
         let service = service_fn(move |request: Request<Incoming>| {
             let this = Arc::clone(&self);
@@ -107,61 +149,101 @@ impl Interceptor {
             };
             return refuse(ForwardError::Forbidden(why));
         }
-        let Some((host, port)) = request
-            .uri()
-            .authority()
-            .map(|a| (a.host().to_ascii_lowercase(), a.port_u16().unwrap_or(443)))
-        else {
-            return refuse(ForwardError::BadTarget);
-        };
-        if self.hosts.contains(&host) {
-            return self.intercept(client, request, host, port);
-        }
-        if !self.tunnel_other_hosts {
-            tracing::info!(host, port, "CONNECT refused: host not intercepted");
-            return refuse(ForwardError::Forbidden(
-                "CONNECT refused: this proxy only carries its configured hosts\n",
-            ));
-        }
-        // Connected before answering, so a far end that cannot be reached
-        // gets a 502 rather than a dead tunnel.
-        let far = match tokio::time::timeout(
-            self.connect_timeout,
-            TcpStream::connect((host.as_str(), port)),
-        )
-        .await
-        {
-            Ok(Ok(far)) => far,
-            Ok(Err(err)) => return refuse(ForwardError::Tunnel(err)),
-            Err(_) => {
-                return refuse(ForwardError::Tunnel(std::io::Error::from(
-                    std::io::ErrorKind::TimedOut,
-                )));
+        let to = match connect_target(request.uri()) {
+            Ok(to) => to,
+            Err(err) => {
+                // The error, not the target: it could carry user-info.
+                tracing::info!(error = %err, "CONNECT refused");
+                return refuse(err);
             }
         };
-        tracing::debug!(host, port, "CONNECT tunnelled untouched");
+        match self.way(to) {
+            Way::Intercept(to) => self.intercept(client, request, to),
+            Way::WrongPort => {
+                tracing::info!(to = %request.uri(), "CONNECT refused: an intercepted host at another port");
+                refuse(ForwardError::Forbidden(
+                    "CONNECT refused: this host is carried only at its configured port\n",
+                ))
+            }
+            Way::Tunnel(to) => self.tunnel(client, request, to).await,
+        }
+    }
+
+    fn way(&self, to: HostPort) -> Way {
+        if self.hosts.contains(&to) {
+            Way::Intercept(to)
+        } else if self.hosts.iter().any(|h| h.host == to.host) {
+            // Never tunnelled: that would carry the vendor's traffic past
+            // the shadow, or to a port the operator did not configure.
+            Way::WrongPort
+        } else {
+            Way::Tunnel(to)
+        }
+    }
+
+    /// Opens the far end by the rules, answers `200`, then carries bytes
+    /// both ways until both close or the tunnel is idle too long.
+    async fn tunnel(
+        &self,
+        client: Arc<Client>,
+        request: Request<Incoming>,
+        to: HostPort,
+    ) -> Response<ProxyBody> {
+        // Connected before answering, so a far end that cannot be reached
+        // gets a 502 rather than a dead tunnel.
+        let (far, address) = match self.rules.open(&to).await {
+            Ok(opened) => opened,
+            Err(OpenError::Refused { refusal, address }) => {
+                tracing::info!(
+                    %to,
+                    address = ?address,
+                    reason = refusal.reason(),
+                    "CONNECT refused"
+                );
+                return refuse(refusal.into_error());
+            }
+            Err(OpenError::Unreachable(err)) => return refuse(ForwardError::Tunnel(err)),
+        };
+        let Some(permit) = client.take_permit() else {
+            return refuse(ForwardError::Forbidden("one CONNECT per connection\n"));
+        };
+        tracing::debug!(%to, %address, "CONNECT tunnelled untouched");
+        let idle = self.tunnel_idle_timeout;
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
+            // Held until the tunnel ends: it counts toward max_connections.
+            let _permit = permit;
             let Ok(upgraded) = hyper::upgrade::on(request).await else {
                 return;
             };
-            let mut far = far;
-            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(upgraded), &mut far).await;
+            let (mut near, mut far) = (TokioIo::new(upgraded), far);
+            // Lent, not given: both sockets close when this task ends, after
+            // the count below, so whoever sees the close also sees the count.
+            match tunnel::carry(&mut near, &mut far, idle).await {
+                Carried::Idle => {
+                    metrics.tunnel_idle_timed_out();
+                    tracing::debug!(%to, "tunnel closed: idle");
+                }
+                Carried::Closed(result) => {
+                    tracing::debug!(%to, result = ?result, "tunnel closed");
+                }
+            }
         });
         established()
     }
 
     /// Answers `200` and, once the client's TLS arrives, serves the requests
-    /// inside as the proxy serves any, bound for `host:port`.
+    /// inside as the proxy serves any, bound for `to`.
     fn intercept(
         &self,
         client: Arc<Client>,
         request: Request<Incoming>,
-        host: String,
-        port: u16,
+        to: HostPort,
     ) -> Response<ProxyBody> {
+        let host = to.host.unbracketed();
         let (config, target) = match (
             self.authority.server_config(&host),
-            Target::intercepted(&host, port),
+            Target::intercepted(&to),
         ) {
             (Ok(config), Ok(target)) => (config, target),
             (Err(err), _) => {
@@ -173,8 +255,13 @@ impl Interceptor {
         let Some(drain) = client.drain.lock().ok().and_then(|mut d| d.take()) else {
             return refuse(ForwardError::Forbidden("one CONNECT per connection\n"));
         };
+        let Some(permit) = client.take_permit() else {
+            return refuse(ForwardError::Forbidden("one CONNECT per connection\n"));
+        };
         let http = client.http.clone();
         tokio::spawn(async move {
+            // Held until the session ends: it counts toward max_connections.
+            let _permit = permit;
             let upgraded = match hyper::upgrade::on(request).await {
                 Ok(upgraded) => upgraded,
                 Err(err) => {
@@ -182,7 +269,7 @@ impl Interceptor {
                     return;
                 }
             };
-            let client = format!("inside CONNECT to {host}");
+            let client = format!("inside CONNECT to {to}");
             http.serve_tls(
                 TokioIo::new(upgraded),
                 TlsAcceptor::from(config),
@@ -196,6 +283,19 @@ impl Interceptor {
     }
 }
 
+/// The `HOST:PORT` of a `CONNECT`, which RFC 9110 allows only in
+/// authority-form: no scheme, no path, no user-info, a port from 1 to 65535.
+fn connect_target(uri: &Uri) -> Result<HostPort, ForwardError> {
+    use crate::config::HostPortError;
+    if uri.scheme().is_some() || uri.path_and_query().is_some() {
+        return Err(ForwardError::BadConnect(HostPortError::NotAuthorityForm));
+    }
+    let authority = uri
+        .authority()
+        .ok_or(ForwardError::BadConnect(HostPortError::EmptyHost))?;
+    HostPort::parse(authority.as_str()).map_err(ForwardError::BadConnect)
+}
+
 /// The `200` that turns the connection into a tunnel.
 fn established() -> Response<ProxyBody> {
     let mut response = Response::new(full(bytes::Bytes::new()));
@@ -206,4 +306,32 @@ fn established() -> Response<ProxyBody> {
 fn refuse(err: ForwardError) -> Response<ProxyBody> {
     tracing::debug!(error = %err, "proxy request refused");
     err.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HostPortError;
+
+    fn target(text: &str) -> Result<String, HostPortError> {
+        let uri: Uri = text.parse().map_err(|_| HostPortError::BadHost)?;
+        match connect_target(&uri) {
+            Ok(to) => Ok(to.to_string()),
+            Err(ForwardError::BadConnect(err)) => Err(err),
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn only_authority_form_is_a_connect_target() {
+        assert_eq!(target("Vendor.Test.:443"), Ok("vendor.test:443".into()));
+        assert_eq!(target("[::1]:8443"), Ok("[::1]:8443".into()));
+        assert_eq!(target("user:pw@host:443"), Err(HostPortError::UserInfo));
+        assert_eq!(target("host"), Err(HostPortError::MissingPort));
+        assert_eq!(
+            target("https://host:443/"),
+            Err(HostPortError::NotAuthorityForm)
+        );
+        assert_eq!(target("/path"), Err(HostPortError::NotAuthorityForm));
+    }
 }

@@ -10,3 +10,4 @@ pub mod framing;
 pub mod intercept;
 pub mod serve;
 pub mod tls;
+pub mod tunnel;

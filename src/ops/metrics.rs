@@ -361,6 +361,12 @@ impl Metrics {
     pub fn line_aggregated(&self) {
         self.0.lines_aggregated.increment(1);
     }
+
+    /// A forward-proxy tunnel closed after `listen.tunnel_idle_timeout_seconds`
+    /// without a byte either way.
+    pub fn tunnel_idle_timed_out(&self) {
+        self.timed_out(Phase::TunnelIdle);
+    }
 }
 
 impl Default for Metrics {
@@ -389,7 +395,7 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (
         Kind::Counter,
         "connections_timed_out_total",
-        "Client connections closed by a timeout, by phase (listen.*_timeout_seconds); max_age connections are drained, not cut; request_body counts requests answered 408.",
+        "Client connections closed by a timeout, by phase (listen.*_timeout_seconds); max_age connections are drained, not cut; request_body counts requests answered 408; tunnel_idle counts forward-proxy tunnels quiet for listen.tunnel_idle_timeout_seconds.",
     ),
     (
         Kind::Counter,

@@ -328,6 +328,7 @@ fn exchange_for(err: &ForwardError) -> Exchange {
         ForwardError::TooLarge | ForwardError::AmbiguousLength => Exchange::RequestRefused,
         ForwardError::Upstream(_)
         | ForwardError::BadTarget
+        | ForwardError::BadConnect(_)
         | ForwardError::Setup(_)
         | ForwardError::Forbidden(_)
         | ForwardError::Tunnel(_) => Exchange::UpstreamFailed,

@@ -160,9 +160,12 @@ impl Redirect {
     }
 }
 
-/// A URI's host, lower case, and its port (the scheme's default if none).
+/// A URI's host, lower case and without a trailing dot (`host.` is the same
+/// name, and must not slip past `connect_to`), and its port (the scheme's
+/// default if none).
 fn host_and_port(uri: &Uri) -> Option<(String, u16)> {
-    let host = uri.host()?.to_ascii_lowercase();
+    let host = uri.host()?;
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     let port = uri
         .port_u16()
         .unwrap_or(if uri.scheme() == Some(&Scheme::HTTP) {
@@ -194,5 +197,50 @@ impl std::fmt::Debug for Redirect {
             .field("from", &self.from)
             .field("to", &self.to)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn redirect(base_url: &str) -> Redirect {
+        Redirect::new(&UpstreamConfig {
+            base_url: base_url.parse().expect("url"),
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            ca_file: None,
+            client_identity: None,
+            connect_to: Some(("10.9.8.7".into(), 8443)),
+            resolve: Resolve::System,
+        })
+        .expect("redirect")
+    }
+
+    #[test]
+    fn connect_to_takes_the_upstreams_host_however_it_is_spelt() {
+        let redirect = redirect("https://Vendor.Test");
+        for uri in [
+            "https://vendor.test/x",
+            "https://VENDOR.test:443/x",
+            "https://vendor.test./x",
+        ] {
+            let to = redirect.target(uri.parse().expect("uri"));
+            assert_eq!(
+                to.authority().map(|a| a.as_str()),
+                Some("10.9.8.7:8443"),
+                "{uri}"
+            );
+            assert_eq!(to.path(), "/x");
+        }
+        for uri in ["https://vendor.test:8443/x", "https://other.test/x"] {
+            let to = redirect.target(uri.parse().expect("uri"));
+            assert_ne!(
+                to.authority().map(|a| a.as_str()),
+                Some("10.9.8.7:8443"),
+                "{uri}"
+            );
+        }
     }
 }

@@ -20,7 +20,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::body::pace::BodyTimedOut;
 use crate::body::{ProxyBody, full};
-use crate::config::UpstreamConfig;
+use crate::config::{HostPort, HostPortError, UpstreamConfig};
 use crate::error::{BoxError, caused_by};
 use crate::upstream::connect::Redirect;
 
@@ -59,6 +59,9 @@ pub enum ForwardError {
     AmbiguousLength,
     #[error("request target cannot be forwarded")]
     BadTarget,
+    /// Forward-proxy mode: a `CONNECT` whose target is not `HOST:PORT`.
+    #[error("bad CONNECT target: {0}")]
+    BadConnect(#[source] HostPortError),
     /// Forward-proxy mode: a request the proxy will not carry.
     #[error("refused: {0}")]
     Forbidden(&'static str),
@@ -82,6 +85,7 @@ impl ForwardError {
             ForwardError::Forbidden(_) => StatusCode::FORBIDDEN,
             ForwardError::ClientBody(_)
             | ForwardError::BadTarget
+            | ForwardError::BadConnect(_)
             | ForwardError::AmbiguousLength => StatusCode::BAD_REQUEST,
             ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ForwardError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -129,6 +133,7 @@ impl ForwardError {
             ForwardError::BodyTimeout(_) => "request body too slow\n",
             ForwardError::AmbiguousLength => "both Content-Length and Transfer-Encoding\n",
             ForwardError::BadTarget => "bad request target\n",
+            ForwardError::BadConnect(err) => bad_connect_text(err),
             ForwardError::Setup(_) => "proxy misconfigured\n",
             ForwardError::Internal => "proxy internal error\n",
         };
@@ -150,6 +155,22 @@ impl ForwardError {
 /// The pace error under a client error, if the request body was too slow.
 fn timed_out_body(err: &hyper_util::client::legacy::Error) -> Option<BodyTimedOut> {
     crate::error::chain(err).find_map(|cause| cause.downcast_ref::<BodyTimedOut>().copied())
+}
+
+/// The answer to a malformed `CONNECT` target: what is wrong with it, which
+/// only repeats the client's own request back.
+fn bad_connect_text(err: HostPortError) -> &'static str {
+    match err {
+        HostPortError::UserInfo => "bad CONNECT target: user-info (user@) is not allowed\n",
+        HostPortError::MissingPort | HostPortError::NotAuthorityForm => {
+            "bad CONNECT target: expected HOST:PORT\n"
+        }
+        HostPortError::BadPort => "bad CONNECT target: the port must be 1 to 65535\n",
+        HostPortError::EmptyHost => "bad CONNECT target: the host is empty\n",
+        HostPortError::BadHost => {
+            "bad CONNECT target: the host is not a host name or an IP address\n"
+        }
+    }
 }
 
 /// How long the upstream took to its response head; carried in the
@@ -180,13 +201,15 @@ impl Target {
         })
     }
 
-    /// An intercepted `CONNECT` to `host:port`: its requests go there over
-    /// TLS with their `Host` as the app sent it (the app signed for it).
-    pub fn intercepted(host: &str, port: u16) -> Result<Self, ForwardError> {
-        let authority = if port == 443 {
-            Authority::try_from(host)
+    /// An intercepted `CONNECT` to `to`: its requests go there over TLS
+    /// with their `Host` as the app sent it (the app signed for it). The
+    /// host is the normalised one, so `connect::Redirect` recognises the
+    /// upstream's host however the `CONNECT` spelt it.
+    pub fn intercepted(to: &HostPort) -> Result<Self, ForwardError> {
+        let authority = if to.port == 443 {
+            Authority::try_from(to.host.to_string())
         } else {
-            Authority::try_from(format!("{host}:{port}"))
+            Authority::try_from(to.to_string())
         }
         .map_err(|_| ForwardError::BadTarget)?;
         Ok(Self {

@@ -25,4 +25,5 @@ mod parsers_fuzz;
 mod sampling;
 mod shutdown;
 mod socure_request;
+mod tunnel;
 mod ways_in;

@@ -210,7 +210,17 @@ async fn forward_proxy_refuses_other_hosts_and_plain_http() {
 async fn forward_proxy_tunnels_other_hosts_untouched_when_configured() {
     let (pki, vendor, socure) = vendor_and_socure().await;
     let elsewhere = FakeVendor::always(response("200 OK", &[], b"plain")).await;
-    let (proxy, _ca) = forward_proxy(&vendor, &pki, &socure, "tunnel_other_hosts = true").await;
+    // The fake is on 127.0.0.1, an internal address: it must be listed.
+    let (proxy, _ca) = forward_proxy(
+        &vendor,
+        &pki,
+        &socure,
+        &format!(
+            "tunnel_other_hosts = true\ntunnel_allow = [\"{}\"]",
+            elsewhere.addr
+        ),
+    )
+    .await;
 
     let (head, mut tcp) = connect_through(proxy.addr, &elsewhere.addr.to_string()).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -398,10 +408,12 @@ async fn forward_proxy_intercepts_an_extra_host_and_forwards_to_that_host() {
     let dns = FakeDns::start(SECOND).await;
     let ca_dir = tempfile::tempdir().expect("temp dir");
     let made = socure_shadow_proxy::authority::init(ca_dir.path(), &[]).expect("ca init");
+    // Intercepted at the port the entry names (443 when it names none).
     let listen = format!(
-        "mode = \"forward_proxy\"\nca_cert_file = \"{}\"\nca_key_file = \"{}\"\nintercept_hosts = [\"{SECOND}\"]",
+        "mode = \"forward_proxy\"\nca_cert_file = \"{}\"\nca_key_file = \"{}\"\nintercept_hosts = [\"{SECOND}:{}\"]",
         made.cert_file.display(),
-        made.key_file.display()
+        made.key_file.display(),
+        second.addr.port()
     );
     let upstream = format!(
         "{}\ndns_servers = [\"{}\"]",
@@ -436,4 +448,87 @@ async fn forward_proxy_intercepts_an_extra_host_and_forwards_to_that_host() {
     let lines = proxy.finish().await;
     assert_eq!(lines.len(), 1, "its InstantVerify request is shadowed too");
     assert_answered_line(&lines[0]);
+}
+
+#[tokio::test]
+async fn a_trailing_dot_is_the_same_host_and_is_intercepted() {
+    let (pki, vendor, socure) = vendor_and_socure().await;
+    let (proxy, ca_dir) = forward_proxy(&vendor, &pki, &socure, "tunnel_other_hosts = true").await;
+
+    let (head, tcp) =
+        connect_through(proxy.addr, &format!("{}.:443", VENDOR_HOST.to_uppercase())).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut tls = tls_over(
+        tcp,
+        VENDOR_HOST,
+        client_trusting(&ca_dir.path().join("ca.crt")),
+    )
+    .await
+    .expect("the leaf for the vendor's name, not a tunnel");
+    let sent = signed_iv_request(VENDOR_HOST);
+    let answer = exchange(&mut tls, &sent).await;
+    assert_eq!(answer.status(), 200);
+    let seen = vendor.seen();
+    assert_eq!(seen.len(), 1, "through connect_to to the fake vendor");
+    assert_signed_request_arrived_unchanged(&seen[0], &sent);
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1, "shadowed like the plain spelling");
+    assert_answered_line(&lines[0]);
+}
+
+#[tokio::test]
+async fn the_vendors_host_at_another_port_is_refused_not_tunnelled() {
+    let (pki, vendor, socure) = vendor_and_socure().await;
+    let (proxy, _ca) = forward_proxy(&vendor, &pki, &socure, "tunnel_other_hosts = true").await;
+    for target in [
+        format!("{VENDOR_HOST}:{}", vendor.addr.port()),
+        format!("{VENDOR_HOST}:18391"),
+    ] {
+        let (head, _) = connect_through(proxy.addr, &target).await;
+        assert!(head.starts_with("HTTP/1.1 403"), "{target}: {head}");
+    }
+    assert!(vendor.seen().is_empty());
+    assert!(proxy.finish().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_intercepted_session_holds_its_connection_slot() {
+    let (pki, vendor, socure) = vendor_and_socure().await;
+    let (proxy, ca_dir) = forward_proxy(&vendor, &pki, &socure, "max_connections = 1").await;
+    let (head, tcp) = connect_through(proxy.addr, &format!("{VENDOR_HOST}:443")).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut tls = tls_over(
+        tcp,
+        VENDOR_HOST,
+        client_trusting(&ca_dir.path().join("ca.crt")),
+    )
+    .await
+    .expect("intercepted");
+    assert_eq!(
+        exchange(&mut tls, &signed_iv_request(VENDOR_HOST))
+            .await
+            .status(),
+        200
+    );
+
+    let mut second = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    send_connect(&mut second, &format!("{VENDOR_HOST}:443")).await;
+    assert!(
+        tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            read_connect_answer(&mut second)
+        )
+        .await
+        .is_err(),
+        "served past max_connections = 1 while a session was open"
+    );
+    drop(tls);
+    let head = tokio::time::timeout(TEST_BOUND, read_connect_answer(&mut second))
+        .await
+        .expect("answered once the session closed");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    drop(second);
+    assert_eq!(proxy.finish().await.len(), 1);
 }

@@ -308,21 +308,31 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, bytes: 
 /// (`host:port`); returns the proxy's answer head and the stream.
 pub async fn connect_through(proxy: SocketAddr, authority: &str) -> (String, TcpStream) {
     let mut tcp = TcpStream::connect(proxy).await.expect("connect to proxy");
+    send_connect(&mut tcp, authority).await;
+    let head = tokio::time::timeout(TEST_BOUND, read_connect_answer(&mut tcp))
+        .await
+        .expect("CONNECT answered in time");
+    (head, tcp)
+}
+
+/// Writes a `CONNECT` to `authority` without waiting for the answer.
+pub async fn send_connect(tcp: &mut TcpStream, authority: &str) {
     tcp.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
         .await
         .expect("write CONNECT");
-    // Byte by byte, so nothing after the head is taken from the tunnel.
+}
+
+/// Reads the head of a `CONNECT`'s answer, unbounded (the caller bounds it).
+/// Byte by byte, so nothing after the head is taken from the tunnel.
+pub async fn read_connect_answer(tcp: &mut TcpStream) -> String {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(TEST_BOUND, tcp.read(&mut byte))
-            .await
-            .expect("CONNECT answered in time")
-            .expect("read CONNECT answer");
+        let n = tcp.read(&mut byte).await.expect("read CONNECT answer");
         assert_eq!(n, 1, "proxy closed during the CONNECT answer: {head:?}");
         head.push(byte[0]);
     }
-    (String::from_utf8_lossy(&head).into_owned(), tcp)
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// A DNS server on 127.0.0.1 (UDP) that answers `A` queries for one name
