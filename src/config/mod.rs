@@ -107,7 +107,7 @@ pub struct ListenConfig {
 pub struct ListenTimeouts {
     /// From accept to the first request head, TLS and protocol detection included.
     pub header: Duration,
-    /// With no request open.
+    /// With no request open (on HTTP/1, until the next head is whole).
     pub idle: Duration,
     /// The time any request body may take, however small.
     pub request_body_grace: Duration,

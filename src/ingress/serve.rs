@@ -69,10 +69,13 @@ fn data_port(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
         // Past this a request head is refused with 431 (hyper's read buffer
         // is what bounds the head).
         .max_buf_size(listen.max_header_bytes)
-        // Each later head on a keep-alive connection, once begun, has as
-        // long as the first (the watchdog times the first from accept).
+        // hyper starts this timer as soon as it waits for a head, so on a
+        // keep-alive connection it is the idle timeout too: the next head
+        // must be whole within `idle` of the last answer (nginx's
+        // keepalive_timeout). The first head is the watchdog's, timed from
+        // accept with the shorter `header`.
         .timer(TokioTimer::new())
-        .header_read_timeout(listen.timeouts.header);
+        .header_read_timeout(listen.timeouts.idle);
     builder
         .http2()
         .auto_date_header(false)
