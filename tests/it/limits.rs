@@ -452,3 +452,55 @@ async fn an_http2_rapid_reset_writes_a_bounded_number_of_lines_and_counts_the_re
     );
     assert!(upstream.requests().is_empty(), "nothing reached LexisNexis");
 }
+
+#[tokio::test]
+async fn over_http2_held_bodies_stay_within_the_budget_too() {
+    const STREAMS: u32 = 10;
+    // No Content-Length: each admitted stream reserves all of
+    // shadow.max_body_bytes (64 KiB by default). Room for three.
+    const MAX_BODY: usize = 64 * 1024;
+    let budget = 3 * MAX_BODY + MAX_BODY / 2;
+    let upstream = FakeVendor::always(ok_upstream_answer()).await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let proxy = TestProxy::start(
+        upstream.addr,
+        socure.addr,
+        Options {
+            listen_extra: "request_body_timeout_seconds = 1".into(),
+            shadow_extra: format!("max_buffered_bytes = {budget}"),
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let mut opening = Vec::from(HTTP2_PREFACE);
+    opening.extend_from_slice(HTTP2_SETTINGS);
+    for n in 0..STREAMS {
+        opening.extend_from_slice(&http2_headers(2 * n + 1, IV_PATH));
+    }
+    stream.write_all(&opening).await.expect("streams opened");
+    let text = metric_reaches(
+        proxy.admin,
+        "socure_shadow_proxy_mirrors_shed_total",
+        f64::from(STREAMS - 3),
+    )
+    .await;
+    assert_eq!(
+        metric(&text, "socure_shadow_proxy_mirror_buffered_bytes"),
+        (3 * MAX_BODY) as f64
+    );
+    assert!(metric(&text, "socure_shadow_proxy_mirror_buffered_bytes_peak") <= budget as f64);
+    // The bodies never come: every stream ends at the body timeout.
+    metric_reaches(proxy.admin, &timed_out("request_body"), f64::from(STREAMS)).await;
+    drop(stream);
+    let (lines, metrics) = proxy.finish_with_metrics().await;
+    let proofing: Vec<_> = lines
+        .iter()
+        .filter(|line| line["name"] != "idv_socure_shadow_mode_shed")
+        .collect();
+    assert_eq!(proofing.len(), 3, "the three admitted streams' lines");
+    assert_eq!(
+        metric(&metrics, "socure_shadow_proxy_mirror_buffered_bytes"),
+        0.0
+    );
+}
