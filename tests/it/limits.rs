@@ -40,6 +40,33 @@ async fn metric_reaches(admin: SocketAddr, series: &str, at_least: f64) -> Strin
     .unwrap_or_else(|_| panic!("{series} did not reach {at_least}"))
 }
 
+/// Where the head of raw request `whole` ends (its body starts).
+fn head_end(whole: &[u8]) -> usize {
+    whole
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4
+}
+
+/// A shadowing proxy with the mirror's byte budget and the body's grace
+/// period set, in front of fast fakes (kept alive with it).
+async fn proxy_with_budget(budget: usize, body_grace_seconds: u32) -> (TestProxy, [FakeVendor; 2]) {
+    let upstream = FakeVendor::always(ok_upstream_answer()).await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let proxy = TestProxy::start(
+        upstream.addr,
+        socure.addr,
+        Options {
+            listen_extra: format!("request_body_timeout_seconds = {body_grace_seconds}"),
+            shadow_extra: format!("max_buffered_bytes = {budget}"),
+            ..Options::default()
+        },
+    )
+    .await;
+    (proxy, [upstream, socure])
+}
+
 fn timed_out(phase: &str) -> String {
     format!("socure_shadow_proxy_connections_timed_out_total{{phase=\"{phase}\"}}")
 }
@@ -154,11 +181,7 @@ async fn stalled_and_trickled_bodies_get_408_and_the_shadowed_ones_their_lines()
     )
     .await;
     let whole = instant_verify_request();
-    let head_end = whole
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head")
-        + 4;
+    let head_end = head_end(&whole);
 
     // Stalled: the head and part of the body, then nothing.
     let mut stalled = RawClient::connect(proxy.addr).await;
@@ -267,27 +290,12 @@ async fn a_client_that_never_reads_is_closed_by_the_write_timeout() {
 
 #[tokio::test]
 async fn the_mirror_never_holds_more_bytes_than_its_budget() {
-    let upstream = FakeVendor::always(ok_upstream_answer()).await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
     let whole = instant_verify_request();
     let declared = parse(&whole).body.len();
     // Room for two declared bodies, not three.
     let budget = declared * 2 + declared / 2;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            listen_extra: "request_body_timeout_seconds = 2".into(),
-            shadow_extra: format!("max_buffered_bytes = {budget}"),
-            ..Options::default()
-        },
-    )
-    .await;
-    let head_end = whole
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head")
-        + 4;
+    let (proxy, _fakes) = proxy_with_budget(budget, 2).await;
+    let head_end = head_end(&whole);
     // Five requests hold their bodies open: two are admitted (each reserves
     // its declared length), three are shed and stream through unmirrored.
     let mut held = Vec::new();
@@ -460,18 +468,7 @@ async fn over_http2_held_bodies_stay_within_the_budget_too() {
     // shadow.max_body_bytes (64 KiB by default). Room for three.
     const MAX_BODY: usize = 64 * 1024;
     let budget = 3 * MAX_BODY + MAX_BODY / 2;
-    let upstream = FakeVendor::always(ok_upstream_answer()).await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            listen_extra: "request_body_timeout_seconds = 1".into(),
-            shadow_extra: format!("max_buffered_bytes = {budget}"),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (proxy, _fakes) = proxy_with_budget(budget, 1).await;
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     let mut opening = Vec::from(HTTP2_PREFACE);
     opening.extend_from_slice(HTTP2_SETTINGS);
