@@ -4,7 +4,8 @@
 //! `idv_socure_shadow_mode_proofing_result` event (CONTRACT.md section 4), so
 //! the IdV team's queries read it unchanged. Each side also says how it ended
 //! (`resolution_outcome`, `socure_outcome`) and how long it took, because the
-//! proxy has ways to lose a side that the IdP's job did not.
+//! proxy has ways to lose a side that the IdP's job did not. A line is
+//! encoded by [`encode`] only.
 
 use std::time::Duration;
 
@@ -307,6 +308,44 @@ pub fn shed(
     }
 }
 
+/// One line of the shadow log as written: the JSON, then `\n`.
+///
+/// U+2028 and U+2029 are valid raw in JSON but end a line for JavaScript
+/// and Python's `splitlines()`, so a reader would see one line as two; they
+/// are written as `\u2028` and `\u2029`. Outside strings JSON has no
+/// non-ASCII bytes, so replacing their UTF-8 bytes after serialising is
+/// exact; and it costs one scan for `0xE2`, their lead byte, when absent.
+pub fn encode<T: Serialize>(line: &T) -> serde_json::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec(line)?;
+    if bytes.contains(&0xE2) {
+        bytes = escape_line_separators(bytes);
+    }
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn escape_line_separators(bytes: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i..] {
+            [0xE2, 0x80, 0xA8, ..] => {
+                out.extend_from_slice(br"\u2028");
+                i += 3;
+            }
+            [0xE2, 0x80, 0xA9, ..] => {
+                out.extend_from_slice(br"\u2029");
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -329,6 +368,18 @@ mod tests {
     fn timestamp_is_rfc3339_millis_z() {
         let at = time::macros::datetime!(2024-08-22 19:25:45.678912 UTC);
         assert_eq!(timestamp(at), "2024-08-22T19:25:45.678Z");
+    }
+
+    #[test]
+    fn line_and_paragraph_separators_are_escaped() {
+        let line = serde_json::json!({"a": "x\u{2028}y\u{2029}z…’", "b\u{2028}": 1});
+        let bytes = encode(&line).expect("encodes");
+        let text = std::str::from_utf8(&bytes).expect("utf-8");
+        assert_eq!(text, "{\"a\":\"x\\u2028y\\u2029z…’\",\"b\\u2028\":1}\n");
+        assert_eq!(text.lines().count(), 1);
+        let back: serde_json::Value = serde_json::from_str(text).expect("parses");
+        assert_eq!(back, line);
+        assert_eq!(encode(&"plain").expect("encodes"), b"\"plain\"\n");
     }
 
     #[test]

@@ -80,11 +80,10 @@ impl SinkSender {
         Arc::clone(&self.writable)
     }
 
-    /// Encodes `line` and queues it with its request's `slot`. Never waits:
-    /// the queue has room for every slot.
+    /// Encodes `line` (as every line is, [`pair::encode`]) and queues it
+    /// with its request's `slot`. Never waits: the queue has room for every slot.
     pub fn write<T: Serialize>(&self, line: &T, slot: Slot) -> Result<(), SinkError> {
-        let mut bytes = serde_json::to_vec(line)?;
-        bytes.push(b'\n');
+        let bytes = pair::encode(line)?;
         self.tx
             .try_send(Message::Line(bytes, slot))
             .map_err(|err| match err {
@@ -276,12 +275,9 @@ impl Writer<'_> {
                 count,
                 reason,
             );
-            let written = serde_json::to_vec(&line)
+            let written = pair::encode(&line)
                 .map_err(io::Error::other)
-                .and_then(|mut bytes| {
-                    bytes.push(b'\n');
-                    self.write(&bytes)
-                });
+                .and_then(|bytes| self.write(&bytes));
             match written {
                 Ok(()) => self.report.shed += count,
                 Err(err) => {
