@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use socure_shadow_judge::applicant;
+use socure_shadow_judge::applicant::{self, Applicant};
 use socure_shadow_judge::pair::{self, ResolutionSide, ShadowLine, SocureSide};
+use socure_shadow_judge::redact::Redactor;
 use socure_shadow_judge::resolution::{self, Exchange};
 use socure_shadow_judge::socure::{self, Answer};
 use time::OffsetDateTime;
@@ -65,12 +66,12 @@ fn socure_side(body: &[u8]) -> SocureSide {
 }
 
 /// Pairs two sides into the line, as the mirror task does at its end.
-fn line(user_id: Option<String>, resolution: ResolutionSide, socure: SocureSide) -> ShadowLine {
+fn line(applicant: &Applicant, resolution: ResolutionSide, socure: SocureSide) -> ShadowLine {
     pair::pair(
         LINE_ID.to_owned(),
         AT,
         PATH.to_owned(),
-        user_id,
+        Some(applicant),
         WORKFLOW,
         resolution,
         socure,
@@ -88,7 +89,7 @@ fn check_inputs() {
         ("successful_response.json", IV_SUCCESS, true),
         ("date_of_birth_failure_response.json", IV_DOB_FAILURE, false),
     ] {
-        let verdict = resolution::judge(200, JSON, body, WORKFLOW);
+        let verdict = resolution::judge(200, JSON, body, WORKFLOW, &Redactor::default());
         assert!(
             verdict.exception.is_none(),
             "{name}: {:?}",
@@ -104,7 +105,7 @@ fn check_inputs() {
             false,
         ),
     ] {
-        let verdict = socure::judge(200, JSON, body);
+        let verdict = socure::judge(200, JSON, body, &Redactor::default());
         assert!(
             verdict.exception.is_none(),
             "{name}: {:?}",
@@ -126,10 +127,12 @@ fn benches(c: &mut Criterion) {
         b.iter(|| socure::request_body(black_box(&applicant), black_box(AT - socure::CONSENT_AGE)))
     });
 
+    // Judged as the line judges them, with the applicant's redactor.
+    let redactor = Redactor::new(Some(&applicant));
     let mut group = c.benchmark_group("resolution_judge");
     for (name, body) in [("success", IV_SUCCESS), ("failure", IV_DOB_FAILURE)] {
         group.bench_function(name, |b| {
-            b.iter(|| resolution::judge(200, JSON, black_box(body), WORKFLOW))
+            b.iter(|| resolution::judge(200, JSON, black_box(body), WORKFLOW, &redactor))
         });
     }
     group.finish();
@@ -140,7 +143,7 @@ fn benches(c: &mut Criterion) {
         ("address_not_verified", KYC_ADDRESS_NOT_VERIFIED),
     ] {
         group.bench_function(name, |b| {
-            b.iter(|| socure::judge(200, JSON, black_box(body)))
+            b.iter(|| socure::judge(200, JSON, black_box(body), &redactor))
         });
     }
     group.finish();
@@ -151,8 +154,8 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || (resolution_side(IV_SUCCESS), socure_side(KYC_ALL_VERIFIED)),
             |(resolution, socure)| {
-                let line = line(applicant.user_uuid.clone(), resolution, socure);
-                serde_json::to_vec(&line).expect("a shadow line serialises")
+                let line = line(&applicant, resolution, socure);
+                pair::encode(&line).expect("a shadow line serialises")
             },
             BatchSize::SmallInput,
         )
@@ -169,8 +172,8 @@ fn benches(c: &mut Criterion) {
                     applicant::parse(black_box(IV_REQUEST)).expect("request.json is an applicant");
                 let request = socure::request_body(&applicant, AT - socure::CONSENT_AGE);
                 black_box(request);
-                let line = line(applicant.user_uuid, resolution, socure);
-                serde_json::to_vec(&line).expect("a shadow line serialises")
+                let line = line(&applicant, resolution, socure);
+                pair::encode(&line).expect("a shadow line serialises")
             },
             BatchSize::SmallInput,
         )

@@ -16,14 +16,81 @@ use serde_json::Value;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Applicant {
     pub first_name: Option<String>,
+    /// `Person.Name.MiddleName`: not sent to Socure, known so that a vendor
+    /// text quoting it can be redacted.
+    pub middle_name: Option<String>,
     pub last_name: Option<String>,
     /// `Person.SSN.Number`, as sent.
     pub ssn: Option<String>,
     pub dob: Option<Dob>,
     /// The address whose `Context` is `primary` (else the first one).
     pub address: Option<Address>,
-    /// The part of `Settings.Reference` after its last `:`.
+    /// The request's other addresses: not sent to Socure, known only for
+    /// redaction.
+    pub other_addresses: Vec<Address>,
+    /// `Person.Phones[].Number`, every one: the InstantVerify request carries
+    /// none today (PhoneFinder's does); known only for redaction.
+    pub phones: Vec<String>,
+    /// `Person.Email`, when a request carries one; known only for redaction.
+    pub email: Option<String>,
+    /// The part of `Settings.Reference` after its last `:`, as sent: Socure's
+    /// `customerUserId` and the sample draw. Not checked, so never written
+    /// as it is: the line takes [`Applicant::user_id`].
     pub user_uuid: Option<String>,
+    /// What the line may say of `Settings.Reference`.
+    pub user_id: UserId,
+}
+
+/// The line's `user_id`, from `Settings.Reference`.
+///
+/// The part after the last `:` is copied only when it is a UUID: the
+/// Reference is free text from the IdP, and an SP's prefix or a bug there
+/// could put anything in it (a name, an SSN, a megabyte). `Debug` shows a
+/// UUID, never an invalid value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum UserId {
+    /// No `Settings.Reference` (or `null`).
+    #[default]
+    Absent,
+    /// The part after the last `:`, a UUID in its hyphenated form.
+    Uuid(String),
+    /// A Reference whose part after the last `:` is not a UUID (or that is
+    /// not text): the line says `user_id: null, user_id_invalid: true`.
+    Invalid,
+}
+
+impl UserId {
+    /// The `user_id` of `Settings.Reference`, `reference` being its JSON value.
+    fn of(reference: Option<&Value>) -> Self {
+        match reference {
+            None | Some(Value::Null) => UserId::Absent,
+            Some(Value::String(reference)) => match reference.rsplit(':').next() {
+                Some(uuid) if is_uuid(uuid) => UserId::Uuid(uuid.to_owned()),
+                _ => UserId::Invalid,
+            },
+            Some(_) => UserId::Invalid,
+        }
+    }
+
+    /// The UUID, when there is one.
+    pub fn uuid(&self) -> Option<&str> {
+        match self {
+            UserId::Uuid(uuid) => Some(uuid),
+            UserId::Absent | UserId::Invalid => None,
+        }
+    }
+}
+
+/// A UUID in the hyphenated 8-4-4-4-12 form identity-idp's user uuids take
+/// (`SecureRandom.uuid`), hex digits in either case. Written here rather
+/// than taken from the `uuid` crate: this crate must not depend on it (see
+/// its Cargo.toml; features unify, so its random generator would come along).
+pub fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// A date of birth as three numbers, checked to be a real calendar date.
@@ -87,19 +154,35 @@ pub fn parse(body: &[u8]) -> Result<Applicant, ApplicantError> {
         .ok_or(ApplicantError::NotAnApplicant("no Person object"))?;
 
     let name = person.get("Name");
+    let reference = root.get("Settings").and_then(|s| s.get("Reference"));
     let applicant = Applicant {
         first_name: text(name.and_then(|n| n.get("FirstName"))),
+        middle_name: text(name.and_then(|n| n.get("MiddleName"))),
         last_name: text(name.and_then(|n| n.get("LastName"))),
         ssn: text(person.get("SSN").and_then(|s| s.get("Number"))),
         dob: person.get("DateOfBirth").and_then(dob),
         address: person.get("Addresses").and_then(primary_address),
-        user_uuid: root
-            .get("Settings")
-            .and_then(|s| s.get("Reference"))
+        other_addresses: person
+            .get("Addresses")
+            .map(other_addresses)
+            .unwrap_or_default(),
+        phones: person
+            .get("Phones")
+            .and_then(Value::as_array)
+            .map(|phones| {
+                phones
+                    .iter()
+                    .filter_map(|p| text(p.get("Number")))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        email: text(person.get("Email")),
+        user_uuid: reference
             .and_then(Value::as_str)
             .and_then(|reference| reference.rsplit(':').next())
             .filter(|uuid| !uuid.is_empty())
             .map(str::to_owned),
+        user_id: UserId::of(reference),
     };
     let has_identity = applicant.first_name.is_some()
         || applicant.last_name.is_some()
@@ -143,12 +226,34 @@ fn dob(value: &Value) -> Option<Dob> {
     Some(Dob { year, month, day })
 }
 
+/// Where the primary address is in `Addresses`: the one whose `Context` is
+/// `primary`, else the first.
+fn primary_index(addresses: &[Value]) -> Option<usize> {
+    addresses
+        .iter()
+        .position(|a| a.get("Context").and_then(Value::as_str) == Some("primary"))
+        .or_else(|| (!addresses.is_empty()).then_some(0))
+}
+
 fn primary_address(value: &Value) -> Option<Address> {
     let addresses = value.as_array()?;
-    let chosen = addresses
+    address(addresses.get(primary_index(addresses)?)?)
+}
+
+fn other_addresses(value: &Value) -> Vec<Address> {
+    let Some(addresses) = value.as_array() else {
+        return Vec::new();
+    };
+    let primary = primary_index(addresses);
+    addresses
         .iter()
-        .find(|a| a.get("Context").and_then(Value::as_str) == Some("primary"))
-        .or_else(|| addresses.first())?;
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != primary)
+        .filter_map(|(_, a)| address(a))
+        .collect()
+}
+
+fn address(chosen: &Value) -> Option<Address> {
     chosen.as_object()?;
     let address = Address {
         street1: text(chosen.get("StreetAddress1")),
@@ -174,11 +279,22 @@ impl fmt::Debug for Applicant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Applicant")
             .field("first_name", &format_args!("{}", present(&self.first_name)))
+            .field(
+                "middle_name",
+                &format_args!("{}", present(&self.middle_name)),
+            )
             .field("last_name", &format_args!("{}", present(&self.last_name)))
             .field("ssn", &format_args!("{}", present(&self.ssn)))
             .field("dob", &format_args!("{}", present(&self.dob)))
             .field("address", &format_args!("{}", present(&self.address)))
-            .field("user_uuid", &self.user_uuid)
+            .field(
+                "other_addresses",
+                &format_args!("{}", self.other_addresses.len()),
+            )
+            .field("phones", &format_args!("{}", self.phones.len()))
+            .field("email", &format_args!("{}", present(&self.email)))
+            // The raw Reference part may hold anything; only a UUID is shown.
+            .field("user_id", &self.user_id)
             .finish()
     }
 }
@@ -216,6 +332,63 @@ mod tests {
         assert_eq!(address.state.as_deref(), Some("LA"));
         assert_eq!(address.zip().as_deref(), Some("70802"));
         assert_eq!(a.user_uuid.as_deref(), Some("1234-abcd"));
+        // identity-idp's fixture reference is not a UUID: never in the line.
+        assert_eq!(a.user_id, UserId::Invalid);
+    }
+
+    fn user_id(reference: &str) -> UserId {
+        let body = format!(
+            r#"{{"Settings":{{"Reference":{reference}}},"Person":{{"Name":{{"FirstName":"FAKEY"}}}}}}"#
+        );
+        parse(body.as_bytes()).expect("applicant").user_id
+    }
+
+    #[test]
+    fn user_id_is_taken_only_when_it_is_a_uuid() {
+        let uuid = "00000000-0000-4000-8000-000900000004";
+        for reference in [
+            format!(r#""sp:{uuid}""#),
+            format!(r#""a:b:{uuid}""#),
+            format!(r#""{uuid}""#),
+        ] {
+            assert_eq!(
+                user_id(&reference),
+                UserId::Uuid(uuid.into()),
+                "{reference}"
+            );
+        }
+        assert_eq!(
+            user_id(r#""sp:ABCDEF01-2345-4789-ABCD-EF0123456789""#).uuid(),
+            Some("ABCDEF01-2345-4789-ABCD-EF0123456789")
+        );
+        for reference in [
+            r#""0987:123456789-McTesterson""#,
+            r#""0987:""#,
+            r#""""#,
+            r#""sp:{00000000-0000-4000-8000-000900000004}""#,
+            r#""sp:00000000000040008000000900000004""#,
+            r#""sp:00000000-0000-4000-8000-00090000000g""#,
+            r#""sp:00000000-0000-4000-8000-0009000000045""#,
+            r#""sp:é0000000-0000-4000-8000-00090000000""#,
+            "900123456",
+            r#"["sp:00000000-0000-4000-8000-000900000004"]"#,
+        ] {
+            assert_eq!(user_id(reference), UserId::Invalid, "{reference}");
+        }
+        assert_eq!(user_id("null"), UserId::Absent);
+        let body = br#"{"Person":{"Name":{"FirstName":"FAKEY"}}}"#;
+        assert_eq!(parse(body).expect("applicant").user_id, UserId::Absent);
+    }
+
+    #[test]
+    fn middle_name_phones_and_email_are_read_for_redaction() {
+        let body = br#"{"Person":{"Name":{"FirstName":"FAKEY","MiddleName":"QUINN"},
+            "Phones":[{"Number":"5551231234"},{"Number":5550107788},{"Context":"home"}],
+            "Email":"fakey@example.invalid"}}"#;
+        let a = parse(body).expect("applicant");
+        assert_eq!(a.middle_name.as_deref(), Some("QUINN"));
+        assert_eq!(a.phones, ["5551231234", "5550107788"]);
+        assert_eq!(a.email.as_deref(), Some("fakey@example.invalid"));
     }
 
     #[test]
@@ -223,7 +396,13 @@ mod tests {
         let body = br#"{"Person":{"Addresses":[
             {"StreetAddress1":"1 Other Rd","Context":"mailing"},
             {"StreetAddress1":"9 Fake Ln","StreetAddress2":"","Zip5":"00000","Zip4":"1234","Context":"primary"}]}}"#;
-        let address = parse(body).expect("applicant").address.expect("address");
+        let applicant = parse(body).expect("applicant");
+        assert_eq!(applicant.other_addresses.len(), 1);
+        assert_eq!(
+            applicant.other_addresses[0].street1.as_deref(),
+            Some("1 Other Rd")
+        );
+        let address = applicant.address.expect("address");
         assert_eq!(address.street1.as_deref(), Some("9 Fake Ln"));
         assert_eq!(address.street2.as_deref(), Some(""));
         assert_eq!(address.zip().as_deref(), Some("00000-1234"));
@@ -285,6 +464,7 @@ mod tests {
     fn debug_shows_no_pii() {
         let shown = format!("{:?}", parse(FIXTURE).expect("applicant"));
         for pii in [
+            "1234-abcd",
             "Testy",
             "McTesterson",
             "123456789",

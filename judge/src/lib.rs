@@ -10,11 +10,13 @@
 //! - [`verdict`]: the result shape both vendors are judged into.
 //! - [`resolution`]: the LexisNexis exchange to `resolution_result`.
 //! - [`socure`]: the ID+ request built from the applicant, and the answer judged.
+//! - [`redact`]: vendor text made fit for the line (the applicant's values, SSN shapes).
 //! - [`pair`]: both sides and their timings to one shadow line; how they agree.
 //! - [`selection`]: the sample draw and the duplicate fingerprint.
 
 pub mod applicant;
 pub mod pair;
+pub mod redact;
 pub mod resolution;
 pub mod selection;
 pub mod socure;

@@ -4,14 +4,17 @@
 //! `idv_socure_shadow_mode_proofing_result` event (CONTRACT.md section 4), so
 //! the IdV team's queries read it unchanged. Each side also says how it ended
 //! (`resolution_outcome`, `socure_outcome`) and how long it took, because the
-//! proxy has ways to lose a side that the IdP's job did not. A line is
-//! encoded by [`encode`] only.
+//! proxy has ways to lose a side that the IdP's job did not. Whatever the
+//! vendors say in their own words is judged with the line's applicant in
+//! hand ([`Redactor`]), and a line is encoded by [`encode`] only.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::applicant::{Applicant, UserId};
+use crate::redact::Redactor;
 use crate::resolution::{self, Exchange};
 use crate::socure::{self, Answer, SocureError};
 use crate::verdict::Verdict;
@@ -61,7 +64,12 @@ pub struct Properties {
     pub event_properties: EventProperties,
     pub new_event: bool,
     pub path: String,
+    /// The UUID from `Settings.Reference`; `null` without one.
     pub user_id: Option<String>,
+    /// Only present (`true`) when `Settings.Reference` held something that is
+    /// not a UUID: `user_id` is then `null`, whatever the Reference said.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub user_id_invalid: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -196,23 +204,26 @@ pub struct Judged {
 
 /// Judges both sides and builds the line. `id` and `at` come from the
 /// caller (this crate has no clock or random source); `path` is the request
-/// path without its query; `user_id` the uuid from `Settings.Reference`.
+/// path without its query; `applicant` the one parsed from the request, if
+/// any: it gives `user_id`, and the values redacted from the vendors' text.
 pub fn pair(
     id: String,
     at: OffsetDateTime,
     path: String,
-    user_id: Option<String>,
+    applicant: Option<&Applicant>,
     workflow: &str,
     resolution: ResolutionSide,
     socure: SocureSide,
 ) -> ShadowLine {
+    let redactor = Redactor::new(applicant);
+    let user_id = applicant.map_or(UserId::Absent, |a| a.user_id.clone());
     let duplicate_of = match &socure {
         SocureSide::Duplicate { of } => Some(of.clone()),
         _ => None,
     };
     let (socure_result, socure_outcome, socure_elapsed_ms, socure_not_sent_reason) = match socure {
         SocureSide::Called { call, elapsed } => (
-            Some(socure::judge_call(&call)),
+            Some(socure::judge_call(&call, &redactor)),
             socure::outcome(&call),
             Some(millis(elapsed)),
             None,
@@ -237,7 +248,11 @@ pub fn pair(
         time: timestamp(at),
         properties: Properties {
             event_properties: EventProperties {
-                resolution_result: resolution::judge_exchange(&resolution.exchange, workflow),
+                resolution_result: resolution::judge_exchange(
+                    &resolution.exchange,
+                    workflow,
+                    &redactor,
+                ),
                 socure_result,
                 resolution_outcome: resolution.exchange.outcome(),
                 resolution_elapsed_ms: resolution.elapsed.map(millis),
@@ -248,7 +263,8 @@ pub fn pair(
             },
             new_event: true,
             path,
-            user_id,
+            user_id_invalid: user_id == UserId::Invalid,
+            user_id: user_id.uuid().map(str::to_owned),
         },
         log_filename: "events.log",
     }
@@ -380,6 +396,60 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(text).expect("parses");
         assert_eq!(back, line);
         assert_eq!(encode(&"plain").expect("encodes"), b"\"plain\"\n");
+    }
+
+    fn line_for(request: &[u8]) -> serde_json::Value {
+        let applicant = crate::applicant::parse(request).expect("applicant");
+        let line = pair(
+            "00000000-0000-4000-8000-000000000000".into(),
+            time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
+            "/p".into(),
+            Some(&applicant),
+            "wf",
+            ResolutionSide {
+                exchange: Exchange::ClientGone,
+                elapsed: None,
+            },
+            SocureSide::Called {
+                call: Ok(Answer {
+                    status: 400,
+                    content_type: Some("application/json".into()),
+                    body: br#"{"msg":"bad FAKEY MCFAKERSON"}"#.to_vec(),
+                }),
+                elapsed: Duration::from_millis(1),
+            },
+        );
+        serde_json::to_value(&line).expect("json")
+    }
+
+    #[test]
+    fn user_id_is_a_uuid_or_null_and_flagged() {
+        let uuid = "00000000-0000-4000-8000-000900000004";
+        let line = line_for(
+            format!(r#"{{"Settings":{{"Reference":"sp:{uuid}"}},"Person":{{"Name":{{"FirstName":"FAKEY","LastName":"MCFAKERSON"}}}}}}"#)
+                .as_bytes(),
+        );
+        assert_eq!(line["properties"]["user_id"], uuid);
+        assert!(line["properties"].get("user_id_invalid").is_none());
+        assert_eq!(
+            line["properties"]["event_properties"]["socure_result"]["exception"],
+            "bad [redacted] [redacted] (400)"
+        );
+
+        let line = line_for(
+            br#"{"Settings":{"Reference":"0987:900123456-MCFAKERSON"},"Person":{"Name":{"FirstName":"FAKEY","LastName":"MCFAKERSON"}}}"#,
+        );
+        assert_eq!(line["properties"]["user_id"], serde_json::Value::Null);
+        assert_eq!(line["properties"]["user_id_invalid"], true);
+        let text = line.to_string();
+        assert!(
+            !text.contains("900123456") && !text.contains("MCFAKERSON"),
+            "{text}"
+        );
+
+        let line = line_for(br#"{"Person":{"Name":{"FirstName":"FAKEY"}}}"#);
+        assert_eq!(line["properties"]["user_id"], serde_json::Value::Null);
+        assert!(line["properties"].get("user_id_invalid").is_none());
     }
 
     #[test]

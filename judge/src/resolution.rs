@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::redact::Redactor;
 use crate::verdict::Verdict;
 
 mod ruby;
@@ -71,8 +72,9 @@ impl Exchange {
     }
 }
 
-/// Judges one exchange. `workflow` is the InstantVerify workflow of the path.
-pub fn judge_exchange(exchange: &Exchange, workflow: &str) -> Verdict {
+/// Judges one exchange. `workflow` is the InstantVerify workflow of the
+/// path; `redactor` takes the applicant out of the answer's text.
+pub fn judge_exchange(exchange: &Exchange, workflow: &str, redactor: &Redactor) -> Verdict {
     let failed = |message: &str, timed_out: bool| {
         Verdict::exception(VENDOR_NAME, Some(workflow.to_owned()), message, timed_out)
     };
@@ -82,7 +84,7 @@ pub fn judge_exchange(exchange: &Exchange, workflow: &str) -> Verdict {
             content_type,
             body,
             truncated: false,
-        } => judge(*status, content_type.as_deref(), body, workflow),
+        } => judge(*status, content_type.as_deref(), body, workflow, redactor),
         Exchange::Answered {
             truncated: true, ..
         } => failed("Response body too large to judge", false),
@@ -121,7 +123,18 @@ pub fn judge_exchange(exchange: &Exchange, workflow: &str) -> Verdict {
 }
 
 /// Judges a LexisNexis answer: HTTP status, `Content-Type` and body bytes.
-pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], workflow: &str) -> Verdict {
+///
+/// What the answer says in its own words and reaches the line (`errors`:
+/// `base` with its code and `Information`, the logged products;
+/// `transaction_id`, `reference`; a `Content-Type`) goes through `redactor`:
+/// LexisNexis echoes the request it was sent.
+pub fn judge(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    workflow: &str,
+    redactor: &Redactor,
+) -> Verdict {
     let failed = |message: String| {
         Verdict::exception(VENDOR_NAME, Some(workflow.to_owned()), message, false)
     };
@@ -131,12 +144,17 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], workflow: &st
     }
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
         // identity-idp's scrubbed JSON error, typo and all, so queries match.
-        let content_type: String = content_type.unwrap_or("").chars().take(100).collect();
+        // Redacted before the cut, so the cut never keeps half of a value.
+        let content_type: String = redactor
+            .text(content_type.unwrap_or(""))
+            .chars()
+            .take(100)
+            .collect();
         return failed(format!(
             "An error occured parsing the response body JSON, status={status} content_type={content_type}"
         ));
     };
-    let judged = match judge_body(&root) {
+    let judged = match judge_body(&root, redactor) {
         Ok(judged) => judged,
         // identity-idp's proofer rescues whatever its parsing raises into an
         // exception result (`errors: {}`, `transaction_id` and `reference`
@@ -144,14 +162,17 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], workflow: &st
         Err(raised) => return failed(raised.to_string()),
     };
     // The logged products are moved out of the parsed answer, not copied.
-    let logged = take_logged(root, &judged.logged);
+    let logged = take_logged(root, &judged.logged, redactor);
+    let (mut transaction_id, mut reference) = (judged.transaction_id, judged.reference);
+    redactor.id(&mut transaction_id);
+    redactor.id(&mut reference);
     Verdict {
         success: judged.passed,
-        errors: errors(judged.base, logged),
+        errors: errors(judged.base.map(|base| redactor.text(&base)), logged),
         exception: None,
         timed_out: false,
-        transaction_id: judged.transaction_id,
-        reference: judged.reference,
+        transaction_id,
+        reference,
         can_pass_with_additional_verification: judged.can_pass,
         attributes_requiring_additional_verification: judged.attributes,
         vendor_name: VENDOR_NAME,
@@ -161,8 +182,9 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], workflow: &st
 }
 
 /// The products `judge_body` chose to log, by step name and in its order,
-/// taken out of `root` (whose `Products` it has already checked is a list).
-fn take_logged(root: Value, chosen: &[Logged]) -> Map<String, Value> {
+/// taken out of `root` (whose `Products` it has already checked is a list),
+/// each redacted whole: an item may quote what it checked.
+fn take_logged(root: Value, chosen: &[Logged], redactor: &Redactor) -> Map<String, Value> {
     let mut products = match root {
         Value::Object(mut root) => match root.shift_remove("Products") {
             Some(Value::Array(products)) => products,
@@ -180,7 +202,9 @@ fn take_logged(root: Value, chosen: &[Logged]) -> Map<String, Value> {
             // PhoneFinder reflects the applicant's PII here.
             product.shift_remove("ParameterDetails");
         }
-        logged.insert(chosen.step.clone(), Value::Object(product));
+        let mut product = Value::Object(product);
+        redactor.json(&mut product);
+        logged.insert(redactor.text(&chosen.step), product);
     }
     logged
 }
@@ -222,7 +246,7 @@ struct Logged {
 /// identity-idp's `InstantVerify::Proofer#build_result_from_response`, in its
 /// order, so that an answer it raises on is an exception here too (the first
 /// raise names the message) and any other answer gets the same values.
-fn judge_body(root: &Value) -> Result<Judged, Raised> {
+fn judge_body(root: &Value, redactor: &Redactor) -> Result<Judged, Raised> {
     let root = root
         .as_object()
         .ok_or(Raised::Malformed("the body is not a JSON object"))?;
@@ -265,9 +289,17 @@ fn judge_body(root: &Value) -> Result<Judged, Raised> {
     let base = match status {
         Some("error") => {
             let code = ruby::interpolate(reason_code()?);
-            let information = root
-                .get("Information")
-                .map_or_else(|| "{}".to_owned(), ruby::to_json);
+            // Its strings are redacted before printing (which escapes some
+            // characters a value may hold); the whole `base`, numbers and
+            // keys included, is redacted again as text.
+            let information = root.get("Information").map_or_else(
+                || "{}".to_owned(),
+                |information| {
+                    let mut information = information.clone();
+                    redactor.json_strings(&mut information);
+                    ruby::to_json(&information)
+                },
+            );
             Some(format!("Response error with code '{code}': {information}"))
         }
         // `passed` included: identity-idp words any present code this way.
@@ -454,7 +486,13 @@ mod tests {
 
     #[test]
     fn non_2xx_never_quotes_the_body() {
-        let v = judge(500, Some("text/plain"), b"FAKEY MCFAKERSON 900-00-0000", WF);
+        let v = judge(
+            500,
+            Some("text/plain"),
+            b"FAKEY MCFAKERSON 900-00-0000",
+            WF,
+            &Redactor::default(),
+        );
         assert_eq!(v.exception.as_deref(), Some("Unexpected status code '500'"));
         assert!(!v.success);
         assert_eq!(v.errors, Map::new());
@@ -462,7 +500,13 @@ mod tests {
 
     #[test]
     fn non_json_body_names_status_and_type_only() {
-        let v = judge(200, Some("text/html"), b"<html>FAKEY</html>", WF);
+        let v = judge(
+            200,
+            Some("text/html"),
+            b"<html>FAKEY</html>",
+            WF,
+            &Redactor::default(),
+        );
         assert_eq!(
             v.exception.as_deref(),
             Some(
@@ -478,6 +522,7 @@ mod tests {
             None,
             br#"{"Status":{"TransactionStatus":"weird"}}"#,
             WF,
+            &Redactor::default(),
         );
         assert_eq!(
             v.errors.get("base"),
@@ -493,7 +538,7 @@ mod tests {
     fn failed_without_code_is_an_exception() {
         let body =
             br#"{"Status":{"TransactionStatus":"failed","ConversationId":"1","Reference":"r"}}"#;
-        let v = judge(200, None, body, WF);
+        let v = judge(200, None, body, WF, &Redactor::default());
         assert_eq!(
             v.exception.as_deref(),
             Some("LexisNexis answered 'failed' without a TransactionReasonCode")
@@ -508,7 +553,7 @@ mod tests {
         let body = br#"{"Status":{"TransactionStatus":"failed","TransactionReasonCode":{"Code":"x"}},"Products":[
             {"ProductType":"PhoneFinder","ExecutedStepName":"Execute_PhoneFinder","ProductStatus":"fail",
              "ParameterDetails":[{"Name":"Consumer_Full_Names","Values":[{"Value":"FAKEY MCFAKERSON"}]}]}]}"#;
-        let v = judge(200, None, body, WF);
+        let v = judge(200, None, body, WF, &Redactor::default());
         assert_eq!(v.exception, None);
         let logged = serde_json::to_string(&v.errors).expect("json");
         assert!(logged.contains("Execute_PhoneFinder"));
@@ -518,7 +563,13 @@ mod tests {
 
     /// The verdict of a 200 answer given as JSON.
     fn judged(body: serde_json::Value) -> Verdict {
-        judge(200, None, body.to_string().as_bytes(), WF)
+        judge(
+            200,
+            None,
+            body.to_string().as_bytes(),
+            WF,
+            &Redactor::default(),
+        )
     }
 
     fn iv_product(status: &str, items: serde_json::Value) -> serde_json::Value {
@@ -676,7 +727,103 @@ mod tests {
     fn product_without_step_name_is_an_exception() {
         let body =
             br#"{"Status":{"TransactionStatus":"failed"},"Products":[{"ProductStatus":"fail"}]}"#;
-        let v = judge(200, None, body, WF);
+        let v = judge(200, None, body, WF, &Redactor::default());
         assert!(v.exception.is_some());
+    }
+
+    /// The fixture applicant (`Testy McTesterson`, SSN 123456789, born
+    /// 1980-01-01, 123 Main St, Baton Rouge 70802), as a redactor.
+    fn fixture_redactor() -> Redactor {
+        let request =
+            include_bytes!("../../tests/fixtures/lexis_nexis/instant_verify/request.json");
+        Redactor::new(Some(&crate::applicant::parse(request).expect("applicant")))
+    }
+
+    const FIXTURE_PII: [&str; 9] = [
+        "Testy",
+        "McTesterson",
+        "123456789",
+        "123-45-6789",
+        "1980",
+        "Main St",
+        "Baton Rouge",
+        "70802",
+        "1234-abcd",
+    ];
+
+    #[test]
+    fn information_quoting_the_applicant_is_redacted_in_base() {
+        let body = serde_json::json!({
+            "Status": {"TransactionStatus": "error", "TransactionReasonCode": {"Code": "bad 123-45-6789"},
+                       "ConversationId": "31000264013613", "Reference": "0987:1234-abcd"},
+            "Information": [{"Code": "x", "Description": "TESTY MCTESTERSON born 01/01/1980",
+                             "DetailDescription": [{"Text": "123 Main St & Baton Rouge 70802"}],
+                             "Person": {"SSN": 123456789, "Testy": true,
+                                        "DateOfBirth": {"Year": 1980, "Month": "1", "Day": "1"}}}]
+        });
+        let v = judge(
+            200,
+            None,
+            body.to_string().as_bytes(),
+            WF,
+            &fixture_redactor(),
+        );
+        let line = serde_json::to_string(&v).expect("json");
+        for pii in FIXTURE_PII {
+            assert!(!line.contains(pii), "{pii} in {line}");
+        }
+        let base = v.errors["base"][0].as_str().expect("base");
+        assert!(
+            base.starts_with("Response error with code 'bad [redacted]': [{"),
+            "{base}"
+        );
+        assert!(base.contains(r#""Year":"[redacted]""#), "{base}");
+        // A transaction id is a long number: kept.
+        assert_eq!(v.transaction_id, "31000264013613");
+        assert_eq!(v.reference, "0987:[redacted]");
+    }
+
+    #[test]
+    fn logged_products_quoting_the_applicant_are_redacted() {
+        let body = serde_json::json!({
+            "Status": {"TransactionStatus": "failed", "TransactionReasonCode": {"Code": "x"}},
+            "Products": [iv_product("fail", serde_json::json!([
+                {"ItemName": "SsnFullNameMatch", "ItemStatus": "fail",
+                 "ItemReason": {"Code": "c", "Description": "no match for testy mctesterson 123456789"}},
+                {"ItemName": "Addr1Zip_StateMatch", "ItemStatus": "fail", "ItemInfo": {"Zip": 70802}}
+            ]))]
+        });
+        let v = judge(
+            200,
+            None,
+            body.to_string().as_bytes(),
+            WF,
+            &fixture_redactor(),
+        );
+        let line = serde_json::to_string(&v).expect("json");
+        for pii in FIXTURE_PII {
+            assert!(!line.contains(pii), "{pii} in {line}");
+        }
+        assert_eq!(
+            v.attributes_requiring_additional_verification,
+            ["address", "ssn"]
+        );
+        assert_eq!(
+            v.errors["IV"][0]["Items"][1]["ItemInfo"]["Zip"],
+            "[redacted]"
+        );
+    }
+
+    #[test]
+    fn a_content_type_quoting_the_applicant_is_redacted() {
+        let v = judge(
+            200,
+            Some("text/plain; name=McTesterson; ssn=123456789"),
+            b"not json",
+            WF,
+            &fixture_redactor(),
+        );
+        let exception = v.exception.expect("exception");
+        assert!(exception.ends_with("content_type=text/plain; name=[redacted]; ssn=[redacted]"));
     }
 }

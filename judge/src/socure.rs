@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::applicant::Applicant;
 use crate::pair::SocureOutcome;
+use crate::redact::Redactor;
 use crate::verdict::{Verdict, elements};
 
 pub const VENDOR_NAME: &str = "socure_kyc";
@@ -109,10 +110,16 @@ pub enum SocureError {
     Setup(String),
 }
 
-/// Judges what one call produced.
-pub fn judge_call(call: &Result<Answer, SocureError>) -> Verdict {
+/// Judges what one call produced; `redactor` takes the applicant out of
+/// whatever Socure's answer says.
+pub fn judge_call(call: &Result<Answer, SocureError>, redactor: &Redactor) -> Verdict {
     match call {
-        Ok(answer) => judge(answer.status, answer.content_type.as_deref(), &answer.body),
+        Ok(answer) => judge(
+            answer.status,
+            answer.content_type.as_deref(),
+            &answer.body,
+            redactor,
+        ),
         Err(err) => failure(err.to_string(), Value::Null, *err == SocureError::Timeout),
     }
 }
@@ -139,8 +146,10 @@ pub fn outcome(call: &Result<Answer, SocureError>) -> SocureOutcome {
 ///
 /// The body is read as JSON only when `content_type` says JSON, as
 /// identity-idp's Faraday client does: a 400 whose JSON body comes as
-/// `text/plain` has no `msg` and no `referenceId` to take.
-pub fn judge(status: u16, content_type: Option<&str>, body: &[u8]) -> Verdict {
+/// `text/plain` has no `msg` and no `referenceId` to take. Socure's own
+/// text that reaches the line (`msg`, reason codes, `referenceId`) goes
+/// through `redactor`: a 400 may quote the fields it refused.
+pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Redactor) -> Verdict {
     let parsed = match is_json_media_type(content_type).then(|| serde_json::from_slice(body)) {
         Some(Ok(Value::Object(map))) => Some(map),
         _ => None,
@@ -152,13 +161,17 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8]) -> Verdict {
             .as_ref()
             .and_then(|b| b.get("msg"))
             .filter(|m| !matches!(m, Value::Null | Value::Bool(false)))
-            .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+            .map(|m| match m.as_str() {
+                Some(text) => redactor.text(text),
+                None => redactor.text(&m.to_string()),
+            })
             .unwrap_or_else(|| format!("the server responded with status {status}"));
-        let reference_id = parsed
+        let mut reference_id = parsed
             .as_ref()
             .and_then(|b| b.get("referenceId"))
             .cloned()
             .unwrap_or(Value::Null);
+        redactor.id(&mut reference_id);
         return failure(format!("{message} ({status})"), reference_id, false);
     }
     let Some(root) = parsed else {
@@ -168,7 +181,8 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8]) -> Verdict {
             false,
         );
     };
-    let reference_id = root.get("referenceId").cloned().unwrap_or(Value::Null);
+    let mut reference_id = root.get("referenceId").cloned().unwrap_or(Value::Null);
+    redactor.id(&mut reference_id);
     let Some(kyc) = root.get("kyc").and_then(Value::as_object) else {
         return failure("No kyc section on response".into(), reference_id, false);
     };
@@ -199,7 +213,7 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8]) -> Verdict {
     let mut reason_codes: Vec<String> = elements(kyc.get("reasonCodes"))
         .iter()
         .filter_map(Value::as_str)
-        .map(str::to_owned)
+        .map(|code| redactor.text(code))
         .collect();
     reason_codes.sort();
     reason_codes.dedup();
@@ -260,13 +274,13 @@ mod tests {
     #[test]
     fn score_half_rounds_up_as_ruby_does() {
         let body = br#"{"kyc":{"fieldValidations":{"firstName":0.5,"surName":0.49}}}"#;
-        let v = judge(200, Some("application/json"), body);
+        let v = judge(200, Some("application/json"), body, &Redactor::default());
         assert_eq!(v.verified_attributes, Some(vec!["first_name".to_owned()]));
     }
 
     #[test]
     fn error_without_json_uses_faraday_words() {
-        let v = judge(500, Some("text/html"), b"It works!");
+        let v = judge(500, Some("text/html"), b"It works!", &Redactor::default());
         assert_eq!(
             v.exception.as_deref(),
             Some("the server responded with status 500 (500)")
@@ -299,8 +313,29 @@ mod tests {
     }
 
     #[test]
+    fn a_400_msg_quoting_the_applicant_is_redacted() {
+        let request = br#"{"Settings":{"Reference":"0987:1234-abcd"},"Person":{
+            "Name":{"FirstName":"FAKEY","LastName":"MCFAKERSON"},"SSN":{"Number":"900661234"},
+            "DateOfBirth":{"Year":"1938","Month":"10","Day":"6"},
+            "Addresses":[{"StreetAddress1":"1 FAKE RD","City":"GREAT FALLS","Zip5":"59010"}]}}"#;
+        let applicant = crate::applicant::parse(request).expect("applicant");
+        let redactor = Redactor::new(Some(&applicant));
+        let body = br#"{"msg":"Invalid: fakey mcfakerson 900-66-1234 1938-10-06 1 Fake Rd","referenceId":"ref-MCFAKERSON","kyc":{"reasonCodes":["I919","R 900661234"]}}"#;
+        let v = judge(400, Some("application/json"), body, &redactor);
+        let exception = v.exception.as_deref().unwrap_or_default();
+        // The SSN, the date and the street's number make one digit run.
+        assert_eq!(exception, "Invalid: [redacted] [redacted] [redacted] (400)");
+        assert_eq!(v.transaction_id, "ref-[redacted]");
+        let v = judge(200, Some("application/json"), body, &redactor);
+        assert_eq!(
+            v.errors.get("reason_codes"),
+            Some(&serde_json::json!(["I919", "R [redacted]"]))
+        );
+    }
+
+    #[test]
     fn timeout_is_flagged() {
-        let v = judge_call(&Err(SocureError::Timeout));
+        let v = judge_call(&Err(SocureError::Timeout), &Redactor::default());
         assert!(v.timed_out);
         assert_eq!(
             v.exception.as_deref(),

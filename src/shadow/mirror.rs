@@ -279,36 +279,44 @@ impl Shared {
         rx: oneshot::Receiver<ResolutionSide>,
     ) -> Option<ShadowLine> {
         let id = new_id();
-        // Parsing happens here, off the forward path.
-        let parsed = match plan {
-            Plan::Skip(reason) => Err(reason),
-            Plan::Mirror { body, permit } => applicant::parse(&body)
-                .map(|applicant| (applicant, permit))
-                .map_err(|err| err.to_string()),
+        // Parsing happens here, off the forward path. The applicant is kept
+        // apart from the permit: the call borrows it, and the line needs it
+        // afterwards (its `user_id`, and what to redact from vendor text).
+        let (parsed, permit) = match plan {
+            Plan::Skip(reason) => (Err(reason), None),
+            Plan::Mirror { body, permit } => (
+                applicant::parse(&body).map_err(|err| err.to_string()),
+                permit,
+            ),
         };
-        let user_id = parsed.as_ref().ok().and_then(|(a, _)| a.user_uuid.clone());
         // The sample comes first: an applicant left out costs nothing more
-        // and gets no line, only the count.
-        if parsed.is_ok()
-            && !selection::sampled_in(user_id.as_deref(), self.live.sample_basis_points())
+        // and gets no line, only the count. The draw reads the Reference as
+        // sent (hashed, never written), so a user is sticky whatever it holds.
+        if let Ok(applicant) = &parsed
+            && !selection::sampled_in(
+                applicant.user_uuid.as_deref(),
+                self.live.sample_basis_points(),
+            )
         {
             self.metrics.sampled_out();
             return None;
         }
         let duplicate_of = match (&parsed, &self.dedup) {
-            (Ok((applicant, _)), Some(dedup)) => dedup.check(applicant, &id),
+            (Ok(applicant), Some(dedup)) => dedup.check(applicant, &id),
             _ => None,
         };
         // Read once, so the check and its message agree across a reload.
         let budget = self.live.max_calls_per_day();
         let socure_side = async {
-            match (parsed, duplicate_of) {
-                (Err(reason), _) => SocureSide::NotSent { reason },
-                (Ok(_), Some(of)) => {
+            match (&parsed, duplicate_of, permit) {
+                (Err(reason), _, _) => SocureSide::NotSent {
+                    reason: reason.clone(),
+                },
+                (Ok(_), Some(of), _) => {
                     self.metrics.mirror_not_sent(Skipped::Duplicate);
                     SocureSide::Duplicate { of }
                 }
-                (Ok((_, Some(_))), None) if !self.budget.take(budget) => {
+                (Ok(_), None, Some(_)) if !self.budget.take(budget) => {
                     self.metrics.mirror_not_sent(Skipped::Budget);
                     SocureSide::BudgetExhausted {
                         reason: format!(
@@ -316,7 +324,7 @@ impl Shared {
                         ),
                     }
                 }
-                (Ok((_, None)), None) => {
+                (Ok(_), None, None) => {
                     self.metrics.mirror_not_sent(Skipped::Capacity);
                     SocureSide::Dropped {
                         reason: format!(
@@ -325,12 +333,12 @@ impl Shared {
                         ),
                     }
                 }
-                (Ok((applicant, Some(permit))), None) => {
+                (Ok(applicant), None, Some(permit)) => {
                     let started = Instant::now();
                     self.metrics.socure_call_started();
                     let side = tokio::select! {
                         biased;
-                        call = self.socure.call(&applicant, self.live.socure_timeout()) => SocureSide::Called { call, elapsed: started.elapsed() },
+                        call = self.socure.call(applicant, self.live.socure_timeout()) => SocureSide::Called { call, elapsed: started.elapsed() },
                         () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
                     };
                     self.metrics.socure_call_ended(started.elapsed());
@@ -360,7 +368,7 @@ impl Shared {
             id,
             OffsetDateTime::now_utc(),
             path,
-            user_id,
+            parsed.as_ref().ok(),
             &self.workflow,
             resolution_side,
             socure_side,

@@ -11,6 +11,8 @@ use serde_json::json;
 
 const API_KEY_CANARY: &str = "CANARY-SOCURE-KEY-7f3a9";
 const AUTH_CANARY: &str = "Basic Q0FOQVJZLUFVVEgtOWQyYg==";
+/// The canary applicant's user uuid, as the IdP puts it after its SP prefix.
+const CANARY_USER: &str = "00000000-0000-4000-8000-00000000c0de";
 
 /// Each value an applicant could leak, as it may appear anywhere.
 const PII_CANARIES: &[&str] = &[
@@ -27,7 +29,7 @@ const PII_CANARIES: &[&str] = &[
 
 fn canary_body() -> Vec<u8> {
     json!({
-        "Settings": {"AccountNumber": "test_account", "Reference": "0987:canary-user-uuid"},
+        "Settings": {"AccountNumber": "test_account", "Reference": format!("0987:{CANARY_USER}")},
         "Person": {
             "Name": {"FirstName": "QXFIRSTCANARY", "LastName": "QXLASTCANARY"},
             "SSN": {"Number": "900557733", "Type": "ssn9"},
@@ -172,7 +174,7 @@ async fn no_canary_in_any_byte_the_proxy_writes() {
     assert!(
         lines
             .iter()
-            .all(|l| l["properties"]["user_id"] == "canary-user-uuid"
+            .all(|l| l["properties"]["user_id"] == CANARY_USER
                 || event(l)["socure_outcome"] == "not_sent")
     );
 }

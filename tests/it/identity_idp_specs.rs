@@ -10,6 +10,7 @@
 
 use crate::support::{RESULT_KEYS, SOCURE_REQUEST_KEYS, WORKFLOW, fixture_json, keys};
 use serde_json::{Value, json};
+use socure_shadow_proxy::judge::redact::Redactor;
 use socure_shadow_proxy::judge::resolution::{self, Exchange};
 use socure_shadow_proxy::judge::socure;
 
@@ -20,6 +21,7 @@ fn judge_lexis_nexis(body: &Value) -> Value {
         Some("application/json"),
         body.to_string().as_bytes(),
         WORKFLOW,
+        &Redactor::default(),
     );
     serde_json::to_value(verdict).expect("verdict serialises")
 }
@@ -31,7 +33,7 @@ fn instant_verify(fixture_name: &str) -> Value {
 
 /// The Socure verdict of an answer, as the line carries it.
 fn judge_socure(status: u16, content_type: &str, body: &[u8]) -> Value {
-    let verdict = socure::judge(status, Some(content_type), body);
+    let verdict = socure::judge(status, Some(content_type), body, &Redactor::default());
     serde_json::to_value(verdict).expect("verdict serialises")
 }
 
@@ -115,7 +117,13 @@ mod lexis_nexis_response_spec {
     // Deliberately different: the body is never quoted (bodies can carry PII).
     #[test]
     fn http_error_status_names_the_status_but_not_the_body() {
-        let verdict = resolution::judge(500, None, b"something went horribly wrong", WORKFLOW);
+        let verdict = resolution::judge(
+            500,
+            None,
+            b"something went horribly wrong",
+            WORKFLOW,
+            &Redactor::default(),
+        );
         assert_eq!(
             verdict.exception.as_deref(),
             Some("Unexpected status code '500'")
@@ -228,7 +236,7 @@ mod lexis_nexis_response_spec {
     // #response_body › the result includes invalid JSON › raises a JSON parse error with a generic error message
     #[test]
     fn invalid_json_gets_the_generic_message() {
-        let verdict = resolution::judge(200, None, br#"$":^&"#, WORKFLOW);
+        let verdict = resolution::judge(200, None, br#"$":^&"#, WORKFLOW, &Redactor::default());
         assert_eq!(
             verdict.exception.as_deref(),
             Some("An error occured parsing the response body JSON, status=200 content_type=")
@@ -313,7 +321,8 @@ mod instant_verify_proofing_spec {
     // #proof › when the request times out › retuns a timeout result
     #[test]
     fn timeout_is_a_timeout_result() {
-        let verdict = resolution::judge_exchange(&Exchange::UpstreamTimeout, WORKFLOW);
+        let verdict =
+            resolution::judge_exchange(&Exchange::UpstreamTimeout, WORKFLOW, &Redactor::default());
         assert!(!verdict.success);
         assert!(verdict.errors.is_empty());
         // identity-idp's Proofing::TimeoutError message, word for word.
@@ -331,7 +340,7 @@ mod instant_verify_proofing_spec {
     #[test]
     fn raised_error_is_an_exception_result() {
         for exchange in [Exchange::UpstreamUnreachable, Exchange::UpstreamFailed] {
-            let verdict = resolution::judge_exchange(&exchange, WORKFLOW);
+            let verdict = resolution::judge_exchange(&exchange, WORKFLOW, &Redactor::default());
             assert!(!verdict.success);
             assert!(verdict.errors.is_empty());
             let exception = verdict.exception.as_deref().expect("exception");
@@ -567,7 +576,7 @@ mod socure_proofer_spec {
     // / does not have transaction id / includes exception details
     #[test]
     fn timeout() {
-        let verdict = socure::judge_call(&Err(socure::SocureError::Timeout));
+        let verdict = socure::judge_call(&Err(socure::SocureError::Timeout), &Redactor::default());
         assert!(!verdict.success);
         assert_eq!(verdict.vendor_name, "socure_kyc");
         assert_eq!(verdict.transaction_id, Value::Null);
@@ -855,7 +864,7 @@ mod socure_request_spec {
     #[tokio::test]
     async fn http_200_has_kyc_data() {
         let (result, _) = call(kyc_answer(), BOUND).await;
-        let verdict = socure::judge_call(&result);
+        let verdict = socure::judge_call(&result, &Redactor::default());
         assert_eq!(socure::outcome(&result).label(), "answered");
         assert_eq!(verdict.exception, None);
         assert_eq!(
@@ -887,7 +896,7 @@ mod socure_request_spec {
             "msg": "Request-specific error message goes here"
         });
         let (result, _) = call(error_reply("400 Bad Request", body), BOUND).await;
-        let verdict = socure::judge_call(&result);
+        let verdict = socure::judge_call(&result, &Redactor::default());
         assert_eq!(
             verdict.exception.as_deref(),
             Some("Request-specific error message goes here (400)")
@@ -905,7 +914,9 @@ mod socure_request_spec {
         });
         let (result, _) = call(error_reply("401 Unauthorized", body), BOUND).await;
         assert_eq!(
-            socure::judge_call(&result).exception.as_deref(),
+            socure::judge_call(&result, &Redactor::default())
+                .exception
+                .as_deref(),
             Some("Request-specific error message goes here (401)")
         );
     }
@@ -915,7 +926,7 @@ mod socure_request_spec {
     async fn weird_500_is_a_request_error() {
         let reply = Reply::Now(response("500 Internal Server Error", &[], b"It works!"));
         let (result, _) = call(reply, BOUND).await;
-        let verdict = socure::judge_call(&result);
+        let verdict = socure::judge_call(&result, &Redactor::default());
         assert_eq!(
             verdict.exception.as_deref(),
             Some("the server responded with status 500 (500)")
@@ -928,7 +939,7 @@ mod socure_request_spec {
     async fn timeout_is_a_timeout() {
         let (result, _) = call(Reply::Hang, Duration::from_millis(300)).await;
         assert_eq!(result.as_ref().err(), Some(&SocureError::Timeout));
-        assert!(socure::judge_call(&result).timed_out);
+        assert!(socure::judge_call(&result, &Redactor::default()).timed_out);
     }
 
     // #send_request › when connection is reset › raises a RequestError
@@ -937,7 +948,7 @@ mod socure_request_spec {
     #[tokio::test]
     async fn reset_is_a_request_error() {
         let (result, _) = call(Reply::Reset, BOUND).await;
-        let verdict = socure::judge_call(&result);
+        let verdict = socure::judge_call(&result, &Redactor::default());
         assert_eq!(
             verdict.exception.as_deref(),
             Some("Connection failed: connection reset")

@@ -9,6 +9,23 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
+/// The user uuid the IdP puts after its SP prefix in `Settings.Reference`.
+/// identity-idp's fixture request has `0987:1234-abcd`, which is not a UUID,
+/// so its line would have `user_id: null` (`canaries` tests that case).
+const USER_UUID: &str = "00000000-0000-4000-8000-000000001234";
+
+/// identity-idp's fixture request, with a user uuid in its Reference.
+fn instant_verify_request_with_uuid() -> Vec<u8> {
+    let mut body = fixture_json("lexis_nexis/instant_verify/request.json");
+    body["Settings"]["Reference"] = json!(format!("0987:{USER_UUID}"));
+    request(
+        "POST",
+        IV_PATH,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
 /// Runs one shadowed request with the two fakes answering as given and
 /// returns its single line.
 async fn line_for(
@@ -21,7 +38,7 @@ async fn line_for(
         ..Options::default()
     };
     let proxy = TestProxy::start(upstream.addr, socure_addr, options).await;
-    send(proxy.addr, &instant_verify_request()).await;
+    send(proxy.addr, &instant_verify_request_with_uuid()).await;
     let mut lines = proxy.finish().await;
     assert_eq!(lines.len(), 1, "exactly one line");
     lines.remove(0)
@@ -45,7 +62,8 @@ fn assert_envelope(line: &Value) {
     assert!(time.ends_with('Z') && time.as_bytes()[19] == b'.', "{time}");
     assert_eq!(line["properties"]["new_event"], true);
     assert_eq!(line["properties"]["path"], IV_PATH);
-    assert_eq!(line["properties"]["user_id"], "1234-abcd");
+    assert_eq!(line["properties"]["user_id"], USER_UUID);
+    assert_eq!(line["properties"].get("user_id_invalid"), None);
     assert_eq!(line["log_filename"], "events.log");
 }
 
