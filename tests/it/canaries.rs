@@ -1,13 +1,16 @@
 //! PII and secret canaries: distinctive fake values go through every mode of
 //! the real binary (at `RUST_LOG=trace`), then every byte it wrote (shadow
-//! log, stdout, stderr) is searched for them.
+//! log, stdout, stderr) is searched for them. Then vendors that quote the
+//! applicant back (a Socure 400's `msg`, LexisNexis `Information` and items,
+//! an echoed Reference) and References that are not UUIDs, through the
+//! proxy in-process: none of it reaches the line as it was.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::support::*;
 use nix::sys::signal::Signal;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const API_KEY_CANARY: &str = "CANARY-SOCURE-KEY-7f3a9";
 const AUTH_CANARY: &str = "Basic Q0FOQVJZLUFVVEgtOWQyYg==";
@@ -176,5 +179,237 @@ async fn no_canary_in_any_byte_the_proxy_writes() {
             .iter()
             .all(|l| l["properties"]["user_id"] == CANARY_USER
                 || event(l)["socure_outcome"] == "not_sent")
+    );
+}
+
+/// The canary applicant's values as a vendor might quote them back, in
+/// other spellings than the request's.
+const QUOTED: &[&str] = &[
+    "qxfirstcanary",
+    "QxLastCanary",
+    "900-55-7733",
+    "900 55 7733",
+    "11/23/1911",
+    "19111123",
+    "1 qxstreetcanary rd",
+    "QXCITYCANARY",
+    "(555) 010-7788",
+    "QX.CANARY@EXAMPLE.INVALID",
+];
+
+/// The canary request with `reference` as its `Settings.Reference`.
+fn canary_body_with_reference(reference: &str) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&canary_body()).expect("canary body");
+    body["Settings"]["Reference"] = json!(reference);
+    body.to_string().into_bytes()
+}
+
+/// `body` as a 200 LexisNexis answer, its `Status.Reference` the request's
+/// own `Settings.Reference`, as the real vendor echoes it.
+fn echoing_lexis_nexis(answer: Value) -> impl Fn(&Message) -> Reply + Send + Sync + 'static {
+    move |request| {
+        let mut answer = answer.clone();
+        answer["Status"]["Reference"] = request.json()["Settings"]["Reference"].clone();
+        Reply::Now(json_ok(answer.to_string().as_bytes()))
+    }
+}
+
+/// One shadowed request with `body`, the fakes answering as given; the
+/// shadow log exactly as written (one line), and that line parsed.
+async fn one_line(
+    upstream: FakeVendor,
+    socure: FakeVendor,
+    options: Options,
+    body: &[u8],
+) -> (String, Value) {
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    send(proxy.addr, &iv_post(body)).await;
+    let text = proxy.finish_text().await;
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    let line = serde_json::from_str(text.trim_end()).expect("the line is JSON");
+    (text, line)
+}
+
+/// Neither the request's canaries nor their quoted spellings are in `text`,
+/// whatever the case.
+fn assert_quoted_values_gone(text: &str) {
+    let lower = text.to_lowercase();
+    for value in PII_CANARIES.iter().chain(QUOTED) {
+        assert!(
+            !lower.contains(&value.to_lowercase()),
+            "{value} in the line: {text}"
+        );
+    }
+}
+
+fn socure_json_400(body: &Value) -> Vec<u8> {
+    response(
+        "400 Bad Request",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn socure_400_msg_quoting_the_applicant_is_redacted_in_the_line() {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let msg = format!(
+        "Invalid: {} {} ({}), ssn 900557733 / {}, dob 1911-11-23 = {} = {}, {}, {}, phone {}, email {}",
+        QUOTED[0],
+        QUOTED[1],
+        PII_CANARIES[1],
+        QUOTED[2],
+        QUOTED[4],
+        QUOTED[5],
+        QUOTED[6],
+        QUOTED[7],
+        QUOTED[8],
+        QUOTED[9],
+    );
+    let socure = FakeVendor::always(socure_json_400(&json!({
+        "status": "Error",
+        "referenceId": "a-big-unique-reference-id",
+        "msg": msg,
+    })))
+    .await;
+    let (text, line) = one_line(upstream, socure, Options::default(), &canary_body()).await;
+
+    assert_quoted_values_gone(&text);
+    let socure_result = &event(&line)["socure_result"];
+    let exception = socure_result["exception"].as_str().expect("exception");
+    assert!(exception.starts_with("Invalid: [redacted]"), "{exception}");
+    assert!(exception.ends_with(" (400)"), "{exception}");
+    assert_eq!(socure_result["transaction_id"], "a-big-unique-reference-id");
+    assert_eq!(line["properties"]["user_id"], CANARY_USER);
+}
+
+#[tokio::test]
+async fn lexis_nexis_information_and_items_quoting_the_applicant_are_redacted() {
+    let mut answer = fixture_json("lexis_nexis/instant_verify/error_response.json");
+    answer["Status"]["TransactionReasonCode"]["Code"] = json!(format!("bad.person.{}", QUOTED[9]));
+    answer["Information"][0]["DetailDescription"][0]["Text"] =
+        json!(format!("Invalid person: {}", QUOTED.join(" & ")));
+    answer["Information"][0]["Person"] = json!({
+        "Name": {"FirstName": "QXFIRSTCANARY", "LastName": "QXLASTCANARY"},
+        "SSN": 900557733,
+        "DateOfBirth": {"Year": "1911", "Month": 11, "Day": "23"},
+        "Address": "1 QXSTREETCANARY Rd, QXCITYCANARY 00000",
+        "QXLASTCANARY": true
+    });
+    answer["Products"] = json!([{
+        "ProductType": "InstantVerify", "ExecutedStepName": "Execute Instant Verify",
+        "ProductStatus": "fail",
+        "Items": [{"ItemName": "SsnFullNameMatch", "ItemStatus": "fail",
+                   "ItemReason": {"Code": "x", "Description": format!("no match: {}", QUOTED.join("; "))},
+                   "ItemInfo": {"SSN": 900557733, "DOB": {"Year": 1911, "Month": 11, "Day": 23}}}]
+    }]);
+    let upstream = FakeVendor::start(echoing_lexis_nexis(answer)).await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let (text, line) = one_line(upstream, socure, Options::default(), &canary_body()).await;
+
+    assert_quoted_values_gone(&text);
+    let result = &event(&line)["resolution_result"];
+    let base = result["errors"]["base"][0].as_str().expect("base");
+    // The code quoted the e-mail address: the whole token goes.
+    assert!(
+        base.starts_with("Response error with code '[redacted]': [{"),
+        "{base}"
+    );
+    assert!(base.contains("Invalid person: [redacted]"), "{base}");
+    // The date of birth in its three keys is gone too (no `1911` anywhere).
+    let result_text = result.to_string();
+    assert!(!result_text.contains("1911"), "{result_text}");
+    // The judging is unchanged: the failed item still maps to its attribute.
+    assert_eq!(
+        result["attributes_requiring_additional_verification"],
+        json!(["ssn"])
+    );
+    assert_eq!(
+        result["errors"]["Execute Instant Verify"][0]["ProductStatus"],
+        "fail"
+    );
+    // The echoed Reference is a UUID: kept.
+    assert_eq!(result["reference"], format!("0987:{CANARY_USER}"));
+}
+
+#[tokio::test]
+async fn a_reference_that_is_not_a_uuid_never_reaches_the_line() {
+    let upstream = FakeVendor::start(echoing_lexis_nexis(fixture_json(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let body = canary_body_with_reference("0987:123456789-McTesterson");
+    let (text, line) = one_line(upstream, socure, Options::default(), &body).await;
+
+    assert_eq!(line["properties"]["user_id"], Value::Null);
+    assert_eq!(line["properties"]["user_id_invalid"], true);
+    let lower = text.to_lowercase();
+    assert!(!lower.contains("123456789"), "{text}");
+    assert!(!lower.contains("mctesterson"), "{text}");
+    // LexisNexis echoed it; the echo is redacted, its prefix kept.
+    assert_eq!(
+        event(&line)["resolution_result"]["reference"],
+        "0987:[redacted]"
+    );
+    // The mirror still did its work.
+    assert_eq!(event(&line)["socure_outcome"], "answered");
+    assert_eq!(event(&line)["socure_result"]["success"], true);
+}
+
+#[tokio::test]
+async fn a_100_kib_reference_still_gives_a_short_line() {
+    let upstream = FakeVendor::start(echoing_lexis_nexis(fixture_json(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let huge = format!(
+        "0987:{}",
+        "FAKEY MCFAKERSON 900-00-0000 ".repeat(100 * 1024 / 29)
+    );
+    assert!(huge.len() >= 100 * 1024);
+    let body = canary_body_with_reference(&huge);
+    let options = Options {
+        // Room for the whole request in the mirror, so the Reference is read.
+        max_shadow_body_bytes: Some(256 * 1024),
+        ..Options::default()
+    };
+    let (text, line) = one_line(upstream, socure, options, &body).await;
+
+    assert!(text.len() < 8 * 1024, "a line of {} bytes", text.len());
+    assert_eq!(line["properties"]["user_id"], Value::Null);
+    assert_eq!(line["properties"]["user_id_invalid"], true);
+    assert!(!text.contains("MCFAKERSON"), "{text}");
+    assert_eq!(event(&line)["socure_outcome"], "answered");
+}
+
+#[tokio::test]
+async fn a_line_separator_in_vendor_text_is_escaped_in_the_line() {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let msg = "first\u{2028}second\u{2029}third";
+    let socure = FakeVendor::always(socure_json_400(&json!({"msg": msg}))).await;
+    let (text, line) = one_line(upstream, socure, Options::default(), &canary_body()).await;
+
+    assert!(
+        !text.contains('\u{2028}') && !text.contains('\u{2029}'),
+        "{text:?}"
+    );
+    assert!(text.contains(r"first\u2028second\u2029third"), "{text}");
+    // JavaScript and Python's splitlines() would see one line too.
+    let splits = text
+        .trim_end_matches('\n')
+        .split(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}'])
+        .count();
+    assert_eq!(splits, 1);
+    assert_eq!(
+        event(&line)["socure_result"]["exception"],
+        format!("{msg} (400)")
     );
 }

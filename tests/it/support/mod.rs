@@ -566,6 +566,8 @@ pub struct Options {
     pub listen_extra: String,
     /// More `[shadow]` keys, as TOML lines.
     pub shadow_extra: String,
+    /// `shadow.max_body_bytes`; the proxy's default when `None`.
+    pub max_shadow_body_bytes: Option<u64>,
 }
 
 impl Default for Options {
@@ -584,6 +586,7 @@ impl Default for Options {
             max_calls_per_day: None,
             listen_extra: String::new(),
             shadow_extra: String::new(),
+            max_shadow_body_bytes: None,
         }
     }
 }
@@ -613,6 +616,7 @@ shutdown_grace_seconds = {grace}
 sample_percent = {sample_percent}
 dedup_window_seconds = {dedup}
 {shadow_extra}
+{shadow_body}
 [socure]
 base_url = "http://{socure}"
 timeout_seconds = {socure_timeout}
@@ -631,6 +635,10 @@ timeout_seconds = {socure_timeout}
             dedup = self.dedup_window_seconds,
             listen_extra = self.listen_extra,
             shadow_extra = self.shadow_extra,
+            shadow_body = self
+                .max_shadow_body_bytes
+                .map(|n| format!("max_body_bytes = {n}"))
+                .unwrap_or_default(),
             budget = self
                 .max_calls_per_day
                 .map(|n| format!("max_calls_per_day = {n}"))
@@ -683,6 +691,15 @@ impl TestProxy {
     /// Shuts the proxy down (draining mirrors, flushing the log) and returns
     /// every shadow line written, parsed.
     pub async fn finish(self) -> Vec<Value> {
+        let text = self.finish_text().await;
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+            .collect()
+    }
+
+    /// Shuts the proxy down as [`TestProxy::finish`] does and returns the
+    /// shadow log as written, whole lines only.
+    pub async fn finish_text(self) -> String {
         let report = tokio::time::timeout(TEST_BOUND, self.running.shutdown())
             .await
             .expect("shutdown in time");
@@ -693,9 +710,7 @@ impl TestProxy {
             Err(err) => panic!("read shadow log: {err}"),
         };
         assert!(text.is_empty() || text.ends_with('\n'), "whole lines only");
-        text.lines()
-            .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
-            .collect()
+        text
     }
 
     /// Shuts the proxy down without reading the log (for logs that are
