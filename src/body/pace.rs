@@ -1,16 +1,21 @@
-//! The request body's pace: a client must send its body at a minimum rate after a grace period, or the body fails with [`BodyTimedOut`] (408 to the client; a shadowed request's line says why).
+//! The request body's pace: a client must keep sending its body, at a minimum average rate after a grace period, or the body fails with [`BodyTimedOut`] (408 to the client; a shadowed request's line says why).
 //!
 //! Beside the other body types because the upstream's client meets this
 //! error too, when a slow body is streamed out rather than read first.
 //!
 //! Without it a client that declares a large body and then stalls, or sends
 //! a byte a second, holds its connection, its task and whatever was read so
-//! far for as long as it likes. The rule is Kestrel's minimum data rate: the
-//! body may take `grace` plus one second for every `min_rate` bytes received,
-//! so a stall ends after the grace period and a trickle soon after it, while
-//! a large body sent at any sane speed never notices. A timer is armed only
-//! when a read has to wait: a body that arrives with its head (every
-//! InstantVerify request) never makes one.
+//! far for as long as it likes. Two rules, either of which ends the body:
+//! - no byte for `grace` (nginx's `client_body_timeout`: a stall, counted
+//!   from the last byte, so a client that sent most of a large body at
+//!   once and then stopped is not given credit for it);
+//! - Kestrel's minimum data rate: the body may take `grace` plus one second
+//!   for every `min_rate` bytes received, so a trickle ends soon after the
+//!   grace period, while a large body sent at any sane speed never notices.
+//!
+//! A timer is armed only when a read has to wait: a body that arrives with
+//! its head (every InstantVerify request) never makes one, and the clock is
+//! read only then.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,7 +30,8 @@ use crate::error::BoxError;
 /// How fast a request body must come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pace {
-    /// The time any body may take, however small.
+    /// The longest a body may go without a byte, and the time any body may
+    /// take before its average rate counts.
     pub grace: Duration,
     /// Bytes a second the client must keep up past the grace period.
     pub min_rate: u64,
@@ -45,6 +51,9 @@ pub struct Paced<B> {
     pace: Pace,
     started: Instant,
     received: u64,
+    /// When the current wait began: the first read that waited after the
+    /// last byte (within a poll of it, which is as exact as a stall needs).
+    waiting_since: Option<Instant>,
     /// Armed on the first read that waits; boxed so the body stays `Unpin`.
     timer: Option<Pin<Box<Sleep>>>,
 }
@@ -57,19 +66,25 @@ impl<B> Paced<B> {
             pace,
             started: Instant::now(),
             received: 0,
+            waiting_since: None,
             timer: None,
         }
     }
 
-    fn deadline(&self) -> Instant {
+    /// The nearer of the two rules' deadlines, for a wait that began at
+    /// `waiting_since`.
+    fn deadline(&self, waiting_since: Instant) -> Instant {
+        let stall = waiting_since + self.pace.grace;
         let earned = if self.pace.min_rate == 0 {
             Duration::MAX
         } else {
             Duration::from_secs_f64(self.received as f64 / self.pace.min_rate as f64)
         };
-        self.started
+        let slow = self
+            .started
             .checked_add(self.pace.grace.saturating_add(earned))
-            .unwrap_or_else(far_future)
+            .unwrap_or_else(far_future);
+        stall.min(slow)
     }
 }
 
@@ -96,12 +111,14 @@ where
                 if let Some(data) = frame.data_ref() {
                     this.received = this.received.saturating_add(data.len() as u64);
                 }
+                this.waiting_since = None;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                let deadline = this.deadline();
+                let waiting_since = *this.waiting_since.get_or_insert_with(Instant::now);
+                let deadline = this.deadline(waiting_since);
                 let timer = this
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -165,7 +182,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn each_byte_received_earns_time_at_the_minimum_rate() {
+    async fn a_stall_after_a_fast_start_ends_at_the_grace_period_from_the_last_byte() {
         let (mut tx, body) = channel_body();
         let mut paced = Paced::new(body, PACE);
         let started = Instant::now();
@@ -175,8 +192,45 @@ mod tests {
         let frame = paced.frame().await.expect("a frame").expect("data");
         assert_eq!(frame.data_ref().map(Bytes::len), Some(5000));
         next_is_timeout(&mut paced).await;
-        // 10 s of grace plus 5 s earned by 5,000 bytes at 1,000 a second.
-        assert_eq!(started.elapsed(), Duration::from_secs(15));
+        // Stalled after its first bytes: 10 s from the last byte, not the
+        // 15 s those 5,000 bytes earned at 1,000 a second.
+        assert_eq!(started.elapsed(), PACE.grace);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_under_the_minimum_rate_ends_soon_after_the_grace_period() {
+        let (mut tx, body) = channel_body();
+        let mut paced = Paced::new(body, PACE);
+        let started = Instant::now();
+        let trickle = tokio::spawn(async move {
+            // 100 bytes a second, a tenth of the minimum, never a stall.
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if tx
+                    .send_data(Bytes::from_static(b"0123456789"))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        loop {
+            match paced.frame().await.expect("a frame") {
+                Ok(_) => continue,
+                Err(err) => {
+                    assert!(err.is::<BodyTimedOut>());
+                    break;
+                }
+            }
+        }
+        // 10 s of grace, plus the second or so its ~1,000 bytes earned.
+        let took = started.elapsed();
+        assert!(
+            took > PACE.grace && took < PACE.grace + Duration::from_secs(2),
+            "{took:?}"
+        );
+        trickle.abort();
     }
 
     #[tokio::test(start_paused = true)]

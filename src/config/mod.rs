@@ -109,7 +109,8 @@ pub struct ListenTimeouts {
     pub header: Duration,
     /// With no request open (on HTTP/1, until the next head is whole).
     pub idle: Duration,
-    /// The time any request body may take, however small.
+    /// The longest a request body may go without a byte, and the time any
+    /// body may take before its average rate counts.
     pub request_body_grace: Duration,
     /// Bytes a second a request body must keep up past its grace period.
     pub request_body_min_rate: u64,
