@@ -49,22 +49,24 @@ fn head_end(whole: &[u8]) -> usize {
         + 4
 }
 
-/// A shadowing proxy with the mirror's byte budget and the body's grace
-/// period set, in front of fast fakes (kept alive with it).
-async fn proxy_with_budget(budget: usize, body_grace_seconds: u32) -> (TestProxy, [FakeVendor; 2]) {
+/// A proxy with `options` in front of a fast fake LexisNexis and a fast
+/// fake Socure (returned with it: the upstream first).
+async fn proxy_with(options: Options) -> (TestProxy, [FakeVendor; 2]) {
     let upstream = FakeVendor::always(ok_upstream_answer()).await;
     let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            listen_extra: format!("request_body_timeout_seconds = {body_grace_seconds}"),
-            shadow_extra: format!("max_buffered_bytes = {budget}"),
-            ..Options::default()
-        },
-    )
-    .await;
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
     (proxy, [upstream, socure])
+}
+
+/// A shadowing proxy with the mirror's byte budget and the body's grace
+/// period set.
+async fn proxy_with_budget(budget: usize, body_grace_seconds: u32) -> (TestProxy, [FakeVendor; 2]) {
+    proxy_with(Options {
+        listen_extra: format!("request_body_timeout_seconds = {body_grace_seconds}"),
+        shadow_extra: format!("max_buffered_bytes = {budget}"),
+        ..Options::default()
+    })
+    .await
 }
 
 fn timed_out(phase: &str) -> String {
@@ -84,17 +86,11 @@ async fn closed_by_proxy(stream: &mut TcpStream) {
 async fn silent_connections_at_the_limit_are_closed_and_a_fresh_request_is_served() {
     const LIMIT: usize = 6;
     let header_timeout = Duration::from_secs(1);
-    let upstream = FakeVendor::always(ok_upstream_answer()).await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            max_connections: LIMIT as u64,
-            listen_extra: "header_timeout_seconds = 1".into(),
-            ..Options::default()
-        },
-    )
+    let (proxy, [upstream, _socure]) = proxy_with(Options {
+        max_connections: LIMIT as u64,
+        listen_extra: "header_timeout_seconds = 1".into(),
+        ..Options::default()
+    })
     .await;
 
     // Every place the review found a connection held forever: nothing at
@@ -168,17 +164,11 @@ async fn a_client_silent_after_its_tls_handshake_is_closed_at_the_header_timeout
 
 #[tokio::test]
 async fn stalled_and_trickled_bodies_get_408_and_the_shadowed_ones_their_lines() {
-    let upstream = FakeVendor::always(ok_upstream_answer()).await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-    let proxy = TestProxy::start(
-        upstream.addr,
-        socure.addr,
-        Options {
-            listen_extra:
-                "request_body_timeout_seconds = 1\nrequest_body_min_bytes_per_second = 1000".into(),
-            ..Options::default()
-        },
-    )
+    let (proxy, [upstream, _socure]) = proxy_with(Options {
+        listen_extra: "request_body_timeout_seconds = 1\nrequest_body_min_bytes_per_second = 1000"
+            .into(),
+        ..Options::default()
+    })
     .await;
     let whole = instant_verify_request();
     let head_end = head_end(&whole);
@@ -390,9 +380,7 @@ async fn an_http2_rapid_reset_writes_a_bounded_number_of_lines_and_counts_the_re
     // is taken in never reach the proxy (hyper's own guard counts those).
     const ROUND: u32 = 100;
     const ROUNDS: u32 = 50;
-    let upstream = FakeVendor::always(ok_upstream_answer()).await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-    let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+    let (proxy, [upstream, _socure]) = proxy_with(Options::default()).await;
     let started = Instant::now();
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     let mut opening = Vec::from(HTTP2_PREFACE);

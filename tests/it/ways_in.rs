@@ -156,20 +156,25 @@ async fn forward_proxy(
     (proxy, ca_dir)
 }
 
+/// A `CONNECT` to the vendor through the proxy, answered 200, and TLS inside
+/// it with the leaf the proxy presents from the CA in `ca_dir`.
+async fn intercepted_session(
+    proxy: SocketAddr,
+    ca_dir: &Path,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let (head, tcp) = connect_through(proxy, &format!("{VENDOR_HOST}:443")).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    tls_over(tcp, VENDOR_HOST, client_trusting(&ca_dir.join("ca.crt")))
+        .await
+        .expect("the proxy presents a leaf for the vendor from its CA")
+}
+
 #[tokio::test]
 async fn forward_proxy_intercepts_connect_to_the_vendor_and_shadows_it() {
     let (pki, vendor, socure) = vendor_and_socure().await;
     let (proxy, ca_dir) = forward_proxy(&vendor, &pki, &socure, "").await;
 
-    let (head, tcp) = connect_through(proxy.addr, &format!("{VENDOR_HOST}:443")).await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut tls = tls_over(
-        tcp,
-        VENDOR_HOST,
-        client_trusting(&ca_dir.path().join("ca.crt")),
-    )
-    .await
-    .expect("the proxy presents a leaf for the vendor from its CA");
+    let mut tls = intercepted_session(proxy.addr, ca_dir.path()).await;
     let sent = signed_iv_request(VENDOR_HOST);
     let answer = exchange(&mut tls, &sent).await;
     assert_eq!(answer.status(), 200);
@@ -495,15 +500,7 @@ async fn the_vendors_host_at_another_port_is_refused_not_tunnelled() {
 async fn an_intercepted_session_holds_its_connection_slot() {
     let (pki, vendor, socure) = vendor_and_socure().await;
     let (proxy, ca_dir) = forward_proxy(&vendor, &pki, &socure, "max_connections = 1").await;
-    let (head, tcp) = connect_through(proxy.addr, &format!("{VENDOR_HOST}:443")).await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut tls = tls_over(
-        tcp,
-        VENDOR_HOST,
-        client_trusting(&ca_dir.path().join("ca.crt")),
-    )
-    .await
-    .expect("intercepted");
+    let mut tls = intercepted_session(proxy.addr, ca_dir.path()).await;
     assert_eq!(
         exchange(&mut tls, &signed_iv_request(VENDOR_HOST))
             .await
