@@ -751,16 +751,9 @@ mod tests {
         "1234-abcd",
     ];
 
-    #[test]
-    fn information_quoting_the_applicant_is_redacted_in_base() {
-        let body = serde_json::json!({
-            "Status": {"TransactionStatus": "error", "TransactionReasonCode": {"Code": "bad 123-45-6789"},
-                       "ConversationId": "31000264013613", "Reference": "0987:1234-abcd"},
-            "Information": [{"Code": "x", "Description": "TESTY MCTESTERSON born 01/01/1980",
-                             "DetailDescription": [{"Text": "123 Main St & Baton Rouge 70802"}],
-                             "Person": {"SSN": 123456789, "Testy": true,
-                                        "DateOfBirth": {"Year": 1980, "Month": "1", "Day": "1"}}}]
-        });
+    /// `body` judged (a 200) with the fixture applicant's redactor, checked
+    /// to hold none of that applicant's values anywhere.
+    fn judged_without_fixture_pii(body: &serde_json::Value) -> Verdict {
         let v = judge(
             200,
             None,
@@ -772,6 +765,20 @@ mod tests {
         for pii in FIXTURE_PII {
             assert!(!line.contains(pii), "{pii} in {line}");
         }
+        v
+    }
+
+    #[test]
+    fn information_quoting_the_applicant_is_redacted_in_base() {
+        let body = serde_json::json!({
+            "Status": {"TransactionStatus": "error", "TransactionReasonCode": {"Code": "bad 123-45-6789"},
+                       "ConversationId": "31000264013613", "Reference": "0987:1234-abcd"},
+            "Information": [{"Code": "x", "Description": "TESTY MCTESTERSON born 01/01/1980",
+                             "DetailDescription": [{"Text": "123 Main St & Baton Rouge 70802"}],
+                             "Person": {"SSN": 123456789, "Testy": true,
+                                        "DateOfBirth": {"Year": 1980, "Month": "1", "Day": "1"}}}]
+        });
+        let v = judged_without_fixture_pii(&body);
         let base = v.errors["base"][0].as_str().expect("base");
         assert!(
             base.starts_with("Response error with code 'bad [redacted]': [{"),
@@ -793,17 +800,7 @@ mod tests {
                 {"ItemName": "Addr1Zip_StateMatch", "ItemStatus": "fail", "ItemInfo": {"Zip": 70802}}
             ]))]
         });
-        let v = judge(
-            200,
-            None,
-            body.to_string().as_bytes(),
-            WF,
-            &fixture_redactor(),
-        );
-        let line = serde_json::to_string(&v).expect("json");
-        for pii in FIXTURE_PII {
-            assert!(!line.contains(pii), "{pii} in {line}");
-        }
+        let v = judged_without_fixture_pii(&body);
         assert_eq!(
             v.attributes_requiring_additional_verification,
             ["address", "ssn"]

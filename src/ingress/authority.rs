@@ -379,6 +379,23 @@ mod tests {
         );
     }
 
+    /// Writes "1" at `first` (a key's mode) and "2" at `second` (a
+    /// certificate's), both or neither.
+    fn write_two(first: &Path, second: &Path) -> Result<(), AuthorityError> {
+        write_all_or_none(&[
+            NewFile {
+                path: first,
+                bytes: b"1",
+                mode: 0o600,
+            },
+            NewFile {
+                path: second,
+                bytes: b"2",
+                mode: 0o644,
+            },
+        ])
+    }
+
     #[test]
     fn a_failure_between_the_two_files_leaves_neither() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -387,19 +404,7 @@ mod tests {
         // ran at once): its publication fails, and the first is taken back.
         let second = dir.path().join("second");
         std::fs::write(&second, b"someone else's").expect("write");
-        let err = write_all_or_none(&[
-            NewFile {
-                path: &first,
-                bytes: b"1",
-                mode: 0o600,
-            },
-            NewFile {
-                path: &second,
-                bytes: b"2",
-                mode: 0o644,
-            },
-        ])
-        .expect_err("the second cannot be published");
+        let err = write_two(&first, &second).expect_err("the second cannot be published");
         assert!(matches!(err, AuthorityError::Exists { .. }), "{err}");
         assert_eq!(
             contents(dir.path()),
@@ -408,19 +413,7 @@ mod tests {
 
         // The second cannot even be written: the first's temporary goes too.
         let missing = dir.path().join("no-such-dir").join("second");
-        let err = write_all_or_none(&[
-            NewFile {
-                path: &first,
-                bytes: b"1",
-                mode: 0o600,
-            },
-            NewFile {
-                path: &missing,
-                bytes: b"2",
-                mode: 0o644,
-            },
-        ])
-        .expect_err("the second cannot be written");
+        let err = write_two(&first, &missing).expect_err("the second cannot be written");
         assert!(matches!(err, AuthorityError::Write { .. }), "{err}");
         assert_eq!(
             contents(dir.path()),
