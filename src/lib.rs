@@ -9,6 +9,8 @@
 //!   what a reload may change.
 //! - [`judge`]: pure (a crate of its own, without I/O, clock or randomness):
 //!   the applicant, both vendors' verdicts, the shadow line.
+//! - [`report`]: the offline reader of the shadow log (`report` command);
+//!   it reads only the judge's line format, never the proxy's runtime.
 //! - `ops`: metrics, live settings, readiness; atomics only.
 //! - `upstream`: the pooled client to LexisNexis and where its connections go.
 //! - `shadow`: the hand-off, the mirror tasks, the Socure client, the
@@ -28,6 +30,7 @@ mod error;
 mod ingress;
 mod ops;
 mod proxy;
+pub mod report;
 pub mod server;
 mod shadow;
 mod sys;

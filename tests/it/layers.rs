@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["error", "body", "sys"],
     &["config"],
     &["judge"],
+    &["report"],
     &["ops"],
     &["upstream"],
     &["shadow"],

@@ -22,6 +22,7 @@ mod one_line;
 mod operations;
 mod overload;
 mod parsers_fuzz;
+mod report;
 mod sampling;
 mod shutdown;
 mod socure_request;

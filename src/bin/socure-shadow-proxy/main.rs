@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use socure_shadow_proxy::config::{Config, LogFormat, ProcessEnv};
-use socure_shadow_proxy::{authority, server};
+use socure_shadow_proxy::{authority, report, server};
 
 mod demo;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -41,7 +41,31 @@ enum Command {
         config: PathBuf,
     },
     /// Run the whole job against built-in fake vendors on loopback and print the shadow lines.
-    Demo,
+    Demo {
+        /// Also keep the shadow lines in this file (appended), e.g. for `report`.
+        #[arg(long, value_name = "PATH")]
+        log: Option<PathBuf>,
+    },
+    /// Read shadow lines (plain or gzip files, or stdin) and report how the vendors compare.
+    Report {
+        /// Shadow log files, plain or gzip (told by content); `-` or none for stdin.
+        #[arg(value_name = "FILES")]
+        files: Vec<String>,
+        /// Only lines at or after this time: RFC 3339, or a date (midnight UTC).
+        #[arg(long, value_name = "TIME", value_parser = report::parse_time)]
+        since: Option<time::OffsetDateTime>,
+        /// Only lines before this time: RFC 3339, or a date (midnight UTC).
+        #[arg(long, value_name = "TIME", value_parser = report::parse_time)]
+        until: Option<time::OffsetDateTime>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Write the report here instead of stdout.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// How many reason codes to list, overall and per cell.
+        #[arg(long, value_name = "N", default_value_t = report::DEFAULT_TOP)]
+        top: usize,
+    },
     /// Validate a configuration and print it as the proxy would run it (secrets redacted).
     CheckConfig {
         #[arg(long, short)]
@@ -59,6 +83,16 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    /// Aligned tables for a terminal.
+    Text,
+    /// The documented schema, for scripts.
+    Json,
+    /// One self-contained page with charts.
+    Html,
 }
 
 #[derive(Subcommand)]
@@ -92,9 +126,39 @@ fn main() -> ExitCode {
             };
             with_runtime(|runtime| runtime.block_on(run(config, path_for_reload)))
         }
-        Command::Demo => {
+        Command::Demo { log } => {
             init_tracing(LogFormat::Auto);
-            with_runtime(|runtime| runtime.block_on(demo::main()))
+            with_runtime(|runtime| runtime.block_on(demo::main(log)))
+        }
+        Command::Report {
+            files,
+            since,
+            until,
+            format,
+            out,
+            top,
+        } => {
+            let options = report::Options {
+                sources: files
+                    .iter()
+                    .map(|f| report::input::Source::parse(f))
+                    .collect(),
+                window: report::tally::Window { since, until },
+                format: match format {
+                    ReportFormat::Text => report::Format::Text,
+                    ReportFormat::Json => report::Format::Json,
+                    ReportFormat::Html => report::Format::Html,
+                },
+                out,
+                top,
+            };
+            match report::run(&options) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("report: {err}");
+                    ExitCode::from(err.exit_code())
+                }
+            }
         }
         Command::CheckConfig { config } => check_config(&config),
         Command::Healthcheck { address } => healthcheck(address),

@@ -3,12 +3,16 @@
 //! Everything runs in this process on 127.0.0.1 port 0 and needs nothing from
 //! outside. The fakes answer with identity-idp's fixtures (copies in `data/`,
 //! compiled in; a test keeps them equal to `tests/fixtures/`), chosen by the
-//! fake applicant's name, so the run covers pass, fail and error on each
-//! side, a Socure timeout, and a PhoneFinder request that must be forwarded
-//! but not shadowed. Part of the binary only: the library has no demo.
+//! fake applicant's name, so the run covers every cell of the report: both
+//! pass, only one passes, both fail, errors on each side, a Socure timeout,
+//! and a PhoneFinder request that must be forwarded but not shadowed. A
+//! second act, with one Socure slot and a duplicate window, adds a dropped
+//! mirror and a duplicate. It ends with `report`'s text over its own lines.
+//! Part of the binary only: the library has no demo.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,10 +24,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
 
 use socure_shadow_proxy::config::{API_KEY_ENV, Config};
-use socure_shadow_proxy::judge::pair::{Agreement, Judged};
-use socure_shadow_proxy::{server, tls};
+use socure_shadow_proxy::{report, server, tls};
 
 const WORKFLOW: &str = "gsa2.chk32.test.wf";
 const API_KEY: &str = "demo-fake-socure-key";
@@ -69,6 +73,12 @@ const CASES: &[Case] = &[
         what: "both fail on the address",
     },
     Case {
+        first_name: "ADDRESSY",
+        last_name: "MCFAKERSON",
+        ssn: "900000008",
+        what: "LexisNexis passes, Socure fails the address",
+    },
+    Case {
         first_name: "FAKEY",
         last_name: "DOBFAIL",
         ssn: "900000003",
@@ -100,8 +110,27 @@ const CASES: &[Case] = &[
     },
 ];
 
-pub async fn main() -> ExitCode {
-    match run().await {
+/// Act two's applicant whose Socure call the fake holds until released.
+const HOLD: Case = Case {
+    first_name: "HOLDY",
+    last_name: "MCFAKERSON",
+    ssn: "900000009",
+    what: "Socure holds the call",
+};
+/// Act two's applicant who arrives while the one Socure slot is taken.
+const DROP: Case = Case {
+    first_name: "DROPPY",
+    last_name: "MCFAKERSON",
+    ssn: "900000010",
+    what: "dropped",
+};
+/// The fake Socure says when HOLDY's call has arrived, and answers it only
+/// once released: act two's order is then a fact, not a race.
+static HOLD_ARRIVED: Notify = Notify::const_new();
+static HOLD_RELEASE: Semaphore = Semaphore::const_new(0);
+
+pub async fn main(keep: Option<PathBuf>) -> ExitCode {
+    match run(keep).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {
@@ -112,68 +141,98 @@ pub async fn main() -> ExitCode {
 }
 
 /// Runs the demo; `Ok(false)` when something did not come out as it must.
-async fn run() -> Result<bool, Box<dyn std::error::Error>> {
+/// With `keep`, the lines are appended there and the file is left behind.
+async fn run(keep: Option<PathBuf>) -> Result<bool, Box<dyn std::error::Error>> {
     let lexis_nexis = spawn_fake(fake_lexis_nexis).await?;
     let socure = spawn_fake(fake_socure).await?;
-    let log_path =
-        std::env::temp_dir().join(format!("socure-shadow-demo-{}.log", uuid::Uuid::new_v4()));
-    let config = demo_config(lexis_nexis, socure, &log_path)?;
-    let proxy = server::start(config).await?;
+    let log_path = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("socure-shadow-demo-{}.log", uuid::Uuid::new_v4()))
+    });
+    // Lines already in a kept file are someone else's: read only what follows.
+    let offset = tokio::fs::metadata(&log_path).await.map_or(0, |m| m.len());
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls::client_config(None, None)?)
+        .no_proxy()
+        .build()?;
+    let mut demo = Demo {
+        client,
+        sent: 0,
+        unchanged: 0,
+    };
+
+    // Act one: every verdict pair, all at once, as a busy IdV pod would send them.
+    let proxy = server::start(demo_config(lexis_nexis, socure, &log_path, None)?).await?;
     let base = format!("http://{}", proxy.local_addr());
     println!(
         "fake LexisNexis on {lexis_nexis}, fake Socure on {socure}, proxy on {}\n",
         proxy.local_addr()
     );
-
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls::client_config(None, None)?)
-        .no_proxy()
-        .build()?;
-    let mut unchanged = 0usize;
-    let mut requests = Vec::new();
-    for case in CASES {
-        requests.push((
-            INSTANT_VERIFY_PATH.to_owned(),
-            applicant_body(case),
-            Some(case),
-        ));
-    }
-    requests.push((PHONE_FINDER_PATH.to_owned(), PF_REQUEST.to_owned(), None));
-    // All at once, as a busy IdV pod would send them: no answer waits for Socure.
-    let answers = futures_util::future::join_all(requests.iter().map(|(path, body, _)| {
-        let client = client.clone();
-        let url = format!("{base}{path}");
-        let body = body.clone();
-        async move {
-            let response = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await?;
-            let status = response.status().as_u16();
-            let bytes = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, bytes))
-        }
-    }))
+    let mut requests: Vec<(String, String, String)> = CASES
+        .iter()
+        .map(|case| {
+            (
+                INSTANT_VERIFY_PATH.to_owned(),
+                applicant_body(case),
+                format!("{} {}: {}", case.first_name, case.last_name, case.what),
+            )
+        })
+        .collect();
+    requests.push((
+        PHONE_FINDER_PATH.to_owned(),
+        PF_REQUEST.to_owned(),
+        "PhoneFinder request (never shadowed)".to_owned(),
+    ));
+    // No answer waits for Socure, so these all come back at LexisNexis's pace.
+    let answers = futures_util::future::join_all(
+        requests
+            .iter()
+            .map(|(path, body, _)| demo.send(&base, path, body)),
+    )
     .await;
-    for ((path, body, case), answer) in requests.iter().zip(answers) {
-        let (status, bytes) = answer?;
-        let (expected_status, expected_body) = lexis_nexis_answer(path, body.as_bytes());
-        let same = status == expected_status.as_u16() && bytes == expected_body;
-        unchanged += usize::from(same);
-        let who = case.map_or("PhoneFinder request (never shadowed)".to_owned(), |c| {
-            format!("{} {}: {}", c.first_name, c.last_name, c.what)
-        });
-        println!(
-            "client got {status} {} ({who})",
-            if same { "unchanged" } else { "CHANGED" }
-        );
+    for ((path, body, who), answer) in requests.iter().zip(answers) {
+        demo.check(path, body, who, answer?);
     }
+    let act_one = proxy.shutdown().await;
 
-    let report = proxy.shutdown().await;
-    let text = tokio::fs::read_to_string(&log_path).await?;
-    let _ = tokio::fs::remove_file(&log_path).await;
+    // Act two: Socure busy, and an applicant who tries again.
+    println!(
+        "\nact two: shadow.max_in_flight = 1 and shadow.dedup_window_seconds = 60; Socure holds {}'s call",
+        HOLD.first_name
+    );
+    let proxy = server::start(demo_config(lexis_nexis, socure, &log_path, Some(BUSY))?).await?;
+    let base = format!("http://{}", proxy.local_addr());
+    let held = applicant_body(&HOLD);
+    let answer = demo.send(&base, INSTANT_VERIFY_PATH, &held).await?;
+    demo.check(
+        INSTANT_VERIFY_PATH,
+        &held,
+        "HOLDY MCFAKERSON: Socure takes its time",
+        answer,
+    );
+    // The one Socure slot is taken from here until the release below.
+    HOLD_ARRIVED.notified().await;
+    let dropped = applicant_body(&DROP);
+    let answer = demo.send(&base, INSTANT_VERIFY_PATH, &dropped).await?;
+    demo.check(
+        INSTANT_VERIFY_PATH,
+        &dropped,
+        "DROPPY MCFAKERSON: no Socure slot free, dropped",
+        answer,
+    );
+    let answer = demo.send(&base, INSTANT_VERIFY_PATH, &held).await?;
+    demo.check(
+        INSTANT_VERIFY_PATH,
+        &held,
+        "HOLDY MCFAKERSON again: a duplicate, no second call",
+        answer,
+    );
+    HOLD_RELEASE.add_permits(1);
+    let act_two = proxy.shutdown().await;
+
+    let text = read_from(&log_path, offset).await?;
+    if keep.is_none() {
+        let _ = tokio::fs::remove_file(&log_path).await;
+    }
     println!("\nshadow lines, as the proxy wrote them:");
     let lines: Vec<Value> = text
         .lines()
@@ -187,33 +246,112 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         let props = &line["properties"];
         let event = &props["event_properties"];
         println!(
-            "  user {:<38} LexisNexis {:<34} Socure {} ({} ms)",
+            "  user {:<38} LexisNexis {:<34} Socure {} ({})",
             props["user_id"].as_str().unwrap_or("-"),
             verdict(&event["resolution_result"]),
             verdict(&event["socure_result"]),
-            event["socure_elapsed_ms"],
+            event["socure_outcome"].as_str().unwrap_or("-"),
         );
     }
-    let summary = Summary::of(&lines);
+    let expected_lines = CASES.len() + 2 + 1;
+    let outcome = |name: &str| {
+        lines
+            .iter()
+            .filter(|l| l["properties"]["event_properties"]["socure_outcome"] == name)
+            .count()
+    };
     println!("\nsummary");
-    println!("  requests sent            {}", requests.len());
-    println!("  answered unchanged       {unchanged}");
+    println!("  requests sent            {}", demo.sent);
+    println!("  answered unchanged       {}", demo.unchanged);
     println!(
-        "  shadow lines written     {} (expected {})",
-        lines.len(),
-        CASES.len()
+        "  shadow lines written     {} (expected {expected_lines})",
+        lines.len()
     );
-    println!("  both pass                {}", summary.both_pass);
-    println!("  only LexisNexis passes   {}", summary.only_lexis_nexis);
-    println!("  only Socure passes       {}", summary.only_socure);
-    println!("  both fail                {}", summary.both_fail);
-    println!("  one side errored         {}", summary.errored);
-    let ok = unchanged == requests.len()
-        && lines.len() == CASES.len()
-        && report.sink.lines_written == CASES.len() as u64
-        && report.mirrors_unfinished == 0;
-    println!("\n{}", if ok { "demo ok" } else { "demo FAILED" });
+    println!(
+        "  dropped, duplicate       {}, {}",
+        outcome("dropped"),
+        outcome("duplicate")
+    );
+    if let Some(path) = &keep {
+        println!(
+            "  kept in                  {} (try: socure-shadow-proxy report {0})",
+            path.display()
+        );
+    }
+    let report = text_report(&text)?;
+    println!("\n{report}");
+    let ok = demo.unchanged == demo.sent
+        && lines.len() == expected_lines
+        && act_one.sink.lines_written + act_two.sink.lines_written == expected_lines as u64
+        && act_one.mirrors_unfinished + act_two.mirrors_unfinished == 0
+        && outcome("dropped") == 1
+        && outcome("duplicate") == 1;
+    println!("{}", if ok { "demo ok" } else { "demo FAILED" });
     Ok(ok)
+}
+
+/// Sends the demo's requests and keeps count of what came back unchanged.
+struct Demo {
+    client: reqwest::Client,
+    sent: usize,
+    unchanged: usize,
+}
+
+impl Demo {
+    async fn send(
+        &self,
+        base: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<(u16, Bytes), reqwest::Error> {
+        let response = self
+            .client
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.bytes().await?))
+    }
+
+    /// Compares an answer with what the fake LexisNexis sent, and says so.
+    fn check(&mut self, path: &str, body: &str, who: &str, (status, bytes): (u16, Bytes)) {
+        let (expected_status, expected_body) = lexis_nexis_answer(path, body.as_bytes());
+        let same = status == expected_status.as_u16() && bytes == expected_body;
+        self.sent += 1;
+        self.unchanged += usize::from(same);
+        println!(
+            "client got {status} {} ({who})",
+            if same { "unchanged" } else { "CHANGED" }
+        );
+    }
+}
+
+/// The log's text from `offset` on.
+async fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<String> {
+    let bytes = tokio::fs::read(path).await?;
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
+}
+
+/// The `report` command's text over this run's lines.
+fn text_report(lines: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let file =
+        std::env::temp_dir().join(format!("socure-shadow-demo-{}.lines", uuid::Uuid::new_v4()));
+    std::fs::write(&file, lines)?;
+    let options = report::Options {
+        sources: vec![report::input::Source::File(file.clone())],
+        window: report::tally::Window::default(),
+        format: report::Format::Text,
+        out: None,
+        top: report::DEFAULT_TOP,
+    };
+    let rendered = report::tally(&options).and_then(|r| report::render(&r, report::Format::Text));
+    let _ = std::fs::remove_file(&file);
+    Ok(rendered?)
 }
 
 /// One result in a few words.
@@ -236,42 +374,17 @@ fn verdict(result: &Value) -> String {
     }
 }
 
-/// The agreement counts the IdV team reads first.
-#[derive(Default)]
-struct Summary {
-    both_pass: usize,
-    only_lexis_nexis: usize,
-    only_socure: usize,
-    both_fail: usize,
-    errored: usize,
+/// Act two's limits: one Socure call at a time, and a duplicate window.
+#[derive(Clone, Copy)]
+struct Busy {
+    max_in_flight: usize,
+    dedup_window_seconds: u64,
 }
 
-impl Summary {
-    fn of(lines: &[Value]) -> Self {
-        let mut summary = Self::default();
-        for line in lines {
-            let props = &line["properties"]["event_properties"];
-            let judged = |result: &Value| {
-                (!result.is_null()).then(|| Judged {
-                    success: result["success"].as_bool() == Some(true),
-                    exception: !result["exception"].is_null(),
-                })
-            };
-            let Some(resolution) = judged(&props["resolution_result"]) else {
-                summary.errored += 1;
-                continue;
-            };
-            match Agreement::between(resolution, judged(&props["socure_result"])) {
-                Agreement::BothPass => summary.both_pass += 1,
-                Agreement::OnlyLexisNexisPasses => summary.only_lexis_nexis += 1,
-                Agreement::OnlySocurePasses => summary.only_socure += 1,
-                Agreement::BothFail => summary.both_fail += 1,
-                Agreement::OneSideErrored => summary.errored += 1,
-            }
-        }
-        summary
-    }
-}
+const BUSY: Busy = Busy {
+    max_in_flight: 1,
+    dedup_window_seconds: 60,
+};
 
 /// The proxy's configuration for the demo, through the same loading and
 /// validation as a config file: shadow mode on, everything on loopback.
@@ -279,7 +392,13 @@ fn demo_config(
     lexis_nexis: SocketAddr,
     socure: SocketAddr,
     log_path: &std::path::Path,
+    busy: Option<Busy>,
 ) -> Result<Config, Box<dyn std::error::Error>> {
+    // Act two's call is held until released, so its timeout must not end it first.
+    let (max_in_flight, dedup_window_seconds, socure_timeout) = match busy {
+        Some(b) => (b.max_in_flight, b.dedup_window_seconds, 30.0),
+        None => (64, 0, SOCURE_TIMEOUT.as_secs_f64()),
+    };
     let toml = format!(
         r#"
 [listen]
@@ -300,7 +419,8 @@ resolve = "system"
 enabled = true
 instant_verify_workflow = "{WORKFLOW}"
 log_path = {log_path}
-max_in_flight = 64
+max_in_flight = {max_in_flight}
+dedup_window_seconds = {dedup_window_seconds}
 
 [socure]
 base_url = "http://{socure}"
@@ -308,7 +428,6 @@ timeout_seconds = {socure_timeout}
 "#,
         // A TOML string, quoted and escaped, whatever the temp dir's name.
         log_path = toml::Value::String(log_path.display().to_string()),
-        socure_timeout = SOCURE_TIMEOUT.as_secs_f64(),
     );
     let env = std::collections::HashMap::from([(API_KEY_ENV.to_owned(), API_KEY.to_owned())]);
     Config::from_toml(&toml, &env).map_err(|err| err.lines().join("; ").into())
@@ -383,6 +502,12 @@ async fn fake_socure(request: http::request::Parts, body: Bytes) -> (StatusCode,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Bytes::from_static(b"It works!"),
             );
+        }
+        "HOLDY" => {
+            HOLD_ARRIVED.notify_one();
+            // Closed never; a failed acquire would only answer early.
+            let _ = HOLD_RELEASE.acquire().await;
+            SOCURE_PASS
         }
         "SLOWPOKE" => {
             tokio::time::sleep(SOCURE_SLOW).await;

@@ -1,0 +1,196 @@
+//! One shadow line read back: only the fields the report counts, borrowed from the text where JSON allows.
+//!
+//! The line's shape is the judge crate's (`pair::ShadowLine`, `pair::ShedLine`);
+//! this side is lenient where that side is exact, because a month of logs may
+//! hold lines from older versions, other events and damaged writes. Anything
+//! that is not one of our two events, or lacks what the report needs, is
+//! classified, never fatal.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::judge::pair::{EVENT_NAME, SHED_EVENT_NAME};
+
+/// What one line of input turned out to be.
+#[derive(Debug)]
+pub enum Seen<'a> {
+    Proofing(Box<Proofing<'a>>),
+    Shed {
+        at: OffsetDateTime,
+        count: u64,
+        reason: Cow<'a, str>,
+    },
+    /// Valid JSON of another event (the IdP's `events.log` holds many).
+    OtherEvent,
+    /// Not JSON, or one of our events without what the report needs.
+    Malformed,
+}
+
+/// The parts of an `idv_socure_shadow_mode_proofing_result` line the report reads.
+#[derive(Debug)]
+pub struct Proofing<'a> {
+    pub at: OffsetDateTime,
+    pub resolution: Side<'a>,
+    /// `None` when Socure was not called (`socure_result: null`).
+    pub socure: Option<Side<'a>>,
+    pub resolution_outcome: Cow<'a, str>,
+    pub socure_outcome: Cow<'a, str>,
+    pub resolution_elapsed_ms: Option<u64>,
+    pub socure_elapsed_ms: Option<u64>,
+}
+
+/// One vendor's result, as far as the report reads it.
+#[derive(Debug, Deserialize)]
+pub struct Side<'a> {
+    pub success: bool,
+    /// Only whether there is one: its words are the vendor's.
+    #[serde(default)]
+    pub exception: Option<IgnoredAny>,
+    #[serde(default)]
+    pub timed_out: bool,
+    #[serde(default, borrow)]
+    pub attributes_requiring_additional_verification: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub verified_attributes: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    pub errors: Errors<'a>,
+}
+
+/// Only Socure's `errors` carries `reason_codes`; LexisNexis's products are
+/// not read.
+#[derive(Debug, Default, Deserialize)]
+pub struct Errors<'a> {
+    #[serde(default, borrow)]
+    pub reason_codes: Vec<Cow<'a, str>>,
+}
+
+/// The envelope both events share, with the union of their properties.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    properties: Option<Properties<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Properties<'a> {
+    #[serde(borrow)]
+    event_properties: Option<EventProperties<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EventProperties<'a> {
+    #[serde(default, borrow)]
+    resolution_result: Option<Side<'a>>,
+    #[serde(default, borrow)]
+    socure_result: Option<Side<'a>>,
+    #[serde(default, borrow)]
+    resolution_outcome: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    socure_outcome: Option<Cow<'a, str>>,
+    #[serde(default)]
+    resolution_elapsed_ms: Option<u64>,
+    #[serde(default)]
+    socure_elapsed_ms: Option<u64>,
+    // The summary line's.
+    #[serde(default)]
+    shed_count: Option<u64>,
+    #[serde(default, borrow)]
+    reason: Option<Cow<'a, str>>,
+}
+
+/// Reads one line of text.
+pub fn read(text: &str) -> Seen<'_> {
+    let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(text) else {
+        // Another event may still be JSON whose `properties` we cannot read
+        // as ours: only our two names can make a line malformed.
+        return match serde_json::from_str::<NameOnly<'_>>(text) {
+            Ok(other) if other.name != EVENT_NAME && other.name != SHED_EVENT_NAME => {
+                Seen::OtherEvent
+            }
+            _ => Seen::Malformed,
+        };
+    };
+    let is_proofing = envelope.name == EVENT_NAME;
+    if !is_proofing && envelope.name != SHED_EVENT_NAME {
+        return Seen::OtherEvent;
+    }
+    let Some(at) = envelope
+        .time
+        .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok())
+    else {
+        return Seen::Malformed;
+    };
+    let Some(event) = envelope.properties.and_then(|p| p.event_properties) else {
+        return Seen::Malformed;
+    };
+    if is_proofing {
+        let (Some(resolution), Some(resolution_outcome), Some(socure_outcome)) = (
+            event.resolution_result,
+            event.resolution_outcome,
+            event.socure_outcome,
+        ) else {
+            return Seen::Malformed;
+        };
+        Seen::Proofing(Box::new(Proofing {
+            at,
+            resolution,
+            socure: event.socure_result,
+            resolution_outcome,
+            socure_outcome,
+            resolution_elapsed_ms: event.resolution_elapsed_ms,
+            socure_elapsed_ms: event.socure_elapsed_ms,
+        }))
+    } else {
+        match (event.shed_count, event.reason) {
+            (Some(count), Some(reason)) => Seen::Shed { at, count, reason },
+            _ => Seen::Malformed,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NameOnly<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_events_malformed_lines_and_ours_are_told_apart() {
+        assert!(matches!(
+            read(
+                r#"{"name":"idv_doc_auth_welcome_visited","properties":{"event_properties":[1]}}"#
+            ),
+            Seen::OtherEvent
+        ));
+        assert!(matches!(
+            read(r#"{"name":"idv_socure_shadow_mode_proofing_result""#),
+            Seen::Malformed
+        ));
+        assert!(matches!(read("not json"), Seen::Malformed));
+        assert!(matches!(
+            read(
+                r#"{"name":"idv_socure_shadow_mode_proofing_result","time":"yesterday","properties":{}}"#
+            ),
+            Seen::Malformed
+        ));
+        let shed = read(
+            r#"{"name":"idv_socure_shadow_mode_shed","id":"x","time":"2026-11-01T00:00:00.000Z","properties":{"event_properties":{"shed_count":7,"from":"a","until":"b","reason":"max_pending"},"new_event":true},"log_filename":"events.log"}"#,
+        );
+        assert!(
+            matches!(&shed, Seen::Shed { count: 7, reason, .. } if reason == "max_pending"),
+            "{shed:?}"
+        );
+    }
+}

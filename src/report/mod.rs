@@ -1,0 +1,175 @@
+//! The `report` command: shadow lines in, the comparison the team decides on out, as text, JSON or one HTML page.
+//!
+//! The path of the data: [`input`] reads lines, [`line`] reads what one line
+//! says, [`tally`] counts it in fixed memory, [`schema`] is the result, and
+//! `text`, `html` (with `charts`) or `serde_json` render it. Nothing here
+//! touches the proxy's runtime: the report is an offline reader of the log.
+
+mod charts;
+mod html;
+pub mod input;
+pub mod line;
+pub mod schema;
+pub mod tally;
+mod text;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+use input::{Lines, Next, Source};
+use schema::Report;
+use tally::{Tally, Window};
+
+/// How many reason codes each table and chart shows, unless told.
+pub const DEFAULT_TOP: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Html,
+}
+
+/// What `report` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Empty means stdin.
+    pub sources: Vec<Source>,
+    pub window: Window,
+    pub format: Format,
+    /// `None`: stdout.
+    pub out: Option<PathBuf>,
+    pub top: usize,
+}
+
+/// The report's one error type; [`ReportError::exit_code`] is the only
+/// mapping to exit statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot draw the {chart} chart: {message}")]
+    Chart {
+        chart: &'static str,
+        message: String,
+    },
+}
+
+impl ReportError {
+    /// sysexits: EX_NOINPUT, EX_IOERR, EX_CANTCREAT, EX_SOFTWARE.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ReportError::Open { .. } => 66,
+            ReportError::Read { .. } => 74,
+            ReportError::Write { .. } => 73,
+            ReportError::Chart { .. } => 70,
+        }
+    }
+}
+
+/// Reads every source in order and counts it.
+pub fn tally(options: &Options) -> Result<Report, ReportError> {
+    let sources = if options.sources.is_empty() {
+        vec![Source::Stdin]
+    } else {
+        options.sources.clone()
+    };
+    let progress = input::progress(&sources);
+    let mut tally = Tally::new(options.window, options.top);
+    for source in &sources {
+        let mut lines = Lines::open(source, &progress)?;
+        while let Some(next) = lines.next_line()? {
+            match next {
+                Next::TooLong => tally.too_long(),
+                Next::Line(bytes) => match std::str::from_utf8(bytes) {
+                    Ok(text) => tally.add(line::read(text)),
+                    Err(_) => tally.add(line::Seen::Malformed),
+                },
+            }
+        }
+    }
+    progress.finish_and_clear();
+    Ok(tally.finish(sources.iter().map(Source::name).collect()))
+}
+
+/// The report in `format`.
+pub fn render(report: &Report, format: Format) -> Result<String, ReportError> {
+    match format {
+        Format::Text => Ok(text::render(report)),
+        Format::Json => {
+            // Serialising plain data to a String cannot fail; the error arm
+            // keeps that an assumption the type checks, not a panic.
+            let mut json =
+                serde_json::to_string_pretty(report).map_err(|err| ReportError::Chart {
+                    chart: "json",
+                    message: err.to_string(),
+                })?;
+            json.push('\n');
+            Ok(json)
+        }
+        Format::Html => html::render(report),
+    }
+}
+
+/// The whole command: read, count, render, write.
+pub fn run(options: &Options) -> Result<Report, ReportError> {
+    let report = tally(options)?;
+    let rendered = render(&report, options.format)?;
+    match &options.out {
+        Some(path) => std::fs::write(path, rendered).map_err(|err| ReportError::Write {
+            path: path.display().to_string(),
+            source: err,
+        })?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(rendered.as_bytes())
+            .map_err(|err| ReportError::Write {
+                path: "stdout".into(),
+                source: err,
+            })?,
+    }
+    Ok(report)
+}
+
+/// A `--since`/`--until` value: RFC 3339, or a date meaning its midnight UTC.
+pub fn parse_time(value: &str) -> Result<OffsetDateTime, String> {
+    if let Ok(at) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Ok(at);
+    }
+    Date::parse(value, format_description!("[year]-[month]-[day]"))
+        .map(|date| date.midnight().assume_utc())
+        .map_err(|_| {
+            format!("expected an RFC 3339 time (2026-11-01T00:00:00Z) or a date (2026-11-01), got {value:?}")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_or_a_date_at_midnight_utc() {
+        let at = parse_time("2026-11-01T05:00:00+05:00").expect("rfc 3339");
+        assert_eq!(at.unix_timestamp(), 1_761_955_200);
+        let day = parse_time("2026-11-01").expect("date");
+        assert_eq!(day.unix_timestamp(), 1_761_955_200);
+        assert!(parse_time("November").is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! The report as data: the one structure the text, JSON and HTML formats all render, and so the JSON schema.
+//!
+//! `--format json` is this structure serialised; the README documents it
+//! field by field. Fields are added, never renamed or retyped, within one
+//! `schema` value. Every share comes with the counts it was computed from,
+//! and is `null` when its denominator is zero.
+
+use serde::Serialize;
+
+/// The `schema` value of this layout.
+pub const SCHEMA: &str = "socure-shadow-proxy.report.v1";
+
+/// The LexisNexis rows of the agreement matrix, in order.
+pub const ROWS: [&str; 3] = ["pass", "fail", "exception"];
+/// The Socure columns of the agreement matrix, in order.
+pub const COLUMNS: [&str; 5] = ["pass", "fail", "exception", "timed_out", "not_called"];
+/// The cells where both vendors judged the applicant, in order.
+pub const JUDGED_CELLS: [&str; 4] = [
+    "both_pass",
+    "only_lexisnexis_passes",
+    "only_socure_passes",
+    "both_fail",
+];
+/// The attributes both vendors can speak about, in order.
+pub const ATTRIBUTES: [&str; 5] = ["address", "ssn", "dob", "first_name", "last_name"];
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub generated_by: String,
+    pub input: Input,
+    pub agreement: AgreementMatrix,
+    pub attributes: Attributes,
+    pub reason_codes: ReasonCodes,
+    pub vendors: Vendors,
+    pub series: Series,
+    pub completeness: Completeness,
+}
+
+/// What was read, and what was left out and why.
+#[derive(Debug, Serialize)]
+pub struct Input {
+    /// The inputs, in order; `-` is stdin.
+    pub sources: Vec<String>,
+    /// `--since` (inclusive) and `--until` (exclusive), RFC 3339, or `null`.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Every line read, whatever it was.
+    pub lines_read: u64,
+    /// `idv_socure_shadow_mode_proofing_result` lines inside the window.
+    pub proofing_lines: u64,
+    /// `idv_socure_shadow_mode_shed` summary lines inside the window.
+    pub shed_lines: u64,
+    /// Lines of other events (skipped).
+    pub other_events: u64,
+    /// Lines that are not JSON, or our events without the fields the report
+    /// needs, or longer than the line limit (skipped).
+    pub malformed: u64,
+    /// Our lines outside `--since`/`--until` (skipped).
+    pub outside_window: u64,
+    /// The first and last `time` among the lines counted.
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+}
+
+/// LexisNexis rows by Socure columns.
+#[derive(Debug, Serialize)]
+pub struct AgreementMatrix {
+    /// [`ROWS`].
+    pub rows: [&'static str; 3],
+    /// [`COLUMNS`].
+    pub columns: [&'static str; 5],
+    /// `counts[row][column]`.
+    pub counts: [[u64; 5]; 3],
+    /// `counts[row][column]` over all proofing lines.
+    pub shares: [[Option<f64>; 5]; 3],
+    /// Lines where both vendors judged (pass or fail on each side).
+    pub both_judged: u64,
+    /// Of those, lines where they agreed (both pass, or both fail).
+    pub agreed: u64,
+    /// `agreed / both_judged`.
+    pub rate: Option<f64>,
+    /// The 95% Wilson score interval of `rate`.
+    pub wilson_95: Option<Interval>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Attributes {
+    /// Lines whose LexisNexis result has no exception.
+    pub lexisnexis_judged: u64,
+    /// Lines whose Socure result has `verified_attributes` (pass or fail).
+    pub socure_judged: u64,
+    /// Lines judged by both.
+    pub both_judged: u64,
+    /// Socure judged and failed.
+    pub socure_failures: u64,
+    /// One row per [`ATTRIBUTES`] entry, in order.
+    pub rows: Vec<AttributeRow>,
+    /// Other attributes LexisNexis asked to verify (`dead`,
+    /// `state_id_number`, `unknown`...), by name.
+    pub other_lexisnexis: Vec<Count>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttributeRow {
+    pub attribute: &'static str,
+    /// In `attributes_requiring_additional_verification`; share of `lexisnexis_judged`.
+    pub lexisnexis_flagged: u64,
+    pub lexisnexis_flagged_share: Option<f64>,
+    /// Missing from Socure's `verified_attributes`; share of `socure_judged`.
+    pub socure_unverified: u64,
+    pub socure_unverified_share: Option<f64>,
+    /// Both of the above on one line; share of `both_judged`.
+    pub both: u64,
+    pub both_share: Option<f64>,
+    /// Socure failures with this attribute unverified; share of
+    /// `socure_failures` (a failure may have several, so these add up to
+    /// 100% or more).
+    pub socure_failures_explained: u64,
+    pub socure_failures_explained_share: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Count {
+    pub name: String,
+    pub count: u64,
+    /// Of the denominator the enclosing object names.
+    pub share: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReasonCodes {
+    /// Socure results with `verified_attributes` (the ones that carry codes).
+    pub socure_judged: u64,
+    /// Distinct codes seen (up to the limit).
+    pub distinct: u64,
+    /// Code occurrences not tallied because the distinct-code limit was reached.
+    pub beyond_limit: u64,
+    /// The most frequent codes, each counted once per line; share of `socure_judged`.
+    pub top: Vec<Count>,
+    /// The same within each judged cell of the matrix ([`JUDGED_CELLS`]).
+    pub by_cell: Vec<CellCodes>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CellCodes {
+    pub cell: &'static str,
+    pub lines: u64,
+    /// Share of `lines`.
+    pub top: Vec<Count>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Vendors {
+    pub lexisnexis: Vendor,
+    pub socure: Vendor,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct Vendor {
+    /// Lines where the vendor was called and the call ended (answered,
+    /// timed out or failed).
+    pub calls: u64,
+    pub timeouts: u64,
+    pub timeout_share: Option<f64>,
+    /// Exceptions other than timeouts (error statuses, unreadable answers,
+    /// connection failures).
+    pub exceptions: u64,
+    pub exception_share: Option<f64>,
+    /// Over the calls with an elapsed time.
+    pub latency_ms: Latency,
+}
+
+/// Nearest-rank percentiles, in milliseconds; `null` without samples.
+#[derive(Debug, Serialize, Default, Clone, Copy)]
+pub struct Latency {
+    pub samples: u64,
+    pub p50: Option<u64>,
+    pub p95: Option<u64>,
+    pub p99: Option<u64>,
+    pub max: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Series {
+    /// `hour`, or `day` when the lines span more than a week.
+    pub bucket: &'static str,
+    pub points: Vec<Point>,
+    /// Lines counted everywhere else but past the series' bucket limit.
+    pub lines_beyond_limit: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Point {
+    /// The bucket's start, RFC 3339 UTC.
+    pub start: String,
+    pub proofing_lines: u64,
+    pub both_judged: u64,
+    pub agreed: u64,
+    pub lexisnexis: Vendor,
+    pub socure: Vendor,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Completeness {
+    /// Proofing lines by `socure_outcome`.
+    pub socure_outcome: Vec<Count>,
+    /// Proofing lines by `resolution_outcome`.
+    pub resolution_outcome: Vec<Count>,
+    /// Requests shed without a line of their own, summed from the summary
+    /// lines, by reason.
+    pub shed: Vec<Count>,
+    /// Shadowed requests accounted for: proofing lines plus shed requests.
+    pub shadowed_requests: u64,
+}

@@ -1,0 +1,580 @@
+//! The running counts: one pass over the lines in memory that does not grow with their number, then the [`Report`].
+//!
+//! Memory is bounded by construction: fixed arrays for the matrix and the
+//! attributes, histograms of fixed size for latency, capped maps for names
+//! (reason codes and outcomes come from vendors and files, so their number
+//! is not ours to trust), and a capped number of time buckets. What a cap
+//! turns away is counted and reported, never silently lost.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hdrhistogram::{Counter, Histogram};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::line::{Proofing, Seen, Side};
+use super::schema::{
+    ATTRIBUTES, AgreementMatrix, AttributeRow, Attributes, COLUMNS, CellCodes, Completeness, Count,
+    Input, Interval, JUDGED_CELLS, Latency, Point, ROWS, ReasonCodes, Report, SCHEMA, Series,
+    Vendor, Vendors,
+};
+
+/// Distinct names kept per map (reason codes, outcomes, shed reasons).
+/// Socure documents a few hundred reason codes.
+pub const MAX_NAMES: usize = 2_000;
+/// Time buckets kept: a week by the hour, then this many days (over five years).
+pub const MAX_BUCKETS: usize = 2_000;
+/// The series turns from hours to days past this span.
+const HOURLY_SPAN_SECONDS: i64 = 7 * 86_400;
+/// Latencies are kept up to an hour; longer is counted as an hour.
+const MAX_LATENCY_MS: u64 = 3_600_000;
+/// z for a two-sided 95% interval.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// Where to cut: `since` inclusive, `until` exclusive.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Window {
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+}
+
+impl Window {
+    fn holds(&self, at: OffsetDateTime) -> bool {
+        self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at < u)
+    }
+}
+
+/// A name-to-count map that stops growing at [`MAX_NAMES`].
+#[derive(Debug, Default)]
+struct Names {
+    counts: HashMap<String, u64>,
+    beyond_limit: u64,
+}
+
+impl Names {
+    fn add(&mut self, name: &str, n: u64) {
+        if let Some(count) = self.counts.get_mut(name) {
+            *count += n;
+        } else if self.counts.len() < MAX_NAMES {
+            self.counts.insert(name.to_owned(), n);
+        } else {
+            self.beyond_limit += n;
+        }
+    }
+
+    /// The `top` largest (all when `None`), largest first, ties by name.
+    fn ranked(&self, top: Option<usize>, of: u64) -> Vec<Count> {
+        let mut all: Vec<(&String, &u64)> = self.counts.iter().collect();
+        all.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        all.into_iter()
+            .take(top.unwrap_or(usize::MAX))
+            .map(|(name, &count)| Count {
+                name: name.clone(),
+                count,
+                share: share(count, of),
+            })
+            .collect()
+    }
+}
+
+/// Calls, failures and latency of one vendor (overall, or in one bucket:
+/// there, `u32` counts halve the size of the many histograms).
+struct VendorTally<C: Counter> {
+    calls: u64,
+    timeouts: u64,
+    exceptions: u64,
+    latency: Histogram<C>,
+}
+
+impl<C: Counter> VendorTally<C> {
+    /// `sigfig` 3 overall (exact below 2,048 ms); 2 in the series' buckets,
+    /// whose histograms there are many of.
+    fn new(sigfig: u8) -> Self {
+        Self {
+            calls: 0,
+            timeouts: 0,
+            exceptions: 0,
+            // Constant, valid bounds (1 ms to an hour, 2 or 3 figures): no
+            // input can make this fail.
+            latency: Histogram::new_with_bounds(1, MAX_LATENCY_MS, sigfig.clamp(2, 3))
+                .expect("constant histogram bounds are valid"),
+        }
+    }
+
+    fn call(&mut self, side: &Side<'_>, elapsed_ms: Option<u64>) {
+        self.calls += 1;
+        if side.timed_out {
+            self.timeouts += 1;
+        } else if side.exception.is_some() {
+            self.exceptions += 1;
+        }
+        if let Some(ms) = elapsed_ms {
+            self.latency.saturating_record(ms.min(MAX_LATENCY_MS));
+        }
+    }
+
+    fn merge(&mut self, other: &VendorTally<C>) {
+        self.calls += other.calls;
+        self.timeouts += other.timeouts;
+        self.exceptions += other.exceptions;
+        // Same bounds and precision on both sides: `add` cannot fail.
+        let _ = self.latency.add(&other.latency);
+    }
+
+    fn report(&self) -> Vendor {
+        let samples = self.latency.len();
+        let at = |q: f64| (samples > 0).then(|| self.latency.value_at_quantile(q));
+        Vendor {
+            calls: self.calls,
+            timeouts: self.timeouts,
+            timeout_share: share(self.timeouts, self.calls),
+            exceptions: self.exceptions,
+            exception_share: share(self.exceptions, self.calls),
+            latency_ms: Latency {
+                samples,
+                p50: at(0.50),
+                p95: at(0.95),
+                p99: at(0.99),
+                max: (samples > 0).then(|| self.latency.max()),
+            },
+        }
+    }
+}
+
+/// One bucket of the series.
+struct Bucket {
+    proofing_lines: u64,
+    both_judged: u64,
+    agreed: u64,
+    lexisnexis: VendorTally<u32>,
+    socure: VendorTally<u32>,
+}
+
+impl Bucket {
+    fn new() -> Self {
+        Self {
+            proofing_lines: 0,
+            both_judged: 0,
+            agreed: 0,
+            lexisnexis: VendorTally::new(2),
+            socure: VendorTally::new(2),
+        }
+    }
+}
+
+/// The series by hour, folded into days once it spans more than a week.
+struct Timeline {
+    by_day: bool,
+    buckets: BTreeMap<i64, Bucket>,
+    beyond_limit: u64,
+}
+
+impl Timeline {
+    fn bucket_seconds(&self) -> i64 {
+        if self.by_day { 86_400 } else { 3_600 }
+    }
+
+    /// The bucket for a line at `unix` seconds, or `None` past the limit.
+    fn bucket(&mut self, unix: i64) -> Option<&mut Bucket> {
+        if !self.by_day {
+            let first = self.buckets.first_key_value().map_or(unix, |(k, _)| *k);
+            let last = self.buckets.last_key_value().map_or(unix, |(k, _)| *k);
+            if last.max(unix) - first.min(unix) >= HOURLY_SPAN_SECONDS {
+                self.fold_into_days();
+            }
+        }
+        let key = unix - unix.rem_euclid(self.bucket_seconds());
+        if !self.buckets.contains_key(&key) && self.buckets.len() >= MAX_BUCKETS {
+            self.beyond_limit += 1;
+            return None;
+        }
+        Some(self.buckets.entry(key).or_insert_with(Bucket::new))
+    }
+
+    fn fold_into_days(&mut self) {
+        self.by_day = true;
+        let hours = std::mem::take(&mut self.buckets);
+        for (hour, bucket) in hours {
+            let day = self
+                .buckets
+                .entry(hour - hour.rem_euclid(86_400))
+                .or_insert_with(Bucket::new);
+            day.proofing_lines += bucket.proofing_lines;
+            day.both_judged += bucket.both_judged;
+            day.agreed += bucket.agreed;
+            day.lexisnexis.merge(&bucket.lexisnexis);
+            day.socure.merge(&bucket.socure);
+        }
+    }
+}
+
+/// Everything counted so far.
+pub struct Tally {
+    window: Window,
+    top: usize,
+    lines_read: u64,
+    proofing_lines: u64,
+    shed_lines: u64,
+    other_events: u64,
+    malformed: u64,
+    outside_window: u64,
+    first: Option<OffsetDateTime>,
+    last: Option<OffsetDateTime>,
+    matrix: [[u64; 5]; 3],
+    lexisnexis_judged: u64,
+    socure_judged: u64,
+    both_judged: u64,
+    socure_failures: u64,
+    /// Per attribute: flagged by LexisNexis, unverified by Socure, both,
+    /// unverified on a Socure failure.
+    attributes: [[u64; 4]; 5],
+    other_lexisnexis: Names,
+    codes: Names,
+    codes_by_cell: [Names; 4],
+    lexisnexis: VendorTally<u64>,
+    socure: VendorTally<u64>,
+    timeline: Timeline,
+    socure_outcomes: Names,
+    resolution_outcomes: Names,
+    shed: Names,
+}
+
+/// LexisNexis outcomes that mean the call was made and ended.
+const LEXISNEXIS_CALLED: [&str; 4] = [
+    "answered",
+    "upstream_timeout",
+    "upstream_unreachable",
+    "upstream_failed",
+];
+
+impl Tally {
+    pub fn new(window: Window, top: usize) -> Self {
+        Self {
+            window,
+            top,
+            lines_read: 0,
+            proofing_lines: 0,
+            shed_lines: 0,
+            other_events: 0,
+            malformed: 0,
+            outside_window: 0,
+            first: None,
+            last: None,
+            matrix: [[0; 5]; 3],
+            lexisnexis_judged: 0,
+            socure_judged: 0,
+            both_judged: 0,
+            socure_failures: 0,
+            attributes: [[0; 4]; 5],
+            other_lexisnexis: Names::default(),
+            codes: Names::default(),
+            codes_by_cell: Default::default(),
+            lexisnexis: VendorTally::new(3),
+            socure: VendorTally::new(3),
+            timeline: Timeline {
+                by_day: false,
+                buckets: BTreeMap::new(),
+                beyond_limit: 0,
+            },
+            socure_outcomes: Names::default(),
+            resolution_outcomes: Names::default(),
+            shed: Names::default(),
+        }
+    }
+
+    /// A line too long to read whole: counted as malformed.
+    pub fn too_long(&mut self) {
+        self.lines_read += 1;
+        self.malformed += 1;
+    }
+
+    pub fn add(&mut self, seen: Seen<'_>) {
+        self.lines_read += 1;
+        match seen {
+            Seen::Malformed => self.malformed += 1,
+            Seen::OtherEvent => self.other_events += 1,
+            Seen::Shed { at, .. } if !self.window.holds(at) => self.outside_window += 1,
+            Seen::Proofing(line) if !self.window.holds(line.at) => self.outside_window += 1,
+            Seen::Shed { at, count, reason } => {
+                self.seen_at(at);
+                self.shed_lines += 1;
+                self.shed.add(&reason, count);
+            }
+            Seen::Proofing(line) => self.proofing(&line),
+        }
+    }
+
+    fn seen_at(&mut self, at: OffsetDateTime) {
+        self.first = Some(self.first.map_or(at, |f| f.min(at)));
+        self.last = Some(self.last.map_or(at, |l| l.max(at)));
+    }
+
+    fn proofing(&mut self, line: &Proofing<'_>) {
+        self.seen_at(line.at);
+        self.proofing_lines += 1;
+        self.socure_outcomes.add(&line.socure_outcome, 1);
+        self.resolution_outcomes.add(&line.resolution_outcome, 1);
+
+        let row = row(&line.resolution);
+        let column = column(line);
+        self.matrix[row][column] += 1;
+        let judged = row < 2 && column < 2;
+        let agreed = judged && row == column;
+
+        let lexisnexis_called = LEXISNEXIS_CALLED.contains(&line.resolution_outcome.as_ref());
+        if lexisnexis_called {
+            self.lexisnexis
+                .call(&line.resolution, line.resolution_elapsed_ms);
+        }
+        if let Some(socure) = &line.socure {
+            self.socure.call(socure, line.socure_elapsed_ms);
+        }
+        if let Some(bucket) = self.timeline.bucket(line.at.unix_timestamp()) {
+            bucket.proofing_lines += 1;
+            bucket.both_judged += u64::from(judged);
+            bucket.agreed += u64::from(agreed);
+            if lexisnexis_called {
+                bucket
+                    .lexisnexis
+                    .call(&line.resolution, line.resolution_elapsed_ms);
+            }
+            if let Some(socure) = &line.socure {
+                bucket.socure.call(socure, line.socure_elapsed_ms);
+            }
+        }
+
+        self.attributes_of(line, row, column);
+        if column < 2 {
+            let codes = line
+                .socure
+                .as_ref()
+                .map_or(&[][..], |s| &s.errors.reason_codes);
+            let mut previous: Option<&str> = None;
+            // Judged lines carry them sorted and unique; counted once per line
+            // even if an older writer repeated one.
+            let mut sorted: Vec<&str> = codes.iter().map(AsRef::as_ref).collect();
+            sorted.sort_unstable();
+            for code in sorted {
+                if previous == Some(code) {
+                    continue;
+                }
+                previous = Some(code);
+                self.codes.add(code, 1);
+                if judged {
+                    self.codes_by_cell[row * 2 + column].add(code, 1);
+                }
+            }
+        }
+    }
+
+    fn attributes_of(&mut self, line: &Proofing<'_>, row: usize, column: usize) {
+        let lexisnexis_judged = row < 2;
+        // Pass or fail means `verified_attributes` was read; an older line
+        // without it counts as judged with none verified.
+        let socure_verified = (column < 2).then(|| {
+            line.socure
+                .as_ref()
+                .and_then(|s| s.verified_attributes.as_deref())
+                .unwrap_or_default()
+        });
+        self.lexisnexis_judged += u64::from(lexisnexis_judged);
+        self.socure_judged += u64::from(socure_verified.is_some());
+        self.both_judged += u64::from(lexisnexis_judged && socure_verified.is_some());
+        let socure_failed = column == 1;
+        self.socure_failures += u64::from(socure_failed);
+        let asked = &line.resolution.attributes_requiring_additional_verification;
+        if lexisnexis_judged {
+            for name in asked {
+                if !ATTRIBUTES.contains(&name.as_ref()) {
+                    self.other_lexisnexis.add(name, 1);
+                }
+            }
+        }
+        for (i, attribute) in ATTRIBUTES.iter().enumerate() {
+            let flagged = lexisnexis_judged && asked.iter().any(|a| a == attribute);
+            let unverified = socure_verified.is_some_and(|v| !v.iter().any(|a| a == attribute));
+            let counts = &mut self.attributes[i];
+            counts[0] += u64::from(flagged);
+            counts[1] += u64::from(unverified);
+            counts[2] += u64::from(flagged && unverified);
+            counts[3] += u64::from(socure_failed && unverified);
+        }
+    }
+
+    pub fn finish(self, sources: Vec<String>) -> Report {
+        let time = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
+        let judged = self.matrix[0][0] + self.matrix[0][1] + self.matrix[1][0] + self.matrix[1][1];
+        let agreed = self.matrix[0][0] + self.matrix[1][1];
+        let shed_requests: u64 = self.shed.counts.values().sum::<u64>() + self.shed.beyond_limit;
+        Report {
+            schema: SCHEMA,
+            generated_by: format!("socure-shadow-proxy {}", env!("CARGO_PKG_VERSION")),
+            input: Input {
+                sources,
+                since: time(self.window.since),
+                until: time(self.window.until),
+                lines_read: self.lines_read,
+                proofing_lines: self.proofing_lines,
+                shed_lines: self.shed_lines,
+                other_events: self.other_events,
+                malformed: self.malformed,
+                outside_window: self.outside_window,
+                first_time: time(self.first),
+                last_time: time(self.last),
+            },
+            agreement: AgreementMatrix {
+                rows: ROWS,
+                columns: COLUMNS,
+                counts: self.matrix,
+                shares: self
+                    .matrix
+                    .map(|row| row.map(|n| share(n, self.proofing_lines))),
+                both_judged: judged,
+                agreed,
+                rate: share(agreed, judged),
+                wilson_95: wilson(agreed, judged),
+            },
+            attributes: Attributes {
+                lexisnexis_judged: self.lexisnexis_judged,
+                socure_judged: self.socure_judged,
+                both_judged: self.both_judged,
+                socure_failures: self.socure_failures,
+                rows: ATTRIBUTES
+                    .iter()
+                    .zip(self.attributes)
+                    .map(
+                        |(attribute, [flagged, unverified, both, explained])| AttributeRow {
+                            attribute,
+                            lexisnexis_flagged: flagged,
+                            lexisnexis_flagged_share: share(flagged, self.lexisnexis_judged),
+                            socure_unverified: unverified,
+                            socure_unverified_share: share(unverified, self.socure_judged),
+                            both,
+                            both_share: share(both, self.both_judged),
+                            socure_failures_explained: explained,
+                            socure_failures_explained_share: share(explained, self.socure_failures),
+                        },
+                    )
+                    .collect(),
+                other_lexisnexis: self.other_lexisnexis.ranked(None, self.lexisnexis_judged),
+            },
+            reason_codes: ReasonCodes {
+                socure_judged: self.socure_judged,
+                distinct: self.codes.counts.len() as u64,
+                beyond_limit: self.codes.beyond_limit,
+                top: self.codes.ranked(Some(self.top), self.socure_judged),
+                by_cell: JUDGED_CELLS
+                    .iter()
+                    .zip(&self.codes_by_cell)
+                    .enumerate()
+                    .map(|(i, (cell, codes))| {
+                        let lines = self.matrix[i / 2][i % 2];
+                        CellCodes {
+                            cell,
+                            lines,
+                            top: codes.ranked(Some(self.top), lines),
+                        }
+                    })
+                    .collect(),
+            },
+            vendors: Vendors {
+                lexisnexis: self.lexisnexis.report(),
+                socure: self.socure.report(),
+            },
+            series: Series {
+                bucket: if self.timeline.by_day { "day" } else { "hour" },
+                points: self
+                    .timeline
+                    .buckets
+                    .iter()
+                    .map(|(start, bucket)| Point {
+                        start: time(OffsetDateTime::from_unix_timestamp(*start).ok())
+                            .unwrap_or_default(),
+                        proofing_lines: bucket.proofing_lines,
+                        both_judged: bucket.both_judged,
+                        agreed: bucket.agreed,
+                        lexisnexis: bucket.lexisnexis.report(),
+                        socure: bucket.socure.report(),
+                    })
+                    .collect(),
+                lines_beyond_limit: self.timeline.beyond_limit,
+            },
+            completeness: Completeness {
+                socure_outcome: self.socure_outcomes.ranked(None, self.proofing_lines),
+                resolution_outcome: self.resolution_outcomes.ranked(None, self.proofing_lines),
+                shed: self.shed.ranked(None, shed_requests),
+                shadowed_requests: self.proofing_lines + shed_requests,
+            },
+        }
+    }
+}
+
+/// The LexisNexis row: an exception, else pass or fail.
+fn row(resolution: &Side<'_>) -> usize {
+    match (resolution.exception.is_some(), resolution.success) {
+        (true, _) => 2,
+        (false, true) => 0,
+        (false, false) => 1,
+    }
+}
+
+/// The Socure column: not called, timed out, an exception, else pass or fail.
+fn column(line: &Proofing<'_>) -> usize {
+    match &line.socure {
+        None => 4,
+        Some(s) if s.timed_out || line.socure_outcome == "timed_out" => 3,
+        Some(s) if s.exception.is_some() => 2,
+        Some(s) if s.success => 0,
+        Some(_) => 1,
+    }
+}
+
+fn share(count: u64, of: u64) -> Option<f64> {
+    (of > 0).then(|| count as f64 / of as f64)
+}
+
+/// The Wilson score interval at 95% for `successes` of `n`: it stays inside
+/// [0, 1] and is honest for small samples and rates near 0 or 1, where the
+/// normal approximation is not.
+pub fn wilson(successes: u64, n: u64) -> Option<Interval> {
+    if n == 0 {
+        return None;
+    }
+    let n = n as f64;
+    let p = successes as f64 / n;
+    let z2 = Z_95 * Z_95;
+    let denominator = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z_95 / denominator * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    Some(Interval {
+        low: (center - half).max(0.0),
+        high: (center + half).min(1.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_hand_computed_values() {
+        // 81 of 263: the example in Wilson (1927) as usually quoted,
+        // [0.2553, 0.3662]; and the edge cases.
+        let i = wilson(81, 263).expect("interval");
+        assert!(
+            (i.low - 0.2553).abs() < 5e-4 && (i.high - 0.3662).abs() < 5e-4,
+            "{i:?}"
+        );
+        let all = wilson(10, 10).expect("interval");
+        assert!(
+            (all.low - 0.7225).abs() < 5e-4 && all.high == 1.0,
+            "{all:?}"
+        );
+        let none = wilson(0, 10).expect("interval");
+        assert!(
+            none.low == 0.0 && (none.high - 0.2775).abs() < 5e-4,
+            "{none:?}"
+        );
+        assert_eq!(wilson(0, 0), None);
+    }
+}

@@ -1,0 +1,599 @@
+//! `report` over line sets with known answers: the matrix, attributes, reason codes, percentiles, the Wilson interval, the series, completeness; skipped lines counted; gzip, stdin and `--since`/`--until`.
+//!
+//! Lines are built with the judge crate's own types and encoder, so they are
+//! the proxy's format by construction. Every expected figure below was worked
+//! out by hand from the ten lines of `known_lines`.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use serde_json::{Map, Value, json};
+use socure_shadow_proxy::judge::pair::{
+    self, EventProperties, Properties, ShadowLine, SocureOutcome,
+};
+use socure_shadow_proxy::judge::verdict::Verdict;
+use socure_shadow_proxy::report::{self, Format, Options, input::Source, tally::Window};
+
+const ALL: &[&str] = &["address", "first_name", "last_name", "ssn", "dob"];
+
+/// A verdict: `exception` makes it an exception (a timeout when `timed_out`).
+fn verdict(
+    vendor_name: &'static str,
+    success: bool,
+    exception: Option<&str>,
+    timed_out: bool,
+    asked: &[&str],
+    verified: Option<&[&str]>,
+    codes: &[&str],
+) -> Verdict {
+    let mut errors = Map::new();
+    if !codes.is_empty() {
+        errors.insert("reason_codes".into(), json!(codes));
+    }
+    Verdict {
+        success,
+        errors,
+        exception: exception.map(str::to_owned),
+        timed_out,
+        transaction_id: json!("fake-transaction"),
+        reference: json!(""),
+        can_pass_with_additional_verification: false,
+        attributes_requiring_additional_verification: asked
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        vendor_name,
+        vendor_workflow: None,
+        verified_attributes: verified.map(|v| v.iter().map(|s| (*s).to_owned()).collect()),
+    }
+}
+
+fn lexis_nexis(success: bool, asked: &[&str]) -> Verdict {
+    verdict(
+        "lexisnexis:instant_verify",
+        success,
+        None,
+        false,
+        asked,
+        None,
+        &[],
+    )
+}
+
+fn socure(verified: &[&str], codes: &[&str]) -> Verdict {
+    let success = ALL.iter().all(|a| verified.contains(a));
+    verdict(
+        "socure_kyc",
+        success,
+        None,
+        false,
+        &[],
+        Some(verified),
+        codes,
+    )
+}
+
+struct Line {
+    time: &'static str,
+    lexis_nexis: Verdict,
+    resolution_outcome: &'static str,
+    resolution_ms: u64,
+    socure: Option<Verdict>,
+    socure_outcome: SocureOutcome,
+    socure_ms: Option<u64>,
+}
+
+fn encode(line: Line) -> String {
+    let shadow = ShadowLine {
+        name: pair::EVENT_NAME,
+        id: "00000000-0000-4000-8000-000000000000".into(),
+        time: line.time.into(),
+        properties: Properties {
+            event_properties: EventProperties {
+                resolution_result: line.lexis_nexis,
+                socure_result: line.socure,
+                resolution_outcome: line.resolution_outcome,
+                resolution_elapsed_ms: Some(line.resolution_ms),
+                socure_outcome: line.socure_outcome,
+                socure_elapsed_ms: line.socure_ms,
+                socure_not_sent_reason: None,
+                duplicate_of: None,
+            },
+            new_event: true,
+            path: "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation".into(),
+            user_id: None,
+            user_id_invalid: false,
+        },
+        log_filename: "events.log",
+    };
+    String::from_utf8(pair::encode(&shadow).expect("encodes")).expect("utf-8")
+}
+
+/// Ten proofing lines (L1..L10), one shed summary, one other event, two
+/// malformed lines.
+fn known_lines() -> String {
+    let pass = lexis_nexis(true, &[]);
+    let no_address = ["first_name", "last_name", "ssn", "dob"];
+    let lines = vec![
+        // L1, L2: both pass, in the same hour.
+        Line {
+            time: "2026-11-01T00:10:00.000Z",
+            lexis_nexis: pass.clone(),
+            resolution_outcome: "answered",
+            resolution_ms: 100,
+            socure: Some(socure(ALL, &["I905", "I919"])),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(200),
+        },
+        Line {
+            time: "2026-11-01T00:50:00.000Z",
+            lexis_nexis: pass.clone(),
+            resolution_outcome: "answered",
+            resolution_ms: 200,
+            socure: Some(socure(ALL, &["I919"])),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(400),
+        },
+        // L3: only LexisNexis passes; Socure misses the address.
+        Line {
+            time: "2026-11-01T01:00:00.000Z",
+            lexis_nexis: pass.clone(),
+            resolution_outcome: "answered",
+            resolution_ms: 300,
+            socure: Some(socure(&no_address, &["I919", "R705"])),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(600),
+        },
+        // L4: both fail; LexisNexis on the address, Socure on address and dob.
+        Line {
+            time: "2026-11-01T02:00:00.000Z",
+            lexis_nexis: lexis_nexis(false, &["address"]),
+            resolution_outcome: "answered",
+            resolution_ms: 400,
+            socure: Some(socure(&["first_name", "last_name", "ssn"], &["R705"])),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(800),
+        },
+        // L5: only Socure passes; LexisNexis asks for dob and dead.
+        Line {
+            time: "2026-11-01T03:00:00.000Z",
+            lexis_nexis: lexis_nexis(false, &["dead", "dob"]),
+            resolution_outcome: "answered",
+            resolution_ms: 500,
+            socure: Some(socure(ALL, &["I919"])),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(1000),
+        },
+        // L6: LexisNexis answered 503; Socure passes, without codes.
+        Line {
+            time: "2026-11-01T04:00:00.000Z",
+            lexis_nexis: verdict(
+                "lexisnexis:instant_verify",
+                false,
+                Some("Unexpected status code '503'"),
+                false,
+                &[],
+                None,
+                &[],
+            ),
+            resolution_outcome: "answered",
+            resolution_ms: 600,
+            socure: Some(socure(ALL, &[])),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(1200),
+        },
+        // L7: Socure timed out.
+        Line {
+            time: "2026-11-01T05:00:00.000Z",
+            lexis_nexis: pass.clone(),
+            resolution_outcome: "answered",
+            resolution_ms: 700,
+            socure: Some(verdict(
+                "socure_kyc",
+                false,
+                Some("Timed out waiting for verification response"),
+                true,
+                &[],
+                None,
+                &[],
+            )),
+            socure_outcome: SocureOutcome::TimedOut,
+            socure_ms: Some(1500),
+        },
+        // L8: Socure answered 400.
+        Line {
+            time: "2026-11-01T06:00:00.000Z",
+            lexis_nexis: pass.clone(),
+            resolution_outcome: "answered",
+            resolution_ms: 800,
+            socure: Some(verdict(
+                "socure_kyc",
+                false,
+                Some("Invalid request (400)"),
+                false,
+                &[],
+                None,
+                &[],
+            )),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(50),
+        },
+        // L9: dropped, no Socure call.
+        Line {
+            time: "2026-11-01T07:00:00.000Z",
+            lexis_nexis: pass,
+            resolution_outcome: "answered",
+            resolution_ms: 900,
+            socure: None,
+            socure_outcome: SocureOutcome::Dropped,
+            socure_ms: None,
+        },
+        // L10: LexisNexis timed out; Socure skipped as a duplicate.
+        Line {
+            time: "2026-11-01T08:00:00.000Z",
+            lexis_nexis: verdict(
+                "lexisnexis:instant_verify",
+                false,
+                Some("Timed out waiting for verification response"),
+                true,
+                &[],
+                None,
+                &[],
+            ),
+            resolution_outcome: "upstream_timeout",
+            resolution_ms: 1000,
+            socure: None,
+            socure_outcome: SocureOutcome::Duplicate,
+            socure_ms: None,
+        },
+    ];
+    let mut text: String = lines.into_iter().map(encode).collect();
+    let at = |s: &str| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    let shed = pair::shed(
+        "00000000-0000-4000-8000-00000000000f".into(),
+        at("2026-11-01T02:00:00Z"),
+        at("2026-11-01T02:30:00Z"),
+        5,
+        "max_pending".into(),
+    );
+    text.push_str(&String::from_utf8(pair::encode(&shed).expect("encodes")).expect("utf-8"));
+    text.push_str("{\"name\":\"idv_doc_auth_welcome_visited\",\"properties\":{}}\n");
+    text.push_str("{\"name\":\"idv_socure_shadow_mode_proofing_result\",\"properties\":\n");
+    text.push_str("\u{1f}\u{8b} not json\n");
+    text
+}
+
+fn report_of(text: &str, window: Window) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.log");
+    std::fs::write(&path, text).expect("write lines");
+    let options = Options {
+        sources: vec![Source::File(path)],
+        window,
+        format: Format::Json,
+        out: None,
+        top: 10,
+    };
+    serde_json::to_value(report::tally(&options).expect("report")).expect("json")
+}
+
+fn counts(value: &Value) -> Vec<(String, u64)> {
+    value
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().expect("name").to_owned(),
+                c["count"].as_u64().expect("count"),
+            )
+        })
+        .collect()
+}
+
+/// A cell of `reason_codes.by_cell`: its name, its lines, its top codes.
+type Cell = (String, u64, Vec<(String, u64)>);
+
+fn owned(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+    pairs.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect()
+}
+
+#[test]
+fn known_lines_give_the_hand_computed_report() {
+    let r = report_of(&known_lines(), Window::default());
+
+    let input = &r["input"];
+    assert_eq!(input["lines_read"], 14);
+    assert_eq!(input["proofing_lines"], 10);
+    assert_eq!(input["shed_lines"], 1);
+    assert_eq!(input["other_events"], 1);
+    assert_eq!(input["malformed"], 2);
+    assert_eq!(input["first_time"], "2026-11-01T00:10:00Z");
+    assert_eq!(input["last_time"], "2026-11-01T08:00:00Z");
+
+    let agreement = &r["agreement"];
+    assert_eq!(
+        agreement["counts"],
+        json!([[2, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 1]])
+    );
+    assert_eq!(agreement["shares"][0][0], 0.2);
+    assert_eq!(agreement["both_judged"], 5);
+    assert_eq!(agreement["agreed"], 3);
+    assert_eq!(agreement["rate"], 0.6);
+    // Wilson, z = 1.959964, 3 of 5: centre (0.6 + z²/10) / (1 + z²/5) =
+    // 0.556553; half-width z / (1 + z²/5) * sqrt(0.048 + z²/100) = 0.325833.
+    let low = agreement["wilson_95"]["low"].as_f64().expect("low");
+    let high = agreement["wilson_95"]["high"].as_f64().expect("high");
+    assert!((low - 0.230720).abs() < 1e-5, "{low}");
+    assert!((high - 0.882386).abs() < 1e-5, "{high}");
+
+    let attributes = &r["attributes"];
+    assert_eq!(attributes["lexisnexis_judged"], 8);
+    assert_eq!(attributes["socure_judged"], 6);
+    assert_eq!(attributes["both_judged"], 5);
+    assert_eq!(attributes["socure_failures"], 2);
+    let row = |name: &str| {
+        attributes["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["attribute"] == name)
+            .expect(name)
+            .clone()
+    };
+    let address = row("address");
+    assert_eq!(address["lexisnexis_flagged"], 1);
+    assert_eq!(address["lexisnexis_flagged_share"], 0.125);
+    assert_eq!(address["socure_unverified"], 2);
+    assert_eq!(address["both"], 1);
+    assert_eq!(address["both_share"], 0.2);
+    assert_eq!(address["socure_failures_explained"], 2);
+    assert_eq!(address["socure_failures_explained_share"], 1.0);
+    let dob = row("dob");
+    assert_eq!(
+        [
+            &dob["lexisnexis_flagged"],
+            &dob["socure_unverified"],
+            &dob["both"],
+            &dob["socure_failures_explained"]
+        ],
+        [1, 1, 0, 1]
+    );
+    assert_eq!(dob["socure_failures_explained_share"], 0.5);
+    assert_eq!(row("ssn")["socure_unverified"], 0);
+    assert_eq!(
+        counts(&attributes["other_lexisnexis"]),
+        owned(&[("dead", 1)])
+    );
+
+    let codes = &r["reason_codes"];
+    assert_eq!(codes["socure_judged"], 6);
+    assert_eq!(codes["distinct"], 3);
+    assert_eq!(
+        counts(&codes["top"]),
+        owned(&[("I919", 4), ("R705", 2), ("I905", 1)])
+    );
+    let cells: Vec<Cell> = codes["by_cell"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|c| {
+            (
+                c["cell"].as_str().expect("cell").to_owned(),
+                c["lines"].as_u64().expect("lines"),
+                counts(&c["top"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        vec![
+            ("both_pass".into(), 2, owned(&[("I919", 2), ("I905", 1)])),
+            (
+                "only_lexisnexis_passes".into(),
+                1,
+                owned(&[("I919", 1), ("R705", 1)])
+            ),
+            ("only_socure_passes".into(), 1, owned(&[("I919", 1)])),
+            ("both_fail".into(), 1, owned(&[("R705", 1)])),
+        ]
+    );
+
+    // Nearest rank: LexisNexis 100..1000 by 100 (ten calls, one timed out,
+    // one 503); Socure 50, 200, 400 ... 1200, 1500 (eight calls).
+    let lexis_nexis = &r["vendors"]["lexisnexis"];
+    assert_eq!(lexis_nexis["calls"], 10);
+    assert_eq!(lexis_nexis["timeouts"], 1);
+    assert_eq!(lexis_nexis["exceptions"], 1);
+    assert_eq!(
+        lexis_nexis["latency_ms"],
+        json!({"samples": 10, "p50": 500, "p95": 1000, "p99": 1000, "max": 1000})
+    );
+    let socure = &r["vendors"]["socure"];
+    assert_eq!(socure["calls"], 8);
+    assert_eq!(socure["timeouts"], 1);
+    assert_eq!(socure["timeout_share"], 0.125);
+    assert_eq!(socure["exceptions"], 1);
+    assert_eq!(
+        socure["latency_ms"],
+        json!({"samples": 8, "p50": 600, "p95": 1500, "p99": 1500, "max": 1500})
+    );
+
+    let series = &r["series"];
+    assert_eq!(series["bucket"], "hour");
+    let points = series["points"].as_array().expect("points");
+    assert_eq!(points.len(), 9);
+    assert_eq!(points[0]["start"], "2026-11-01T00:00:00Z");
+    assert_eq!(points[0]["proofing_lines"], 2);
+    assert_eq!(points[0]["agreed"], 2);
+    assert_eq!(points[0]["socure"]["latency_ms"]["p50"], 200);
+    assert_eq!(points[8]["start"], "2026-11-01T08:00:00Z");
+    assert_eq!(points[8]["lexisnexis"]["timeouts"], 1);
+
+    let completeness = &r["completeness"];
+    assert_eq!(
+        counts(&completeness["socure_outcome"]),
+        owned(&[
+            ("answered", 7),
+            ("dropped", 1),
+            ("duplicate", 1),
+            ("timed_out", 1)
+        ])
+    );
+    assert_eq!(
+        counts(&completeness["resolution_outcome"]),
+        owned(&[("answered", 9), ("upstream_timeout", 1)])
+    );
+    assert_eq!(counts(&completeness["shed"]), owned(&[("max_pending", 5)]));
+    assert_eq!(completeness["shadowed_requests"], 15);
+}
+
+#[test]
+fn since_is_inclusive_and_until_exclusive() {
+    let at = |s: &str| report::parse_time(s).expect("time");
+    let window = Window {
+        since: Some(at("2026-11-01T00:50:00Z")),
+        until: Some(at("2026-11-01T03:00:00Z")),
+    };
+    let r = report_of(&known_lines(), window);
+    // L2, L3, L4 and the shed line at 02:30 are inside; L1 and L5..L10 not.
+    assert_eq!(r["input"]["proofing_lines"], 3);
+    assert_eq!(r["input"]["shed_lines"], 1);
+    assert_eq!(r["input"]["outside_window"], 7);
+    assert_eq!(r["input"]["since"], "2026-11-01T00:50:00Z");
+    assert_eq!(
+        r["agreement"]["counts"],
+        json!([[1, 1, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0, 0, 0]])
+    );
+}
+
+#[test]
+fn more_than_a_week_is_reported_by_day() {
+    let line = |time: &'static str| {
+        encode(Line {
+            time,
+            lexis_nexis: lexis_nexis(true, &[]),
+            resolution_outcome: "answered",
+            resolution_ms: 10,
+            socure: Some(socure(ALL, &[])),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(20),
+        })
+    };
+    let text = [
+        line("2026-11-01T00:30:00.000Z"),
+        line("2026-11-01T23:59:59.999Z"),
+        line("2026-11-09T12:00:00.000Z"),
+    ]
+    .concat();
+    let r = report_of(&text, Window::default());
+    assert_eq!(r["series"]["bucket"], "day");
+    let starts: Vec<&str> = r["series"]["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["start"].as_str().expect("start"))
+        .collect();
+    assert_eq!(starts, ["2026-11-01T00:00:00Z", "2026-11-09T00:00:00Z"]);
+    assert_eq!(r["series"]["points"][0]["proofing_lines"], 2);
+}
+
+/// The binary's JSON report of `args`, with `stdin` piped in.
+fn cli_json(args: &[&str], stdin: &[u8]) -> Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+        .arg("report")
+        .args(args)
+        .args(["--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn report");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    let output = child.wait_with_output().expect("report runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Piped, the progress bar must not draw.
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut value: Value = serde_json::from_slice(&output.stdout).expect("json");
+    value["input"]["sources"] = Value::Null;
+    value
+}
+
+#[test]
+fn gzip_files_several_files_and_stdin_read_the_same() {
+    let text = known_lines();
+    let (first, second) = text.split_at(text.find("\n").expect("a line") + 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two gzip members in one file, as `cat a.gz b.gz` makes, and a name
+    // that does not say gzip.
+    let gz = dir.path().join("events.log.1");
+    let mut bytes = Vec::new();
+    for part in [first, second] {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(part.as_bytes()).expect("gzip");
+        bytes.extend(encoder.finish().expect("gzip"));
+    }
+    std::fs::write(&gz, bytes).expect("write gz");
+    let plain = dir.path().join("events.log");
+    std::fs::write(&plain, &text).expect("write plain");
+    // A line over the 1 MiB limit, then a good line: skipped and counted.
+    let long = dir.path().join("long.log");
+    let mut long_text = "x".repeat(report::input::MAX_LINE_BYTES + 10);
+    long_text.push('\n');
+    std::fs::write(&long, &long_text).expect("write long");
+
+    let from_plain = cli_json(&[plain.to_str().expect("utf-8 path")], b"");
+    let from_gz = cli_json(&[gz.to_str().expect("utf-8 path")], b"");
+    let from_stdin = cli_json(&["-"], text.as_bytes());
+    let from_nothing = cli_json(&[], text.as_bytes());
+    assert_eq!(from_plain["input"]["proofing_lines"], 10);
+    assert_eq!(from_gz, from_plain);
+    assert_eq!(from_stdin, from_plain);
+    assert_eq!(from_nothing, from_plain);
+
+    let both = cli_json(
+        &[
+            plain.to_str().expect("utf-8 path"),
+            long.to_str().expect("utf-8 path"),
+            gz.to_str().expect("utf-8 path"),
+        ],
+        b"",
+    );
+    assert_eq!(both["input"]["proofing_lines"], 20);
+    assert_eq!(both["input"]["malformed"], 5);
+    assert_eq!(both["agreement"]["agreed"], 6);
+}
+
+#[test]
+fn a_missing_file_and_a_bad_time_fail_with_their_own_status() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+            .arg("report")
+            .args(args)
+            .output()
+            .expect("report runs")
+    };
+    let missing = run(&["/nonexistent/events.log"]);
+    assert_eq!(missing.status.code(), Some(66));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("cannot open /nonexistent/events.log"),
+        "{stderr}"
+    );
+    let bad = run(&["--since", "last tuesday", "-"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}
