@@ -6,6 +6,7 @@
 mod support;
 
 mod bounded;
+mod browser_harness;
 mod canaries;
 mod cli;
 mod demo_data;

@@ -7,6 +7,7 @@
 //! has drained the mirrors and flushed the log.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod tls;
 
 use std::collections::HashMap;
