@@ -41,8 +41,9 @@ fn svg(
     Ok(out)
 }
 
+/// `size` in CSS pixels; plotters writes `font-size` as its size over 1.24.
 fn text(area: &Area<'_>, words: &str, at: (i32, i32), size: u32, h: HPos) -> Result<(), String> {
-    let style = TextStyle::from((FONT, size).into_font())
+    let style = TextStyle::from((FONT, f64::from(size) * 1.24).into_font())
         .color(&INK)
         .pos(Pos::new(h, VPos::Center));
     area.draw(&Text::new(words.to_owned(), at, style))
@@ -61,14 +62,14 @@ const CENTER: HPos = HPos::Center;
 
 /// LexisNexis rows by Socure columns, each cell shaded by its share of all lines.
 pub fn agreement(report: &Report) -> Result<String, ReportError> {
-    let (left, top, cell_w, cell_h) = (170, 50, 140, 56);
+    let (left, top, cell_w, cell_h) = (170, 66, 140, 56);
     svg("agreement", top as u32 + 3 * cell_h as u32 + 20, |area| {
-        text(area, "Socure", (left + 5 * cell_w / 2, 14), 16, CENTER)?;
+        text(area, "Socure", (left + 5 * cell_w / 2, 16), 16, CENTER)?;
         for (c, column) in COLUMNS.iter().enumerate() {
             let x = left + c as i32 * cell_w + cell_w / 2;
-            text(area, column, (x, top - 14), 14, CENTER)?;
+            text(area, column, (x, top - 16), 14, CENTER)?;
         }
-        text(area, "LexisNexis", (8, top - 14), 16, LEFT)?;
+        text(area, "LexisNexis", (8, top - 16), 16, LEFT)?;
         for (r, row) in ROWS.iter().enumerate() {
             let y = top + r as i32 * cell_h;
             text(area, row, (left - 12, y + cell_h / 2), 14, RIGHT)?;
@@ -179,6 +180,10 @@ pub fn reason_codes(codes: &[Count]) -> Result<String, ReportError> {
 
 /// p50 and p95 of each vendor per bucket of the series.
 pub fn latency(report: &Report) -> Result<String, ReportError> {
+    let by_day = report.series.bucket == "day";
+    let bucket = if by_day { 86_400.0 } else { 3_600.0 };
+    // Each point at its bucket's middle, on an axis from the first bucket's
+    // start to the last one's end: one bucket is then a point in a span.
     let points: Vec<(f64, [Option<u64>; 4])> = report
         .series
         .points
@@ -187,11 +192,13 @@ pub fn latency(report: &Report) -> Result<String, ReportError> {
             let start = OffsetDateTime::parse(&p.start, &Rfc3339).ok()?;
             let l = &p.lexisnexis.latency_ms;
             let s = &p.socure.latency_ms;
-            Some((start.unix_timestamp() as f64, [l.p50, l.p95, s.p50, s.p95]))
+            let middle = start.unix_timestamp() as f64 + bucket / 2.0;
+            Some((middle, [l.p50, l.p95, s.p50, s.p95]))
         })
         .collect();
-    let first = points.first().map_or(0.0, |p| p.0);
-    let last = points.last().map_or(1.0, |p| p.0).max(first + 1.0);
+    let first = points.first().map_or(0.0, |p| p.0) - bucket / 2.0;
+    let last = points.last().map_or(0.0, |p| p.0) + bucket / 2.0;
+    let labels = (points.len() + 1).min(8);
     let highest = points
         .iter()
         .flat_map(|(_, values)| values.iter().flatten())
@@ -206,13 +213,12 @@ pub fn latency(report: &Report) -> Result<String, ReportError> {
             .y_label_area_size(60)
             .build_cartesian_2d(first..last, 0.0..highest * 1.1)
             .map_err(|e| e.to_string())?;
-        let by_day = report.series.bucket == "day";
         chart
             .configure_mesh()
-            .x_labels(8)
+            .x_labels(labels)
             .y_desc("ms")
             .x_label_formatter(&|x| axis_time(*x, by_day))
-            .label_style((FONT, 12))
+            .label_style((FONT, 15))
             .draw()
             .map_err(|e| e.to_string())?;
         let lines = [
@@ -226,6 +232,14 @@ pub fn latency(report: &Report) -> Result<String, ReportError> {
                 .iter()
                 .filter_map(|(x, values)| values[index].map(|v| (*x, v as f64)))
                 .collect();
+            // Dots as well as lines: a series of one bucket is still seen.
+            chart
+                .draw_series(
+                    series
+                        .iter()
+                        .map(|&point| Circle::new(point, width + 1, color.filled())),
+                )
+                .map_err(|e| e.to_string())?;
             chart
                 .draw_series(LineSeries::new(series, color.stroke_width(width)))
                 .map_err(|e| e.to_string())?
@@ -237,7 +251,7 @@ pub fn latency(report: &Report) -> Result<String, ReportError> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 12))
+            .label_font((FONT, 15))
             .background_style(WHITE.mix(0.85))
             .border_style(INK)
             .draw()
@@ -245,7 +259,7 @@ pub fn latency(report: &Report) -> Result<String, ReportError> {
     })
 }
 
-/// An axis label: `11-02 14h` by the hour, `2026-11-02` by the day.
+/// An axis label: `11-02 14:30` by the hour, `2026-11-02` by the day.
 fn axis_time(unix: f64, by_day: bool) -> String {
     let Ok(at) = OffsetDateTime::from_unix_timestamp(unix as i64) else {
         return String::new();

@@ -199,15 +199,27 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
             codes.socure_judged
         ),
     );
-    for cell in &codes.by_cell {
-        let _ = writeln!(
-            out,
-            "<h3>{} <span class=small>({} lines)</span></h3>",
-            escape(cell.cell),
-            cell.lines
-        );
-        counts_table(&mut out, "code", &cell.top);
-    }
+    out.push_str("<p>Within each cell where both vendors judged:</p>\n");
+    table(
+        &mut out,
+        &[
+            "cell",
+            "lines",
+            "most frequent codes (share of the cell's lines)",
+        ],
+        codes.by_cell.iter().map(|cell| {
+            let top: Vec<String> = cell
+                .top
+                .iter()
+                .map(|c| format!("{} {} ({})", c.name, c.count, percent(c.share)))
+                .collect();
+            vec![
+                td(cell.cell),
+                td(&cell.lines.to_string()),
+                format!("<td style=text-align:left>{}</td>", escape(&top.join(", "))),
+            ]
+        }),
+    );
 
     out.push_str("<h2 id=vendors>Vendors: latency and reliability</h2>\n");
     table(

@@ -24,6 +24,7 @@ mod operations;
 mod overload;
 mod parsers_fuzz;
 mod report;
+mod report_page;
 mod sampling;
 mod shutdown;
 mod socure_request;
