@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::{Counter, Histogram};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::format_description::FormatItem;
+use time::macros::format_description;
 
 use super::line::{Proofing, Seen, Side};
 use super::schema::{
@@ -28,6 +29,9 @@ pub const MAX_BUCKETS: usize = 2_000;
 const HOURLY_SPAN_SECONDS: i64 = 7 * 86_400;
 /// Latencies are kept up to an hour; longer is counted as an hour.
 const MAX_LATENCY_MS: u64 = 3_600_000;
+/// Times as the lines write them: RFC 3339, UTC, milliseconds, `Z`.
+const TIME_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 /// z for a two-sided 95% interval.
 const Z_95: f64 = 1.959_963_984_540_054;
 
@@ -402,7 +406,7 @@ impl Tally {
     }
 
     pub fn finish(self, sources: Vec<String>) -> Report {
-        let time = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
+        let time = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(TIME_FORMAT).ok());
         let judged = self.matrix[0][0] + self.matrix[0][1] + self.matrix[1][0] + self.matrix[1][1];
         let agreed = self.matrix[0][0] + self.matrix[1][1];
         let shed_requests: u64 = self.shed.counts.values().sum::<u64>() + self.shed.beyond_limit;

@@ -188,9 +188,10 @@ pub fn render(report: &Report) -> String {
     for cell in &codes.by_cell {
         let _ = writeln!(
             out,
-            "    {} ({} lines): {}",
+            "    {} ({} line{}): {}",
             cell.cell,
             cell.lines,
+            if cell.lines == 1 { "" } else { "s" },
             names(&cell.top)
         );
     }

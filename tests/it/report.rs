@@ -311,8 +311,8 @@ fn known_lines_give_the_hand_computed_report() {
     assert_eq!(input["shed_lines"], 1);
     assert_eq!(input["other_events"], 1);
     assert_eq!(input["malformed"], 2);
-    assert_eq!(input["first_time"], "2026-11-01T00:10:00Z");
-    assert_eq!(input["last_time"], "2026-11-01T08:00:00Z");
+    assert_eq!(input["first_time"], "2026-11-01T00:10:00.000Z");
+    assert_eq!(input["last_time"], "2026-11-01T08:00:00.000Z");
 
     let agreement = &r["agreement"];
     assert_eq!(
@@ -426,11 +426,11 @@ fn known_lines_give_the_hand_computed_report() {
     assert_eq!(series["bucket"], "hour");
     let points = series["points"].as_array().expect("points");
     assert_eq!(points.len(), 9);
-    assert_eq!(points[0]["start"], "2026-11-01T00:00:00Z");
+    assert_eq!(points[0]["start"], "2026-11-01T00:00:00.000Z");
     assert_eq!(points[0]["proofing_lines"], 2);
     assert_eq!(points[0]["agreed"], 2);
     assert_eq!(points[0]["socure"]["latency_ms"]["p50"], 200);
-    assert_eq!(points[8]["start"], "2026-11-01T08:00:00Z");
+    assert_eq!(points[8]["start"], "2026-11-01T08:00:00.000Z");
     assert_eq!(points[8]["lexisnexis"]["timeouts"], 1);
 
     let completeness = &r["completeness"];
@@ -463,7 +463,7 @@ fn since_is_inclusive_and_until_exclusive() {
     assert_eq!(r["input"]["proofing_lines"], 3);
     assert_eq!(r["input"]["shed_lines"], 1);
     assert_eq!(r["input"]["outside_window"], 7);
-    assert_eq!(r["input"]["since"], "2026-11-01T00:50:00Z");
+    assert_eq!(r["input"]["since"], "2026-11-01T00:50:00.000Z");
     assert_eq!(
         r["agreement"]["counts"],
         json!([[1, 1, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0, 0, 0]])
@@ -497,7 +497,10 @@ fn more_than_a_week_is_reported_by_day() {
         .iter()
         .map(|p| p["start"].as_str().expect("start"))
         .collect();
-    assert_eq!(starts, ["2026-11-01T00:00:00Z", "2026-11-09T00:00:00Z"]);
+    assert_eq!(
+        starts,
+        ["2026-11-01T00:00:00.000Z", "2026-11-09T00:00:00.000Z"]
+    );
     assert_eq!(r["series"]["points"][0]["proofing_lines"], 2);
 }
 

@@ -57,6 +57,7 @@ enum Command {
         /// Only lines before this time: RFC 3339, or a date (midnight UTC).
         #[arg(long, value_name = "TIME", value_parser = report::parse_time)]
         until: Option<time::OffsetDateTime>,
+        /// How to write the report.
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
         /// Write the report here instead of stdout.
