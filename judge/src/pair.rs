@@ -366,8 +366,10 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// RFC 3339, milliseconds, `Z`, as the IdP's events carry.
-fn timestamp(at: OffsetDateTime) -> String {
+/// RFC 3339, milliseconds, `Z`, as the IdP's events carry: every line's
+/// `time`. Public so that a tool writing lines of its own (the
+/// `shadow_lines` example) writes the same form rather than a copy of it.
+pub fn timestamp(at: OffsetDateTime) -> String {
     const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
