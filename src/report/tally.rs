@@ -23,6 +23,9 @@ use super::schema::{
 /// Distinct names kept per map (reason codes, outcomes, shed reasons).
 /// Socure documents a few hundred reason codes.
 pub const MAX_NAMES: usize = 2_000;
+/// Names are cut to this many bytes (at a character boundary): a code is a
+/// few characters, and a damaged file must not make each entry a megabyte.
+pub const MAX_NAME_BYTES: usize = 64;
 /// Time buckets kept: a week by the hour, then this many days (over five years).
 pub const MAX_BUCKETS: usize = 2_000;
 /// The series turns from hours to days past this span.
@@ -57,6 +60,7 @@ struct Names {
 
 impl Names {
     fn add(&mut self, name: &str, n: u64) {
+        let name = cut(name);
         if let Some(count) = self.counts.get_mut(name) {
             *count += n;
         } else if self.counts.len() < MAX_NAMES {
@@ -79,6 +83,18 @@ impl Names {
             })
             .collect()
     }
+}
+
+/// `name` up to [`MAX_NAME_BYTES`], ending at a character boundary.
+fn cut(name: &str) -> &str {
+    if name.len() <= MAX_NAME_BYTES {
+        return name;
+    }
+    let mut end = MAX_NAME_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 /// Calls, failures and latency of one vendor (overall, or in one bucket:
@@ -561,6 +577,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_stop_growing_at_the_limit_and_are_cut_short() {
+        let mut names = Names::default();
+        for i in 0..MAX_NAMES + 10 {
+            names.add(&format!("R{i}"), 1);
+        }
+        names.add("R0", 2);
+        assert_eq!(names.counts.len(), MAX_NAMES);
+        assert_eq!(names.beyond_limit, 10);
+        assert_eq!(names.counts["R0"], 3);
+        let long = "é".repeat(100);
+        assert_eq!(cut(&long).len(), MAX_NAME_BYTES);
+        assert_eq!(cut("I919"), "I919");
+        let mut one = Names::default();
+        one.add(&long, 1);
+        one.add(&format!("{long}x"), 1);
+        assert_eq!(one.counts.values().copied().collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn the_series_keeps_at_most_its_bucket_limit() {
+        let mut timeline = Timeline {
+            by_day: false,
+            buckets: BTreeMap::new(),
+            beyond_limit: 0,
+        };
+        for day in 0..(MAX_BUCKETS as i64 + 5) {
+            let _ = timeline.bucket(day * 86_400);
+        }
+        assert!(timeline.by_day);
+        assert_eq!(timeline.buckets.len(), MAX_BUCKETS);
+        assert_eq!(timeline.beyond_limit, 5);
+    }
+
+    #[test]
     fn wilson_matches_hand_computed_values() {
         // 81 of 263: the example in Wilson (1927) as usually quoted,
         // [0.2553, 0.3662]; and the edge cases.
@@ -571,12 +621,12 @@ mod tests {
         );
         let all = wilson(10, 10).expect("interval");
         assert!(
-            (all.low - 0.7225).abs() < 5e-4 && all.high == 1.0,
+            (all.low - 0.7225).abs() < 5e-4 && (all.high - 1.0).abs() < 1e-12,
             "{all:?}"
         );
         let none = wilson(0, 10).expect("interval");
         assert!(
-            none.low == 0.0 && (none.high - 0.2775).abs() < 5e-4,
+            none.low.abs() < 1e-12 && (none.high - 0.2775).abs() < 5e-4,
             "{none:?}"
         );
         assert_eq!(wilson(0, 0), None);
