@@ -268,10 +268,11 @@ fn axis_time(unix: f64, by_day: bool) -> String {
         format!("{}-{:02}-{:02}", at.year(), u8::from(at.month()), at.day())
     } else {
         format!(
-            "{:02}-{:02} {:02}h",
+            "{:02}-{:02} {:02}:{:02}",
             u8::from(at.month()),
             at.day(),
-            at.hour()
+            at.hour(),
+            at.minute()
         )
     }
 }
