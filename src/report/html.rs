@@ -287,9 +287,7 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
     let _ = writeln!(
         out,
         "<p>{} shadowed requests accounted for: {} proofing lines, and {} shed at the mirror's door without a line of their own. Sampled-out requests have no line: the proxy counts them in <code>socure_shadow_proxy_mirrors_sampled_out_total</code>.</p>",
-        completeness.shadowed_requests,
-        input.proofing_lines,
-        completeness.shadowed_requests - input.proofing_lines.min(completeness.shadowed_requests),
+        completeness.shadowed_requests, input.proofing_lines, completeness.shed_requests,
     );
     counts_table(&mut out, "socure_outcome", &completeness.socure_outcome);
     counts_table(

@@ -216,6 +216,8 @@ pub struct Completeness {
     /// Requests shed without a line of their own, summed from the summary
     /// lines, by reason.
     pub shed: Vec<Count>,
+    /// The sum of `shed`.
+    pub shed_requests: u64,
     /// Shadowed requests accounted for: proofing lines plus shed requests.
     pub shadowed_requests: u64,
 }

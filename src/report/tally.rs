@@ -26,12 +26,16 @@ pub const MAX_NAMES: usize = 2_000;
 /// Names are cut to this many bytes (at a character boundary): a code is a
 /// few characters, and a damaged file must not make each entry a megabyte.
 pub const MAX_NAME_BYTES: usize = 64;
-/// Time buckets kept: a week by the hour, then this many days (over five years).
-pub const MAX_BUCKETS: usize = 2_000;
+/// Time buckets kept: a week by the hour, then this many days (three years).
+pub const MAX_BUCKETS: usize = 1_100;
 /// The series turns from hours to days past this span.
 const HOURLY_SPAN_SECONDS: i64 = 7 * 86_400;
 /// Latencies are kept up to an hour; longer is counted as an hour.
 const MAX_LATENCY_MS: u64 = 3_600_000;
+/// In the series' buckets, up to ten minutes: a call longer than that is
+/// counted as ten minutes there (and exactly in the overall figures). It
+/// keeps each bucket's histograms at 7 KiB each.
+const MAX_BUCKET_LATENCY_MS: u64 = 600_000;
 /// Times as the lines write them: RFC 3339, UTC, milliseconds, `Z`.
 const TIME_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
@@ -107,16 +111,21 @@ struct VendorTally<C: Counter> {
 }
 
 impl<C: Counter> VendorTally<C> {
-    /// `sigfig` 3 overall (exact below 2,048 ms); 2 in the series' buckets,
-    /// whose histograms there are many of.
-    fn new(sigfig: u8) -> Self {
+    /// 3 significant figures up to an hour overall (exact below 2,048 ms);
+    /// 2 up to ten minutes in the series' buckets, whose histograms there
+    /// are many of.
+    fn new(overall: bool) -> Self {
+        let (highest, sigfig) = if overall {
+            (MAX_LATENCY_MS, 3)
+        } else {
+            (MAX_BUCKET_LATENCY_MS, 2)
+        };
         Self {
             calls: 0,
             timeouts: 0,
             exceptions: 0,
-            // Constant, valid bounds (1 ms to an hour, 2 or 3 figures): no
-            // input can make this fail.
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_MS, sigfig.clamp(2, 3))
+            // Constant, valid bounds: no input can make this fail.
+            latency: Histogram::new_with_bounds(1, highest, sigfig)
                 .expect("constant histogram bounds are valid"),
         }
     }
@@ -129,7 +138,7 @@ impl<C: Counter> VendorTally<C> {
             self.exceptions += 1;
         }
         if let Some(ms) = elapsed_ms {
-            self.latency.saturating_record(ms.min(MAX_LATENCY_MS));
+            self.latency.saturating_record(ms.min(self.latency.high()));
         }
     }
 
@@ -176,8 +185,8 @@ impl Bucket {
             proofing_lines: 0,
             both_judged: 0,
             agreed: 0,
-            lexisnexis: VendorTally::new(2),
-            socure: VendorTally::new(2),
+            lexisnexis: VendorTally::new(false),
+            socure: VendorTally::new(false),
         }
     }
 }
@@ -289,8 +298,8 @@ impl Tally {
             other_lexisnexis: Names::default(),
             codes: Names::default(),
             codes_by_cell: Default::default(),
-            lexisnexis: VendorTally::new(3),
-            socure: VendorTally::new(3),
+            lexisnexis: VendorTally::new(true),
+            socure: VendorTally::new(true),
             timeline: Timeline {
                 by_day: false,
                 buckets: BTreeMap::new(),
@@ -523,6 +532,7 @@ impl Tally {
                 socure_outcome: self.socure_outcomes.ranked(None, self.proofing_lines),
                 resolution_outcome: self.resolution_outcomes.ranked(None, self.proofing_lines),
                 shed: self.shed.ranked(None, shed_requests),
+                shed_requests,
                 shadowed_requests: self.proofing_lines + shed_requests,
             },
         }

@@ -74,7 +74,7 @@ fn socure(verified: &[&str], codes: &[&str]) -> Verdict {
 }
 
 struct Line {
-    time: &'static str,
+    time: String,
     lexis_nexis: Verdict,
     resolution_outcome: &'static str,
     resolution_ms: u64,
@@ -87,7 +87,7 @@ fn encode(line: Line) -> String {
     let shadow = ShadowLine {
         name: pair::EVENT_NAME,
         id: "00000000-0000-4000-8000-000000000000".into(),
-        time: line.time.into(),
+        time: line.time,
         properties: Properties {
             event_properties: EventProperties {
                 resolution_result: line.lexis_nexis,
@@ -117,7 +117,7 @@ fn known_lines() -> String {
     let lines = vec![
         // L1, L2: both pass, in the same hour.
         Line {
-            time: "2026-11-01T00:10:00.000Z",
+            time: "2026-11-01T00:10:00.000Z".into(),
             lexis_nexis: pass.clone(),
             resolution_outcome: "answered",
             resolution_ms: 100,
@@ -126,7 +126,7 @@ fn known_lines() -> String {
             socure_ms: Some(200),
         },
         Line {
-            time: "2026-11-01T00:50:00.000Z",
+            time: "2026-11-01T00:50:00.000Z".into(),
             lexis_nexis: pass.clone(),
             resolution_outcome: "answered",
             resolution_ms: 200,
@@ -136,7 +136,7 @@ fn known_lines() -> String {
         },
         // L3: only LexisNexis passes; Socure misses the address.
         Line {
-            time: "2026-11-01T01:00:00.000Z",
+            time: "2026-11-01T01:00:00.000Z".into(),
             lexis_nexis: pass.clone(),
             resolution_outcome: "answered",
             resolution_ms: 300,
@@ -146,7 +146,7 @@ fn known_lines() -> String {
         },
         // L4: both fail; LexisNexis on the address, Socure on address and dob.
         Line {
-            time: "2026-11-01T02:00:00.000Z",
+            time: "2026-11-01T02:00:00.000Z".into(),
             lexis_nexis: lexis_nexis(false, &["address"]),
             resolution_outcome: "answered",
             resolution_ms: 400,
@@ -156,7 +156,7 @@ fn known_lines() -> String {
         },
         // L5: only Socure passes; LexisNexis asks for dob and dead.
         Line {
-            time: "2026-11-01T03:00:00.000Z",
+            time: "2026-11-01T03:00:00.000Z".into(),
             lexis_nexis: lexis_nexis(false, &["dead", "dob"]),
             resolution_outcome: "answered",
             resolution_ms: 500,
@@ -166,7 +166,7 @@ fn known_lines() -> String {
         },
         // L6: LexisNexis answered 503; Socure passes, without codes.
         Line {
-            time: "2026-11-01T04:00:00.000Z",
+            time: "2026-11-01T04:00:00.000Z".into(),
             lexis_nexis: verdict(
                 "lexisnexis:instant_verify",
                 false,
@@ -184,7 +184,7 @@ fn known_lines() -> String {
         },
         // L7: Socure timed out.
         Line {
-            time: "2026-11-01T05:00:00.000Z",
+            time: "2026-11-01T05:00:00.000Z".into(),
             lexis_nexis: pass.clone(),
             resolution_outcome: "answered",
             resolution_ms: 700,
@@ -202,7 +202,7 @@ fn known_lines() -> String {
         },
         // L8: Socure answered 400.
         Line {
-            time: "2026-11-01T06:00:00.000Z",
+            time: "2026-11-01T06:00:00.000Z".into(),
             lexis_nexis: pass.clone(),
             resolution_outcome: "answered",
             resolution_ms: 800,
@@ -220,7 +220,7 @@ fn known_lines() -> String {
         },
         // L9: dropped, no Socure call.
         Line {
-            time: "2026-11-01T07:00:00.000Z",
+            time: "2026-11-01T07:00:00.000Z".into(),
             lexis_nexis: pass,
             resolution_outcome: "answered",
             resolution_ms: 900,
@@ -230,7 +230,7 @@ fn known_lines() -> String {
         },
         // L10: LexisNexis timed out; Socure skipped as a duplicate.
         Line {
-            time: "2026-11-01T08:00:00.000Z",
+            time: "2026-11-01T08:00:00.000Z".into(),
             lexis_nexis: verdict(
                 "lexisnexis:instant_verify",
                 false,
@@ -448,6 +448,7 @@ fn known_lines_give_the_hand_computed_report() {
         owned(&[("answered", 9), ("upstream_timeout", 1)])
     );
     assert_eq!(counts(&completeness["shed"]), owned(&[("max_pending", 5)]));
+    assert_eq!(completeness["shed_requests"], 5);
     assert_eq!(completeness["shadowed_requests"], 15);
 }
 
@@ -472,9 +473,9 @@ fn since_is_inclusive_and_until_exclusive() {
 
 #[test]
 fn more_than_a_week_is_reported_by_day() {
-    let line = |time: &'static str| {
+    let line = |time: &str| {
         encode(Line {
-            time,
+            time: time.into(),
             lexis_nexis: lexis_nexis(true, &[]),
             resolution_outcome: "answered",
             resolution_ms: 10,
@@ -599,4 +600,85 @@ fn a_missing_file_and_a_bad_time_fail_with_their_own_status() {
     let bad = run(&["--since", "last tuesday", "-"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}
+
+/// Peak RSS in KiB of `command` run to its end with `stdin` written to it,
+/// from `wait4` on that one child (other tests' children do not count).
+fn peak_rss_kib(command: &mut Command, stdin: Vec<u8>) -> (i32, i64) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn report");
+    let mut input = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        // The report may stop reading on an error; that shows in the status.
+        let _ = input.write_all(&stdin);
+    });
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    let mut status = 0;
+    // SAFETY: plain FFI with pointers to locals that outlive the call; the
+    // child is ours and nothing else waits for it (`Child` waits only when asked).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    writer.join().expect("the writer thread");
+    (status, usage.ru_maxrss)
+}
+
+#[test]
+fn hostile_lines_keep_the_report_within_its_memory_bound() {
+    // 24,000 lines, one every 2.5 hours over 6.8 years (more days than the
+    // series keeps), each with a reason code of its own, 1,000 characters
+    // long (more codes than a map keeps, each longer than a name may be).
+    let start = report::parse_time("2020-01-01").expect("time");
+    let lines = 24_000;
+    let mut text = String::new();
+    for i in 0..lines {
+        let code = format!("R{i}{}", "x".repeat(1_000));
+        text.push_str(&encode(Line {
+            time: pair::timestamp(start + time::Duration::seconds(i * 9_000)),
+            lexis_nexis: lexis_nexis(true, &[]),
+            resolution_outcome: "answered",
+            resolution_ms: 100,
+            socure: Some(socure(ALL, &[&code])),
+            socure_outcome: SocureOutcome::Answered,
+            socure_ms: Some(200),
+        }));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.json");
+    let (status, rss_kib) = peak_rss_kib(
+        Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+            .args(["report", "-", "--format", "json", "--out"])
+            .arg(&out),
+        text.into_bytes(),
+    );
+    assert_eq!(status, 0, "report exited with wait status {status}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&out).expect("report")).expect("json");
+    assert_eq!(r["input"]["proofing_lines"], lines);
+    let kept = report::tally::MAX_NAMES as i64;
+    assert_eq!(r["reason_codes"]["distinct"], kept);
+    assert_eq!(r["reason_codes"]["beyond_limit"], lines - kept);
+    let longest = r["reason_codes"]["top"]
+        .as_array()
+        .expect("top")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name").len())
+        .max();
+    assert_eq!(longest, Some(report::tally::MAX_NAME_BYTES));
+    assert_eq!(r["series"]["bucket"], "day");
+    let buckets = report::tally::MAX_BUCKETS as i64;
+    assert_eq!(
+        r["series"]["points"].as_array().expect("points").len() as i64,
+        buckets
+    );
+    // 1,100 days hold 1,100 * 24 / 2.5 = 10,560 lines; the rest are past the limit.
+    assert_eq!(r["series"]["lines_beyond_limit"], lines - 10_560);
+    // The README's measure: 15 MiB for the release binary on a tiny input,
+    // 45 MiB on this one, 55 MiB for the debug binary the tests run. Without
+    // the caps the codes alone would hold 24 MB twice over, and the 2,500
+    // days 70 MB.
+    assert!(rss_kib < 80 * 1024, "peak RSS {rss_kib} KiB");
 }

@@ -230,6 +230,7 @@ async fn run(keep: Option<PathBuf>) -> Result<bool, Box<dyn std::error::Error>> 
     let act_two = proxy.shutdown().await;
 
     let text = read_from(&log_path, offset).await?;
+    let report = text_report(&log_path);
     if keep.is_none() {
         let _ = tokio::fs::remove_file(&log_path).await;
     }
@@ -278,8 +279,7 @@ async fn run(keep: Option<PathBuf>) -> Result<bool, Box<dyn std::error::Error>> 
             path.display()
         );
     }
-    let report = text_report(&text)?;
-    println!("\n{report}");
+    println!("\n{}", report?);
     let ok = demo.unchanged == demo.sent
         && lines.len() == expected_lines
         && act_one.sink.lines_written + act_two.sink.lines_written == expected_lines as u64
@@ -337,21 +337,17 @@ async fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Strin
     Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
 }
 
-/// The `report` command's text over this run's lines.
-fn text_report(lines: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let file =
-        std::env::temp_dir().join(format!("socure-shadow-demo-{}.lines", uuid::Uuid::new_v4()));
-    std::fs::write(&file, lines)?;
+/// The `report` command's text over the log: this run's lines, and a kept
+/// file's earlier ones, as `report PATH` would read them.
+fn text_report(log: &std::path::Path) -> Result<String, report::ReportError> {
     let options = report::Options {
-        sources: vec![report::input::Source::File(file.clone())],
+        sources: vec![report::input::Source::File(log.to_owned())],
         window: report::tally::Window::default(),
         format: report::Format::Text,
         out: None,
         top: report::DEFAULT_TOP,
     };
-    let rendered = report::tally(&options).and_then(|r| report::render(&r, report::Format::Text));
-    let _ = std::fs::remove_file(&file);
-    Ok(rendered?)
+    report::render(&report::tally(&options)?, report::Format::Text)
 }
 
 /// One result in a few words.
