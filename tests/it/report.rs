@@ -604,6 +604,10 @@ fn a_missing_file_and_a_bad_time_fail_with_their_own_status() {
 
 /// Peak RSS in KiB of `command` run to its end with `stdin` written to it,
 /// from `wait4` on that one child (other tests' children do not count).
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4 below, which also gives its rusage"
+)]
 fn peak_rss_kib(command: &mut Command, stdin: Vec<u8>) -> (i32, i64) {
     let mut child = command
         .stdin(Stdio::piped())
