@@ -686,3 +686,39 @@ fn hostile_lines_keep_the_report_within_its_memory_bound() {
     // days 70 MB.
     assert!(rss_kib < 80 * 1024, "peak RSS {rss_kib} KiB");
 }
+
+#[test]
+fn a_terminal_gets_a_progress_bar_while_files_are_read() {
+    use std::io::Read as _;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.log");
+    std::fs::write(&path, known_lines()).expect("write lines");
+    let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+    let status = {
+        // The command owns the terminal's other end, and closes it when dropped.
+        let mut command = Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"));
+        command
+            .arg("report")
+            .arg(&path)
+            .args(["--format", "json", "--out"])
+            .arg(dir.path().join("report.json"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(pty.slave));
+        command.status().expect("report runs")
+    };
+    assert!(status.success());
+    let mut terminal = std::fs::File::from(pty.master);
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // Reads end in EIO once no process holds the other end.
+    while let Ok(n @ 1..) = terminal.read(&mut buffer) {
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    // indicatif's bar (█, U+2588) with the bytes read, then cleared.
+    assert!(
+        seen.contains('\u{2588}') && seen.contains("KiB"),
+        "{seen:?}"
+    );
+}
