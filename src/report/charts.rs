@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::ReportError;
 use super::schema::{COLUMNS, Count, ROWS, Report};
-use super::text::percent;
+use super::tables::percent;
 
 const WIDTH: u32 = 900;
 const LEXISNEXIS: RGBColor = RGBColor(31, 119, 180);

@@ -2,7 +2,8 @@
 //!
 //! The path of the data: [`input`] reads lines, [`line`] reads what one line
 //! says, [`tally`] counts it in fixed memory, [`schema`] is the result, and
-//! `text`, `html` (with `charts`) or `serde_json` render it. Nothing here
+//! `text` and `html` (sharing `tables`, with `charts`) or `serde_json`
+//! render it. Nothing here
 //! touches the proxy's runtime: the report is an offline reader of the log.
 
 mod charts;
@@ -10,6 +11,7 @@ mod html;
 pub mod input;
 pub mod line;
 pub mod schema;
+mod tables;
 pub mod tally;
 mod text;
 

@@ -2,73 +2,53 @@
 
 use std::fmt::Write as _;
 
-use super::schema::{COLUMNS, Count, Latency, ROWS, Report, Vendor};
+use super::schema::Report;
+use super::tables::{self, Table, percent};
 
-/// Column-aligned rows: the first column left, the others right.
-struct Table {
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn new(header: &[&str]) -> Self {
-        Self {
-            rows: vec![header.iter().map(|h| (*h).to_owned()).collect()],
-        }
-    }
-
-    fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-
-    fn write(&self, out: &mut String) {
-        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                self.rows
+/// Writes `table` column-aligned: the first column and lists left, the
+/// others right.
+fn write_table(out: &mut String, table: &Table) {
+    let left: Vec<bool> = (0..table.header.len())
+        .map(|c| {
+            c == 0
+                || table
+                    .rows
                     .iter()
-                    .filter_map(|r| r.get(c))
-                    .map(|cell| cell.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
+                    .any(|r| matches!(r.get(c), Some(tables::Cell::List(_))))
+        })
+        .collect();
+    let rows: Vec<Vec<String>> =
+        std::iter::once(table.header.iter().map(|h| (*h).to_owned()).collect())
+            .chain(
+                table
+                    .rows
+                    .iter()
+                    .map(|row| row.iter().map(tables::Cell::text).collect()),
+            )
             .collect();
-        for row in &self.rows {
-            let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                let width = widths[c];
-                if c == 0 {
-                    let _ = write!(line, "  {cell:<width$}");
-                } else {
-                    let _ = write!(line, "  {cell:>width$}");
-                }
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &rows {
+        let mut line = String::new();
+        for (c, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            let width = *width;
+            if left.get(c).copied().unwrap_or(false) {
+                let _ = write!(line, "  {cell:<width$}");
+            } else {
+                let _ = write!(line, "  {cell:>width$}");
             }
-            out.push_str(line.trim_end());
-            out.push('\n');
         }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
-}
-
-pub fn percent(share: Option<f64>) -> String {
-    share.map_or_else(|| "-".into(), |s| format!("{:.1}%", s * 100.0))
-}
-
-fn count_and_share(count: u64, share: Option<f64>) -> String {
-    format!("{count} ({})", percent(share))
-}
-
-fn ms(value: Option<u64>) -> String {
-    value.map_or_else(|| "-".into(), |v| v.to_string())
-}
-
-fn names(counts: &[Count]) -> String {
-    if counts.is_empty() {
-        return "none".into();
-    }
-    counts
-        .iter()
-        .map(|c| format!("{} {} ({})", c.name, c.count, percent(c.share)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The agreement sentence every format leads with.
@@ -88,42 +68,38 @@ pub fn agreement_sentence(report: &Report) -> String {
     }
 }
 
-pub fn render(report: &Report) -> String {
-    let mut out = String::new();
+/// What was read and what was skipped, in one sentence.
+pub fn input_sentence(report: &Report) -> String {
     let input = &report.input;
-    let _ = writeln!(
-        out,
-        "Socure shadow report: {} proofing lines, {} to {}",
+    format!(
+        "{} proofing lines from {} to {}; {} lines read from {}; skipped {} of other events, {} malformed, {} outside the window.",
         input.proofing_lines,
         input.first_time.as_deref().unwrap_or("-"),
         input.last_time.as_deref().unwrap_or("-"),
-    );
-    let _ = writeln!(
-        out,
-        "Read {} lines from {}; skipped {} of other events, {} malformed, {} outside the window.\n",
         input.lines_read,
         input.sources.join(", "),
         input.other_events,
         input.malformed,
         input.outside_window,
-    );
+    )
+}
 
+/// The completeness sentence: every shadowed request, accounted for.
+pub fn completeness_sentence(report: &Report) -> String {
+    let c = &report.completeness;
+    format!(
+        "{} shadowed requests accounted for: {} proofing lines, and {} shed at the mirror's door without a line of their own. Sampled-out requests have no line: the proxy counts them in socure_shadow_proxy_mirrors_sampled_out_total.",
+        c.shadowed_requests, report.input.proofing_lines, c.shed_requests,
+    )
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Socure shadow report\n{}\n", input_sentence(report));
     let _ = writeln!(out, "{}\n", agreement_sentence(report));
+
     out.push_str("Agreement: LexisNexis (rows) by Socure (columns), lines and share of all\n");
-    let mut header = vec!["LexisNexis"];
-    header.extend(COLUMNS);
-    let mut table = Table::new(&header);
-    for (r, name) in ROWS.iter().enumerate() {
-        let mut cells = vec![(*name).to_owned()];
-        for c in 0..COLUMNS.len() {
-            cells.push(count_and_share(
-                report.agreement.counts[r][c],
-                report.agreement.shares[r][c],
-            ));
-        }
-        table.row(cells);
-    }
-    table.write(&mut out);
+    write_table(&mut out, &tables::agreement(report));
 
     let attributes = &report.attributes;
     let _ = writeln!(
@@ -134,30 +110,11 @@ pub fn render(report: &Report) -> String {
         attributes.both_judged,
         attributes.socure_failures,
     );
-    let mut table = Table::new(&[
-        "attribute",
-        "LexisNexis asked",
-        "Socure unverified",
-        "both",
-        "in Socure failures",
-    ]);
-    for row in &attributes.rows {
-        table.row(vec![
-            row.attribute.to_owned(),
-            count_and_share(row.lexisnexis_flagged, row.lexisnexis_flagged_share),
-            count_and_share(row.socure_unverified, row.socure_unverified_share),
-            count_and_share(row.both, row.both_share),
-            count_and_share(
-                row.socure_failures_explained,
-                row.socure_failures_explained_share,
-            ),
-        ]);
-    }
-    table.write(&mut out);
+    write_table(&mut out, &tables::attributes(report));
     let _ = writeln!(
         out,
         "  LexisNexis also asked: {}",
-        names(&attributes.other_lexisnexis)
+        tables::in_a_line(&attributes.other_lexisnexis)
     );
 
     let codes = &report.reason_codes;
@@ -168,15 +125,7 @@ pub fn render(report: &Report) -> String {
         codes.distinct,
         codes.socure_judged,
     );
-    let mut table = Table::new(&["code", "lines", "share"]);
-    for code in &codes.top {
-        table.row(vec![
-            code.name.clone(),
-            code.count.to_string(),
-            percent(code.share),
-        ]);
-    }
-    table.write(&mut out);
+    write_table(&mut out, &tables::counts("code", &codes.top));
     if codes.beyond_limit > 0 {
         let _ = writeln!(
             out,
@@ -184,64 +133,15 @@ pub fn render(report: &Report) -> String {
             codes.beyond_limit
         );
     }
-    out.push_str("  By cell:\n");
-    for cell in &codes.by_cell {
-        let _ = writeln!(
-            out,
-            "    {} ({} line{}): {}",
-            cell.cell,
-            cell.lines,
-            if cell.lines == 1 { "" } else { "s" },
-            names(&cell.top)
-        );
-    }
+    out.push_str("Within each cell where both vendors judged:\n");
+    write_table(&mut out, &tables::codes_by_cell(report));
 
-    out.push_str("\nVendors: calls, failures and latency (ms, nearest rank)\n");
-    let mut table = Table::new(&[
-        "vendor",
-        "calls",
-        "timeouts",
-        "exceptions",
-        "p50",
-        "p95",
-        "p99",
-        "max",
-    ]);
-    for (name, vendor) in [
-        ("LexisNexis", &report.vendors.lexisnexis),
-        ("Socure", &report.vendors.socure),
-    ] {
-        table.row(vendor_cells(name, vendor));
-    }
-    table.write(&mut out);
+    out.push_str("\nVendors: calls, failures and latency (nearest rank)\n");
+    write_table(&mut out, &tables::vendors(report));
 
     let series = &report.series;
-    let _ = writeln!(
-        out,
-        "\nOver time, by {} (UTC): lines, agreement, latency p50/p95 ms",
-        series.bucket
-    );
-    let mut table = Table::new(&[
-        "start",
-        "lines",
-        "agreed",
-        "LexisNexis",
-        "Socure",
-        "Socure timeouts",
-    ]);
-    for point in &series.points {
-        table.row(vec![
-            point.start.clone(),
-            point.proofing_lines.to_string(),
-            percent(
-                (point.both_judged > 0).then(|| point.agreed as f64 / point.both_judged as f64),
-            ),
-            p50_p95(&point.lexisnexis.latency_ms),
-            p50_p95(&point.socure.latency_ms),
-            point.socure.timeouts.to_string(),
-        ]);
-    }
-    table.write(&mut out);
+    let _ = writeln!(out, "\nOver time, by {} (UTC)", series.bucket);
+    write_table(&mut out, &tables::series(report));
     if series.lines_beyond_limit > 0 {
         let _ = writeln!(
             out,
@@ -250,40 +150,12 @@ pub fn render(report: &Report) -> String {
         );
     }
 
-    let completeness = &report.completeness;
-    out.push_str("\nCompleteness\n");
-    let _ = writeln!(
-        out,
-        "  socure_outcome:     {}",
-        names(&completeness.socure_outcome)
-    );
-    let _ = writeln!(
-        out,
-        "  resolution_outcome: {}",
-        names(&completeness.resolution_outcome)
-    );
-    let _ = writeln!(out, "  shed without a line: {}", names(&completeness.shed));
-    let _ = writeln!(
-        out,
-        "  shadowed requests accounted for: {} (proofing lines plus shed); sampled-out requests have no line (metric socure_shadow_proxy_mirrors_sampled_out_total)",
-        completeness.shadowed_requests
-    );
+    let _ = writeln!(out, "\nCompleteness\n{}", completeness_sentence(report));
+    for (i, table) in tables::completeness(report).iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        write_table(&mut out, table);
+    }
     out
-}
-
-fn vendor_cells(name: &str, vendor: &Vendor) -> Vec<String> {
-    vec![
-        name.to_owned(),
-        vendor.calls.to_string(),
-        count_and_share(vendor.timeouts, vendor.timeout_share),
-        count_and_share(vendor.exceptions, vendor.exception_share),
-        ms(vendor.latency_ms.p50),
-        ms(vendor.latency_ms.p95),
-        ms(vendor.latency_ms.p99),
-        ms(vendor.latency_ms.max),
-    ]
-}
-
-fn p50_p95(latency: &Latency) -> String {
-    format!("{}/{}", ms(latency.p50), ms(latency.p95))
 }
