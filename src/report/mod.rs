@@ -17,6 +17,7 @@ mod text;
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -46,6 +47,8 @@ pub struct Options {
     /// `None`: stdout.
     pub out: Option<PathBuf>,
     pub top: usize,
+    /// Say on stderr how many lines, how long and how much memory it took.
+    pub stats: bool,
 }
 
 /// The report's one error type; [`ReportError::exit_code`] is the only
@@ -132,6 +135,7 @@ pub fn render(report: &Report, format: Format) -> Result<String, ReportError> {
 
 /// The whole command: read, count, render, write.
 pub fn run(options: &Options) -> Result<Report, ReportError> {
+    let started = Instant::now();
     let report = tally(options)?;
     let rendered = render(&report, options.format)?;
     match &options.out {
@@ -146,6 +150,15 @@ pub fn run(options: &Options) -> Result<Report, ReportError> {
                 path: "stdout".into(),
                 source: err,
             })?,
+    }
+    if options.stats {
+        let memory = crate::sys::peak_memory_kib()
+            .map_or_else(|| "unknown".into(), |kib| format!("{kib} KiB"));
+        eprintln!(
+            "report: {} lines read in {:.2} s; peak memory {memory}",
+            report.input.lines_read,
+            started.elapsed().as_secs_f64(),
+        );
     }
     Ok(report)
 }

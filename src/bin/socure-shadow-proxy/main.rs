@@ -66,6 +66,9 @@ enum Command {
         /// How many reason codes to list, overall and per cell.
         #[arg(long, value_name = "N", default_value_t = report::DEFAULT_TOP)]
         top: usize,
+        /// Then say on stderr how many lines, how long and the peak memory.
+        #[arg(long)]
+        stats: bool,
     },
     /// Validate a configuration and print it as the proxy would run it (secrets redacted).
     CheckConfig {
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
             format,
             out,
             top,
+            stats,
         } => {
             let options = report::Options {
                 sources: files
@@ -152,6 +156,7 @@ fn main() -> ExitCode {
                 },
                 out,
                 top,
+                stats,
             };
             match report::run(&options) {
                 Ok(_) => ExitCode::SUCCESS,

@@ -346,6 +346,7 @@ fn text_report(log: &std::path::Path) -> Result<String, report::ReportError> {
         format: report::Format::Text,
         out: None,
         top: report::DEFAULT_TOP,
+        stats: false,
     };
     report::render(&report::tally(&options)?, report::Format::Text)
 }
