@@ -709,3 +709,42 @@ fn a_terminal_gets_a_progress_bar_while_files_are_read() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_hostile_code_is_text_on_the_page_never_markup() {
+    let code = "<script>alert('x')</script>";
+    let text = encode(Line {
+        time: "2026-11-01T00:00:00.000Z".into(),
+        lexis_nexis: lexis_nexis(true, &[]),
+        resolution_outcome: "answered",
+        resolution_ms: 10,
+        socure: Some(socure(ALL, &[code])),
+        socure_outcome: SocureOutcome::Answered,
+        socure_ms: Some(20),
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.log");
+    std::fs::write(&path, text).expect("write lines");
+    let options = Options {
+        sources: vec![Source::File(path)],
+        window: Window::default(),
+        format: Format::Html,
+        out: None,
+        top: 10,
+        stats: false,
+    };
+    let report = report::tally(&options).expect("report");
+    let page = report::render(&report, Format::Html).expect("page");
+    assert!(!page.contains("<script"), "{page}");
+    // In the reason-code chart (plotters' SVG text) and in the tables.
+    assert!(
+        page.matches("&lt;script&gt;alert(&apos;x&apos;)&lt;/script&gt;")
+            .count()
+            == 1
+            && page
+                .matches("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;")
+                .count()
+                >= 1,
+        "{page}"
+    );
+}
