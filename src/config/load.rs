@@ -58,73 +58,119 @@ const ENV_OVERRIDES: &[(&str, &str, &str, EnvKind)] = &[
     ),
 ];
 
-/// A string that must never reach a log, a line or a `Debug` dump.
 impl Config {
-    /// Reads `path`, applies `env`, validates.
+    /// Reads `path`, applies `env`, validates. Relative paths in the file
+    /// are taken from the file's own directory, as nginx takes them from
+    /// its prefix: the proxy may start anywhere.
     pub fn load(path: &Path, env: &dyn Env) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml(&text, env).map_err(|err| match err {
+        let base = path.parent().map(|dir| {
+            if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }
+        });
+        parse(&text, env, base).map_err(|err| match err {
             ConfigError::Syntax { line, message, .. } => ConfigError::Syntax {
                 path: path.to_owned(),
                 line,
                 message,
             },
+            ConfigError::Invalid { errors, .. } => ConfigError::Invalid {
+                file: Some(path.to_owned()),
+                errors,
+            },
             other => other,
         })
     }
 
-    /// Parses TOML text, applies `env`, validates.
+    /// Parses TOML text, applies `env`, validates. Relative paths stay as
+    /// they are (relative to the working directory).
     pub fn from_toml(text: &str, env: &dyn Env) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|err| ConfigError::Syntax {
-            path: PathBuf::new(),
-            line: err
-                .span()
-                .map(|span| {
-                    let before = &text.as_bytes()[..span.start.min(text.len())];
-                    before.iter().filter(|&&b| b == b'\n').count() + 1
-                })
-                .unwrap_or(0),
-            message: err.message().to_owned(),
-        })?;
+        parse(text, env, None)
+    }
+}
 
-        let mut errors = Vec::new();
-        if table
-            .get("socure")
-            .and_then(toml::Value::as_table)
-            .is_some_and(|socure| socure.contains_key("api_key"))
-        {
-            errors.push(KeyError {
-                key: "socure.api_key".into(),
-                env: None,
-                message: format!(
-                    "the API key is read only from env {API_KEY_ENV}, never from the file"
-                ),
-            });
-            if let Some(socure) = table.get_mut("socure").and_then(toml::Value::as_table_mut) {
-                socure.remove("api_key");
+fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, ConfigError> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|err| ConfigError::Syntax {
+        path: PathBuf::new(),
+        line: err.span().map_or(0, |span| line_at(text, span.start)),
+        message: err.message().to_owned(),
+    })?;
+
+    let mut errors = Vec::new();
+    if table
+        .get("socure")
+        .and_then(toml::Value::as_table)
+        .is_some_and(|socure| socure.contains_key("api_key"))
+    {
+        errors.push(KeyError::new(
+            "socure.api_key",
+            None,
+            format!("the API key is read only from env {API_KEY_ENV}, never from the file"),
+        ));
+        if let Some(socure) = table.get_mut("socure").and_then(toml::Value::as_table_mut) {
+            socure.remove("api_key");
+        }
+    }
+    let from_env = apply_env(&mut table, env, &mut errors);
+    let config = match deserialize(table, &from_env, &mut errors) {
+        Some(mut raw) => {
+            if let Some(base) = base {
+                raw.resolve_paths(base);
+            }
+            let api_key = env
+                .var(API_KEY_ENV)
+                .filter(|k| !k.is_empty())
+                .map(Secret::new);
+            validate(raw, api_key, &from_env, &mut errors)
+        }
+        None => None,
+    };
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => {
+            locate(text, &mut errors);
+            Err(ConfigError::Invalid { file: None, errors })
+        }
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Gives each error whose value came from the file the line of its key,
+/// from the TOML parser's spans. A key the file does not hold (a missing
+/// one, or one given by the environment) has no line.
+fn locate(text: &str, errors: &mut [KeyError]) {
+    let Ok(document) = toml::de::DeTable::parse(text) else {
+        return;
+    };
+    for error in errors.iter_mut().filter(|e| e.env.is_none()) {
+        // `listen.tunnel_allow[2]` is on the line of `listen.tunnel_allow`.
+        let path = error.key.split('[').next().unwrap_or_default();
+        let mut table = document.get_ref();
+        let mut span = None;
+        for segment in path.split('.') {
+            let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == segment)
+            else {
+                span = None;
+                break;
+            };
+            span = Some(key.span());
+            match value.get_ref() {
+                toml::de::DeValue::Table(inner) => table = inner,
+                _ => break,
             }
         }
-        let from_env = apply_env(&mut table, env, &mut errors);
-
-        let raw = match deserialize(toml::Value::Table(table), &from_env) {
-            Ok(raw) => raw,
-            Err(mut more) => {
-                errors.append(&mut more);
-                return Err(ConfigError::Invalid(errors));
-            }
-        };
-        let api_key = env
-            .var(API_KEY_ENV)
-            .filter(|k| !k.is_empty())
-            .map(Secret::new);
-        let config = validate(raw, api_key, &from_env, &mut errors);
-        match config {
-            Some(config) if errors.is_empty() => Ok(config),
-            _ => Err(ConfigError::Invalid(errors)),
-        }
+        error.line = span.map(|span| line_at(text, span.start));
     }
 }
 
@@ -148,14 +194,14 @@ fn apply_env(table: &mut toml::Table, env: &dyn Env, errors: &mut Vec<KeyError>)
             EnvKind::Text => Some(toml::Value::String(raw)),
         };
         let Some(value) = value else {
-            errors.push(KeyError {
-                key: full_key,
-                env: Some(name),
-                message: match kind {
-                    EnvKind::Bool => "expected true or false".into(),
-                    _ => "expected a number".into(),
+            errors.push(KeyError::new(
+                full_key,
+                Some(name),
+                match kind {
+                    EnvKind::Bool => "expected true or false (or 1/0, yes/no)",
+                    _ => "expected a number",
                 },
-            });
+            ));
             continue;
         };
         let section_table = table
@@ -169,36 +215,170 @@ fn apply_env(table: &mut toml::Table, env: &dyn Env, errors: &mut Vec<KeyError>)
     origins
 }
 
-/// Typed deserialization that reports every unknown key, and the path of a
-/// mistyped one.
-fn deserialize(value: toml::Value, origins: &EnvOrigins) -> Result<RawConfig, Vec<KeyError>> {
-    let mut unknown = Vec::new();
-    // Unknown keys are collected by `serde_ignored` first, so that all of them
-    // are reported at once rather than only the first one serde trips on.
-    let collected: Result<RawConfig, _> = serde_path_to_error::deserialize(
-        serde_ignored::Deserializer::new(value, &mut |path: serde_ignored::Path<'_>| {
-            unknown.push(path.to_string())
-        }),
-    );
-    let mut errors: Vec<KeyError> = unknown
-        .into_iter()
-        .map(|key| KeyError {
-            key,
-            env: None,
-            message: "unknown key".into(),
-        })
-        .collect();
-    match collected {
-        Ok(raw) if errors.is_empty() => Ok(raw),
-        Ok(_) => Err(errors),
-        Err(err) => {
-            let key = err.path().to_string();
-            errors.push(KeyError {
-                env: origins.get(&key).copied(),
-                key,
-                message: err.inner().message().to_owned(),
-            });
-            Err(errors)
+/// Typed deserialization that reports every unknown key, with the known
+/// key it most resembles, and every mistyped value, in plain words.
+///
+/// serde stops at the first mistyped value; so each one found is reported,
+/// taken out of the tree (its default stands in), and the tree read again,
+/// until it reads. Each round removes a key, so the rounds are bounded by
+/// the file's size. Unknown keys come from the last, complete, round. The
+/// tree that reads is returned even so, for validation to name the rest.
+fn deserialize(
+    mut table: toml::Table,
+    origins: &EnvOrigins,
+    errors: &mut Vec<KeyError>,
+) -> Option<RawConfig> {
+    loop {
+        let mut unknown = Vec::new();
+        let read: Result<RawConfig, _> =
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+                toml::Value::Table(table.clone()),
+                &mut |path: serde_ignored::Path<'_>| unknown.push(path.to_string()),
+            ));
+        match read {
+            Ok(raw) => {
+                for key in &unknown {
+                    errors.push(KeyError::new(key.clone(), None, unknown_key(key)));
+                }
+                // The rest is still validated: one run names every problem.
+                return Some(raw);
+            }
+            Err(err) => {
+                let key = err.path().to_string();
+                let base = key.split('[').next().unwrap_or_default();
+                errors.push(KeyError::new(
+                    key.clone(),
+                    origins.get(base).copied(),
+                    plain_words(err.inner().message()),
+                ));
+                if !remove(&mut table, base) {
+                    return None;
+                }
+            }
         }
+    }
+}
+
+/// Takes `section.key` (or a whole `section`) out of the tree; `false` when
+/// it is not there, which ends the rounds.
+fn remove(table: &mut toml::Table, path: &str) -> bool {
+    match path.split_once('.') {
+        None => table.remove(path).is_some(),
+        Some((section, rest)) => table
+            .get_mut(section)
+            .and_then(toml::Value::as_table_mut)
+            .is_some_and(|inner| remove(inner, rest)),
+    }
+}
+
+/// `unknown key`, and the nearest known one when it is near, as cargo
+/// suggests a subcommand: Jaro-Winkler similarity of at least 0.8.
+fn unknown_key(path: &str) -> String {
+    let (section, key) = path.rsplit_once('.').unwrap_or(("", path));
+    let known = if section.is_empty() {
+        RawConfig::sections()
+    } else {
+        RawConfig::keys_of(section)
+    };
+    let nearest = known
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(key, candidate), candidate))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match nearest {
+        Some((_, candidate)) if section.is_empty() => {
+            format!("unknown section; did you mean [{candidate}]?")
+        }
+        Some((_, candidate)) => format!("unknown key; did you mean {section}.{candidate}?"),
+        None => "unknown key".into(),
+    }
+}
+
+/// serde's words made an operator's: `invalid type: string "many",
+/// expected u64` becomes `expected a whole number, got the string "many"`.
+fn plain_words(message: &str) -> String {
+    let expectation = |rust: &str| -> String {
+        match rust.trim() {
+            "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number of 0 or more".into(),
+            "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+            "f32" | "f64" => "a number".into(),
+            "a boolean" => "true or false".into(),
+            "a string" => "a string in quotes".into(),
+            "a sequence" => "a list, like [\"a\", \"b\"]".into(),
+            other if other.starts_with("struct ") => "a table of keys".into(),
+            other => other.to_owned(),
+        }
+    };
+    let found = |got: &str| -> String {
+        let got = got.trim();
+        let value = |prefix: &str| {
+            got.strip_prefix(prefix)
+                .map(|rest| rest.trim_matches('`').to_owned())
+        };
+        if let Some(text) = got.strip_prefix("string ") {
+            format!("the string {text}")
+        } else if let Some(n) = value("integer ").or_else(|| value("floating point ")) {
+            format!("the number {n}")
+        } else if let Some(b) = value("boolean ") {
+            b
+        } else if got == "sequence" {
+            "a list".into()
+        } else if got == "map" {
+            "a table".into()
+        } else {
+            got.to_owned()
+        }
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((got, expected)) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once(", expected "))
+        {
+            return format!("expected {}, got {}", expectation(expected), found(got));
+        }
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_become_plain_words() {
+        assert_eq!(
+            plain_words("invalid type: string \"many\", expected u64"),
+            "expected a whole number of 0 or more, got the string \"many\""
+        );
+        assert_eq!(
+            plain_words("invalid value: integer `-1`, expected u64"),
+            "expected a whole number of 0 or more, got the number -1"
+        );
+        assert_eq!(
+            plain_words("invalid type: string \"yes\", expected a boolean"),
+            "expected true or false, got the string \"yes\""
+        );
+        assert_eq!(
+            plain_words("invalid type: floating point `1.5`, expected a sequence"),
+            "expected a list, like [\"a\", \"b\"], got the number 1.5"
+        );
+        assert_eq!(plain_words("something else"), "something else");
+    }
+
+    #[test]
+    fn near_misses_are_suggested_and_far_ones_not() {
+        assert_eq!(
+            unknown_key("shadow.enabeld"),
+            "unknown key; did you mean shadow.enabled?"
+        );
+        assert_eq!(
+            unknown_key("listen.adress"),
+            "unknown key; did you mean listen.address?"
+        );
+        assert_eq!(
+            unknown_key("shadoww"),
+            "unknown section; did you mean [shadow]?"
+        );
+        assert_eq!(unknown_key("listen.zzz"), "unknown key");
     }
 }

@@ -270,7 +270,24 @@ pub enum LogTarget {
 pub struct KeyError {
     pub key: String,
     pub env: Option<&'static str>,
+    /// The line of the key in the file, when the value came from the file.
+    pub line: Option<usize>,
     pub message: String,
+}
+
+impl KeyError {
+    pub(crate) fn new(
+        key: impl Into<String>,
+        env: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            env,
+            line: None,
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for KeyError {
@@ -297,24 +314,29 @@ pub enum ConfigError {
         line: usize,
         message: String,
     },
-    #[error("{}", join_lines(.0))]
-    Invalid(Vec<KeyError>),
+    /// Every bad key; `file` is the config file when there is one.
+    #[error("{}", self.lines().join("; "))]
+    Invalid {
+        file: Option<PathBuf>,
+        errors: Vec<KeyError>,
+    },
 }
 
 impl ConfigError {
-    /// One line per problem, for the operator's terminal.
+    /// One line per problem, for the operator's terminal: `FILE:LINE: key:
+    /// message` when the value came from the file, as compilers and
+    /// `nginx -t` point at a line.
     pub fn lines(&self) -> Vec<String> {
         match self {
-            ConfigError::Invalid(errors) => errors.iter().map(ToString::to_string).collect(),
+            ConfigError::Invalid { file, errors } => errors
+                .iter()
+                .map(|error| match (file, error.line) {
+                    (Some(file), Some(line)) => format!("{}:{line}: {error}", file.display()),
+                    (None, Some(line)) => format!("line {line}: {error}"),
+                    (_, None) => error.to_string(),
+                })
+                .collect(),
             other => vec![other.to_string()],
         }
     }
-}
-
-fn join_lines(errors: &[KeyError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }

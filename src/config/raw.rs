@@ -5,7 +5,7 @@
 //! typo is an error, not a silently ignored setting.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -214,4 +214,92 @@ impl Default for RawSocure {
             max_calls_per_day: None,
         }
     }
+}
+
+impl RawConfig {
+    /// The file's sections, as serde knows them.
+    pub(super) fn sections() -> &'static [&'static str] {
+        fields_of::<RawConfig>()
+    }
+
+    /// The keys of `section`, as serde knows them; none for an unknown one.
+    pub(super) fn keys_of(section: &str) -> &'static [&'static str] {
+        match section {
+            "listen" => fields_of::<RawListen>(),
+            "admin" => fields_of::<RawAdmin>(),
+            "log" => fields_of::<RawLog>(),
+            "upstream" => fields_of::<RawUpstream>(),
+            "shadow" => fields_of::<RawShadow>(),
+            "socure" => fields_of::<RawSocure>(),
+            _ => &[],
+        }
+    }
+
+    /// Makes every relative path absolute from `base`, the config file's
+    /// directory. `shadow.log_path = "-"` (stdout) is not a path.
+    pub(super) fn resolve_paths(&mut self, base: &Path) {
+        let listen = &mut self.listen;
+        let upstream = &mut self.upstream;
+        for path in [
+            &mut listen.tls_cert_file,
+            &mut listen.tls_key_file,
+            &mut listen.ca_cert_file,
+            &mut listen.ca_key_file,
+            &mut upstream.ca_file,
+            &mut upstream.client_cert_file,
+            &mut upstream.client_key_file,
+            &mut self.socure.ca_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        let log = &mut self.shadow.log_path;
+        if log != "-" && Path::new(log.as_str()).is_relative() {
+            *log = base.join(log.as_str()).display().to_string();
+        }
+    }
+}
+
+/// The field names a derived `Deserialize` struct asks for: a deserializer
+/// that only listens to `deserialize_struct` and then gives up. So the
+/// "did you mean" list is the structs themselves, never a copy of them.
+fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> serde::Deserializer<'de> for Fields<'_> {
+        type Error = serde::de::value::Error;
+
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom(
+                "only a struct's field names are read",
+            ))
+        }
+
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("field names read"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Fields(&mut fields));
+    fields
 }

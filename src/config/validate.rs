@@ -25,18 +25,14 @@ pub(super) fn validate(
     errors: &mut Vec<KeyError>,
 ) -> Option<Config> {
     if raw.shadow.enabled && api_key.is_none() {
-        errors.push(KeyError {
-            key: "socure.api_key".into(),
-            env: Some(API_KEY_ENV),
-            message: "missing while shadow mode is enabled".into(),
-        });
+        errors.push(KeyError::new(
+            "socure.api_key",
+            Some(API_KEY_ENV),
+            "missing while shadow mode is enabled",
+        ));
     }
     let mut bad = |key: &str, message: String| {
-        errors.push(KeyError {
-            key: key.to_owned(),
-            env: origins.get(key).copied(),
-            message,
-        })
+        errors.push(KeyError::new(key, origins.get(key).copied(), message))
     };
 
     let address = raw
