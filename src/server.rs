@@ -17,6 +17,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::body::pace::Pace;
+use crate::config::effective::Change;
+use crate::config::reload::LiveSettings;
 use crate::config::{Config, ListenMode, Resolve};
 use crate::ingress::admin;
 use crate::ingress::authority::{Authority, AuthorityError};
@@ -66,6 +68,18 @@ pub enum StartError {
     },
 }
 
+/// What a reload did.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// The live settings now in force.
+    pub applied: LiveSettings,
+    /// Every key whose value differs from the configuration the proxy
+    /// started with.
+    pub changes: Vec<Change>,
+    /// Those of them a reload cannot apply.
+    pub needs_restart: Vec<String>,
+}
+
 /// What a run did, reported once it has shut down.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunReport {
@@ -98,18 +112,21 @@ impl Running {
     }
 
     /// Applies `new`'s live settings at once (no connection is touched) and
-    /// returns what needs a restart instead.
-    pub fn reload(&self, new: &Config) -> Vec<&'static str> {
+    /// says what it did; the caller logs it.
+    pub fn reload(&self, new: &Config) -> Reloaded {
         let mut needs_restart = self.config.needs_restart(new);
         let mut applied = new.live();
         if applied.shadow_enabled && !self.can_shadow {
             // Nothing to turn on: no Socure key or workflow at start.
             applied.shadow_enabled = false;
-            needs_restart.push("shadow.enabled (no Socure key or workflow at start)");
+            needs_restart.push("shadow.enabled (no Socure key or workflow at start)".into());
         }
         self.live.apply(applied);
-        applied.log_applied();
-        needs_restart
+        Reloaded {
+            applied,
+            changes: self.config.effective.changes(&new.effective),
+            needs_restart,
+        }
     }
 
     /// The metrics, readable after shutdown too.

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::effective::Effective;
 use super::raw::{EnvOrigins, RawConfig};
 use super::validate::validate;
 use super::{API_KEY_ENV, Config, ConfigError, Env, KeyError, Secret};
@@ -67,14 +68,12 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let base = path.parent().map(|dir| {
-            if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            }
-        });
-        parse(&text, env, base).map_err(|err| match err {
+        // Absolute, so the paths stay right whatever the working directory
+        // is later (and in check-config's printout).
+        let base = std::path::absolute(path)
+            .ok()
+            .and_then(|file| file.parent().map(Path::to_path_buf));
+        parse(&text, env, base.as_deref()).map_err(|err| match err {
             ConfigError::Syntax { line, message, .. } => ConfigError::Syntax {
                 path: path.to_owned(),
                 line,
@@ -127,7 +126,11 @@ fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, Confi
                 .var(API_KEY_ENV)
                 .filter(|k| !k.is_empty())
                 .map(Secret::new);
-            validate(raw, api_key, &from_env, &mut errors)
+            let effective = Effective::new(&raw, &from_env, api_key.is_some());
+            validate(raw, api_key, &from_env, &mut errors).map(|mut config| {
+                config.effective = effective;
+                config
+            })
         }
         None => None,
     };

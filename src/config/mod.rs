@@ -17,6 +17,7 @@ use http::Uri;
 
 pub use host::{Host, HostPort, HostPortError};
 
+pub mod effective;
 pub mod host;
 mod load;
 mod raw;
@@ -81,6 +82,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub shadow: ShadowConfig,
     pub socure: SocureConfig,
+    /// The same, in the config's own keys, as the operator wrote them.
+    pub effective: effective::Effective,
 }
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `listen.tunnel_idle_timeout_seconds` when the file does not say. Five
 /// minutes: nginx's stream `proxy_timeout` is 10 minutes and Envoy's
@@ -19,7 +19,7 @@ pub(super) const DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS: f64 = 300.0;
 /// Which `section.key` came from which environment variable, to say so in errors.
 pub(super) type EnvOrigins = HashMap<String, &'static str>;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(default)]
 pub(super) struct RawConfig {
     pub(super) listen: RawListen,
@@ -30,7 +30,7 @@ pub(super) struct RawConfig {
     pub(super) socure: RawSocure,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(default)]
 pub(super) struct RawLog {
     pub(super) format: String,
@@ -44,7 +44,7 @@ impl Default for RawLog {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(default)]
 pub(super) struct RawAdmin {
     pub(super) address: String,
@@ -58,7 +58,7 @@ impl Default for RawAdmin {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(default)]
 pub(super) struct RawListen {
     pub(super) address: String,
@@ -123,7 +123,7 @@ impl Default for RawListen {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(default)]
 pub(super) struct RawUpstream {
     pub(super) base_url: Option<String>,
@@ -153,7 +153,7 @@ impl Default for RawUpstream {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(default)]
 pub(super) struct RawShadow {
     pub(super) enabled: bool,
@@ -195,7 +195,7 @@ impl Default for RawShadow {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(default)]
 pub(super) struct RawSocure {
     pub(super) base_url: String,

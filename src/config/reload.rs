@@ -1,6 +1,5 @@
 //! What a SIGHUP reload may change while the proxy serves ([`LiveSettings`]), and what it may not.
 
-use std::fmt;
 use std::time::Duration;
 
 use super::Config;
@@ -20,16 +19,24 @@ pub struct LiveSettings {
     pub max_calls_per_day: Option<u64>,
 }
 
+/// The keys of [`LiveSettings`], in the config's words.
+pub const LIVE_KEYS: [&str; 4] = [
+    "shadow.enabled",
+    "shadow.sample_percent",
+    "socure.timeout_seconds",
+    "socure.max_calls_per_day",
+];
+
 impl LiveSettings {
-    /// The one log line a reload writes about what it applied.
-    pub fn log_applied(&self) {
-        tracing::info!(
-            shadow_enabled = self.shadow_enabled,
-            sample_percent = f64::from(self.sample_basis_points) / 100.0,
-            socure_timeout_seconds = self.socure_timeout.as_secs_f64(),
-            max_calls_per_day = ?self.max_calls_per_day,
-            "configuration reloaded"
-        );
+    /// The live settings as the config's keys and JSON values (`null` for
+    /// an unlimited budget), for the reload's log line.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "shadow.enabled": self.shadow_enabled,
+            "shadow.sample_percent": f64::from(self.sample_basis_points) / 100.0,
+            "socure.timeout_seconds": self.socure_timeout.as_secs_f64(),
+            "socure.max_calls_per_day": self.max_calls_per_day,
+        })
     }
 }
 
@@ -44,43 +51,20 @@ impl Config {
         }
     }
 
-    /// This config with `live` in place of its live settings.
-    fn with_live(&self, live: LiveSettings) -> Config {
-        let mut config = self.clone();
-        config.shadow.enabled = live.shadow_enabled;
-        config.shadow.sample_basis_points = live.sample_basis_points;
-        config.socure.timeout = live.socure_timeout;
-        config.socure.max_calls_per_day = live.max_calls_per_day;
-        config
-    }
-
-    /// What a reload cannot apply: the sections of `new` that differ from
-    /// this config in anything but the live settings.
-    pub fn needs_restart(&self, new: &Config) -> Vec<&'static str> {
-        let same_live = new.with_live(self.live());
-        let differs = |a: &dyn fmt::Debug, b: &dyn fmt::Debug| format!("{a:?}") != format!("{b:?}");
-        let mut sections = Vec::new();
-        if differs(&self.listen, &same_live.listen) {
-            sections.push("listen");
+    /// What a reload cannot apply: the keys whose values differ between
+    /// this config and `new`, besides the live ones. The API key (from the
+    /// environment) counts as a key too.
+    pub fn needs_restart(&self, new: &Config) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .effective
+            .changes(&new.effective)
+            .into_iter()
+            .map(|change| change.key)
+            .filter(|key| !LIVE_KEYS.contains(&key.as_str()))
+            .collect();
+        if self.socure.api_key != new.socure.api_key {
+            keys.push("socure.api_key".into());
         }
-        if differs(&self.admin, &same_live.admin) {
-            sections.push("admin");
-        }
-        if differs(&self.log, &same_live.log) {
-            sections.push("log");
-        }
-        if differs(&self.upstream, &same_live.upstream) {
-            sections.push("upstream");
-        }
-        if differs(&self.shadow, &same_live.shadow) {
-            sections.push("shadow (besides enabled and sample_percent)");
-        }
-        // The key is redacted in Debug, so compare it apart.
-        if differs(&self.socure, &same_live.socure)
-            || self.socure.api_key != same_live.socure.api_key
-        {
-            sections.push("socure (besides timeout_seconds and max_calls_per_day)");
-        }
-        sections
+        keys
     }
 }

@@ -375,7 +375,57 @@ fn a_reload_applies_the_live_settings_and_names_the_rest() {
     let moved = Config::from_toml(&text, &env(&[])).expect("valid");
     assert_eq!(
         before.needs_restart(&moved),
-        ["listen", "shadow (besides enabled and sample_percent)"]
+        ["listen.address", "shadow.max_in_flight"]
+    );
+    let changed: Vec<String> = before
+        .effective
+        .changes(&live_only.effective)
+        .into_iter()
+        .map(|c| format!("{}: {} -> {}", c.key, c.old, c.new))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "shadow.sample_percent: 100.0 -> 12.5",
+            "socure.max_calls_per_day: null -> 7",
+            "socure.timeout_seconds: 5.0 -> 2.0",
+        ]
+    );
+}
+
+#[test]
+fn the_effective_configuration_reads_back_as_itself() {
+    let text = format!(
+        "{MINIMAL}[shadow]\nenabled = true\ninstant_verify_workflow = \"a.wf\"\nsample_percent = 12.5\n[listen]\nintercept_hosts = [\"x.example\"]\nmode = \"forward_proxy\"\nca_cert_file = \"/ca/ca.crt\"\nca_key_file = \"/ca/ca.key\"\n"
+    );
+    let from_env = [
+        ("SOCURE_IDPLUS_API_KEY", "fake-secret-key"),
+        ("SHADOW_PROXY_ADMIN_ADDRESS", "127.0.0.1:9911"),
+    ];
+    let config = Config::from_toml(&text, &env(&from_env)).expect("valid");
+    let printed = config.effective.to_toml();
+    assert!(
+        printed.contains("address = \"127.0.0.1:9911\"  # from env SHADOW_PROXY_ADMIN_ADDRESS"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("# socure.api_key = \"[redacted]\""),
+        "{printed}"
+    );
+    assert!(!printed.contains("fake-secret-key"), "{printed}");
+    // No Rust names: `sample_percent`, not basis points.
+    assert!(printed.contains("sample_percent = 12.5"), "{printed}");
+    // Read back with only the key from the environment (the file may not
+    // hold it): the same configuration, key for key.
+    let again = Config::from_toml(&printed, &env(&from_env[..1])).expect("reads back");
+    assert_eq!(config.effective.changes(&again.effective), []);
+    assert_eq!(again.admin.address, config.admin.address);
+    let json = config.effective.to_json();
+    assert_eq!(json["config"]["shadow"]["sample_percent"], 12.5);
+    assert_eq!(json["config"]["socure"]["api_key"], "[redacted]");
+    assert_eq!(
+        json["from_env"]["admin.address"],
+        "SHADOW_PROXY_ADMIN_ADDRESS"
     );
 }
 

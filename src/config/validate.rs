@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::Uri;
 use tokio::sync::Semaphore;
 
+use super::effective::Effective;
 use super::raw::{DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS, EnvOrigins, RawConfig, RawListen};
 use super::{
     API_KEY_ENV, AdminConfig, Config, Host, HostPort, InterceptConfig, KeyError, ListenConfig,
@@ -307,6 +308,8 @@ pub(super) fn validate(
             ca_file: raw.socure.ca_file,
             max_calls_per_day: raw.socure.max_calls_per_day,
         },
+        // Filled in by `load`, which has the raw tree before it is consumed.
+        effective: Effective::default(),
     })
 }
 

@@ -9,6 +9,7 @@ use socure_shadow_proxy::config::{Config, LogFormat, ProcessEnv};
 use socure_shadow_proxy::{authority, report, server};
 
 mod demo;
+mod event;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
@@ -74,6 +75,10 @@ enum Command {
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
+        /// How to print the effective configuration: TOML (a config file
+        /// itself) or JSON.
+        #[arg(long, value_enum, default_value_t = ConfigFormat::Toml)]
+        format: ConfigFormat,
     },
     /// Exit 0 if the proxy's admin listener answers GET /healthz with 200 (for
     /// the container's HEALTHCHECK: the runtime image has no shell or curl).
@@ -87,6 +92,12 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ConfigFormat {
+    Toml,
+    Json,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -118,7 +129,7 @@ fn main() -> ExitCode {
         Command::Run { config } => {
             let loaded = Config::load(&config, &ProcessEnv);
             let path_for_reload = config.clone();
-            init_tracing(loaded.as_ref().map_or(LogFormat::Auto, |c| c.log.format));
+            let json = init_tracing(loaded.as_ref().map_or(LogFormat::Auto, |c| c.log.format));
             let config = match loaded {
                 Ok(config) => config,
                 Err(err) => {
@@ -128,7 +139,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            with_runtime(|runtime| runtime.block_on(run(config, path_for_reload)))
+            with_runtime(|runtime| runtime.block_on(run(config, path_for_reload, json)))
         }
         Command::Demo { log } => {
             init_tracing(LogFormat::Auto);
@@ -166,7 +177,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, format } => check_config(&config, format),
         Command::Healthcheck { address } => healthcheck(address),
         Command::Ca {
             command: CaCommand::Init { dir, permit_hosts },
@@ -175,8 +186,8 @@ fn main() -> ExitCode {
 }
 
 /// Diagnostics go to stderr; stdout may be the shadow log. Level from
-/// `RUST_LOG` (default `info`).
-fn init_tracing(format: LogFormat) {
+/// `RUST_LOG` (default `info`). Says whether the lines are JSON.
+fn init_tracing(format: LogFormat) -> bool {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let terminal = std::io::stderr().is_terminal();
     let json = match format {
@@ -193,6 +204,7 @@ fn init_tracing(format: LogFormat) {
         // Colour only for a person at a terminal.
         builder.with_ansi(terminal).init();
     }
+    json
 }
 
 fn with_runtime(body: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> ExitCode {
@@ -206,16 +218,21 @@ fn with_runtime(body: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> Exit
 }
 
 /// `check-config`: the same validation and the same effective configuration
-/// as `run` logs at start, on stdout; exit 64 naming every bad key.
-fn check_config(path: &std::path::Path) -> ExitCode {
+/// as `run` logs at start, on stdout; exit 64 naming every bad key. The TOML
+/// is a config file itself: read back, it gives the same configuration.
+fn check_config(path: &std::path::Path, format: ConfigFormat) -> ExitCode {
     match Config::load(path, &ProcessEnv) {
         Ok(config) => {
+            let text = match format {
+                ConfigFormat::Toml => format!(
+                    "# configuration OK: {}\n{}",
+                    path.display(),
+                    config.effective.to_toml()
+                ),
+                ConfigFormat::Json => format!("{:#}\n", config.effective.to_json()),
+            };
             // A closed stdout (`| head`) is not worth a panic.
-            let _ = writeln!(
-                std::io::stdout().lock(),
-                "configuration OK: {}\n{config:#?}",
-                path.display()
-            );
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -301,8 +318,11 @@ fn ca_init(dir: &std::path::Path, permit_hosts: &[String]) -> ExitCode {
     }
 }
 
-async fn run(config: Config, path: PathBuf) -> ExitCode {
-    tracing::info!("effective configuration: {config:?}");
+async fn run(config: Config, path: PathBuf, json: bool) -> ExitCode {
+    let serde_json::Value::Object(fields) = config.effective.to_json() else {
+        unreachable!("to_json gives an object")
+    };
+    event::info(json, "effective configuration", fields);
     // The listeners exist before the start (a signal during it is kept) and
     // live on, so no signal can slip between the first and the watch for a second.
     let mut signals = match Signals::new() {
@@ -321,7 +341,7 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
     };
     let name = loop {
         match signals.next().await {
-            "SIGHUP" => reload(&running, &path),
+            "SIGHUP" => reload(&running, &path, json),
             name => break name,
         }
     };
@@ -345,13 +365,32 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// SIGHUP re-reads the config file and applies its live settings.
-fn reload(running: &server::Running, path: &std::path::Path) {
+/// SIGHUP re-reads the config file and applies its live settings: one line
+/// with what is now in force and every changed key, one warning per key
+/// that needs a restart.
+fn reload(running: &server::Running, path: &std::path::Path, json: bool) {
     tracing::info!("SIGHUP received: reloading {}", path.display());
     match Config::load(path, &ProcessEnv) {
         Ok(new) => {
-            for section in running.reload(&new) {
-                tracing::warn!("changed in the file but needs a restart: {section}");
+            let reloaded = running.reload(&new);
+            let changed: Vec<serde_json::Value> = reloaded
+                .changes
+                .iter()
+                .map(|change| {
+                    serde_json::json!({
+                        "key": change.key,
+                        "from": change.old,
+                        "to": change.new,
+                        "applied": !reloaded.needs_restart.contains(&change.key),
+                    })
+                })
+                .collect();
+            let mut fields = serde_json::Map::new();
+            fields.insert("applied".into(), reloaded.applied.to_json());
+            fields.insert("changed".into(), changed.into());
+            event::info(json, "configuration reloaded", fields);
+            for key in &reloaded.needs_restart {
+                tracing::warn!("changed in the file but needs a restart: {key}");
             }
         }
         Err(err) => {

@@ -1,0 +1,41 @@
+//! A diagnostic line whose fields are JSON values (objects, lists, `null`), which `tracing`'s fields cannot carry: the effective configuration at start, and what a reload changed.
+//!
+//! In JSON mode the line has the shape of `tracing-subscriber`'s own JSON
+//! lines (`timestamp`, `level`, `fields` with `message`, `target`), so a
+//! CloudWatch query reads `fields.config.listen.address` like any other
+//! field. In text mode it goes through `tracing`, the JSON after the message.
+
+use std::io::Write as _;
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// Writes one `info` line with `fields`, if `info` is enabled for this target.
+pub fn info(json: bool, message: &str, fields: Map<String, Value>) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    if !json {
+        // Built outside the macro, whose expansion has a `Value` of its own.
+        let fields = Value::Object(fields);
+        tracing::info!("{message}: {fields}");
+        return;
+    }
+    let mut all = Map::new();
+    all.insert("message".into(), Value::String(message.into()));
+    all.extend(fields);
+    let timestamp = OffsetDateTime::now_utc()
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        ))
+        .unwrap_or_default();
+    let line = serde_json::json!({
+        "timestamp": timestamp,
+        "level": "INFO",
+        "fields": all,
+        "target": module_path!(),
+    });
+    // stderr, like every diagnostic; a closed stderr is not worth a panic.
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
