@@ -234,11 +234,32 @@ fn check_config_names_bad_keys_and_never_shows_the_secret() {
         .expect("run");
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("configuration OK"), "{stdout}");
+    assert!(stdout.starts_with("# configuration OK"), "{stdout}");
     assert!(
-        stdout.contains("api_key: Some(\n            [redacted],"),
+        stdout.contains("# socure.api_key = \"[redacted]\" (env SOCURE_IDPLUS_API_KEY only)"),
         "{stdout}"
     );
+    // The printout is a config file: it reads back, as the same configuration.
+    let again = write_config(&dir, &stdout);
+    let reread = binary()
+        .args(["check-config", "--config"])
+        .arg(&again)
+        .env("SOCURE_IDPLUS_API_KEY", SECRET)
+        .output()
+        .expect("run");
+    assert!(
+        reread.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reread.stderr)
+    );
+    let body = |text: &[u8]| {
+        String::from_utf8_lossy(text)
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&reread.stdout), body(&out.stdout));
     for output in [&out.stdout, &out.stderr] {
         assert!(!String::from_utf8_lossy(output).contains(SECRET));
     }
