@@ -264,3 +264,60 @@ fn check_config_names_bad_keys_and_never_shows_the_secret() {
         assert!(!String::from_utf8_lossy(output).contains(SECRET));
     }
 }
+
+/// The `bad configuration: ...` messages in `stderr`, JSON lines or text.
+fn bad_configuration_lines(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(
+            |line| match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(json) => json["fields"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                Err(_) => line.to_owned(),
+            },
+        )
+        .filter_map(|line| {
+            line.find("bad configuration: ")
+                .map(|at| line[at + "bad configuration: ".len()..].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn run_and_check_config_print_the_same_lines_for_every_mistake_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        &dir,
+        "[upstream]\nbase_url = \"http://127.0.0.1:9\"\n[listen]\nmax_connections = \"many\"\nmax_header_bytes = -1\n[shadow]\nenabeld = true\nsample_percent = \"half\"\n",
+    );
+    let env = [
+        ("IDV_SOCURE_SHADOW_MODE_ENABLED", "perhaps"),
+        ("SOCURE_IDPLUS_TIMEOUT_IN_SECONDS", "soon"),
+    ];
+    let run = |command: &str| {
+        let out = binary()
+            .args([command, "--config"])
+            .arg(&path)
+            .envs(env)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(64), "{command}");
+        bad_configuration_lines(&out.stderr)
+    };
+    let checked = run("check-config");
+    let file = path.display();
+    assert_eq!(
+        checked,
+        [
+            "shadow.enabled (from env IDV_SOCURE_SHADOW_MODE_ENABLED): expected true or false (or 1/0, yes/no)".to_owned(),
+            "socure.timeout_seconds (from env SOCURE_IDPLUS_TIMEOUT_IN_SECONDS): expected a number".to_owned(),
+            format!("{file}:4: listen.max_connections: expected a whole number of 0 or more, got the string \"many\""),
+            format!("{file}:5: listen.max_header_bytes: expected a whole number of 0 or more, got the number -1"),
+            format!("{file}:8: shadow.sample_percent: expected a number, got the string \"half\""),
+            format!("{file}:7: shadow.enabeld: unknown key; did you mean shadow.enabled?"),
+        ]
+    );
+    assert_eq!(run("run"), checked, "run refuses with the same lines");
+}
