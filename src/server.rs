@@ -29,6 +29,7 @@ use crate::judge::socure::SocureError;
 use crate::ops::live::Live;
 use crate::ops::metrics::{Metrics, MirrorLoad};
 use crate::ops::readiness::Readiness;
+use crate::ops::stats;
 use crate::proxy::{Proxy, ProxyLimits};
 use crate::shadow::admission::Admission;
 use crate::shadow::mirror::{Mirror, MirrorLimits};
@@ -322,11 +323,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         // Histograms then fold their samples only when scraped.
         tracing::warn!(error = %err, "cannot start the metrics upkeep thread");
     }
-    let side_tasks = SideTasks(vec![tokio::spawn(admin::serve(
+    let mut side_tasks = vec![tokio::spawn(admin::serve(
         admin_listener,
-        metrics,
+        metrics.clone(),
         Arc::clone(&readiness),
-    ))]);
+    ))];
+    if let Some(every) = config.log.stats_interval {
+        side_tasks.push(stats::spawn(metrics, every));
+    }
+    let side_tasks = SideTasks(side_tasks);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let stages = Stages {
         drain: config.upstream.timeout + Duration::from_secs(1),

@@ -127,6 +127,8 @@ pub struct ListenTimeouts {
 #[derive(Debug, Clone, Copy)]
 pub struct LogConfig {
     pub format: LogFormat,
+    /// How often the stats line is written; `None`: never.
+    pub stats_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,12 +34,16 @@ pub(super) struct RawConfig {
 #[serde(default)]
 pub(super) struct RawLog {
     pub(super) format: String,
+    pub(super) stats_interval_seconds: f64,
 }
 
 impl Default for RawLog {
     fn default() -> Self {
         Self {
             format: "auto".into(),
+            // nginx-amplify and Envoy's stats sinks flush every 10 to 60 s;
+            // a minute keeps the log readable and still shows a trend.
+            stats_interval_seconds: 60.0,
         }
     }
 }

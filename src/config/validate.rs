@@ -95,6 +95,15 @@ pub(super) fn validate(
             None
         }
     };
+    // 0 turns the stats line off.
+    let stats_interval = if raw.log.stats_interval_seconds == 0.0 {
+        Some(None)
+    } else {
+        seconds(raw.log.stats_interval_seconds)
+            .map(Some)
+            .map_err(|message| bad("log.stats_interval_seconds", message))
+            .ok()
+    };
     let mode = listen_mode(raw.listen, &mut bad);
     if let Some(ListenMode::ForwardProxy(intercept)) = &mode
         && intercept.tunnel_other_hosts
@@ -279,6 +288,7 @@ pub(super) fn validate(
         },
         log: LogConfig {
             format: log_format?,
+            stats_interval: stats_interval?,
         },
         upstream: UpstreamConfig {
             base_url: upstream_url?,

@@ -1,4 +1,4 @@
-//! What operators see and change while the proxy runs: the metrics, the live settings, the readiness flags.
+//! What operators see and change while the proxy runs: the metrics, the live settings, the readiness flags, the periodic stats line.
 //!
 //! Atomics only, read and written from anywhere above without a lock; the
 //! admin listener (`ingress::admin`) serves them.
@@ -6,3 +6,4 @@
 pub mod live;
 pub mod metrics;
 pub mod readiness;
+pub mod stats;

@@ -324,3 +324,57 @@ async fn readyz_is_503_while_the_shadow_log_cannot_be_written() {
     let report = proxy.stop().await;
     assert!(report.sink.write_errors > 0);
 }
+
+// Two workers: the wait for stderr blocks one, and the fake vendors run on
+// this runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stats_line_says_what_happened_since_the_last_one() {
+    let Stack {
+        upstream, socure, ..
+    } = Stack::passing().await;
+    let options = Options::default();
+    let proxy = ProxyProcess::start_toml(
+        |log| {
+            format!(
+                "{}\n[log]\nformat = \"json\"\nstats_interval_seconds = 0.2\n",
+                options.toml(upstream.addr, socure.addr, log)
+            )
+        },
+        &[],
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            send(proxy.addr, &instant_verify_request()).await.status(),
+            200
+        );
+    }
+    // The three may fall into one interval or several: add the lines up
+    // until all three lines are counted (bounded by the wait's own limit).
+    let (mut requests, mut shadowed, mut written, mut outcomes) = (0, 0, 0, Vec::new());
+    while written < 3 {
+        let line: serde_json::Value =
+            serde_json::from_str(&proxy.wait_for_stderr("stats since the last line"))
+                .expect("a JSON line");
+        let fields = &line["fields"];
+        assert_eq!(fields["interval_seconds"], 0.2, "{line}");
+        requests += fields["requests"].as_u64().expect("requests");
+        shadowed += fields["shadowed"].as_u64().expect("shadowed");
+        written += fields["lines_written"].as_u64().expect("lines_written");
+        outcomes.extend(
+            fields["socure_outcomes"]
+                .as_str()
+                .expect("outcomes")
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!((requests, shadowed, written), (3, 3, 3));
+    let answered: u64 = outcomes
+        .iter()
+        .filter_map(|o| o.strip_prefix("answered="))
+        .map(|n| n.parse::<u64>().expect("a count"))
+        .sum();
+    assert_eq!(answered, 3, "{outcomes:?}");
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
+}
