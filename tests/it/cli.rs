@@ -321,3 +321,63 @@ fn run_and_check_config_print_the_same_lines_for_every_mistake_at_once() {
     );
     assert_eq!(run("run"), checked, "run refuses with the same lines");
 }
+
+#[test]
+fn ca_init_makes_a_missing_directory_prints_absolute_paths_and_names_what_it_will_not_overwrite() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("real path");
+    let init = || {
+        binary()
+            .args(["ca", "init", "./ca"])
+            .current_dir(&root)
+            .output()
+            .expect("run")
+    };
+    let out = init();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ca = std::fs::metadata(root.join("ca")).expect("made");
+    assert_eq!(ca.permissions().mode() & 0o777, 0o700);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let cert_line = format!("ca_cert_file = \"{}\"", root.join("ca/ca.crt").display());
+    assert!(stdout.contains(&cert_line), "{cert_line} in:\n{stdout}");
+
+    let again = init();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("refusing to overwrite ./ca/ca.key")
+            || stderr.contains("refusing to overwrite ./ca/ca.crt"),
+        "{stderr}"
+    );
+
+    // A config beside the CA, its paths relative to itself, read from
+    // another working directory.
+    std::fs::write(
+        root.join("proxy.toml"),
+        "[listen]\nmode = \"forward_proxy\"\nca_cert_file = \"ca/ca.crt\"\nca_key_file = \"ca/ca.key\"\n[upstream]\nbase_url = \"https://vendor.test\"\n[shadow]\nlog_path = \"lines.log\"\n",
+    )
+    .expect("write config");
+    let out = binary()
+        .args(["check-config", "--config"])
+        .arg(root.join("proxy.toml"))
+        .current_dir("/")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for key in [
+        format!("ca_cert_file = \"{}\"", root.join("ca/ca.crt").display()),
+        format!("log_path = \"{}\"", root.join("lines.log").display()),
+    ] {
+        assert!(stdout.contains(&key), "{key} in:\n{stdout}");
+    }
+}

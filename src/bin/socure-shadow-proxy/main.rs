@@ -114,7 +114,8 @@ enum ReportFormat {
 enum CaCommand {
     /// Write a new CA certificate (DIR/ca.crt) and key (DIR/ca.key, mode 0600).
     Init {
-        /// An existing directory; existing files are never overwritten.
+        /// The directory, created (mode 0700) if missing; existing files are
+        /// never overwritten.
         dir: PathBuf,
         /// Limit the CA to this host and its subdomains (X.509 name
         /// constraints); repeat for more. Recommended: the vendor's host.
@@ -275,7 +276,12 @@ fn healthcheck(address: std::net::SocketAddr) -> ExitCode {
 fn ca_init(dir: &std::path::Path, permit_hosts: &[String]) -> ExitCode {
     match authority::init(dir, permit_hosts) {
         Ok(made) => {
-            let (cert, key) = (made.cert_file.display(), made.key_file.display());
+            // Absolute, so the snippet below works in a config file anywhere.
+            let absolute = |path: &std::path::Path| {
+                std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+            };
+            let (cert, key) = (absolute(&made.cert_file), absolute(&made.key_file));
+            let (cert, key) = (cert.display(), key.display());
             let _ = writeln!(
                 std::io::stdout().lock(),
                 "Wrote {cert} (the CA certificate) and {key} (its private key, mode 0600).
