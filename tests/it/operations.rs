@@ -155,21 +155,26 @@ async fn healthcheck(admin: std::net::SocketAddr) -> bool {
     .expect("join")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_diagnostics_show_the_effective_config_redacted_and_healthcheck_passes() {
-    let Stack {
-        upstream, socure, ..
-    } = Stack::passing().await;
-    let options = Options::default();
+/// The real binary with JSON diagnostics and `log_keys` in its `[log]`,
+/// in front of passing fake vendors (kept alive by the returned stack).
+async fn json_logging_proxy(log_keys: &str) -> (Stack, ProxyProcess) {
+    let vendors = Stack::passing().await;
+    let (upstream, socure) = (vendors.upstream.addr, vendors.socure.addr);
     let proxy = ProxyProcess::start_toml(
         |log| {
             format!(
-                "{}\n[log]\nformat = \"json\"\n",
-                options.toml(upstream.addr, socure.addr, log)
+                "{}\n[log]\nformat = \"json\"\n{log_keys}",
+                Options::default().toml(upstream, socure, log)
             )
         },
         &[],
     );
+    (vendors, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_diagnostics_show_the_effective_config_redacted_and_healthcheck_passes() {
+    let (_vendors, proxy) = json_logging_proxy("").await;
     assert!(healthcheck(proxy.admin).await, "healthy while running");
 
     proxy.signal(nix::sys::signal::Signal::SIGTERM);
@@ -329,19 +334,7 @@ async fn readyz_is_503_while_the_shadow_log_cannot_be_written() {
 // this runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stats_line_says_what_happened_since_the_last_one() {
-    let Stack {
-        upstream, socure, ..
-    } = Stack::passing().await;
-    let options = Options::default();
-    let proxy = ProxyProcess::start_toml(
-        |log| {
-            format!(
-                "{}\n[log]\nformat = \"json\"\nstats_interval_seconds = 0.2\n",
-                options.toml(upstream.addr, socure.addr, log)
-            )
-        },
-        &[],
-    );
+    let (_vendors, proxy) = json_logging_proxy("stats_interval_seconds = 0.2\n").await;
     for _ in 0..3 {
         assert_eq!(
             send(proxy.addr, &instant_verify_request()).await.status(),
