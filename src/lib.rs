@@ -18,6 +18,9 @@
 //! - `proxy`: one request's way: route, tap, forward, answer.
 //! - `ingress`: the listeners: one hyper setup, the framing watch, TLS,
 //!   forward-proxy interception, the admin port.
+//! - [`preflight`]: every step of a start that can fail short of binding,
+//!   each problem named by its config key; `check-config` and `run` both
+//!   call it, and the server starts from what it built.
 //! - [`server`]: the composition root: builds everything, accepts, shuts
 //!   down in stages. Nothing imports it.
 //!
@@ -29,6 +32,7 @@ pub mod config;
 mod error;
 mod ingress;
 mod ops;
+pub mod preflight;
 mod proxy;
 pub mod report;
 pub mod server;

@@ -1,11 +1,13 @@
 //! The composition root: builds everything from the config, runs the accept loop, shuts down in bounded stages. Nothing imports it.
 //!
 //! [`start`] builds everything that can fail (TLS, clients, the shadow log)
-//! before it binds, so a bad start never leaves a half-open port. Shutdown
-//! stops accepting, lets connections finish their requests, gives the mirrors
-//! in flight a bounded time to write their lines, then closes and flushes the
-//! shadow log.
+//! before it binds, so a bad start never leaves a half-open port: the
+//! [`preflight`] reads and checks every file, and the ports are bound last.
+//! Shutdown stops accepting, lets connections finish their requests, gives
+//! the mirrors in flight a bounded time to write their lines, then closes
+//! and flushes the shadow log.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,25 +21,20 @@ use tokio_util::task::TaskTracker;
 use crate::body::pace::Pace;
 use crate::config::effective::Change;
 use crate::config::reload::LiveSettings;
-use crate::config::{Config, ListenMode, Resolve};
+use crate::config::{Config, Resolve};
 use crate::ingress::admin;
-use crate::ingress::authority::{Authority, AuthorityError};
 use crate::ingress::intercept::Interceptor;
 use crate::ingress::serve::{Drain, HttpServing};
-use crate::ingress::tls;
-use crate::judge::socure::SocureError;
 use crate::ops::live::Live;
 use crate::ops::metrics::{Metrics, MirrorLoad};
 use crate::ops::readiness::Readiness;
 use crate::ops::stats;
+use crate::preflight::{self, Checked, Front, PreflightError};
 use crate::proxy::{Proxy, ProxyLimits};
 use crate::shadow::admission::Admission;
 use crate::shadow::mirror::{Mirror, MirrorLimits};
 use crate::shadow::sink::{self, SinkError, SinkReport, SinkTask};
-use crate::shadow::socure_client::SocureClient;
 use crate::sys;
-use crate::upstream::connect::{Redirect, ResolverError};
-use crate::upstream::forward::{ForwardError, Upstream};
 
 /// How long the pairing task waits for the LexisNexis answer beyond the
 /// upstream timeout (the answer's body streams to the client first).
@@ -47,16 +44,9 @@ const LINE_WRITE_BOUND: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The config or its files: found before anything was bound.
     #[error(transparent)]
-    Tls(#[from] tls::TlsError),
-    #[error(transparent)]
-    Resolver(#[from] ResolverError),
-    #[error(transparent)]
-    Authority(#[from] AuthorityError),
-    #[error(transparent)]
-    Upstream(#[from] ForwardError),
-    #[error(transparent)]
-    Socure(#[from] SocureError),
+    Preflight(#[from] PreflightError),
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error("cannot start the mirror runtime: {0}")]
@@ -79,6 +69,14 @@ pub struct Reloaded {
     pub changes: Vec<Change>,
     /// Those of them a reload cannot apply.
     pub needs_restart: Vec<String>,
+}
+
+/// Binds `address`.
+async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let failed = |source| StartError::Bind { address, source };
+    let listener = TcpListener::bind(address).await.map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
+    Ok((listener, local))
 }
 
 /// What a run did, reported once it has shut down.
@@ -178,11 +176,26 @@ impl Drop for SideTasks {
 /// How often histogram samples are folded into their buckets.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
-/// Builds the proxy from `config`, binds, and starts serving.
+/// Builds the proxy from `config`, binds, and starts serving: the
+/// [`preflight`] first, then [`start_checked`]. The preflight's problems do
+/// not say which came from the environment (the caller may not have read
+/// `config` from this process's): `run` calls the two itself.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    let no_env: HashMap<String, String> = HashMap::new();
+    start_checked(preflight::check(config, &no_env)?).await
+}
+
+/// Starts from a config that passed the [`preflight`], with what it built.
+pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
+    let Checked {
+        config,
+        upstream,
+        front,
+        socure,
+    } = checked;
     let started_config = config.clone();
     sys::reserve_fd_table();
-    if matches!(config.listen.mode, ListenMode::Reverse { tls: Some(_) })
+    if matches!(front, Front::Tls(_))
         && config.upstream.connect_to.is_none()
         && config.upstream.resolve == Resolve::System
     {
@@ -191,35 +204,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
              if the pod's hosts file points the vendor's name at this sidecar, requests loop back to it"
         );
     }
-    let upstream = Upstream::new(
-        &config.upstream,
-        tls::client_config(
-            config.upstream.ca_file.as_deref(),
-            config.upstream.client_identity.as_ref(),
-        )?,
-        Redirect::new(&config.upstream)?,
-    )?;
-    // The listener's TLS config and the interception CA are loaded here,
-    // before binding; the interceptor itself is made once the ports it must
-    // never tunnel to are bound.
-    let (acceptor, forward) = match &config.listen.mode {
-        ListenMode::Reverse { tls: None } => (None, None),
-        ListenMode::Reverse { tls: Some(files) } => (
-            Some(TlsAcceptor::from(Arc::new(tls::server_config(files)?))),
-            None,
-        ),
-        ListenMode::ForwardProxy(intercept) => {
-            (None, Some((Authority::load(&intercept.ca)?, intercept)))
-        }
-    };
     let metrics = Metrics::new();
     let live = Arc::new(Live::new(config.live()));
     let mut sink_writable = None;
-    // Built when shadow mode is on, and also when it is off but could be
-    // turned on by a reload (the key and the workflow are there).
-    let can_shadow =
-        config.socure.api_key.is_some() && !config.shadow.instant_verify_workflow.is_empty();
-    let (mirror, sink_task, mirror_runtime) = if config.shadow.enabled || can_shadow {
+    // The preflight made the Socure client when shadow mode is on, and also
+    // when it is off but could be turned on by a reload (the key and the
+    // workflow are there).
+    let (mirror, sink_task, mirror_runtime) = if let Some(socure) = socure {
         let admission = Admission::new(config.shadow.max_pending, config.shadow.max_buffered_bytes);
         let probed = Arc::clone(&admission);
         metrics.probe_mirror_load(move || MirrorLoad {
@@ -237,10 +228,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             !config.shadow.enabled,
         )?;
         sink_writable = Some(sink.writable());
-        let socure = SocureClient::new(
-            &config.socure,
-            tls::client_config(config.socure.ca_file.as_deref(), None)?,
-        )?;
         // One worker is plenty for the mirrors (they mostly wait), and keeps
         // them from taking the forward path's workers.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -285,37 +272,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&live),
     ));
 
-    let address = config.listen.address;
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| StartError::Bind { address, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { address, source })?;
-    let admin_address = config.admin.address;
-    let admin_listener =
-        TcpListener::bind(admin_address)
-            .await
-            .map_err(|source| StartError::Bind {
-                address: admin_address,
-                source,
-            })?;
-    let admin_addr = admin_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind {
-            address: admin_address,
-            source,
-        })?;
-    let entry = match (acceptor, forward) {
-        (_, Some((authority, intercept))) => Entry::ForwardProxy(Arc::new(Interceptor::new(
-            authority,
-            intercept,
+    let (listener, local_addr) = bind(config.listen.address).await?;
+    let (admin_listener, admin_addr) = bind(config.admin.address).await?;
+    // The interceptor is made only now: it must know the ports just bound,
+    // never to tunnel to them.
+    let entry = match front {
+        Front::Intercept(authority, intercept) => Entry::ForwardProxy(Arc::new(Interceptor::new(
+            *authority,
+            &intercept,
             &config.upstream,
             vec![local_addr.port(), admin_addr.port()],
             metrics.clone(),
         ))),
-        (Some(acceptor), None) => Entry::Tls(acceptor),
-        (None, None) => Entry::Plain,
+        Front::Tls(server_config) => Entry::Tls(TlsAcceptor::from(Arc::new(server_config))),
+        Front::Plain => Entry::Plain,
     };
     let readiness = Arc::new(Readiness::new(sink_writable));
     let running_metrics = metrics.clone();

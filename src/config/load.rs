@@ -59,6 +59,14 @@ const ENV_OVERRIDES: &[(&str, &str, &str, EnvKind)] = &[
     ),
 ];
 
+/// The variable in [`ENV_OVERRIDES`] that sets `key` (`section.key`).
+pub(super) fn env_var(key: &str) -> Option<&'static str> {
+    ENV_OVERRIDES
+        .iter()
+        .find(|(_, section, name, _)| key.split_once('.') == Some((*section, *name)))
+        .map(|(var, ..)| *var)
+}
+
 impl Config {
     /// Reads `path`, applies `env`, validates. Relative paths in the file
     /// are taken from the file's own directory, as nginx takes them from

@@ -270,6 +270,16 @@ pub enum LogTarget {
     File(PathBuf),
 }
 
+/// The environment variable that sets `key` (`section.key`), if one does.
+/// For errors about a value whose source they cannot know (a port taken at
+/// start), and for finding whether a value came from the environment.
+pub fn env_var(key: &str) -> Option<&'static str> {
+    if key == "socure.api_key" {
+        return Some(API_KEY_ENV);
+    }
+    load::env_var(key)
+}
+
 /// One bad key, with where its value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyError {

@@ -35,14 +35,14 @@ const CA_LIFETIME: Duration = Duration::days(2 * 365);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorityError {
-    #[error("cannot read {path}: {source}")]
-    Read {
+    #[error("{} is not a key the CA can sign with ({source}): it must be PKCS#8 (BEGIN PRIVATE KEY), ECDSA P-256 or P-384, Ed25519 or RSA", path.display())]
+    Key {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: rcgen::Error,
     },
-    #[error("{path} is not a usable CA certificate or key: {source}")]
-    Parse {
+    #[error("{} is not a usable CA certificate: {source}", path.display())]
+    Certificate {
         path: PathBuf,
         #[source]
         source: rcgen::Error,
@@ -50,7 +50,7 @@ pub enum AuthorityError {
     /// `ca init` never replaces a CA: the app may already trust it.
     #[error("refusing to overwrite {}", path.display())]
     Exists { path: PathBuf },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {}: {}", path.display(), crate::error::io_reason(source))]
     Write {
         path: PathBuf,
         #[source]
@@ -74,23 +74,35 @@ pub struct Authority {
 impl Authority {
     /// Loads the CA certificate and key named in the config.
     pub fn load(files: &TlsFiles) -> Result<Self, AuthorityError> {
-        let read = |path: &Path| {
-            std::fs::read_to_string(path).map_err(|source| AuthorityError::Read {
-                path: path.to_owned(),
-                source,
-            })
-        };
-        let key =
-            KeyPair::from_pem(&read(&files.key_file)?).map_err(|source| AuthorityError::Parse {
-                path: files.key_file.clone(),
-                source,
-            })?;
-        let issuer = Issuer::from_ca_cert_pem(&read(&files.cert_file)?, key).map_err(|source| {
-            AuthorityError::Parse {
-                path: files.cert_file.clone(),
-                source,
-            }
+        let chain = tls::read_certs(&files.cert_file)?;
+        let key = tls::read_key(&files.key_file)?;
+        Self::from_read(tls::Identity {
+            files: files.clone(),
+            chain,
+            key,
+        })
+    }
+
+    /// The CA from its files once read (each read with [`tls::read_certs`]
+    /// and [`tls::read_key`], so a caller can report both files' problems).
+    /// Checks that the key is the certificate's: with another key every
+    /// leaf would be signed by a CA the app does not trust, and every
+    /// intercepted handshake would fail.
+    pub fn from_read(ca: tls::Identity) -> Result<Self, AuthorityError> {
+        ca.check()?;
+        let key = KeyPair::try_from(&ca.key).map_err(|source| AuthorityError::Key {
+            path: ca.files.key_file.clone(),
+            source,
         })?;
+        let certificate = |source| AuthorityError::Certificate {
+            path: ca.files.cert_file.clone(),
+            source,
+        };
+        let first = ca
+            .chain
+            .first()
+            .ok_or_else(|| certificate(rcgen::Error::CouldNotParseCertificate))?;
+        let issuer = Issuer::from_ca_cert_der(first, key).map_err(certificate)?;
         Ok(Self {
             issuer,
             leaf_key: KeyPair::generate()?,
@@ -431,6 +443,41 @@ mod tests {
         let Err(err) = Authority::load(&missing) else {
             panic!("a missing CA must not load");
         };
-        assert!(err.to_string().contains("none.key"), "{err}");
+        assert!(err.to_string().contains("none.crt"), "{err}");
+
+        // The CA certificate given as the key too.
+        let made = init(dir.path(), &[]).expect("init");
+        let crossed = TlsFiles {
+            cert_file: made.cert_file.clone(),
+            key_file: made.cert_file.clone(),
+        };
+        let Err(err) = Authority::load(&crossed) else {
+            panic!("a certificate is no key");
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} holds a certificate, not a private key",
+                made.cert_file.display()
+            )
+        );
+
+        // Another CA's key.
+        let other = tempfile::tempdir().expect("temp dir");
+        let foreign = init(other.path(), &[]).expect("init");
+        let Err(err) = Authority::load(&TlsFiles {
+            cert_file: made.cert_file.clone(),
+            key_file: foreign.key_file.clone(),
+        }) else {
+            panic!("another CA's key must not load");
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is not the private key of the certificate in {}",
+                foreign.key_file.display(),
+                made.cert_file.display()
+            )
+        );
     }
 }

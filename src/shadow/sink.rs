@@ -43,9 +43,21 @@ const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("cannot open shadow log {}: {source}", path.display())]
+    #[error("cannot open shadow log {}: {}", path.display(), crate::error::io_reason(source))]
     Open {
         path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is a directory, not a file", path.display())]
+    IsDirectory { path: PathBuf },
+    #[error("the directory {} does not exist", dir.display())]
+    NoDirectory { dir: PathBuf },
+    #[error("{} is not a directory", dir.display())]
+    NotADirectory { dir: PathBuf },
+    #[error("cannot create a file in {}: {}", dir.display(), crate::error::io_reason(source))]
+    DirectoryNotWritable {
+        dir: PathBuf,
         #[source]
         source: io::Error,
     },
@@ -168,6 +180,57 @@ pub fn open(
         },
         SinkTask { tx, done },
     ))
+}
+
+/// Whether [`open`] could open `target`, found without creating or
+/// changing anything: an existing file is opened for appending and closed
+/// (never truncated); for a missing one, its directory must exist and be
+/// writable, as creating the file at start needs. So `check-config` leaves
+/// no empty log behind.
+pub fn check_target(target: &LogTarget) -> Result<(), SinkError> {
+    let LogTarget::File(path) = target else {
+        return Ok(());
+    };
+    let open = |source| SinkError::Open {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(SinkError::IsDirectory { path: path.clone() }),
+        Ok(_) => OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(open),
+        // A missing file, or a file where a directory should be on its way.
+        Err(err) if missing(&err) => {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+                _ => PathBuf::from("."),
+            };
+            match std::fs::metadata(&dir) {
+                Ok(meta) if meta.is_dir() => nix::unistd::access(
+                    &dir,
+                    nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+                )
+                .map_err(|errno| SinkError::DirectoryNotWritable {
+                    dir,
+                    source: io::Error::from(errno),
+                }),
+                Ok(_) => Err(SinkError::NotADirectory { dir }),
+                Err(err) if missing(&err) => Err(SinkError::NoDirectory { dir }),
+                Err(err) => Err(open(err)),
+            }
+        }
+        Err(err) => Err(open(err)),
+    }
+}
+
+fn missing(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 fn open_target(target: &LogTarget) -> Result<BufWriter<Box<dyn Write + Send>>, SinkError> {
@@ -326,5 +389,55 @@ impl Writer<'_> {
                 self.report.write_errors += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(path: &std::path::Path) -> Result<(), String> {
+        check_target(&LogTarget::File(path.to_owned())).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn the_check_finds_what_the_open_would_and_creates_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let new = dir.path().join("shadow.log");
+        assert_eq!(check(&new), Ok(()));
+        assert!(!new.exists(), "a missing log is not created by the check");
+
+        std::fs::write(&new, b"kept\n").expect("write");
+        assert_eq!(check(&new), Ok(()));
+        assert_eq!(
+            std::fs::read(&new).expect("read"),
+            b"kept\n",
+            "never truncated"
+        );
+
+        let nowhere = dir.path().join("nope").join("shadow.log");
+        assert_eq!(
+            check(&nowhere),
+            Err(format!(
+                "the directory {} does not exist",
+                dir.path().join("nope").display()
+            ))
+        );
+        assert_eq!(
+            check(dir.path()),
+            Err(format!(
+                "{} is a directory, not a file",
+                dir.path().display()
+            ))
+        );
+        let under_a_file = new.join("shadow.log");
+        assert_eq!(
+            check(&under_a_file),
+            Err(format!("{} is not a directory", new.display()))
+        );
+        assert_eq!(
+            check_target(&LogTarget::Stdout).map_err(|e| e.to_string()),
+            Ok(())
+        );
     }
 }

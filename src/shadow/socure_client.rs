@@ -13,7 +13,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use time::OffsetDateTime;
 
 use crate::body;
-use crate::config::SocureConfig;
+use crate::config::{Secret, SocureConfig};
 use crate::judge::applicant::Applicant;
 use crate::judge::socure::{
     Answer, CONSENT_AGE, ENDPOINT_PATH, MAX_RESPONSE_BYTES, SocureError, request_body,
@@ -26,6 +26,15 @@ pub struct SocureClient {
     url: reqwest::Url,
     /// `SocureApiKey {key}`, marked sensitive so no debug output shows it.
     authorization: HeaderValue,
+}
+
+/// The `Authorization` header for `api_key`, marked sensitive; `None` when
+/// the key cannot be a header value (a control character: most often the
+/// newline at the end of the file a secret was made from).
+pub fn authorization(api_key: &Secret) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("SocureApiKey {}", api_key.expose())).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 impl SocureClient {
@@ -50,10 +59,8 @@ impl SocureClient {
             .map_err(|err| SocureError::Setup(err.to_string()))?;
         let url = reqwest::Url::parse(&format!("{scheme}://{authority}{ENDPOINT_PATH}"))
             .map_err(|err| SocureError::Setup(format!("base URL: {err}")))?;
-        let mut authorization =
-            HeaderValue::from_str(&format!("SocureApiKey {}", api_key.expose()))
-                .map_err(|_| SocureError::Setup("API key is not a valid header value".into()))?;
-        authorization.set_sensitive(true);
+        let authorization = authorization(&api_key)
+            .ok_or_else(|| SocureError::Setup("API key is not a valid header value".into()))?;
         Ok(Self {
             http,
             url,

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["shadow"],
     &["proxy"],
     &["ingress"],
+    &["preflight"],
     &["server"],
 ];
 
@@ -289,6 +290,8 @@ fn the_module_graph_has_no_cycle_and_follows_the_layers() {
         ("ingress::serve", "proxy"),
         ("shadow::mirror", "judge"),
         ("server", "ingress::serve"),
+        ("server", "preflight"),
+        ("preflight", "ingress::tls"),
         ("config::load", "config::validate"),
     ] {
         assert!(

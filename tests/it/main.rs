@@ -23,6 +23,7 @@ mod one_line;
 mod operations;
 mod overload;
 mod parsers_fuzz;
+mod preflight;
 mod report;
 mod report_page;
 mod sampling;

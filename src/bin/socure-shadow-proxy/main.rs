@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use socure_shadow_proxy::config::{Config, LogFormat, ProcessEnv};
-use socure_shadow_proxy::{authority, report, server};
+use socure_shadow_proxy::{authority, preflight, report, server};
 
 mod demo;
 mod event;
@@ -131,16 +131,20 @@ fn main() -> ExitCode {
             let loaded = Config::load(&config, &ProcessEnv);
             let path_for_reload = config.clone();
             let json = init_tracing(loaded.as_ref().map_or(LogFormat::Auto, |c| c.log.format));
-            let config = match loaded {
-                Ok(config) => config,
-                Err(err) => {
-                    for line in err.lines() {
+            // The same checks, and the same lines, as `check-config`.
+            let checked = match loaded
+                .map_err(|err| err.lines())
+                .and_then(|config| preflight::check(config, &ProcessEnv).map_err(|err| err.lines()))
+            {
+                Ok(checked) => checked,
+                Err(lines) => {
+                    for line in lines {
                         tracing::error!("bad configuration: {line}");
                     }
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            with_runtime(|runtime| runtime.block_on(run(config, path_for_reload, json)))
+            with_runtime(|runtime| runtime.block_on(run(checked, path_for_reload, json)))
         }
         Command::Demo { log } => {
             init_tracing(LogFormat::Auto);
@@ -218,12 +222,18 @@ fn with_runtime(body: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> Exit
     }
 }
 
-/// `check-config`: the same validation and the same effective configuration
-/// as `run` logs at start, on stdout; exit 64 naming every bad key. The TOML
-/// is a config file itself: read back, it gives the same configuration.
+/// `check-config`: the same validation and preflight (every file the
+/// config names read and parsed, the shadow log's place checked) and the
+/// same effective configuration as `run` logs at start, on stdout; exit 64
+/// naming every bad key. The TOML is a config file itself: read back, it
+/// gives the same configuration.
 fn check_config(path: &std::path::Path, format: ConfigFormat) -> ExitCode {
-    match Config::load(path, &ProcessEnv) {
-        Ok(config) => {
+    let checked = Config::load(path, &ProcessEnv)
+        .map_err(|err| err.lines())
+        .and_then(|config| preflight::check(config, &ProcessEnv).map_err(|err| err.lines()));
+    match checked {
+        Ok(checked) => {
+            let config = checked.config();
             let text = match format {
                 ConfigFormat::Toml => format!(
                     "# configuration OK: {}\n{}",
@@ -236,8 +246,8 @@ fn check_config(path: &std::path::Path, format: ConfigFormat) -> ExitCode {
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
-        Err(err) => {
-            for line in err.lines() {
+        Err(lines) => {
+            for line in lines {
                 eprintln!("bad configuration: {line}");
             }
             ExitCode::from(EXIT_CONFIG)
@@ -324,8 +334,8 @@ fn ca_init(dir: &std::path::Path, permit_hosts: &[String]) -> ExitCode {
     }
 }
 
-async fn run(config: Config, path: PathBuf, json: bool) -> ExitCode {
-    let serde_json::Value::Object(fields) = config.effective.to_json() else {
+async fn run(checked: preflight::Checked, path: PathBuf, json: bool) -> ExitCode {
+    let serde_json::Value::Object(fields) = checked.config().effective.to_json() else {
         unreachable!("to_json gives an object")
     };
     event::info(json, "effective configuration", fields);
@@ -338,7 +348,7 @@ async fn run(config: Config, path: PathBuf, json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let running = match server::start(config).await {
+    let running = match server::start_checked(checked).await {
         Ok(running) => running,
         Err(err) => {
             tracing::error!(error = %err, "cannot start");

@@ -1,0 +1,251 @@
+//! The preflight: every step of a start that can fail short of binding a port, run alike by `check-config` and `run`, each problem named by its config key.
+//!
+//! `server::start` builds from what [`check`] returns, so a certificate, key
+//! or CA bundle is read and parsed by one piece of code whether the operator
+//! checks or runs, and `check-config` cannot pass a file that `run` then
+//! refuses. Every file is tried even after one fails, so one pass reports
+//! them all. Besides the files, the upstream's resolver is set up (it reads
+//! `/etc/resolv.conf` for `upstream.resolve = "dns"`) and the Socure API
+//! key is made a header value. Nothing here binds, spawns or writes: the
+//! shadow log's place is checked (an existing file opened for appending, a
+//! missing one's directory checked writable), never made.
+
+use std::fmt::Display;
+use std::path::Path;
+
+use rustls::RootCertStore;
+use rustls::ServerConfig;
+
+use crate::config::{self, Config, Env, InterceptConfig, KeyError, ListenMode, TlsFiles};
+use crate::ingress::authority::{Authority, AuthorityError};
+use crate::ingress::tls::{self, Identity, TlsError};
+use crate::shadow::sink;
+use crate::shadow::socure_client::{self, SocureClient};
+use crate::upstream::connect::Redirect;
+use crate::upstream::forward::Upstream;
+
+/// Everything that stops a start before it binds, one entry per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.lines().join("; "))]
+pub struct PreflightError(Vec<KeyError>);
+
+impl PreflightError {
+    pub fn problems(&self) -> &[KeyError] {
+        &self.0
+    }
+
+    /// One line per problem, for the operator's terminal: the same shape
+    /// as the config's own errors (`key (from env VAR): message`).
+    pub fn lines(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+/// A config that passed the preflight, and what was built from its files,
+/// ready for `server::start_checked`.
+pub struct Checked {
+    pub(crate) config: Config,
+    pub(crate) upstream: Upstream,
+    pub(crate) front: Front,
+    /// `Some` when the mirror is to be built: shadow mode on, or off but
+    /// able to be turned on by a reload (an API key and a workflow).
+    pub(crate) socure: Option<SocureClient>,
+}
+
+impl Checked {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// How connections come in, with the TLS material already loaded.
+pub(crate) enum Front {
+    Plain,
+    Tls(ServerConfig),
+    /// Boxed: the CA is large beside the others, and moved once.
+    Intercept(Box<Authority>, InterceptConfig),
+}
+
+/// Runs every check on `config`. `env` is where the config's environment
+/// came from, used only to say which values it set.
+pub fn check(config: Config, env: &dyn Env) -> Result<Checked, PreflightError> {
+    let mut found = Found {
+        env,
+        problems: Vec::new(),
+    };
+    let upstream = upstream(&config, &mut found);
+    let front = front(&config.listen.mode, &mut found);
+    let socure = socure(&config, &mut found);
+    match (upstream, front, socure) {
+        (Some(upstream), Some(front), Some(socure)) if found.problems.is_empty() => Ok(Checked {
+            config,
+            upstream,
+            front,
+            socure,
+        }),
+        _ => Err(PreflightError(found.problems)),
+    }
+}
+
+/// The problems found so far.
+struct Found<'a> {
+    env: &'a dyn Env,
+    problems: Vec<KeyError>,
+}
+
+impl Found<'_> {
+    fn add(&mut self, key: &str, message: impl Display) {
+        self.problems.push(KeyError::new(
+            key,
+            // Set in the environment means taken from it: the config
+            // applies every override it finds (a bad one fails the load).
+            config::env_var(key).filter(|var| self.env.var(var).is_some()),
+            message.to_string(),
+        ));
+    }
+
+    /// `result`'s value, or `None` with its error recorded under `key`.
+    fn take<T, E: Display>(&mut self, key: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|err| self.add(key, err)).ok()
+    }
+
+    /// A certificate chain and its key, each file read and reported on its
+    /// own, then checked to belong together (the key's problem if not).
+    fn identity(&mut self, keys: (&str, &str), files: &TlsFiles) -> Option<Identity> {
+        let chain = self.take(keys.0, tls::read_certs(&files.cert_file));
+        let key = self.take(keys.1, tls::read_key(&files.key_file));
+        let identity = Identity {
+            files: files.clone(),
+            chain: chain?,
+            key: key?,
+        };
+        match identity.check() {
+            Ok(()) => Some(identity),
+            Err(err) => {
+                self.add(pair_key(keys, &err), err);
+                None
+            }
+        }
+    }
+
+    fn trust(&mut self, key: &str, ca_file: Option<&Path>) -> Option<RootCertStore> {
+        self.take(key, tls::trust(ca_file))
+    }
+}
+
+/// Which of a pair's two keys a problem found once both files read is about.
+fn pair_key<'k>((cert, key): (&'k str, &'k str), err: &TlsError) -> &'k str {
+    match err {
+        TlsError::KeyMismatch { .. } | TlsError::BadPair { .. } => key,
+        _ => cert,
+    }
+}
+
+/// The LexisNexis client: its trust, its client certificate, its resolver.
+fn upstream(config: &Config, found: &mut Found<'_>) -> Option<Upstream> {
+    let upstream = &config.upstream;
+    let roots = found.trust("upstream.ca_file", upstream.ca_file.as_deref());
+    let identity = match &upstream.client_identity {
+        None => Some(None),
+        Some(files) => found
+            .identity(
+                ("upstream.client_cert_file", "upstream.client_key_file"),
+                files,
+            )
+            .map(Some),
+    };
+    let resolve_key = match &upstream.resolve {
+        config::Resolve::Dns { servers } if !servers.is_empty() => "upstream.dns_servers",
+        _ => "upstream.resolve",
+    };
+    let redirect = found.take(resolve_key, Redirect::new(upstream));
+    let tls = match tls::client_config_with(roots?, identity?) {
+        Ok(tls) => Some(tls),
+        Err(err) => {
+            let keys = ("upstream.client_cert_file", "upstream.client_key_file");
+            found.add(pair_key(keys, &err), err);
+            None
+        }
+    };
+    found.take(
+        "upstream.base_url",
+        Upstream::new(upstream, tls?, redirect?),
+    )
+}
+
+/// The listener's TLS, or forward-proxy mode's CA.
+fn front(mode: &ListenMode, found: &mut Found<'_>) -> Option<Front> {
+    match mode {
+        ListenMode::Reverse { tls: None } => Some(Front::Plain),
+        ListenMode::Reverse { tls: Some(files) } => {
+            let keys = ("listen.tls_cert_file", "listen.tls_key_file");
+            let identity = found.identity(keys, files)?;
+            match tls::server_config_with(identity) {
+                Ok(config) => Some(Front::Tls(config)),
+                Err(err) => {
+                    found.add(pair_key(keys, &err), err);
+                    None
+                }
+            }
+        }
+        ListenMode::ForwardProxy(intercept) => {
+            let keys = ("listen.ca_cert_file", "listen.ca_key_file");
+            let ca = found.identity(keys, &intercept.ca)?;
+            match Authority::from_read(ca) {
+                Ok(authority) => Some(Front::Intercept(Box::new(authority), intercept.clone())),
+                Err(err) => {
+                    let key = match &err {
+                        AuthorityError::Key { .. } => keys.1,
+                        AuthorityError::Tls(err) => pair_key(keys, err),
+                        _ => keys.0,
+                    };
+                    found.add(key, err);
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// The Socure client and the shadow log's place, when the mirror is to be
+/// built; `socure.ca_file` whenever it is set, used or not yet, so that a
+/// bad file is found now and not on the day shadow mode is turned on.
+fn socure(config: &Config, found: &mut Found<'_>) -> Option<Option<SocureClient>> {
+    let roots = config
+        .socure
+        .ca_file
+        .as_deref()
+        .map(|ca_file| found.trust("socure.ca_file", Some(ca_file)));
+    // `start` builds the mirror exactly when this returns a client: when
+    // shadow mode is on, or off but a reload could turn it on. Validation
+    // has made sure that "on" comes with a key and a workflow.
+    let can_shadow =
+        config.socure.api_key.is_some() && !config.shadow.instant_verify_workflow.is_empty();
+    if !(config.shadow.enabled || can_shadow) {
+        return Some(None);
+    }
+    let log = found.take(
+        "shadow.log_path",
+        sink::check_target(&config.shadow.log_path),
+    );
+    let Some(api_key) = &config.socure.api_key else {
+        // Validation refuses this already; said again rather than assumed.
+        found.add("socure.api_key", "missing while shadow mode is enabled");
+        return None;
+    };
+    if socure_client::authorization(api_key).is_none() {
+        found.add(
+            "socure.api_key",
+            "is not a valid HTTP header value: it holds a control character (a trailing newline?)",
+        );
+        return None;
+    }
+    let roots = match roots {
+        Some(roots) => roots?,
+        None => found.trust("socure.ca_file", None)?,
+    };
+    let tls = found.take("socure.ca_file", tls::client_config_with(roots, None))?;
+    let client = found.take("socure.base_url", SocureClient::new(&config.socure, tls));
+    log?;
+    client.map(Some)
+}
