@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::body::pace::Pace;
 use crate::config::effective::Change;
 use crate::config::reload::LiveSettings;
-use crate::config::{Config, Resolve};
+use crate::config::{self, Config, Resolve};
 use crate::ingress::admin;
 use crate::ingress::intercept::Interceptor;
 use crate::ingress::serve::{Drain, HttpServing};
@@ -51,8 +51,13 @@ pub enum StartError {
     Sink(#[from] SinkError),
     #[error("cannot start the mirror runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    #[error("cannot listen on {address}: {source}")]
+    /// A listener's address cannot be bound, which only trying can tell.
+    /// Names the key and the variable that can set it (whichever set this
+    /// value), so the operator knows both places to change it.
+    #[error("{key}{} {address}: {}", env.map(|var| format!(" (env {var})")).unwrap_or_default(), bind_reason(source))]
     Bind {
+        key: &'static str,
+        env: Option<&'static str>,
         address: SocketAddr,
         #[source]
         source: std::io::Error,
@@ -71,9 +76,33 @@ pub struct Reloaded {
     pub needs_restart: Vec<String>,
 }
 
-/// Binds `address`.
-async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
-    let failed = |source| StartError::Bind { address, source };
+/// Why a bind failed, in the operator's terms.
+fn bind_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "address already in use: another process listens there".into()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "address not available: no interface of this host has that IP address".into()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied: a port below 1024 needs CAP_NET_BIND_SERVICE".into()
+        }
+        _ => crate::error::io_reason(err),
+    }
+}
+
+/// Binds `key`'s address.
+async fn bind(
+    key: &'static str,
+    address: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let failed = |source| StartError::Bind {
+        key,
+        env: config::env_var(key),
+        address,
+        source,
+    };
     let listener = TcpListener::bind(address).await.map_err(failed)?;
     let local = listener.local_addr().map_err(failed)?;
     Ok((listener, local))
@@ -272,8 +301,8 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         Arc::clone(&live),
     ));
 
-    let (listener, local_addr) = bind(config.listen.address).await?;
-    let (admin_listener, admin_addr) = bind(config.admin.address).await?;
+    let (listener, local_addr) = bind("listen.address", config.listen.address).await?;
+    let (admin_listener, admin_addr) = bind("admin.address", config.admin.address).await?;
     // The interceptor is made only now: it must know the ports just bound,
     // never to tunnel to them.
     let entry = match front {

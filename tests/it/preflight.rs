@@ -1,4 +1,4 @@
-//! The preflight, through the real binary: every file the config names is read before start, `check-config` and `run` refuse the same configs with the same lines naming each key (exit 64).
+//! The preflight, through the real binary: every file the config names is read before start, `check-config` and `run` refuse the same configs with the same lines naming each key (exit 64), and a port already taken names its key and variable.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -438,5 +438,49 @@ fn every_file_mistake_is_reported_in_one_run() {
                 .to_owned(),
         ]
         .into()
+    );
+}
+
+/// `run` on `text` exits (not 64: the config was fine) within the bound,
+/// and its stderr is returned.
+fn start_fails(text: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write(dir.path(), "proxy.toml", text.as_bytes());
+    let mut command = binary();
+    command
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("SHADOW_PROXY_ADMIN_ADDRESS")
+        .env_remove("SHADOW_PROXY_LISTEN_ADDRESS");
+    let out = output_within(command, TEST_BOUND);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_port_already_taken_names_its_key_and_variable() {
+    // Another process's listener, on a port the system chose.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("addr");
+    let stderr = start_fails(&format!(
+        "[listen]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"{address}\"\n\
+         [upstream]\nbase_url = \"http://127.0.0.1:9\"\n"
+    ));
+    assert!(
+        stderr.contains(&format!(
+            "admin.address (env SHADOW_PROXY_ADMIN_ADDRESS) {address}: address already in use: another process listens there"
+        )),
+        "{stderr}"
+    );
+    let stderr = start_fails(&format!(
+        "[listen]\naddress = \"{address}\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+         [upstream]\nbase_url = \"http://127.0.0.1:9\"\n"
+    ));
+    assert!(
+        stderr.contains(&format!(
+            "listen.address (env SHADOW_PROXY_LISTEN_ADDRESS) {address}: address already in use"
+        )),
+        "{stderr}"
     );
 }
