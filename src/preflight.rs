@@ -11,12 +11,13 @@
 //! missing one's directory checked writable), never made.
 
 use std::fmt::Display;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustls::RootCertStore;
 use rustls::ServerConfig;
 
-use crate::config::{self, Config, Env, InterceptConfig, KeyError, ListenMode, TlsFiles};
+use crate::config::effective::Effective;
+use crate::config::{self, Config, InterceptConfig, KeyError, ListenMode, TlsFiles};
 use crate::ingress::authority::{Authority, AuthorityError};
 use crate::ingress::tls::{self, Identity, TlsError};
 use crate::shadow::sink;
@@ -27,17 +28,20 @@ use crate::upstream::forward::Upstream;
 /// Everything that stops a start before it binds, one entry per problem.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", self.lines().join("; "))]
-pub struct PreflightError(Vec<KeyError>);
+pub struct PreflightError {
+    file: Option<PathBuf>,
+    problems: Vec<KeyError>,
+}
 
 impl PreflightError {
     pub fn problems(&self) -> &[KeyError] {
-        &self.0
+        &self.problems
     }
 
     /// One line per problem, for the operator's terminal: the same shape
-    /// as the config's own errors (`key (from env VAR): message`).
+    /// as the config's own errors (`FILE:LINE: key (from env VAR): message`).
     pub fn lines(&self) -> Vec<String> {
-        self.0.iter().map(ToString::to_string).collect()
+        config::error_lines(self.file.as_deref(), &self.problems)
     }
 }
 
@@ -66,11 +70,11 @@ pub(crate) enum Front {
     Intercept(Box<Authority>, InterceptConfig),
 }
 
-/// Runs every check on `config`. `env` is where the config's environment
-/// came from, used only to say which values it set.
-pub fn check(config: Config, env: &dyn Env) -> Result<Checked, PreflightError> {
+/// Runs every check on `config`. Each problem is placed as the loader
+/// places its own: at its key's line, or named by the variable that set it.
+pub fn check(config: Config) -> Result<Checked, PreflightError> {
     let mut found = Found {
-        env,
+        effective: config.effective.clone(),
         problems: Vec::new(),
     };
     let upstream = upstream(&config, &mut found);
@@ -83,25 +87,24 @@ pub fn check(config: Config, env: &dyn Env) -> Result<Checked, PreflightError> {
             front,
             socure,
         }),
-        _ => Err(PreflightError(found.problems)),
+        _ => Err(PreflightError {
+            file: config.effective.file().map(Path::to_path_buf),
+            problems: found.problems,
+        }),
     }
 }
 
 /// The problems found so far.
-struct Found<'a> {
-    env: &'a dyn Env,
+struct Found {
+    /// Where each key came from.
+    effective: Effective,
     problems: Vec<KeyError>,
 }
 
-impl Found<'_> {
+impl Found {
     fn add(&mut self, key: &str, message: impl Display) {
-        self.problems.push(KeyError::new(
-            key,
-            // Set in the environment means taken from it: the config
-            // applies every override it finds (a bad one fails the load).
-            config::env_var(key).filter(|var| self.env.var(var).is_some()),
-            message.to_string(),
-        ));
+        self.problems
+            .push(self.effective.key_error(key, message.to_string()));
     }
 
     /// `result`'s value, or `None` with its error recorded under `key`.
@@ -142,7 +145,7 @@ fn pair_key<'k>((cert, key): (&'k str, &'k str), err: &TlsError) -> &'k str {
 }
 
 /// The LexisNexis client: its trust, its client certificate, its resolver.
-fn upstream(config: &Config, found: &mut Found<'_>) -> Option<Upstream> {
+fn upstream(config: &Config, found: &mut Found) -> Option<Upstream> {
     let upstream = &config.upstream;
     let roots = found.trust("upstream.ca_file", upstream.ca_file.as_deref());
     let identity = match &upstream.client_identity {
@@ -174,7 +177,7 @@ fn upstream(config: &Config, found: &mut Found<'_>) -> Option<Upstream> {
 }
 
 /// The listener's TLS, or forward-proxy mode's CA.
-fn front(mode: &ListenMode, found: &mut Found<'_>) -> Option<Front> {
+fn front(mode: &ListenMode, found: &mut Found) -> Option<Front> {
     match mode {
         ListenMode::Reverse { tls: None } => Some(Front::Plain),
         ListenMode::Reverse { tls: Some(files) } => {
@@ -210,7 +213,7 @@ fn front(mode: &ListenMode, found: &mut Found<'_>) -> Option<Front> {
 /// The Socure client and the shadow log's place, when the mirror is to be
 /// built; `socure.ca_file` whenever it is set, used or not yet, so that a
 /// bad file is found now and not on the day shadow mode is turned on.
-fn socure(config: &Config, found: &mut Found<'_>) -> Option<Option<SocureClient>> {
+fn socure(config: &Config, found: &mut Found) -> Option<Option<SocureClient>> {
     let roots = config
         .socure
         .ca_file

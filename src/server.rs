@@ -7,7 +7,6 @@
 //! the mirrors in flight a bounded time to write their lines, then closes
 //! and flushes the shadow log.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -206,12 +205,9 @@ impl Drop for SideTasks {
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// Builds the proxy from `config`, binds, and starts serving: the
-/// [`preflight`] first, then [`start_checked`]. The preflight's problems do
-/// not say which came from the environment (the caller may not have read
-/// `config` from this process's): `run` calls the two itself.
+/// [`preflight`] first, then [`start_checked`].
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let no_env: HashMap<String, String> = HashMap::new();
-    start_checked(preflight::check(config, &no_env)?).await
+    start_checked(preflight::check(config)?).await
 }
 
 /// Starts from a config that passed the [`preflight`], with what it built.

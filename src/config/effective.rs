@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::API_KEY_ENV;
-use super::raw::{EnvOrigins, RawConfig};
+use std::path::{Path, PathBuf};
+
+use super::raw::{EnvOrigins, KeyLines, RawConfig};
+use super::{API_KEY_ENV, KeyError};
 
 /// What a secret prints as.
 pub const REDACTED: &str = "[redacted]";
@@ -23,6 +25,10 @@ pub struct Effective {
     /// `section.key` -> the variable its value came from.
     from_env: BTreeMap<String, &'static str>,
     api_key_set: bool,
+    /// Where each key is in the file, for errors found after loading.
+    lines: KeyLines,
+    /// The file, when there is one.
+    file: Option<PathBuf>,
 }
 
 /// One key whose value differs between two configurations; values as JSON
@@ -35,14 +41,52 @@ pub struct Change {
 }
 
 impl Effective {
-    pub(super) fn new(raw: &RawConfig, from_env: &EnvOrigins, api_key_set: bool) -> Self {
+    pub(super) fn new(
+        raw: &RawConfig,
+        from_env: &EnvOrigins,
+        api_key_set: bool,
+        lines: KeyLines,
+    ) -> Self {
         Self {
+            lines,
+            file: None,
             // Every value was read from TOML, so it serializes back to TOML;
             // an empty table would only make the printout say less.
             table: toml::Table::try_from(raw).unwrap_or_default(),
             from_env: from_env.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             api_key_set,
         }
+    }
+
+    pub(super) fn set_file(&mut self, file: &Path) {
+        self.file = Some(file.to_owned());
+    }
+
+    /// The config file, when the configuration was loaded from one.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// The variable `key`'s value came from, if the environment set it.
+    pub fn env_of(&self, key: &str) -> Option<&'static str> {
+        if key == "socure.api_key" {
+            // Only ever from the environment.
+            return self.api_key_set.then_some(API_KEY_ENV);
+        }
+        self.from_env.get(key).copied()
+    }
+
+    /// A problem with `key` found after loading (a file it names, say),
+    /// placed as the loader places its own: at the key's line in the file
+    /// unless the value came from the environment.
+    pub fn key_error(&self, key: &str, message: impl Into<String>) -> KeyError {
+        let env = self.env_of(key);
+        let mut error = KeyError::new(key, env, message);
+        error.line = env
+            .is_none()
+            .then(|| self.lines.get(key).copied())
+            .flatten();
+        error
     }
 
     /// Every `section.key` with its value.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::effective::Effective;
-use super::raw::{EnvOrigins, RawConfig};
+use super::raw::{EnvOrigins, KeyLines, RawConfig};
 use super::validate::validate;
 use super::{API_KEY_ENV, Config, ConfigError, Env, KeyError, Secret};
 
@@ -81,7 +81,7 @@ impl Config {
         let base = std::path::absolute(path)
             .ok()
             .and_then(|file| file.parent().map(Path::to_path_buf));
-        parse(&text, env, base.as_deref()).map_err(|err| match err {
+        let mut config = parse(&text, env, base.as_deref()).map_err(|err| match err {
             ConfigError::Syntax { line, message, .. } => ConfigError::Syntax {
                 path: path.to_owned(),
                 line,
@@ -92,7 +92,9 @@ impl Config {
                 errors,
             },
             other => other,
-        })
+        })?;
+        config.effective.set_file(path);
+        Ok(config)
     }
 
     /// Parses TOML text, applies `env`, validates. Relative paths stay as
@@ -134,7 +136,7 @@ fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, Confi
                 .var(API_KEY_ENV)
                 .filter(|k| !k.is_empty())
                 .map(Secret::new);
-            let effective = Effective::new(&raw, &from_env, api_key.is_some());
+            let effective = Effective::new(&raw, &from_env, api_key.is_some(), key_lines(text));
             validate(raw, api_key, &from_env, &mut errors).map(|mut config| {
                 config.effective = effective;
                 config
@@ -145,7 +147,7 @@ fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, Confi
     match config {
         Some(config) if errors.is_empty() => Ok(config),
         _ => {
-            locate(text, &mut errors);
+            locate(&mut errors, &key_lines(text));
             Err(ConfigError::Invalid { file: None, errors })
         }
     }
@@ -157,31 +159,34 @@ fn line_at(text: &str, offset: usize) -> usize {
     before.iter().filter(|&&b| b == b'\n').count() + 1
 }
 
-/// Gives each error whose value came from the file the line of its key,
-/// from the TOML parser's spans. A key the file does not hold (a missing
-/// one, or one given by the environment) has no line.
-fn locate(text: &str, errors: &mut [KeyError]) {
+/// The line of every section and `section.key` in the file, from the TOML
+/// parser's spans: where an error about that key points.
+fn key_lines(text: &str) -> KeyLines {
+    let mut lines = KeyLines::new();
     let Ok(document) = toml::de::DeTable::parse(text) else {
-        return;
+        return lines;
     };
-    for error in errors.iter_mut().filter(|e| e.env.is_none()) {
-        // `listen.tunnel_allow[2]` is on the line of `listen.tunnel_allow`.
-        let path = error.key.split('[').next().unwrap_or_default();
-        let mut table = document.get_ref();
-        let mut span = None;
-        for segment in path.split('.') {
-            let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == segment)
-            else {
-                span = None;
-                break;
-            };
-            span = Some(key.span());
-            match value.get_ref() {
-                toml::de::DeValue::Table(inner) => table = inner,
-                _ => break,
+    for (section, value) in document.get_ref() {
+        let name = section.get_ref().as_ref();
+        lines.insert(name.to_owned(), line_at(text, section.span().start));
+        if let toml::de::DeValue::Table(keys) = value.get_ref() {
+            for (key, _) in keys {
+                let full = format!("{name}.{}", key.get_ref().as_ref());
+                lines.insert(full, line_at(text, key.span().start));
             }
         }
-        error.line = span.map(|span| line_at(text, span.start));
+    }
+    lines
+}
+
+/// Gives each error whose value came from the file the line of its key. A
+/// key the file does not hold (a missing one, or one given by the
+/// environment) has no line.
+fn locate(errors: &mut [KeyError], lines: &KeyLines) {
+    for error in errors.iter_mut().filter(|e| e.env.is_none()) {
+        // `listen.tunnel_allow[2]` is on the line of `listen.tunnel_allow`.
+        let key = error.key.split('[').next().unwrap_or_default();
+        error.line = lines.get(key).copied();
     }
 }
 

@@ -343,15 +343,21 @@ impl ConfigError {
     /// `nginx -t` point at a line.
     pub fn lines(&self) -> Vec<String> {
         match self {
-            ConfigError::Invalid { file, errors } => errors
-                .iter()
-                .map(|error| match (file, error.line) {
-                    (Some(file), Some(line)) => format!("{}:{line}: {error}", file.display()),
-                    (None, Some(line)) => format!("line {line}: {error}"),
-                    (_, None) => error.to_string(),
-                })
-                .collect(),
+            ConfigError::Invalid { file, errors } => error_lines(file.as_deref(), errors),
             other => vec![other.to_string()],
         }
     }
+}
+
+/// `errors` as lines: `FILE:LINE: ` (or `line N: ` without a file) before
+/// each that has a line.
+pub fn error_lines(file: Option<&std::path::Path>, errors: &[KeyError]) -> Vec<String> {
+    errors
+        .iter()
+        .map(|error| match (file, error.line) {
+            (Some(file), Some(line)) => format!("{}:{line}: {error}", file.display()),
+            (None, Some(line)) => format!("line {line}: {error}"),
+            (_, None) => error.to_string(),
+        })
+        .collect()
 }

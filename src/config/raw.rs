@@ -19,6 +19,9 @@ pub(super) const DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS: f64 = 300.0;
 /// Which `section.key` came from which environment variable, to say so in errors.
 pub(super) type EnvOrigins = HashMap<String, &'static str>;
 
+/// The line of each section and `section.key` in the file.
+pub(super) type KeyLines = std::collections::BTreeMap<String, usize>;
+
 #[derive(Deserialize, Serialize, Default)]
 #[serde(default)]
 pub(super) struct RawConfig {

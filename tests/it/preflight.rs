@@ -83,7 +83,24 @@ fn refused(dir: &Path, text: &str, env: &[(&str, &str)]) -> BTreeSet<String> {
     }
     assert_eq!(seen[0], seen[1], "check-config and run differ");
     assert!(!seen[0].is_empty());
+    // A value from the file is placed at its line (`FILE:LINE: key: ...`);
+    // one from the environment names its variable instead. The lines are
+    // returned without the place, which each test does not repeat.
+    let file = format!("{}:", config.display());
     seen.swap_remove(0)
+        .into_iter()
+        .map(|line| match line.strip_prefix(&file) {
+            Some(rest) => {
+                let (number, rest) = rest.split_once(": ").expect("FILE:LINE: ");
+                assert!(number.parse::<usize>().is_ok(), "{line}");
+                rest.to_owned()
+            }
+            None => {
+                assert!(line.contains("(from env "), "no file:line in {line:?}");
+                line
+            }
+        })
+        .collect()
 }
 
 /// A reverse-proxy config on port 0 with `more` appended (sections after

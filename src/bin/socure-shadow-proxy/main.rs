@@ -134,7 +134,7 @@ fn main() -> ExitCode {
             // The same checks, and the same lines, as `check-config`.
             let checked = match loaded
                 .map_err(|err| err.lines())
-                .and_then(|config| preflight::check(config, &ProcessEnv).map_err(|err| err.lines()))
+                .and_then(|config| preflight::check(config).map_err(|err| err.lines()))
             {
                 Ok(checked) => checked,
                 Err(lines) => {
@@ -230,7 +230,7 @@ fn with_runtime(body: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> Exit
 fn check_config(path: &std::path::Path, format: ConfigFormat) -> ExitCode {
     let checked = Config::load(path, &ProcessEnv)
         .map_err(|err| err.lines())
-        .and_then(|config| preflight::check(config, &ProcessEnv).map_err(|err| err.lines()));
+        .and_then(|config| preflight::check(config).map_err(|err| err.lines()));
     match checked {
         Ok(checked) => {
             let config = checked.config();
