@@ -4,9 +4,14 @@
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY judge ./judge
+# The commit `--version` and the build_info metric show. This stage has no
+# .git, so build.rs cannot ask git; without the arg the build still succeeds
+# and says "unknown commit":
+#   docker build --build-arg SHADOW_PROXY_COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG SHADOW_PROXY_COMMIT
 RUN cargo build --release --locked
 
 # distroless/cc: glibc and libgcc only, no shell, runs as uid 65532.

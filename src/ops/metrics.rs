@@ -14,6 +14,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use crate::judge::pair::{Agreement, SocureOutcome};
 
 const PREFIX: &str = "socure_shadow_proxy_";
+/// The commit the build script found (`unknown` outside a git checkout
+/// without `SHADOW_PROXY_COMMIT`), for `build_info`.
+const COMMIT: &str = env!("SHADOW_PROXY_BUILD_COMMIT");
 const METADATA: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
 /// Latency buckets in seconds: sub-millisecond proxy overhead up to the
 /// upstream's 30 s timeout.
@@ -189,6 +192,17 @@ impl Metrics {
                 ));
             }
         }
+        // The usual `_info` gauge: always 1, the build in its labels, so a
+        // dashboard can join any series to the version that produced it.
+        r.recorder
+            .register_gauge(
+                &Registrar::key(
+                    "build_info",
+                    &[("version", env!("CARGO_PKG_VERSION")), ("commit", COMMIT)],
+                ),
+                &METADATA,
+            )
+            .set(1.0);
         let in_flight = r
             .recorder
             .register_gauge(&Registrar::key("mirrors_in_flight", &[]), &METADATA);
@@ -377,6 +391,11 @@ impl Default for Metrics {
 
 /// Every family's `# HELP`.
 const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
+    (
+        Kind::Gauge,
+        "build_info",
+        "Always 1; the proxy's version and the commit it was built from, as labels.",
+    ),
     (
         Kind::Counter,
         "requests_forwarded_total",

@@ -381,3 +381,36 @@ fn ca_init_makes_a_missing_directory_prints_absolute_paths_and_names_what_it_wil
         assert!(stdout.contains(&key), "{key} in:\n{stdout}");
     }
 }
+
+/// Runs the binary with `args`, asserts it succeeded, returns stdout.
+fn stdout_of(args: &[&str]) -> String {
+    let out = binary().args(args).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let commit = env!("SHADOW_PROXY_BUILD_COMMIT");
+    assert_eq!(
+        stdout_of(&["--version"]),
+        format!(
+            "socure-shadow-proxy {} ({commit})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // Built from this checkout without the override: the commit is git's own.
+    if option_env!("SHADOW_PROXY_COMMIT").is_none_or(str::is_empty)
+        && let Ok(git) = Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+        && git.status.success()
+    {
+        assert_eq!(commit, String::from_utf8_lossy(&git.stdout).trim());
+    }
+}

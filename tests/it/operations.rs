@@ -47,6 +47,24 @@ async fn metrics_count_a_scripted_sequence_exactly() {
     let (status, live) = admin_get(proxy.admin, "/metrics").await;
     assert_eq!(status, 200);
     assert!(live.contains("# HELP socure_shadow_proxy_requests_forwarded_total"));
+    // Which build is answering: the crate's version and the commit build.rs found.
+    assert!(live.contains("# TYPE socure_shadow_proxy_build_info gauge"));
+    let (labels, value) = live
+        .lines()
+        .find_map(|line| line.strip_prefix("socure_shadow_proxy_build_info{"))
+        .and_then(|rest| rest.split_once("} "))
+        .unwrap_or_else(|| panic!("no build_info in:\n{live}"));
+    assert_eq!(value.trim(), "1");
+    let label = |name: &str| {
+        labels
+            .split(',')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix("=\""))
+            .and_then(|quoted| quoted.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("no {name} label in {labels}"))
+    };
+    assert_eq!(label("version"), env!("CARGO_PKG_VERSION"));
+    assert!(!label("commit").is_empty(), "{labels}");
+    assert_eq!(label("commit"), env!("SHADOW_PROXY_BUILD_COMMIT"));
     assert_eq!(
         metric(
             &live,

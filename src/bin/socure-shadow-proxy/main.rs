@@ -25,7 +25,8 @@ const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser)]
 #[command(
-    version,
+    // `0.1.0 (a1b2c3d4e5f6)`: the commit from build.rs, so a bug report names the build.
+    version = env!("SHADOW_PROXY_VERSION"),
     about = "Forwards LexisNexis InstantVerify traffic unchanged and mirrors each applicant to Socure ID+"
 )]
 struct Cli {
