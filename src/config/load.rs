@@ -67,6 +67,16 @@ pub(super) fn env_var(key: &str) -> Option<&'static str> {
         .map(|(var, ..)| *var)
 }
 
+/// Every environment variable the configuration reads, with the key it sets,
+/// for `run --help` and the man page: listed from the table `load` applies,
+/// so the help cannot name a variable that is not read.
+pub fn env_overrides() -> impl Iterator<Item = (&'static str, String)> {
+    ENV_OVERRIDES
+        .iter()
+        .map(|&(name, section, key, _)| (name, format!("{section}.{key}")))
+        .chain(std::iter::once((API_KEY_ENV, "socure.api_key".to_owned())))
+}
+
 impl Config {
     /// Reads `path`, applies `env`, validates. Relative paths in the file
     /// are taken from the file's own directory, as nginx takes them from

@@ -16,6 +16,7 @@ use std::time::Duration;
 use http::Uri;
 
 pub use host::{Host, HostPort, HostPortError};
+pub use load::env_overrides;
 
 pub mod effective;
 pub mod host;

@@ -393,6 +393,18 @@ fn stdout_of(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
+/// Every subcommand a person types, as the man page and completions must name them.
+const SUBCOMMANDS: &[&str] = &[
+    "run",
+    "demo",
+    "report",
+    "check-config",
+    "healthcheck",
+    "ca",
+    "completions",
+    "man",
+];
+
 #[test]
 fn version_names_the_commit_it_was_built_from() {
     let commit = env!("SHADOW_PROXY_BUILD_COMMIT");
@@ -413,4 +425,123 @@ fn version_names_the_commit_it_was_built_from() {
     {
         assert_eq!(commit, String::from_utf8_lossy(&git.stdout).trim());
     }
+}
+
+#[test]
+fn run_help_lists_every_environment_override_with_its_key() {
+    let help = stdout_of(&["run", "--help"]);
+    let key_of = |variable: &str| {
+        help.lines()
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix(variable)?
+                    .split_whitespace()
+                    .next()
+            })
+            .unwrap_or_else(|| panic!("{variable} not in:\n{help}"))
+            .to_owned()
+    };
+    assert_eq!(key_of("SOCURE_IDPLUS_API_KEY"), "socure.api_key");
+    assert_eq!(key_of("SHADOW_PROXY_ADMIN_ADDRESS"), "admin.address");
+    // The whole table the config reads, not a copy of it.
+    for (variable, key) in socure_shadow_proxy::config::env_overrides() {
+        assert_eq!(key_of(variable), key, "{variable}");
+    }
+    assert!(help.contains("RUST_LOG"), "{help}");
+}
+
+#[test]
+fn check_config_help_describes_its_option() {
+    let help = stdout_of(&["check-config", "--help"]);
+    let line = help
+        .lines()
+        .find(|line| line.trim_start().starts_with("-c, --config <CONFIG>"))
+        .unwrap_or_else(|| panic!("no --config in:\n{help}"));
+    let description = line.split("--config <CONFIG>").nth(1).unwrap_or("").trim();
+    assert!(
+        description.contains("configuration file"),
+        "empty description: {line:?}"
+    );
+}
+
+#[test]
+fn bash_completion_completes_subcommands() {
+    let script = stdout_of(&["completions", "bash"]);
+    for name in SUBCOMMANDS {
+        assert!(script.contains(name), "{name} not in the bash script");
+    }
+    // The function the script registers, run by bash as it would on a Tab
+    // after `socure-shadow-proxy ch`.
+    let function = script
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("complete -F ")?
+                .split_whitespace()
+                .next()
+        })
+        .expect("complete -F in the script")
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("socure-shadow-proxy.bash");
+    std::fs::write(&path, &script).expect("write script");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source \"$1\" && COMP_WORDS=(socure-shadow-proxy ch) && COMP_CWORD=1 && \
+             {function} socure-shadow-proxy ch socure-shadow-proxy && printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        ))
+        .arg("bash")
+        .arg(&path)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "check-config\n");
+
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let script = stdout_of(&["completions", shell]);
+        assert!(script.contains("check-config"), "{shell}:\n{script}");
+    }
+}
+
+#[test]
+fn man_page_is_roff_naming_every_subcommand_and_variable() {
+    let page = stdout_of(&["man"]);
+    let title = page
+        .lines()
+        .position(|line| line.starts_with(".TH socure-shadow-proxy 1 "))
+        .unwrap_or_else(|| panic!("no .TH title in:\n{page}"));
+    let first_section = page.lines().position(|line| line.starts_with(".SH "));
+    assert!(
+        first_section.is_some_and(|section| title < section),
+        "{page}"
+    );
+    // roff escapes a name's `-` as `\-`.
+    for name in SUBCOMMANDS {
+        let reference = format!("socure-shadow-proxy-{name}(1)").replace('-', "\\-");
+        assert!(page.contains(&reference), "{reference} not in:\n{page}");
+    }
+    let environment = page
+        .split(".SH ENVIRONMENT\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no ENVIRONMENT section in:\n{page}"));
+    for variable in ["SOCURE_IDPLUS_API_KEY", "SHADOW_PROXY_ADMIN_ADDRESS"] {
+        assert!(environment.contains(&format!("\\fB{variable}\\fR")));
+    }
+    assert!(page.contains(&format!(".SH VERSION\nv{}", env!("SHADOW_PROXY_VERSION"))));
+
+    // Each page the main one names can be had.
+    let init = stdout_of(&["man", "ca", "init"]);
+    assert!(
+        init.contains(".TH socure-shadow-proxy-ca-init 1 "),
+        "{init}"
+    );
+    assert!(init.contains("\\-\\-permit\\-host"), "{init}");
+    let missing = binary().args(["man", "nope"]).output().expect("run");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no subcommand \"nope\""));
 }

@@ -4,11 +4,12 @@ use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 use socure_shadow_proxy::config::{Config, LogFormat, ProcessEnv};
 use socure_shadow_proxy::{authority, preflight, report, server};
 
 mod demo;
+mod docs;
 mod event;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -74,6 +75,7 @@ enum Command {
     },
     /// Validate a configuration and print it as the proxy would run it (secrets redacted).
     CheckConfig {
+        /// The TOML configuration file to check, with the environment applied as `run` would.
         #[arg(long, short)]
         config: PathBuf,
         /// How to print the effective configuration: TOML (a config file
@@ -92,6 +94,18 @@ enum Command {
     Ca {
         #[command(subcommand)]
         command: CaCommand,
+    },
+    /// Print a shell completion script on stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout; with a subcommand, that subcommand's page.
+    Man {
+        /// e.g. `run`, or `ca init`; none for the main page.
+        #[arg(value_name = "SUBCOMMAND")]
+        path: Vec<String>,
     },
 }
 
@@ -126,7 +140,12 @@ enum CaCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Not `Cli::parse()`: part of the help is built at run time.
+    let mut matches = docs::command().get_matches();
+    let cli = match Cli::from_arg_matches_mut(&mut matches) {
+        Ok(cli) => cli,
+        Err(err) => err.format(&mut docs::command()).exit(),
+    };
     match cli.command {
         Command::Run { config } => {
             let loaded = Config::load(&config, &ProcessEnv);
@@ -188,6 +207,8 @@ fn main() -> ExitCode {
         Command::Ca {
             command: CaCommand::Init { dir, permit_hosts },
         } => ca_init(&dir, &permit_hosts),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { path } => docs::man(&path),
     }
 }
 
