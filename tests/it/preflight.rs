@@ -501,3 +501,57 @@ fn a_port_already_taken_names_its_key_and_variable() {
         "{stderr}"
     );
 }
+
+#[test]
+fn run_starts_from_another_directory_with_paths_relative_to_its_config() {
+    let pki = TestPki::new("relative");
+    pki.leaf("vendor", &["idv-vendor.test"]);
+    let dir = pki.dir.path();
+    // Only names relative to the config's directory; the proxy starts in /.
+    let config = write(
+        dir,
+        "proxy.toml",
+        reverse(
+            "",
+            "tls_cert_file = \"vendor.crt\"\ntls_key_file = \"vendor.key\"",
+        )
+        .as_bytes(),
+    );
+    let mut child = binary()
+        .args(["run", "--config"])
+        .arg(&config)
+        .current_dir("/")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + TEST_BOUND;
+    let started = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) if line.contains("listening") => break Ok(line),
+            Ok(line) if line.contains("bad configuration") => break Err(line),
+            Ok(_) => continue,
+            Err(_) => break Err("no listening line in time".to_owned()),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = started.expect("the proxy started from /");
+    assert!(line.contains("listening"), "{line}");
+}
