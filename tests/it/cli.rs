@@ -98,18 +98,12 @@ fn shipped_example_config_is_valid() {
 fn ca_init_writes_a_ca_with_a_private_key_and_never_overwrites() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = binary()
-        .args(["ca", "init"])
-        .arg(dir.path())
-        .args(["--permit-host", "idv-vendor.test"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeeds(
+        binary()
+            .args(["ca", "init"])
+            .arg(dir.path())
+            .args(["--permit-host", "idv-vendor.test"]),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     for needed in [
         "mode = \"forward_proxy\"",
         "ca_cert_file",
@@ -362,18 +356,12 @@ fn ca_init_makes_a_missing_directory_prints_absolute_paths_and_names_what_it_wil
         "[listen]\nmode = \"forward_proxy\"\nca_cert_file = \"ca/ca.crt\"\nca_key_file = \"ca/ca.key\"\n[upstream]\nbase_url = \"https://vendor.test\"\n[shadow]\nlog_path = \"lines.log\"\n",
     )
     .expect("write config");
-    let out = binary()
-        .args(["check-config", "--config"])
-        .arg(root.join("proxy.toml"))
-        .current_dir("/")
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeeds(
+        binary()
+            .args(["check-config", "--config"])
+            .arg(root.join("proxy.toml"))
+            .current_dir("/"),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     for key in [
         format!("ca_cert_file = \"{}\"", root.join("ca/ca.crt").display()),
         format!("log_path = \"{}\"", root.join("lines.log").display()),
@@ -382,15 +370,20 @@ fn ca_init_makes_a_missing_directory_prints_absolute_paths_and_names_what_it_wil
     }
 }
 
-/// Runs the binary with `args`, asserts it succeeded, returns stdout.
-fn stdout_of(args: &[&str]) -> String {
-    let out = binary().args(args).output().expect("run");
+/// Runs `command`, asserts it succeeded, returns stdout.
+fn succeeds(command: &mut Command) -> String {
+    let out = command.output().expect("run");
     assert!(
         out.status.success(),
-        "{args:?}: {}",
+        "{command:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Runs the binary with `args`, asserts it succeeded, returns stdout.
+fn stdout_of(args: &[&str]) -> String {
+    succeeds(binary().args(args))
 }
 
 /// Every subcommand a person types, as the man page and completions must name them.
