@@ -12,6 +12,7 @@ mod cli;
 mod demo_data;
 mod disabled;
 mod fault_matrix;
+mod fleet;
 mod forwarding;
 mod hostile;
 mod identity_idp_specs;

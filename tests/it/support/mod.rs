@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod redis_server;
 pub mod tls;
 
 use std::collections::HashMap;

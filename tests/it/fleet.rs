@@ -1,0 +1,87 @@
+//! The fleet's shared state against a real `redis-server`: replicas racing for one daily budget get exactly it; a Redis that is gone or silent fails each call within its timeout, and the fleet recovers when Redis is back.
+
+use std::time::Duration;
+
+use socure_shadow_proxy::{Fleet, FleetError};
+
+use crate::support::TEST_BOUND;
+use crate::support::redis_server::RedisServer;
+
+fn fleet(url: &str, timeout: Duration) -> Fleet {
+    let client = redis::Client::open(url).expect("a redis URL");
+    Fleet::new(client, timeout, "test")
+}
+
+fn day() -> time::Date {
+    time::macros::date!(2026 - 12 - 02)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_racing_get_exactly_the_budget() {
+    let redis = RedisServer::start();
+    let replicas: Vec<Fleet> = (0..3)
+        .map(|_| fleet(&redis.url(), Duration::from_secs(2)))
+        .collect();
+    let calls = (0..300).map(|i| replicas[i % 3].reserve_call(day(), 100));
+    let results = tokio::time::timeout(TEST_BOUND, futures_util::future::join_all(calls))
+        .await
+        .expect("300 reservations in time");
+    let granted = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    let refused = results.iter().filter(|r| matches!(r, Ok(false))).count();
+    assert_eq!((granted, refused), (100, 200), "{results:?}");
+    // Another day has a budget of its own.
+    assert!(
+        replicas[0]
+            .reserve_call(time::macros::date!(2026 - 12 - 03), 100)
+            .await
+            .expect("granted")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_gone_fails_each_call_in_time_and_the_fleet_recovers() {
+    let redis = RedisServer::start();
+    let fleet = fleet(&redis.url(), Duration::from_millis(200));
+    assert!(fleet.reserve_call(day(), 10).await.expect("up"));
+    let port = redis.stop();
+    let down = tokio::time::timeout(TEST_BOUND, fleet.reserve_call(day(), 10))
+        .await
+        .expect("a call returns while redis is down");
+    assert!(down.is_err(), "{down:?}");
+
+    let _back = RedisServer::start_on(port);
+    // The connection comes back by itself; the first calls may still fail
+    // while it does. Bounded: each attempt is, and so is the whole.
+    let recovered = tokio::time::timeout(TEST_BOUND, async {
+        loop {
+            if let Ok(granted) = fleet.reserve_call(day(), 10).await {
+                break granted;
+            }
+        }
+    })
+    .await
+    .expect("recovered without a restart");
+    // A fresh redis: the day's count starts again.
+    assert!(recovered);
+}
+
+#[tokio::test]
+async fn a_redis_that_never_answers_times_out() {
+    // Accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("redis://{}/", silent.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let fleet = fleet(&url, Duration::from_millis(100));
+    let result = tokio::time::timeout(TEST_BOUND, fleet.reserve_call(day(), 10))
+        .await
+        .expect("the call returns");
+    assert!(matches!(result, Err(FleetError::Timeout(_))), "{result:?}");
+    held.abort();
+}
