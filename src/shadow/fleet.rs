@@ -1,4 +1,4 @@
-//! State shared by every replica through Redis: the one daily Socure budget of the whole fleet.
+//! State shared by every replica through Redis: the one daily Socure budget of the whole fleet, and its one duplicate window.
 //!
 //! Called only from mirror tasks, never from the forward path, and every
 //! call is bounded by `timeout`: a slow or dead Redis costs a mirror that
@@ -27,6 +27,16 @@ end
 return 0
 ";
 
+/// The first line for an applicant takes the key for the window; a later
+/// one within it gets the first one's id back. One script, so two replicas
+/// seeing the same applicant at once cannot both be first.
+const CLAIM: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return false
+end
+return redis.call('GET', KEYS[1])
+";
+
 /// A day's counter outlives its day by a day, so a replica whose clock is
 /// a little behind still finds it.
 const COUNTER_TTL_SECONDS: u64 = 2 * 86_400;
@@ -45,6 +55,7 @@ pub struct Fleet {
     connection: OnceCell<ConnectionManager>,
     timeout: Duration,
     reserve: redis::Script,
+    claim: redis::Script,
     prefix: String,
 }
 
@@ -57,6 +68,7 @@ impl Fleet {
             connection: OnceCell::new(),
             timeout,
             reserve: redis::Script::new(RESERVE),
+            claim: redis::Script::new(CLAIM),
             prefix: prefix.to_owned(),
         }
     }
@@ -76,6 +88,35 @@ impl Fleet {
                 .invoke_async(&mut connection)
                 .await?;
             Ok::<_, FleetError>(granted == 1)
+        };
+        tokio::time::timeout(self.timeout, bounded)
+            .await
+            .map_err(|_| FleetError::Timeout(self.timeout))?
+    }
+
+    /// Claims `fingerprint` (an applicant's keyed hash: nothing in Redis
+    /// can be turned back into a person) for `window` under `line_id`:
+    /// `None` when this line is the first within the window, else the id
+    /// of the line that was.
+    pub async fn claim_applicant(
+        &self,
+        fingerprint: &[u8; 32],
+        line_id: &str,
+        window: Duration,
+    ) -> Result<Option<String>, FleetError> {
+        let hex: String = fingerprint.iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("{}:seen:{hex}", self.prefix);
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let bounded = async {
+            let mut connection = self.connection().await?;
+            let earlier: Option<String> = self
+                .claim
+                .key(key)
+                .arg(line_id)
+                .arg(window_ms)
+                .invoke_async(&mut connection)
+                .await?;
+            Ok::<_, FleetError>(earlier)
         };
         tokio::time::timeout(self.timeout, bounded)
             .await

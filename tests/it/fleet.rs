@@ -85,3 +85,51 @@ async fn a_redis_that_never_answers_times_out() {
     assert!(matches!(result, Err(FleetError::Timeout(_))), "{result:?}");
     held.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_applicant_on_two_replicas_is_claimed_once() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        fleet(&redis.url(), Duration::from_secs(2)),
+        fleet(&redis.url(), Duration::from_secs(2)),
+    );
+    let window = Duration::from_secs(60);
+    let applicant = [7u8; 32];
+    assert_eq!(
+        a.claim_applicant(&applicant, "line-1", window)
+            .await
+            .expect("up"),
+        None,
+        "the first line"
+    );
+    assert_eq!(
+        b.claim_applicant(&applicant, "line-2", window)
+            .await
+            .expect("up"),
+        Some("line-1".to_owned()),
+        "the other replica points at the first line"
+    );
+    assert_eq!(
+        b.claim_applicant(&[8u8; 32], "line-3", window)
+            .await
+            .expect("up"),
+        None,
+        "another applicant"
+    );
+    // Racing: of twenty claims of a new applicant at once, one is first
+    // and the rest name it.
+    let racing = (0..20).map(|i| {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        replica.claim_applicant(&[9u8; 32], if i % 2 == 0 { "even" } else { "odd" }, window)
+    });
+    let results: Vec<Option<String>> = futures_util::future::join_all(racing)
+        .await
+        .into_iter()
+        .map(|r| r.expect("up"))
+        .collect();
+    let firsts = results.iter().filter(|r| r.is_none()).count();
+    assert_eq!(firsts, 1, "{results:?}");
+    let named: std::collections::BTreeSet<&Option<String>> =
+        results.iter().filter(|r| r.is_some()).collect();
+    assert_eq!(named.len(), 1, "all name the one first line: {results:?}");
+}
