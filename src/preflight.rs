@@ -20,6 +20,7 @@ use crate::config::effective::Effective;
 use crate::config::{self, Config, InterceptConfig, KeyError, ListenMode, TlsFiles};
 use crate::ingress::authority::{Authority, AuthorityError};
 use crate::ingress::tls::{self, Identity, TlsError};
+use crate::shadow::fleet::{FleetError, FleetUse};
 use crate::shadow::sink;
 use crate::shadow::socure_client::{self, SocureClient};
 use crate::upstream::connect::Redirect;
@@ -54,6 +55,8 @@ pub struct Checked {
     /// `Some` when the mirror is to be built: shadow mode on, or off but
     /// able to be turned on by a reload (an API key and a workflow).
     pub(crate) socure: Option<SocureClient>,
+    /// `Some` with `[fleet] redis_url`: made, not yet connected.
+    pub(crate) fleet: Option<FleetUse>,
 }
 
 impl Checked {
@@ -80,13 +83,17 @@ pub fn check(config: Config) -> Result<Checked, PreflightError> {
     let upstream = upstream(&config, &mut found);
     let front = front(&config.listen.mode, &mut found);
     let socure = socure(&config, &mut found);
-    match (upstream, front, socure) {
-        (Some(upstream), Some(front), Some(socure)) if found.problems.is_empty() => Ok(Checked {
-            config,
-            upstream,
-            front,
-            socure,
-        }),
+    let fleet = fleet(&config, &mut found);
+    match (upstream, front, socure, fleet) {
+        (Some(upstream), Some(front), Some(socure), Some(fleet)) if found.problems.is_empty() => {
+            Ok(Checked {
+                config,
+                upstream,
+                front,
+                socure,
+                fleet,
+            })
+        }
         _ => Err(PreflightError {
             file: config.effective.file().map(Path::to_path_buf),
             problems: found.problems,
@@ -213,6 +220,47 @@ fn front(mode: &ListenMode, found: &mut Found) -> Option<Front> {
 /// The Socure client and the shadow log's place, when the mirror is to be
 /// built; `socure.ca_file` whenever it is set, used or not yet, so that a
 /// bad file is found now and not on the day shadow mode is turned on.
+/// The fleet's Redis client, when configured: its URL parsed and its CA
+/// bundle read. Nothing connects: Redis may come up after the proxy.
+fn fleet(config: &Config, found: &mut Found) -> Option<Option<FleetUse>> {
+    let Some(fleet) = &config.fleet else {
+        return Some(None);
+    };
+    let ca_pem = match &fleet.ca_file {
+        Some(path) => {
+            let pem = found.take(
+                "fleet.ca_file",
+                std::fs::read(path).map_err(|err| {
+                    format!(
+                        "cannot read {}: {}",
+                        path.display(),
+                        crate::error::io_reason(&err)
+                    )
+                }),
+            )?;
+            found.trust("fleet.ca_file", Some(path))?;
+            Some(pem)
+        }
+        None => None,
+    };
+    // The URL's own words never reach the message: it may hold a password.
+    found
+        .take(
+            "fleet.redis_url",
+            FleetUse::new(fleet, ca_pem)
+                .map_err(|err| format!("not a Redis URL redis-rs accepts ({})", err_kind(&err))),
+        )
+        .map(Some)
+}
+
+/// What kind of error `err` is, without its text.
+fn err_kind(err: &FleetError) -> String {
+    match err {
+        FleetError::Redis(err) => format!("{:?}", err.kind()),
+        FleetError::Timeout(_) => "timeout".into(),
+    }
+}
+
 fn socure(config: &Config, found: &mut Found) -> Option<Option<SocureClient>> {
     let roots = config
         .socure

@@ -217,6 +217,7 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         upstream,
         front,
         socure,
+        fleet,
     } = checked;
     let started_config = config.clone();
     sys::reserve_fd_table();
@@ -275,6 +276,7 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
             },
             metrics.clone(),
             Arc::clone(&live),
+            fleet,
         );
         (Some(mirror), Some(sink_task), MirrorRuntime(Some(runtime)))
     } else {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use std::path::{Path, PathBuf};
 
-use super::raw::{EnvOrigins, KeyLines, RawConfig};
+use super::raw::{EnvOrigins, KeyLines, RawConfig, redis_password};
 use super::{API_KEY_ENV, KeyError};
 
 /// What a secret prints as.
@@ -47,12 +47,23 @@ impl Effective {
         api_key_set: bool,
         lines: KeyLines,
     ) -> Self {
+        // Every value was read from TOML, so it serializes back to TOML;
+        // an empty table would only make the printout say less.
+        let mut table = toml::Table::try_from(raw).unwrap_or_default();
+        // A password in the Redis URL (from the environment) is a secret:
+        // the URL is shown without it.
+        if let Some(url) = table
+            .get_mut("fleet")
+            .and_then(|fleet| fleet.get_mut("redis_url"))
+            && let Some(text) = url.as_str()
+            && let Some(password) = redis_password(text)
+        {
+            *url = toml::Value::String(text.replacen(&format!(":{password}@"), "@", 1));
+        }
         Self {
             lines,
             file: None,
-            // Every value was read from TOML, so it serializes back to TOML;
-            // an empty table would only make the printout say less.
-            table: toml::Table::try_from(raw).unwrap_or_default(),
+            table,
             from_env: from_env.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             api_key_set,
         }

@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use super::effective::Effective;
-use super::raw::{EnvOrigins, KeyLines, RawConfig};
+use super::raw::{EnvOrigins, KeyLines, RawConfig, Secrets, redis_password};
 use super::validate::validate;
-use super::{API_KEY_ENV, Config, ConfigError, Env, KeyError, Secret};
+use super::{
+    API_KEY_ENV, Config, ConfigError, DEDUP_KEY_ENV, Env, KeyError, REDIS_PASSWORD_ENV, Secret,
+};
 
 /// How an environment string becomes a TOML value.
 #[derive(Clone, Copy)]
@@ -51,6 +53,12 @@ const ENV_OVERRIDES: &[(&str, &str, &str, EnvKind)] = &[
         EnvKind::Text,
     ),
     ("SHADOW_PROXY_LOG_PATH", "shadow", "log_path", EnvKind::Text),
+    (
+        "SHADOW_PROXY_REDIS_URL",
+        "fleet",
+        "redis_url",
+        EnvKind::Text,
+    ),
     (
         "SHADOW_PROXY_ADMIN_ADDRESS",
         "admin",
@@ -122,32 +130,22 @@ fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, Confi
     })?;
 
     let mut errors = Vec::new();
-    if table
-        .get("socure")
-        .and_then(toml::Value::as_table)
-        .is_some_and(|socure| socure.contains_key("api_key"))
-    {
-        errors.push(KeyError::new(
-            "socure.api_key",
-            None,
-            format!("the API key is read only from env {API_KEY_ENV}, never from the file"),
-        ));
-        if let Some(socure) = table.get_mut("socure").and_then(toml::Value::as_table_mut) {
-            socure.remove("api_key");
-        }
-    }
+    refuse_secrets_in_file(&mut table, &mut errors);
     let from_env = apply_env(&mut table, env, &mut errors);
     let config = match deserialize(table, &from_env, &mut errors) {
         Some(mut raw) => {
             if let Some(base) = base {
                 raw.resolve_paths(base);
             }
-            let api_key = env
-                .var(API_KEY_ENV)
-                .filter(|k| !k.is_empty())
-                .map(Secret::new);
-            let effective = Effective::new(&raw, &from_env, api_key.is_some(), key_lines(text));
-            validate(raw, api_key, &from_env, &mut errors).map(|mut config| {
+            let secret = |name| env.var(name).filter(|v| !v.is_empty()).map(Secret::new);
+            let secrets = Secrets {
+                api_key: secret(API_KEY_ENV),
+                redis_password: secret(REDIS_PASSWORD_ENV),
+                dedup_key: secret(DEDUP_KEY_ENV),
+            };
+            let effective =
+                Effective::new(&raw, &from_env, secrets.api_key.is_some(), key_lines(text));
+            validate(raw, secrets, &from_env, &mut errors).map(|mut config| {
                 config.effective = effective;
                 config
             })
@@ -159,6 +157,48 @@ fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, Confi
         _ => {
             locate(&mut errors, &key_lines(text));
             Err(ConfigError::Invalid { file: None, errors })
+        }
+    }
+}
+
+/// Secrets the file must not hold: each is refused (without echoing it) and
+/// taken out, so the rest is still read.
+fn refuse_secrets_in_file(table: &mut toml::Table, errors: &mut Vec<KeyError>) {
+    for (section, key, var, what) in [
+        ("socure", "api_key", API_KEY_ENV, "the API key"),
+        ("fleet", "password", REDIS_PASSWORD_ENV, "Redis's password"),
+        (
+            "fleet",
+            "dedup_key",
+            DEDUP_KEY_ENV,
+            "the duplicate window's key",
+        ),
+    ] {
+        let Some(section_table) = table.get_mut(section).and_then(toml::Value::as_table_mut) else {
+            continue;
+        };
+        if section_table.remove(key).is_some() {
+            errors.push(KeyError::new(
+                format!("{section}.{key}"),
+                None,
+                format!("{what} is read only from env {var}, never from the file"),
+            ));
+        }
+    }
+    let url = table
+        .get("fleet")
+        .and_then(|fleet| fleet.get("redis_url"))
+        .and_then(toml::Value::as_str);
+    if url.is_some_and(|url| redis_password(url).is_some()) {
+        errors.push(KeyError::new(
+            "fleet.redis_url",
+            None,
+            format!(
+                "a password in the URL is read only from the environment (SHADOW_PROXY_REDIS_URL, or {REDIS_PASSWORD_ENV}), never from the file"
+            ),
+        ));
+        if let Some(fleet) = table.get_mut("fleet").and_then(toml::Value::as_table_mut) {
+            fleet.remove("redis_url");
         }
     }
 }

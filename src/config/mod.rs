@@ -53,6 +53,12 @@ pub const MIN_HEADER_BYTES: usize = 8192;
 
 /// The Socure API key's only source. identity-idp calls it `socure_idplus_api_key`.
 pub const API_KEY_ENV: &str = "SOCURE_IDPLUS_API_KEY";
+/// Redis's password, when it is not in the URL (which then comes from the
+/// environment too): never from the file.
+pub const REDIS_PASSWORD_ENV: &str = "SHADOW_PROXY_REDIS_PASSWORD";
+/// The key of the fleet's duplicate fingerprints, shared by the replicas:
+/// never from the file.
+pub const DEDUP_KEY_ENV: &str = "SHADOW_PROXY_DEDUP_KEY";
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -83,8 +89,32 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub shadow: ShadowConfig,
     pub socure: SocureConfig,
+    /// `None`: the budget and the duplicate window are per process.
+    pub fleet: Option<FleetConfig>,
     /// The same, in the config's own keys, as the operator wrote them.
     pub effective: effective::Effective,
+}
+
+/// What a Redis outage means for a mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetOnError {
+    /// No Socure call: the line says the fleet's state was unavailable.
+    Skip,
+    /// This process's own budget and window stand in.
+    Local,
+}
+
+/// The fleet's shared state in Redis (`[fleet]`).
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// The URL, password included when there is one: a secret.
+    pub redis_url: Secret,
+    pub timeout: Duration,
+    pub on_error: FleetOnError,
+    pub ca_file: Option<PathBuf>,
+    pub key_prefix: String,
+    /// Required for a fleet duplicate window.
+    pub dedup_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::Secret;
+
 /// `listen.tunnel_idle_timeout_seconds` when the file does not say. Five
 /// minutes: nginx's stream `proxy_timeout` is 10 minutes and Envoy's
 /// `tcp_proxy` idle timeout an hour, but every tunnel here holds one of
@@ -31,6 +33,7 @@ pub(super) struct RawConfig {
     pub(super) upstream: RawUpstream,
     pub(super) shadow: RawShadow,
     pub(super) socure: RawSocure,
+    pub(super) fleet: RawFleet,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -223,6 +226,31 @@ impl Default for RawSocure {
     }
 }
 
+#[derive(Deserialize, Serialize)]
+#[serde(default)]
+pub(super) struct RawFleet {
+    /// `redis://` or `rediss://`; `None`: state per process.
+    pub(super) redis_url: Option<String>,
+    pub(super) timeout_ms: u64,
+    pub(super) on_error: String,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) key_prefix: String,
+}
+
+impl Default for RawFleet {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            // ElastiCache answers in well under a millisecond in-region; 50 ms
+            // is a dead or drowning Redis, and a mirror can spare it.
+            timeout_ms: 50,
+            on_error: "skip".into(),
+            ca_file: None,
+            key_prefix: "socure-shadow".into(),
+        }
+    }
+}
+
 impl RawConfig {
     /// The file's sections, as serde knows them.
     pub(super) fn sections() -> &'static [&'static str] {
@@ -238,6 +266,7 @@ impl RawConfig {
             "upstream" => fields_of::<RawUpstream>(),
             "shadow" => fields_of::<RawShadow>(),
             "socure" => fields_of::<RawSocure>(),
+            "fleet" => fields_of::<RawFleet>(),
             _ => &[],
         }
     }
@@ -256,6 +285,7 @@ impl RawConfig {
             &mut upstream.client_cert_file,
             &mut upstream.client_key_file,
             &mut self.socure.ca_file,
+            &mut self.fleet.ca_file,
         ]
         .into_iter()
         .flatten()
@@ -309,4 +339,23 @@ fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     let mut fields: &'static [&'static str] = &[];
     let _ = T::deserialize(Fields(&mut fields));
     fields
+}
+
+/// The password in a `redis://user:password@host` URL, if any.
+pub(super) fn redis_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    match userinfo.split_once(':') {
+        Some((_, password)) if !password.is_empty() => Some(password),
+        // `redis://user@host` names a user only.
+        _ => None,
+    }
+}
+
+/// The secrets the environment gives, and only it.
+pub(super) struct Secrets {
+    pub(super) api_key: Option<Secret>,
+    pub(super) redis_password: Option<Secret>,
+    pub(super) dedup_key: Option<Secret>,
 }

@@ -8,11 +8,15 @@ use http::Uri;
 use tokio::sync::Semaphore;
 
 use super::effective::Effective;
-use super::raw::{DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS, EnvOrigins, RawConfig, RawListen};
+use super::raw::{
+    DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS, EnvOrigins, RawConfig, RawFleet, RawListen, Secrets,
+    redis_password,
+};
 use super::{
-    API_KEY_ENV, AdminConfig, Config, Host, HostPort, InterceptConfig, KeyError, ListenConfig,
-    ListenMode, ListenTimeouts, LogConfig, LogFormat, LogTarget, MIN_HEADER_BYTES, Resolve, Secret,
-    ShadowConfig, SocureConfig, TlsFiles, UpstreamConfig,
+    API_KEY_ENV, AdminConfig, Config, DEDUP_KEY_ENV, FleetConfig, FleetOnError, Host, HostPort,
+    InterceptConfig, KeyError, ListenConfig, ListenMode, ListenTimeouts, LogConfig, LogFormat,
+    LogTarget, MIN_HEADER_BYTES, REDIS_PASSWORD_ENV, Resolve, Secret, ShadowConfig, SocureConfig,
+    TlsFiles, UpstreamConfig,
 };
 
 /// The most `shadow.max_pending` may be: the shadow log's queue allocates a
@@ -21,10 +25,15 @@ const MAX_PENDING_LIMIT: usize = 1 << 20;
 
 pub(super) fn validate(
     raw: RawConfig,
-    api_key: Option<Secret>,
+    secrets: Secrets,
     origins: &EnvOrigins,
     errors: &mut Vec<KeyError>,
 ) -> Option<Config> {
+    let Secrets {
+        api_key,
+        redis_password,
+        dedup_key,
+    } = secrets;
     if raw.shadow.enabled && api_key.is_none() {
         errors.push(KeyError::new(
             "socure.api_key",
@@ -104,6 +113,13 @@ pub(super) fn validate(
             .map_err(|message| bad("log.stats_interval_seconds", message))
             .ok()
     };
+    let fleet = fleet(
+        raw.fleet,
+        redis_password,
+        dedup_key,
+        raw.shadow.dedup_window_seconds > 0.0,
+        &mut bad,
+    );
     let mode = listen_mode(raw.listen, &mut bad);
     if let Some(ListenMode::ForwardProxy(intercept)) = &mode
         && intercept.tunnel_other_hosts
@@ -318,9 +334,97 @@ pub(super) fn validate(
             ca_file: raw.socure.ca_file,
             max_calls_per_day: raw.socure.max_calls_per_day,
         },
+        fleet: fleet?,
         // Filled in by `load`, which has the raw tree before it is consumed.
         effective: Effective::default(),
     })
+}
+
+/// `[fleet]`, with the secrets only the environment gives. `None` (an
+/// error) when a key is bad; `Some(None)` without a Redis URL.
+fn fleet(
+    raw: RawFleet,
+    password: Option<Secret>,
+    dedup_key: Option<Secret>,
+    dedup_window: bool,
+    bad: &mut impl FnMut(&str, String),
+) -> Option<Option<FleetConfig>> {
+    let Some(url) = raw.redis_url else {
+        return Some(None);
+    };
+    let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
+    if !scheme_ok {
+        bad(
+            "fleet.redis_url",
+            "expected redis://HOST:PORT or rediss://HOST:PORT (TLS)".into(),
+        );
+    }
+    // The password goes into the URL, where redis-rs reads it.
+    let url = match (password, redis_password(&url)) {
+        (Some(_), Some(_)) => {
+            bad(
+                "fleet.redis_url",
+                format!("has a password, and {REDIS_PASSWORD_ENV} gives another: give one"),
+            );
+            None
+        }
+        (Some(password), None) => url.split_once("://").map(|(scheme, rest)| {
+            let (user, host) = rest.rsplit_once('@').map_or(("", rest), |(u, h)| (u, h));
+            let encoded: String = password
+                .expose()
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{scheme}://{user}:{encoded}@{host}")
+        }),
+        (None, _) => Some(url),
+    };
+    let timeout = (raw.timeout_ms > 0 && raw.timeout_ms <= 60_000)
+        .then(|| Duration::from_millis(raw.timeout_ms))
+        .or_else(|| {
+            bad(
+                "fleet.timeout_ms",
+                format!(
+                    "expected milliseconds above 0 and at most 60000, got {}",
+                    raw.timeout_ms
+                ),
+            );
+            None
+        });
+    let on_error = match raw.on_error.as_str() {
+        "skip" => Some(FleetOnError::Skip),
+        "local" => Some(FleetOnError::Local),
+        other => {
+            bad(
+                "fleet.on_error",
+                format!("expected \"skip\" or \"local\", got {other:?}"),
+            );
+            None
+        }
+    };
+    if dedup_window && dedup_key.is_none() {
+        bad(
+            "fleet.dedup_key",
+            format!(
+                "{DEDUP_KEY_ENV} is required for a duplicate window shared by the fleet: the same key on every replica"
+            ),
+        );
+        return None;
+    }
+    Some(Some(FleetConfig {
+        redis_url: Secret::new(url.filter(|_| scheme_ok)?),
+        timeout: timeout?,
+        on_error: on_error?,
+        ca_file: raw.ca_file,
+        key_prefix: raw.key_prefix,
+        dedup_key,
+    }))
 }
 
 /// The `[listen]` timeouts, each checked (every bad one is reported).

@@ -9,6 +9,9 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ring::hmac;
+
+use crate::config::{FleetConfig, FleetOnError};
 use time::Date;
 use tokio::sync::OnceCell;
 
@@ -47,6 +50,41 @@ pub enum FleetError {
     Timeout(Duration),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+}
+
+/// The fleet as the mirror uses it: the shared state, what an outage
+/// means, and the key the replicas share for applicants' fingerprints.
+pub struct FleetUse {
+    pub fleet: Fleet,
+    pub on_error: FleetOnError,
+    /// `None`: no duplicate window.
+    pub dedup_key: Option<hmac::Key>,
+}
+
+impl FleetUse {
+    /// From `[fleet]`: the client (TLS trusting `ca_pem` besides the web
+    /// PKI roots, for `rediss://`) is made, not connected.
+    pub fn new(config: &FleetConfig, ca_pem: Option<Vec<u8>>) -> Result<Self, FleetError> {
+        let url = config.redis_url.expose();
+        let client = match ca_pem {
+            Some(root_cert) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )?,
+            None => redis::Client::open(url)?,
+        };
+        Ok(Self {
+            fleet: Fleet::new(client, config.timeout, &config.key_prefix),
+            on_error: config.on_error,
+            dedup_key: config
+                .dedup_key
+                .as_ref()
+                .map(|key| hmac::Key::new(hmac::HMAC_SHA256, key.expose().as_bytes())),
+        })
+    }
 }
 
 /// The fleet's shared state, as one replica sees it.

@@ -19,12 +19,15 @@ use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::FleetOnError;
 use crate::judge::applicant;
+use crate::judge::applicant::Applicant;
 use crate::judge::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
 use crate::ops::metrics::{Metrics, Skipped};
 use crate::shadow::admission::{Admission, Slot};
+use crate::shadow::fleet::{FleetError, FleetUse};
 use crate::shadow::handoff::{Handoff, ResolutionReporter, pump};
 use crate::shadow::selection::{self, Budget, Dedup};
 use crate::shadow::sink::SinkSender;
@@ -75,6 +78,8 @@ struct Shared {
     live: Arc<Live>,
     budget: Budget,
     dedup: Option<Dedup>,
+    /// The fleet's shared budget and window, when there is one.
+    fleet: Option<FleetUse>,
 }
 
 /// One admitted request, as the forward path hands it over.
@@ -107,6 +112,7 @@ impl Mirror {
         limits: MirrorLimits,
         metrics: Metrics,
         live: Arc<Live>,
+        fleet: Option<FleetUse>,
     ) -> Self {
         // Two messages per slot: the job, then its LexisNexis side; and room
         // as large again for sides that arrive after their task gave up
@@ -123,6 +129,7 @@ impl Mirror {
             live,
             budget: Budget::default(),
             dedup: (!limits.dedup_window.is_zero()).then(|| Dedup::new(limits.dedup_window)),
+            fleet,
         });
         let spawner = Arc::clone(&shared);
         runtime.spawn(pump(taken, move |job| {
@@ -272,6 +279,67 @@ async fn line_even_if_panics(
 }
 
 impl Shared {
+    /// The id of an earlier line for this applicant within the window, from
+    /// the fleet's Redis when there is one; `Err` (the line's reason) when
+    /// the fleet cannot say and its policy is to skip.
+    async fn duplicate_of(
+        &self,
+        applicant: &Applicant,
+        id: &str,
+    ) -> Result<Option<String>, String> {
+        let (Some(fleet), Some(key)) = (
+            &self.fleet,
+            self.fleet.as_ref().and_then(|f| f.dedup_key.as_ref()),
+        ) else {
+            return Ok(self
+                .dedup
+                .as_ref()
+                .and_then(|dedup| dedup.check(applicant, id)));
+        };
+        if self.limits.dedup_window.is_zero() {
+            return Ok(None);
+        }
+        let fingerprint = crate::judge::selection::fingerprint(applicant, key);
+        match fleet
+            .fleet
+            .claim_applicant(&fingerprint, id, self.limits.dedup_window)
+            .await
+        {
+            Ok(earlier) => Ok(earlier),
+            Err(err) => self.fleet_unavailable(&err, || {
+                self.dedup
+                    .as_ref()
+                    .and_then(|dedup| dedup.check(applicant, id))
+            }),
+        }
+    }
+
+    /// Takes one call from today's budget of `limit` (`u64::MAX`: none),
+    /// the fleet's when there is one: `Ok(false)` when it is used up.
+    async fn take_call(&self, limit: u64) -> Result<bool, String> {
+        let Some(fleet) = self.fleet.as_ref().filter(|_| limit != u64::MAX) else {
+            return Ok(self.budget.take(limit));
+        };
+        let today = OffsetDateTime::now_utc().date();
+        match fleet.fleet.reserve_call(today, limit).await {
+            Ok(granted) => Ok(granted),
+            Err(err) => self.fleet_unavailable(&err, || self.budget.take(limit)),
+        }
+    }
+
+    /// The fleet's policy when Redis fails: skip the call (the line says
+    /// why), or let this process's own state decide.
+    fn fleet_unavailable<T>(
+        &self,
+        err: &FleetError,
+        local: impl FnOnce() -> T,
+    ) -> Result<T, String> {
+        match self.fleet.as_ref().map(|f| f.on_error) {
+            Some(FleetOnError::Local) => Ok(local()),
+            _ => Err(format!("fleet_state_unavailable: {err}")),
+        }
+    }
+
     async fn mirror(
         &self,
         path: String,
@@ -301,30 +369,25 @@ impl Shared {
             self.metrics.sampled_out();
             return None;
         }
-        let duplicate_of = match (&parsed, &self.dedup) {
-            (Ok(applicant), Some(dedup)) => dedup.check(applicant, &id),
-            _ => None,
-        };
         // Read once, so the check and its message agree across a reload.
         let budget = self.live.max_calls_per_day();
         let socure_side = async {
+            let duplicate_of = match &parsed {
+                Ok(applicant) => self.duplicate_of(applicant, &id).await,
+                Err(_) => Ok(None),
+            };
             match (&parsed, duplicate_of, permit) {
                 (Err(reason), _, _) => SocureSide::NotSent {
                     reason: reason.clone(),
                 },
-                (Ok(_), Some(of), _) => {
+                (Ok(_), Err(unavailable), _) => SocureSide::NotSent {
+                    reason: unavailable,
+                },
+                (Ok(_), Ok(Some(of)), _) => {
                     self.metrics.mirror_not_sent(Skipped::Duplicate);
                     SocureSide::Duplicate { of }
                 }
-                (Ok(_), None, Some(_)) if !self.budget.take(budget) => {
-                    self.metrics.mirror_not_sent(Skipped::Budget);
-                    SocureSide::BudgetExhausted {
-                        reason: format!(
-                            "socure.max_calls_per_day ({budget}) reached for today (UTC)"
-                        ),
-                    }
-                }
-                (Ok(_), None, None) => {
+                (Ok(_), Ok(None), None) => {
                     self.metrics.mirror_not_sent(Skipped::Capacity);
                     SocureSide::Dropped {
                         reason: format!(
@@ -333,19 +396,37 @@ impl Shared {
                         ),
                     }
                 }
-                (Ok(applicant), None, Some(permit)) => {
-                    let started = Instant::now();
-                    self.metrics.socure_call_started();
-                    let side = tokio::select! {
-                        biased;
-                        call = self.socure.call(applicant, self.live.socure_timeout()) => SocureSide::Called { call, elapsed: started.elapsed() },
-                        () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
-                    };
-                    self.metrics.socure_call_ended(started.elapsed());
-                    // The permit goes back as soon as the call ends, not when the line is written.
-                    drop(permit);
-                    side
-                }
+                (Ok(applicant), Ok(None), Some(permit)) => match self.take_call(budget).await {
+                    Err(unavailable) => SocureSide::NotSent {
+                        reason: unavailable,
+                    },
+                    Ok(false) => {
+                        self.metrics.mirror_not_sent(Skipped::Budget);
+                        SocureSide::BudgetExhausted {
+                            reason: format!(
+                                "socure.max_calls_per_day ({budget}) reached for today (UTC){}",
+                                if self.fleet.is_some() {
+                                    ", fleet-wide"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        }
+                    }
+                    Ok(true) => {
+                        let started = Instant::now();
+                        self.metrics.socure_call_started();
+                        let side = tokio::select! {
+                            biased;
+                            call = self.socure.call(applicant, self.live.socure_timeout()) => SocureSide::Called { call, elapsed: started.elapsed() },
+                            () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
+                        };
+                        self.metrics.socure_call_ended(started.elapsed());
+                        // The permit goes back as soon as the call ends, not when the line is written.
+                        drop(permit);
+                        side
+                    }
+                },
             }
         };
         let resolution_side = async {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use socure_shadow_proxy::{Fleet, FleetError};
 
-use crate::support::TEST_BOUND;
 use crate::support::redis_server::RedisServer;
+use crate::support::*;
 
 fn fleet(url: &str, timeout: Duration) -> Fleet {
     let client = redis::Client::open(url).expect("a redis URL");
@@ -132,4 +132,130 @@ async fn the_same_applicant_on_two_replicas_is_claimed_once() {
     let named: std::collections::BTreeSet<&Option<String>> =
         results.iter().filter(|r| r.is_some()).collect();
     assert_eq!(named.len(), 1, "all name the one first line: {results:?}");
+}
+
+/// A proxy in front of `upstream` and `socure` sharing `redis`'s fleet state.
+async fn fleet_proxy(
+    upstream: std::net::SocketAddr,
+    socure: std::net::SocketAddr,
+    redis: &RedisServer,
+    options: Options,
+    env: &[(&str, &str)],
+) -> TestProxy {
+    TestProxy::from_toml_with_env(
+        |log| {
+            format!(
+                "{}\n[fleet]\nredis_url = \"{}\"\ntimeout_ms = 2000\n",
+                options.toml(upstream, socure, log),
+                redis.url()
+            )
+        },
+        env,
+    )
+    .await
+}
+
+async fn passing_vendors() -> (FakeVendor, FakeVendor) {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    (upstream, socure)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_proxies_share_one_budget_of_a_hundred_calls() {
+    let redis = RedisServer::start();
+    let (upstream, socure) = passing_vendors().await;
+    let mut proxies = Vec::new();
+    for _ in 0..3 {
+        let options = Options {
+            max_calls_per_day: Some(100),
+            ..Options::default()
+        };
+        proxies.push(fleet_proxy(upstream.addr, socure.addr, &redis, options, &[]).await);
+    }
+    // 300 distinct applicants, a third through each proxy, all at once.
+    let sends = (0..300).map(|n| {
+        let addr = proxies[n % 3].addr;
+        async move { send(addr, &distinct_applicant(n)).await.status() }
+    });
+    let statuses = tokio::time::timeout(TEST_BOUND, futures_util::future::join_all(sends))
+        .await
+        .expect("300 answers in time");
+    assert!(statuses.iter().all(|s| *s == 200));
+    let mut lines = Vec::new();
+    for proxy in proxies {
+        lines.extend(proxy.finish().await);
+    }
+    let outcome = |name: &str| {
+        lines
+            .iter()
+            .filter(|l| event(l)["socure_outcome"] == name)
+            .count()
+    };
+    assert_eq!(lines.len(), 300);
+    assert_eq!(outcome("answered"), 100);
+    assert_eq!(outcome("budget_exhausted"), 200);
+    assert_eq!(
+        socure.requests().len(),
+        100,
+        "Socure billed exactly the budget"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_applicant_through_two_proxies_makes_one_call() {
+    let redis = RedisServer::start();
+    let (upstream, socure) = passing_vendors().await;
+    let env = [("SHADOW_PROXY_DEDUP_KEY", "fake-shared-dedup-key")];
+    let options = || Options {
+        dedup_window_seconds: 60.0,
+        ..Options::default()
+    };
+    let a = fleet_proxy(upstream.addr, socure.addr, &redis, options(), &env).await;
+    let b = fleet_proxy(upstream.addr, socure.addr, &redis, options(), &env).await;
+    assert_eq!(send(a.addr, &distinct_applicant(1)).await.status(), 200);
+    // A's claim comes before its Socure call: once the call has arrived,
+    // B's mirror can only find it.
+    socure.wait_for_requests(1).await;
+    assert_eq!(send(b.addr, &distinct_applicant(1)).await.status(), 200);
+    let first = a.finish().await;
+    let second = b.finish().await;
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_eq!(event(&first[0])["socure_outcome"], "answered");
+    assert_eq!(event(&second[0])["socure_outcome"], "duplicate");
+    assert_eq!(event(&second[0])["duplicate_of"], first[0]["id"]);
+    assert_eq!(socure.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_the_policy_skips_the_call_and_forwarding_goes_on() {
+    // Nothing listens at this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let (upstream, socure) = passing_vendors().await;
+    let proxy = TestProxy::from_toml(|log| {
+        format!(
+            "{}\n[fleet]\nredis_url = \"redis://127.0.0.1:{port}/\"\ntimeout_ms = 100\n",
+            Options {
+                max_calls_per_day: Some(100),
+                ..Options::default()
+            }
+            .toml(upstream.addr, socure.addr, log)
+        )
+    })
+    .await;
+    let answer = send(proxy.addr, &distinct_applicant(1)).await;
+    assert_eq!(answer.status(), 200, "forwarded as always");
+    let lines = proxy.finish().await;
+    assert_eq!(event(&lines[0])["socure_outcome"], "not_sent");
+    let reason = event(&lines[0])["socure_not_sent_reason"]
+        .as_str()
+        .expect("a reason");
+    assert!(reason.starts_with("fleet_state_unavailable: "), "{reason}");
+    assert!(socure.requests().is_empty());
 }

@@ -4,15 +4,6 @@
 use crate::support::*;
 use serde_json::Value;
 
-/// The fixture request for a fake user `n` (a 900-series SSN, a uuid of
-/// zeros and `n`), so each user is a distinct applicant.
-fn applicant(n: usize) -> Vec<u8> {
-    let mut body = fixture_json("lexis_nexis/instant_verify/request.json");
-    body["Settings"]["Reference"] = format!("fake-sp:00000000-0000-4000-8000-{n:012}").into();
-    body["Person"]["SSN"]["Number"] = format!("900{:06}", n % 1_000_000).into();
-    iv_post(body.to_string().as_bytes())
-}
-
 /// Sends each request once, 16 at a time; every answer must be a 200.
 async fn send_all(proxy: std::net::SocketAddr, requests: Vec<Vec<u8>>) {
     let requests = std::sync::Arc::new(tokio::sync::Mutex::new(requests));
@@ -47,7 +38,7 @@ async fn sampled(percent: f64, users: usize) -> (Vec<Value>, String, usize) {
         ..Options::default()
     })
     .await;
-    send_all(proxy.addr, (0..users).map(applicant).collect()).await;
+    send_all(proxy.addr, (0..users).map(distinct_applicant).collect()).await;
     assert_eq!(upstream.requests().len(), users, "every request forwarded");
     let (lines, metrics) = proxy.finish_with_metrics().await;
     (lines, metrics, socure.requests().len())
@@ -90,7 +81,10 @@ async fn one_users_requests_are_all_in_or_all_out() {
     // Ten users, five requests each (the retries of one person).
     for user in 0..10 {
         for _ in 0..5 {
-            assert_eq!(send(proxy.addr, &applicant(user)).await.status(), 200);
+            assert_eq!(
+                send(proxy.addr, &distinct_applicant(user)).await.status(),
+                200
+            );
         }
     }
     let lines = proxy.finish().await;
@@ -113,7 +107,10 @@ async fn the_daily_budget_stops_calls_at_the_limit() {
     })
     .await;
     for user in 0..5 {
-        assert_eq!(send(proxy.addr, &applicant(user)).await.status(), 200);
+        assert_eq!(
+            send(proxy.addr, &distinct_applicant(user)).await.status(),
+            200
+        );
     }
     let (lines, metrics) = proxy.finish_with_metrics().await;
     assert_eq!(socure.requests().len(), 3, "three calls, then none");
@@ -149,7 +146,7 @@ async fn a_duplicate_applicant_in_the_window_is_not_sent_again() {
     // The same person twice (the second with other case and spacing in the
     // name, and a dashed SSN), then someone else.
     let mut again = fixture_json("lexis_nexis/instant_verify/request.json");
-    let first = applicant(7);
+    let first = distinct_applicant(7);
     let first_body: Value = serde_json::from_slice(&parse(&first).body).expect("json");
     again["Settings"] = first_body["Settings"].clone();
     again["Person"] = first_body["Person"].clone();
@@ -159,7 +156,11 @@ async fn a_duplicate_applicant_in_the_window_is_not_sent_again() {
         .to_uppercase();
     again["Person"]["Name"]["FirstName"] = format!("  {name} ").into();
     again["Person"]["SSN"]["Number"] = "900-00-0007".into();
-    for request in [first, iv_post(again.to_string().as_bytes()), applicant(8)] {
+    for request in [
+        first,
+        iv_post(again.to_string().as_bytes()),
+        distinct_applicant(8),
+    ] {
         assert_eq!(send(proxy.addr, &request).await.status(), 200);
     }
     let lines = proxy.finish().await;

@@ -665,11 +665,22 @@ impl TestProxy {
 
     /// A proxy with the config `toml` builds, given the shadow log's path.
     pub async fn from_toml(toml: impl FnOnce(&std::path::Path) -> String) -> Self {
+        Self::from_toml_with_env(toml, &[]).await
+    }
+
+    /// The same, with `env` besides the Socure key.
+    pub async fn from_toml_with_env(
+        toml: impl FnOnce(&std::path::Path) -> String,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("shadow.log");
         let text = toml(&log);
-        let env: HashMap<String, String> =
-            [("SOCURE_IDPLUS_API_KEY".to_owned(), API_KEY.to_owned())].into();
+        let mut env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.insert("SOCURE_IDPLUS_API_KEY".to_owned(), API_KEY.to_owned());
         let config = Config::from_toml(&text, &env).expect("test config is valid");
         let running = server::start(config).await.expect("proxy starts");
         Self {
@@ -765,6 +776,15 @@ pub fn event(line: &Value) -> &Value {
 /// A Socure fake answering `bytes` to everything.
 pub async fn socure_answering(bytes: Vec<u8>) -> FakeVendor {
     FakeVendor::always(bytes).await
+}
+
+/// The fixture request for a fake user `n` (a 900-series SSN, a uuid of
+/// zeros and `n`), so each user is a distinct applicant.
+pub fn distinct_applicant(n: usize) -> Vec<u8> {
+    let mut body = fixture_json("lexis_nexis/instant_verify/request.json");
+    body["Settings"]["Reference"] = format!("fake-sp:00000000-0000-4000-8000-{n:012}").into();
+    body["Person"]["SSN"]["Number"] = format!("900{:06}", n % 1_000_000).into();
+    iv_post(body.to_string().as_bytes())
 }
 
 /// A JSON POST of `body` to the InstantVerify path.
