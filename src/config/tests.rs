@@ -480,3 +480,52 @@ fn errors_from_a_file_say_file_and_line() {
         ]
     );
 }
+
+#[test]
+fn the_fleets_secrets_come_only_from_the_environment_and_are_never_shown() {
+    let from_env = [
+        (
+            "SHADOW_PROXY_REDIS_URL",
+            "rediss://shadow:fake-redis-pass@redis.internal:6380/0",
+        ),
+        ("SHADOW_PROXY_DEDUP_KEY", "fake-dedup-key"),
+    ];
+    let text = format!("{MINIMAL}[shadow]\ndedup_window_seconds = 60\n");
+    let config = Config::from_toml(&text, &env(&from_env)).expect("valid");
+    let fleet = config.fleet.as_ref().expect("a fleet");
+    assert_eq!(fleet.on_error, FleetOnError::Skip);
+    assert_eq!(fleet.timeout, Duration::from_millis(50));
+    let printed = config.effective.to_toml();
+    assert!(
+        printed.contains(
+            "redis_url = \"rediss://shadow@redis.internal:6380/0\"  # from env SHADOW_PROXY_REDIS_URL"
+        ),
+        "{printed}"
+    );
+    let everything = format!("{printed}{:?}{}", config, config.effective.to_json());
+    for secret in ["fake-redis-pass", "fake-dedup-key"] {
+        assert!(!everything.contains(secret), "{secret} shown");
+    }
+
+    // In the file: refused, without echoing them.
+    let lines = error_lines(&format!(
+        "{MINIMAL}[fleet]\nredis_url = \"redis://:fake-file-pass@127.0.0.1:6379\"\ndedup_key = \"fake-file-key\"\n"
+    ));
+    assert_eq!(
+        lines,
+        [
+            "fleet.dedup_key: the duplicate window's key is read only from env SHADOW_PROXY_DEDUP_KEY, never from the file",
+            "fleet.redis_url: a password in the URL is read only from the environment (SHADOW_PROXY_REDIS_URL, or SHADOW_PROXY_REDIS_PASSWORD), never from the file",
+        ]
+    );
+    // A shared window needs the shared key.
+    let lines = error_lines(&format!(
+        "{MINIMAL}[shadow]\ndedup_window_seconds = 60\n[fleet]\nredis_url = \"redis://127.0.0.1:6379\"\non_error = \"maybe\"\n"
+    ));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("fleet.dedup_key: SHADOW_PROXY_DEDUP_KEY is required")),
+        "{lines:?}"
+    );
+}

@@ -120,7 +120,29 @@ struct Series {
     lines_lost: Counter,
     lines_aggregated: Counter,
     agreement: Vec<Counter>,
+    fleet_calls: Vec<Counter>,
+    fleet_latency: Histogram,
 }
+
+/// What one call to the fleet's Redis came to: `(call, result)` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetOutcome {
+    Granted = 0,
+    Refused = 1,
+    ReserveFailed = 2,
+    First = 3,
+    Duplicate = 4,
+    ClaimFailed = 5,
+}
+
+const FLEET_OUTCOMES: [(&str, &str); 6] = [
+    ("reserve", "granted"),
+    ("reserve", "refused"),
+    ("reserve", "error"),
+    ("claim", "first"),
+    ("claim", "duplicate"),
+    ("claim", "error"),
+];
 
 /// Registers one series.
 struct Registrar {
@@ -242,6 +264,13 @@ impl Metrics {
             lines_lost: r.counter("shadow_lines_lost_total", &[]),
             lines_aggregated: r.counter("shadow_lines_aggregated_total", &[]),
             agreement: r.counters("vendor_agreement_total", "agreement", &Agreement::LABELS),
+            fleet_calls: FLEET_OUTCOMES
+                .iter()
+                .map(|(call, result)| {
+                    r.counter("fleet_calls_total", &[("call", call), ("result", result)])
+                })
+                .collect(),
+            fleet_latency: r.histogram("fleet_latency_seconds"),
         }))
     }
 
@@ -376,6 +405,15 @@ impl Metrics {
         self.0.lines_aggregated.increment(1);
     }
 
+    /// One call to the fleet's Redis, and how long it took (to its answer,
+    /// or to its failure).
+    pub fn fleet_call(&self, outcome: FleetOutcome, elapsed: Duration) {
+        if let Some(counter) = self.0.fleet_calls.get(outcome as usize) {
+            counter.increment(1);
+        }
+        self.0.fleet_latency.record(elapsed.as_secs_f64());
+    }
+
     /// A forward-proxy tunnel closed after `listen.tunnel_idle_timeout_seconds`
     /// without a byte either way.
     pub fn tunnel_idle_timed_out(&self) {
@@ -395,6 +433,16 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
         Kind::Gauge,
         "build_info",
         "Always 1; the proxy's version and the commit it was built from, as labels.",
+    ),
+    (
+        Kind::Counter,
+        "fleet_calls_total",
+        "Calls to the fleet's Redis ([fleet]), by call (reserve: a budget reservation; claim: the duplicate window) and result (error: failed or timed out, fleet.on_error applied).",
+    ),
+    (
+        Kind::Histogram,
+        "fleet_latency_seconds",
+        "Round trip of a call to the fleet's Redis, to its answer or its failure.",
     ),
     (
         Kind::Counter,

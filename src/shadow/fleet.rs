@@ -6,6 +6,7 @@
 //! policy. The connection is made on first use and then kept by redis-rs's
 //! `ConnectionManager`, which reconnects by itself after Redis comes back.
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -59,6 +60,9 @@ pub struct FleetUse {
     pub on_error: FleetOnError,
     /// `None`: no duplicate window.
     pub dedup_key: Option<hmac::Key>,
+    /// Whether the last call failed: an outage is logged when it starts
+    /// and when it ends, not once per mirror.
+    pub failing: AtomicBool,
 }
 
 impl FleetUse {
@@ -83,6 +87,7 @@ impl FleetUse {
                 .dedup_key
                 .as_ref()
                 .map(|key| hmac::Key::new(hmac::HMAC_SHA256, key.expose().as_bytes())),
+            failing: AtomicBool::new(false),
         })
     }
 }

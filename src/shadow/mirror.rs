@@ -11,6 +11,7 @@
 //! task still leaves its line.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use crate::judge::applicant::Applicant;
 use crate::judge::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
-use crate::ops::metrics::{Metrics, Skipped};
+use crate::ops::metrics::{FleetOutcome, Metrics, Skipped};
 use crate::shadow::admission::{Admission, Slot};
 use crate::shadow::fleet::{FleetError, FleetUse};
 use crate::shadow::handoff::{Handoff, ResolutionReporter, pump};
@@ -300,11 +301,18 @@ impl Shared {
             return Ok(None);
         }
         let fingerprint = crate::judge::selection::fingerprint(applicant, key);
-        match fleet
+        let started = Instant::now();
+        let claimed = fleet
             .fleet
             .claim_applicant(&fingerprint, id, self.limits.dedup_window)
-            .await
-        {
+            .await;
+        let outcome = match &claimed {
+            Ok(None) => FleetOutcome::First,
+            Ok(Some(_)) => FleetOutcome::Duplicate,
+            Err(_) => FleetOutcome::ClaimFailed,
+        };
+        self.fleet_answered(outcome, started.elapsed(), claimed.as_ref().err());
+        match claimed {
             Ok(earlier) => Ok(earlier),
             Err(err) => self.fleet_unavailable(&err, || {
                 self.dedup
@@ -321,9 +329,40 @@ impl Shared {
             return Ok(self.budget.take(limit));
         };
         let today = OffsetDateTime::now_utc().date();
-        match fleet.fleet.reserve_call(today, limit).await {
+        let started = Instant::now();
+        let reserved = fleet.fleet.reserve_call(today, limit).await;
+        let outcome = match &reserved {
+            Ok(true) => FleetOutcome::Granted,
+            Ok(false) => FleetOutcome::Refused,
+            Err(_) => FleetOutcome::ReserveFailed,
+        };
+        self.fleet_answered(outcome, started.elapsed(), reserved.as_ref().err());
+        match reserved {
             Ok(granted) => Ok(granted),
             Err(err) => self.fleet_unavailable(&err, || self.budget.take(limit)),
+        }
+    }
+
+    /// Counts a call to the fleet's Redis, and logs an outage once: when
+    /// calls start failing, and when they succeed again, not per request.
+    fn fleet_answered(
+        &self,
+        outcome: FleetOutcome,
+        elapsed: Duration,
+        failed: Option<&FleetError>,
+    ) {
+        self.metrics.fleet_call(outcome, elapsed);
+        let Some(fleet) = &self.fleet else { return };
+        match failed {
+            Some(err) if !fleet.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
+                error = %err,
+                on_error = ?fleet.on_error,
+                "fleet state unavailable: Redis failing; calls follow fleet.on_error until it answers again"
+            ),
+            None if fleet.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("fleet state available again: Redis answers");
+            }
+            _ => {}
         }
     }
 

@@ -186,9 +186,16 @@ async fn three_proxies_share_one_budget_of_a_hundred_calls() {
         .expect("300 answers in time");
     assert!(statuses.iter().all(|s| *s == 200));
     let mut lines = Vec::new();
+    let mut granted = 0.0;
     for proxy in proxies {
-        lines.extend(proxy.finish().await);
+        let (more, metrics) = proxy.finish_with_metrics().await;
+        lines.extend(more);
+        granted += metric(
+            &metrics,
+            "socure_shadow_proxy_fleet_calls_total{call=\"reserve\",result=\"granted\"}",
+        );
     }
+    assert_eq!(granted, 100.0, "the reservations each proxy counted");
     let outcome = |name: &str| {
         lines
             .iter()
@@ -251,7 +258,16 @@ async fn without_redis_the_policy_skips_the_call_and_forwarding_goes_on() {
     .await;
     let answer = send(proxy.addr, &distinct_applicant(1)).await;
     assert_eq!(answer.status(), 200, "forwarded as always");
-    let lines = proxy.finish().await;
+    // The user's path does not depend on Redis: still ready.
+    assert_eq!(admin_get(proxy.admin, "/readyz").await.0, 200);
+    let (lines, metrics) = proxy.finish_with_metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "socure_shadow_proxy_fleet_calls_total{call=\"reserve\",result=\"error\"}"
+        ),
+        1.0
+    );
     assert_eq!(event(&lines[0])["socure_outcome"], "not_sent");
     let reason = event(&lines[0])["socure_not_sent_reason"]
         .as_str()
