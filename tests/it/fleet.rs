@@ -275,3 +275,33 @@ async fn without_redis_the_policy_skips_the_call_and_forwarding_goes_on() {
     assert!(reason.starts_with("fleet_state_unavailable: "), "{reason}");
     assert!(socure.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_is_verified_against_the_given_ca_and_refused_without_it() {
+    let pki = crate::support::tls::TestPki::new("redis");
+    let leaf = pki.leaf("redis", &["127.0.0.1"]);
+    let redis = RedisServer::start_tls(&leaf.cert_file, &leaf.key_file);
+    let url = format!("rediss://127.0.0.1:{}/", redis.port);
+    let ca = std::fs::read(&pki.ca_cert).expect("the test CA");
+    let trusting = Fleet::new(
+        redis::Client::build_with_tls(
+            url.as_str(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca),
+            },
+        )
+        .expect("a TLS client"),
+        Duration::from_secs(2),
+        "tls",
+    );
+    assert!(trusting.reserve_call(day(), 1).await.expect("over TLS"));
+    // The web PKI roots alone do not know the test CA.
+    let stranger = fleet(&url, Duration::from_secs(2));
+    let refused = stranger.reserve_call(day(), 1).await;
+    let message = match refused {
+        Err(FleetError::Redis(err)) => err.to_string(),
+        other => panic!("expected a TLS refusal, got {other:?}"),
+    };
+    assert!(message.contains("UnknownIssuer"), "{message}");
+}

@@ -12,19 +12,40 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free port.
     pub fn start() -> Self {
-        // The kernel's free port, let go just before redis takes it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(port)
+        Self::start_on(free_port())
     }
 
     /// Starts a server on `port`, and returns once it accepts connections
     /// (it says so on stdout), within the tests' bound.
     pub fn start_on(port: u16) -> Self {
+        Self::spawn(port, &["--port", &port.to_string()])
+    }
+
+    /// Starts a server speaking only TLS, with `cert` and `key`.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let port = free_port();
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        Self::spawn(
+            port,
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-auth-clients",
+                "no",
+            ],
+        )
+    }
+
+    fn spawn(port: u16, listen: &[&str]) -> Self {
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(listen)
+            .args(["--bind", "127.0.0.1"])
             // Nothing kept on disk, nothing loaded from it.
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(std::env::temp_dir())
@@ -63,4 +84,12 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The kernel's free port, let go just before redis takes it.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
