@@ -413,3 +413,112 @@ async fn a_line_separator_in_vendor_text_is_escaped_in_the_line() {
         format!("{msg} (400)")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_mode_sends_redis_no_pii_password_or_key() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const REDIS_PASSWORD: &str = "CANARY-REDIS-PASSWORD-31c7";
+    const DEDUP_KEY: &str = "CANARY-DEDUP-KEY-8e21";
+    let redis = crate::support::redis_server::RedisServer::start_with_password(REDIS_PASSWORD);
+    // Everything Redis is asked, as MONITOR shows it.
+    let mut monitor = tokio::net::TcpStream::connect(("127.0.0.1", redis.port))
+        .await
+        .expect("connect");
+    monitor
+        .write_all(format!("AUTH {REDIS_PASSWORD}\r\nMONITOR\r\n").as_bytes())
+        .await
+        .expect("monitor");
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 8192];
+        while let Ok(n @ 1..) = monitor.read(&mut buffer).await {
+            if seen_tx.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+
+    let (upstream, socure) = (
+        FakeVendor::always(json_ok(&fixture(
+            "lexis_nexis/instant_verify/successful_response.json",
+        )))
+        .await,
+        socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await,
+    );
+    let proxy = TestProxy::from_toml_with_env(
+        |log| {
+            format!(
+                "{}\n[fleet]\nredis_url = \"redis://127.0.0.1:{}/\"\ntimeout_ms = 2000\n",
+                Options {
+                    max_calls_per_day: Some(10),
+                    dedup_window_seconds: 60.0,
+                    ..Options::default()
+                }
+                .toml(upstream.addr, socure.addr, log),
+                redis.port
+            )
+        },
+        &[
+            ("SHADOW_PROXY_REDIS_PASSWORD", REDIS_PASSWORD),
+            ("SHADOW_PROXY_DEDUP_KEY", DEDUP_KEY),
+        ],
+    )
+    .await;
+    assert_eq!(
+        send(proxy.addr, &iv_post(&canary_body())).await.status(),
+        200
+    );
+    // The first claim precedes its Socure call: the second finds it.
+    socure.wait_for_requests(1).await;
+    assert_eq!(
+        send(proxy.addr, &iv_post(&canary_body())).await.status(),
+        200
+    );
+    let lines = proxy.finish().await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| event(l)["socure_outcome"] == "duplicate"),
+        "Redis's window was used: {lines:?}"
+    );
+    let written = serde_json::to_string(&lines).expect("lines");
+    assert_clean("the lines", written.as_bytes());
+    for secret in [REDIS_PASSWORD, DEDUP_KEY] {
+        assert!(!written.contains(secret), "{secret} in a line");
+    }
+
+    // A marker after the proxy's last command: once MONITOR shows it, it has
+    // shown everything before it.
+    let client = redis::Client::open(format!(
+        "redis://:{REDIS_PASSWORD}@127.0.0.1:{}/",
+        redis.port
+    ))
+    .expect("client");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: String = redis::cmd("ECHO")
+        .arg("canary-monitor-end")
+        .query_async(&mut connection)
+        .await
+        .expect("echo");
+    let mut captured = Vec::new();
+    tokio::time::timeout(TEST_BOUND, async {
+        while !String::from_utf8_lossy(&captured).contains("canary-monitor-end") {
+            captured.extend(seen.recv().await.expect("monitor stream"));
+        }
+    })
+    .await
+    .expect("the marker in time");
+    let text = String::from_utf8_lossy(&captured);
+    assert!(text.contains("budget") && text.contains("seen"), "{text}");
+    assert_clean("what reached Redis", &captured);
+    for secret in [REDIS_PASSWORD, DEDUP_KEY] {
+        assert!(
+            !text.contains(secret),
+            "{secret} reached Redis's MONITOR: {text}"
+        );
+    }
+}

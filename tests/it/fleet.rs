@@ -305,3 +305,166 @@ async fn rediss_is_verified_against_the_given_ca_and_refused_without_it() {
     };
     assert!(message.contains("UnknownIssuer"), "{message}");
 }
+
+/// The proxy's budget reservations so far: (granted, failed).
+async fn reservations(admin: std::net::SocketAddr) -> (f64, f64) {
+    let (_, text) = admin_get(admin, "/metrics").await;
+    let series = |result: &str| {
+        metric(
+            &text,
+            &format!(
+                "socure_shadow_proxy_fleet_calls_total{{call=\"reserve\",result=\"{result}\"}}"
+            ),
+        )
+    };
+    (series("granted"), series("error"))
+}
+
+/// Sends applicant `n` and waits (bounded) until its mirror has asked
+/// Redis; returns the reservations then.
+async fn send_and_reserve(proxy: &TestProxy, n: usize, upstream_answer: &[u8]) -> (f64, f64) {
+    let before = reservations(proxy.admin).await;
+    let answer = send(proxy.addr, &distinct_applicant(n)).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.body, upstream_answer, "the upstream's bytes");
+    tokio::time::timeout(TEST_BOUND, async {
+        loop {
+            let now = reservations(proxy.admin).await;
+            if now.0 + now.1 > before.0 + before.1 {
+                break now;
+            }
+        }
+    })
+    .await
+    .expect("the mirror asked Redis in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_mid_run_skips_calls_then_the_proxy_recovers_by_itself() {
+    let redis = RedisServer::start();
+    let (upstream, socure) = passing_vendors().await;
+    let answer = fixture("lexis_nexis/instant_verify/successful_response.json");
+    let options = Options {
+        max_calls_per_day: Some(1000),
+        ..Options::default()
+    };
+    let proxy = fleet_proxy(upstream.addr, socure.addr, &redis, options, &[]).await;
+    assert_eq!(send_and_reserve(&proxy, 0, &answer).await, (1.0, 0.0));
+
+    let port = redis.stop();
+    // Forwarded as always while Redis is gone; each mirror skips its call.
+    for n in 1..4 {
+        assert_eq!(send_and_reserve(&proxy, n, &answer).await, (1.0, n as f64));
+    }
+    let _back = RedisServer::start_on(port);
+    // Back without a restart: a later applicant is called again (bounded).
+    let mut n = 4;
+    tokio::time::timeout(TEST_BOUND, async {
+        while send_and_reserve(&proxy, n, &answer).await.0 < 2.0 {
+            n += 1;
+        }
+    })
+    .await
+    .expect("a call granted again after Redis came back");
+    let (granted, failed) = reservations(proxy.admin).await;
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), n + 1);
+    let unavailable = lines
+        .iter()
+        .filter(|l| {
+            event(l)["socure_not_sent_reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("fleet_state_unavailable: "))
+        })
+        .count();
+    assert_eq!(unavailable as f64, failed);
+    assert!(failed >= 3.0);
+    assert_eq!(granted, 2.0);
+    assert_eq!(socure.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_redis_leaves_forwarding_alone_and_the_mirror_gives_up_in_time() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let (upstream, socure) = passing_vendors().await;
+    let proxy = TestProxy::from_toml(|log| {
+        format!(
+            "{}\n[fleet]\nredis_url = \"redis://127.0.0.1:{port}/\"\ntimeout_ms = 2000\n",
+            Options {
+                max_calls_per_day: Some(100),
+                ..Options::default()
+            }
+            .toml(upstream.addr, socure.addr, log)
+        )
+    })
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(send(proxy.addr, &distinct_applicant(1)).await.status(), 200);
+    // A generous bound: waiting for the silent Redis would take its 2 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the answer waited: {:?}",
+        started.elapsed()
+    );
+    let lines = proxy.finish().await;
+    assert_eq!(
+        event(&lines[0])["socure_not_sent_reason"],
+        "fleet_state_unavailable: redis did not answer within 2s"
+    );
+    assert!(socure.requests().is_empty());
+    held.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_reaches_rediss_through_fleet_ca_file_and_not_without_it() {
+    let pki = crate::support::tls::TestPki::new("fleet");
+    let leaf = pki.leaf("redis", &["127.0.0.1"]);
+    let redis = RedisServer::start_tls(&leaf.cert_file, &leaf.key_file);
+    let (upstream, socure) = passing_vendors().await;
+    let proxy_with = |ca: Option<&std::path::Path>| {
+        let ca_line = ca.map_or_else(String::new, |ca| {
+            format!("ca_file = \"{}\"\n", ca.display())
+        });
+        let port = redis.port;
+        TestProxy::from_toml(move |log| {
+            format!(
+                "{}\n[fleet]\nredis_url = \"rediss://127.0.0.1:{port}/\"\ntimeout_ms = 2000\n{ca_line}",
+                Options {
+                    max_calls_per_day: Some(10),
+                    ..Options::default()
+                }
+                .toml(upstream.addr, socure.addr, log)
+            )
+        })
+    };
+    let trusting = proxy_with(Some(&pki.ca_cert)).await;
+    assert_eq!(
+        send(trusting.addr, &distinct_applicant(1)).await.status(),
+        200
+    );
+    let lines = trusting.finish().await;
+    assert_eq!(event(&lines[0])["socure_outcome"], "answered", "{lines:?}");
+
+    let stranger = proxy_with(None).await;
+    assert_eq!(
+        send(stranger.addr, &distinct_applicant(2)).await.status(),
+        200
+    );
+    let lines = stranger.finish().await;
+    let reason = event(&lines[0])["socure_not_sent_reason"]
+        .as_str()
+        .expect("not sent");
+    assert!(
+        reason.starts_with("fleet_state_unavailable: ") && reason.contains("UnknownIssuer"),
+        "{reason}"
+    );
+}

@@ -21,6 +21,15 @@ impl RedisServer {
         Self::spawn(port, &["--port", &port.to_string()])
     }
 
+    /// Starts a server on a free port that asks clients for `password`.
+    pub fn start_with_password(password: &str) -> Self {
+        let port = free_port();
+        Self::spawn(
+            port,
+            &["--port", &port.to_string(), "--requirepass", password],
+        )
+    }
+
     /// Starts a server speaking only TLS, with `cert` and `key`.
     pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
         let port = free_port();
