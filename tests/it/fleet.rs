@@ -12,6 +12,22 @@ fn fleet(url: &str, timeout: Duration) -> Fleet {
     Fleet::new(client, timeout, "test")
 }
 
+/// A "Redis" that accepts connections and never says a word: its URL, and
+/// the task holding its connections open.
+async fn silent_redis() -> (String, tokio::task::JoinHandle<()>) {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("redis://{}/", silent.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    (url, held)
+}
+
 fn day() -> time::Date {
     time::macros::date!(2026 - 12 - 02)
 }
@@ -68,16 +84,7 @@ async fn a_redis_gone_fails_each_call_in_time_and_the_fleet_recovers() {
 #[tokio::test]
 async fn a_redis_that_never_answers_times_out() {
     // Accepts connections and never says a word.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("redis://{}/", silent.local_addr().expect("addr"));
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            open.push(socket);
-        }
-    });
+    let (url, held) = silent_redis().await;
     let fleet = fleet(&url, Duration::from_millis(100));
     let result = tokio::time::timeout(TEST_BOUND, fleet.reserve_call(day(), 10))
         .await
@@ -134,25 +141,33 @@ async fn the_same_applicant_on_two_replicas_is_claimed_once() {
     assert_eq!(named.len(), 1, "all name the one first line: {results:?}");
 }
 
-/// A proxy in front of `upstream` and `socure` sharing `redis`'s fleet state.
+/// A proxy in front of `upstream` and `socure` with `fleet` as its
+/// `[fleet]` keys.
 async fn fleet_proxy(
     upstream: std::net::SocketAddr,
     socure: std::net::SocketAddr,
-    redis: &RedisServer,
+    fleet: String,
     options: Options,
     env: &[(&str, &str)],
 ) -> TestProxy {
     TestProxy::from_toml_with_env(
-        |log| {
-            format!(
-                "{}\n[fleet]\nredis_url = \"{}\"\ntimeout_ms = 2000\n",
-                options.toml(upstream, socure, log),
-                redis.url()
-            )
-        },
+        |log| format!("{}\n[fleet]\n{fleet}", options.toml(upstream, socure, log)),
         env,
     )
     .await
+}
+
+/// The `[fleet]` keys for `url`, each call bounded by `timeout_ms`.
+fn redis_at(url: &str, timeout_ms: u64) -> String {
+    format!("redis_url = \"{url}\"\ntimeout_ms = {timeout_ms}\n")
+}
+
+/// Options with a daily budget of `calls`.
+fn budget(calls: u64) -> Options {
+    Options {
+        max_calls_per_day: Some(calls),
+        ..Options::default()
+    }
 }
 
 async fn passing_vendors() -> (FakeVendor, FakeVendor) {
@@ -170,11 +185,16 @@ async fn three_proxies_share_one_budget_of_a_hundred_calls() {
     let (upstream, socure) = passing_vendors().await;
     let mut proxies = Vec::new();
     for _ in 0..3 {
-        let options = Options {
-            max_calls_per_day: Some(100),
-            ..Options::default()
-        };
-        proxies.push(fleet_proxy(upstream.addr, socure.addr, &redis, options, &[]).await);
+        proxies.push(
+            fleet_proxy(
+                upstream.addr,
+                socure.addr,
+                redis_at(&redis.url(), 2000),
+                budget(100),
+                &[],
+            )
+            .await,
+        );
     }
     // 300 distinct applicants, a third through each proxy, all at once.
     let sends = (0..300).map(|n| {
@@ -221,8 +241,22 @@ async fn the_same_applicant_through_two_proxies_makes_one_call() {
         dedup_window_seconds: 60.0,
         ..Options::default()
     };
-    let a = fleet_proxy(upstream.addr, socure.addr, &redis, options(), &env).await;
-    let b = fleet_proxy(upstream.addr, socure.addr, &redis, options(), &env).await;
+    let a = fleet_proxy(
+        upstream.addr,
+        socure.addr,
+        redis_at(&redis.url(), 2000),
+        options(),
+        &env,
+    )
+    .await;
+    let b = fleet_proxy(
+        upstream.addr,
+        socure.addr,
+        redis_at(&redis.url(), 2000),
+        options(),
+        &env,
+    )
+    .await;
     assert_eq!(send(a.addr, &distinct_applicant(1)).await.status(), 200);
     // A's claim comes before its Socure call: once the call has arrived,
     // B's mirror can only find it.
@@ -245,16 +279,14 @@ async fn without_redis_the_policy_skips_the_call_and_forwarding_goes_on() {
         .expect("a free port")
         .port();
     let (upstream, socure) = passing_vendors().await;
-    let proxy = TestProxy::from_toml(|log| {
-        format!(
-            "{}\n[fleet]\nredis_url = \"redis://127.0.0.1:{port}/\"\ntimeout_ms = 100\n",
-            Options {
-                max_calls_per_day: Some(100),
-                ..Options::default()
-            }
-            .toml(upstream.addr, socure.addr, log)
-        )
-    })
+    let url = format!("redis://127.0.0.1:{port}/");
+    let proxy = fleet_proxy(
+        upstream.addr,
+        socure.addr,
+        redis_at(&url, 100),
+        budget(100),
+        &[],
+    )
     .await;
     let answer = send(proxy.addr, &distinct_applicant(1)).await;
     assert_eq!(answer.status(), 200, "forwarded as always");
@@ -344,11 +376,15 @@ async fn redis_stopped_mid_run_skips_calls_then_the_proxy_recovers_by_itself() {
     let redis = RedisServer::start();
     let (upstream, socure) = passing_vendors().await;
     let answer = fixture("lexis_nexis/instant_verify/successful_response.json");
-    let options = Options {
-        max_calls_per_day: Some(1000),
-        ..Options::default()
-    };
-    let proxy = fleet_proxy(upstream.addr, socure.addr, &redis, options, &[]).await;
+    let options = budget(1000);
+    let proxy = fleet_proxy(
+        upstream.addr,
+        socure.addr,
+        redis_at(&redis.url(), 2000),
+        options,
+        &[],
+    )
+    .await;
     assert_eq!(send_and_reserve(&proxy, 0, &answer).await, (1.0, 0.0));
 
     let port = redis.stop();
@@ -385,27 +421,15 @@ async fn redis_stopped_mid_run_skips_calls_then_the_proxy_recovers_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_redis_leaves_forwarding_alone_and_the_mirror_gives_up_in_time() {
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = silent.local_addr().expect("addr").port();
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            open.push(socket);
-        }
-    });
+    let (url, held) = silent_redis().await;
     let (upstream, socure) = passing_vendors().await;
-    let proxy = TestProxy::from_toml(|log| {
-        format!(
-            "{}\n[fleet]\nredis_url = \"redis://127.0.0.1:{port}/\"\ntimeout_ms = 2000\n",
-            Options {
-                max_calls_per_day: Some(100),
-                ..Options::default()
-            }
-            .toml(upstream.addr, socure.addr, log)
-        )
-    })
+    let proxy = fleet_proxy(
+        upstream.addr,
+        socure.addr,
+        redis_at(&url, 2000),
+        budget(100),
+        &[],
+    )
     .await;
     let started = std::time::Instant::now();
     assert_eq!(send(proxy.addr, &distinct_applicant(1)).await.status(), 200);
@@ -430,21 +454,13 @@ async fn a_proxy_reaches_rediss_through_fleet_ca_file_and_not_without_it() {
     let leaf = pki.leaf("redis", &["127.0.0.1"]);
     let redis = RedisServer::start_tls(&leaf.cert_file, &leaf.key_file);
     let (upstream, socure) = passing_vendors().await;
+    let url = format!("rediss://127.0.0.1:{}/", redis.port);
     let proxy_with = |ca: Option<&std::path::Path>| {
         let ca_line = ca.map_or_else(String::new, |ca| {
             format!("ca_file = \"{}\"\n", ca.display())
         });
-        let port = redis.port;
-        TestProxy::from_toml(move |log| {
-            format!(
-                "{}\n[fleet]\nredis_url = \"rediss://127.0.0.1:{port}/\"\ntimeout_ms = 2000\n{ca_line}",
-                Options {
-                    max_calls_per_day: Some(10),
-                    ..Options::default()
-                }
-                .toml(upstream.addr, socure.addr, log)
-            )
-        })
+        let keys = redis_at(&url, 2000) + &ca_line;
+        fleet_proxy(upstream.addr, socure.addr, keys, budget(10), &[])
     };
     let trusting = proxy_with(Some(&pki.ca_cert)).await;
     assert_eq!(
