@@ -484,3 +484,38 @@ async fn a_proxy_reaches_rediss_through_fleet_ca_file_and_not_without_it() {
         "{reason}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_on_error_local_the_process_budget_stands_in_while_redis_is_gone() {
+    // Nothing listens at this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let (upstream, socure) = passing_vendors().await;
+    let keys = redis_at(&format!("redis://127.0.0.1:{port}/"), 100) + "on_error = \"local\"\n";
+    let proxy = fleet_proxy(upstream.addr, socure.addr, keys, budget(2), &[]).await;
+    for n in 0..3 {
+        assert_eq!(send(proxy.addr, &distinct_applicant(n)).await.status(), 200);
+        // One at a time, so the process's count is taken in order.
+        socure
+            .wait_for_requests(n.min(1) + usize::from(n == 1))
+            .await;
+    }
+    let (lines, metrics) = proxy.finish_with_metrics().await;
+    let outcome = |name: &str| {
+        lines
+            .iter()
+            .filter(|l| event(l)["socure_outcome"] == name)
+            .count()
+    };
+    assert_eq!((outcome("answered"), outcome("budget_exhausted")), (2, 1));
+    assert_eq!(socure.requests().len(), 2);
+    assert_eq!(
+        metric(
+            &metrics,
+            "socure_shadow_proxy_fleet_calls_total{call=\"reserve\",result=\"error\"}"
+        ),
+        3.0
+    );
+}
