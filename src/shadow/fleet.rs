@@ -169,15 +169,17 @@ impl Fleet {
     /// The shared connection, made on first use. A failed attempt leaves
     /// the cell empty, so the next call tries again.
     async fn connection(&self) -> Result<ConnectionManager, FleetError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            // Reconnection goes on in the background; a call never waits
-            // on it for longer than its own timeout.
-            .set_number_of_retries(1);
         let connection = self
             .connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    // Reconnection goes on in the background; a call never
+                    // waits on it for longer than its own timeout.
+                    .set_number_of_retries(1);
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
             .await?;
         Ok(connection.clone())
     }

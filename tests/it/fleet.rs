@@ -241,22 +241,16 @@ async fn the_same_applicant_through_two_proxies_makes_one_call() {
         dedup_window_seconds: 60.0,
         ..Options::default()
     };
-    let a = fleet_proxy(
-        upstream.addr,
-        socure.addr,
-        redis_at(&redis.url(), 2000),
-        options(),
-        &env,
-    )
-    .await;
-    let b = fleet_proxy(
-        upstream.addr,
-        socure.addr,
-        redis_at(&redis.url(), 2000),
-        options(),
-        &env,
-    )
-    .await;
+    let start = || {
+        fleet_proxy(
+            upstream.addr,
+            socure.addr,
+            redis_at(&redis.url(), 2000),
+            options(),
+            &env,
+        )
+    };
+    let (a, b) = (start().await, start().await);
     assert_eq!(send(a.addr, &distinct_applicant(1)).await.status(), 200);
     // A's claim comes before its Socure call: once the call has arrived,
     // B's mirror can only find it.

@@ -266,7 +266,8 @@ fn known_lines() -> String {
     text
 }
 
-fn report_of(text: &str, window: Window) -> Value {
+/// The report of `text`, read from a file as the command reads one.
+fn tally_of(text: &str, window: Window) -> report::schema::Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.log");
     std::fs::write(&path, text).expect("write lines");
@@ -278,7 +279,11 @@ fn report_of(text: &str, window: Window) -> Value {
         top: 10,
         stats: false,
     };
-    serde_json::to_value(report::tally(&options).expect("report")).expect("json")
+    report::tally(&options).expect("report")
+}
+
+fn report_of(text: &str, window: Window) -> Value {
+    serde_json::to_value(tally_of(text, window)).expect("json")
 }
 
 fn counts(value: &Value) -> Vec<(String, u64)> {
@@ -722,19 +727,7 @@ fn a_hostile_code_is_text_on_the_page_never_markup() {
         socure_outcome: SocureOutcome::Answered,
         socure_ms: Some(20),
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("events.log");
-    std::fs::write(&path, text).expect("write lines");
-    let options = Options {
-        sources: vec![Source::File(path)],
-        window: Window::default(),
-        format: Format::Html,
-        out: None,
-        top: 10,
-        stats: false,
-    };
-    let report = report::tally(&options).expect("report");
-    let page = report::render(&report, Format::Html).expect("page");
+    let page = report::render(&tally_of(&text, Window::default()), Format::Html).expect("page");
     assert!(!page.contains("<script"), "{page}");
     // In the reason-code chart (plotters' SVG text) and in the tables.
     assert!(
