@@ -288,14 +288,17 @@ impl Shared {
         applicant: &Applicant,
         id: &str,
     ) -> Result<Option<String>, String> {
-        let (Some(fleet), Some(key)) = (
-            &self.fleet,
-            self.fleet.as_ref().and_then(|f| f.dedup_key.as_ref()),
-        ) else {
-            return Ok(self
-                .dedup
+        let local = || {
+            self.dedup
                 .as_ref()
-                .and_then(|dedup| dedup.check(applicant, id)));
+                .and_then(|dedup| dedup.check(applicant, id))
+        };
+        let Some((fleet, key)) = self
+            .fleet
+            .as_ref()
+            .and_then(|fleet| Some((fleet, fleet.dedup_key.as_ref()?)))
+        else {
+            return Ok(local());
         };
         if self.limits.dedup_window.is_zero() {
             return Ok(None);
@@ -314,11 +317,7 @@ impl Shared {
         self.fleet_answered(outcome, started.elapsed(), claimed.as_ref().err());
         match claimed {
             Ok(earlier) => Ok(earlier),
-            Err(err) => self.fleet_unavailable(&err, || {
-                self.dedup
-                    .as_ref()
-                    .and_then(|dedup| dedup.check(applicant, id))
-            }),
+            Err(err) => self.fleet_unavailable(&err, local),
         }
     }
 
