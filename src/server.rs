@@ -32,7 +32,7 @@ use crate::preflight::{self, Checked, Front, PreflightError};
 use crate::proxy::{Proxy, ProxyLimits};
 use crate::shadow::admission::Admission;
 use crate::shadow::mirror::{Mirror, MirrorLimits};
-use crate::shadow::sink::{self, SinkError, SinkReport, SinkTask};
+use crate::shadow::sink::{self, LogReopen, SinkError, SinkReport, SinkTask};
 use crate::sys;
 
 /// How long the pairing task waits for the LexisNexis answer beyond the
@@ -128,6 +128,8 @@ pub struct Running {
     live: Arc<Live>,
     /// Whether the mirror was built, so a reload can turn shadow mode on.
     can_shadow: bool,
+    /// Asks the shadow log's writer to reopen its file (none without a mirror).
+    log_reopen: Option<LogReopen>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<RunReport>,
 }
@@ -138,9 +140,19 @@ impl Running {
         self.local_addr
     }
 
+    /// Closes the shadow log and opens its path again (logrotate's
+    /// `postrotate`: SIGUSR1), within one of the writer's ticks.
+    pub fn reopen_log(&self) {
+        if let Some(reopen) = &self.log_reopen {
+            reopen.request();
+        }
+    }
+
     /// Applies `new`'s live settings at once (no connection is touched) and
-    /// says what it did; the caller logs it.
+    /// says what it did; the caller logs it. The shadow log is reopened too,
+    /// as a reload does for nginx's logs.
     pub fn reload(&self, new: &Config) -> Reloaded {
+        self.reopen_log();
         let mut needs_restart = self.config.needs_restart(new);
         let mut applied = new.live();
         if applied.shadow_enabled && !self.can_shadow {
@@ -221,6 +233,7 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
     } = checked;
     let started_config = config.clone();
     sys::reserve_fd_table();
+    sys::ignore_file_size_signal();
     if matches!(front, Front::Tls(_))
         && config.upstream.connect_to.is_none()
         && config.upstream.resolve == Resolve::System
@@ -232,7 +245,6 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
     }
     let metrics = Metrics::new();
     let live = Arc::new(Live::new(config.live()));
-    let mut sink_writable = None;
     // The preflight made the Socure client when shadow mode is on, and also
     // when it is off but could be turned on by a reload (the key and the
     // workflow are there).
@@ -253,7 +265,6 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
             Arc::clone(&admission),
             !config.shadow.enabled,
         )?;
-        sink_writable = Some(sink.writable());
         // One worker is plenty for the mirrors (they mostly wait), and keeps
         // them from taking the forward path's workers.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -283,6 +294,7 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         (None, None, MirrorRuntime(None))
     };
     let mirror_built = mirror.is_some();
+    let log_reopen = sink_task.as_ref().map(SinkTask::reopen);
     let proxy = Arc::new(Proxy::new(
         upstream,
         mirror,
@@ -314,7 +326,7 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         Front::Tls(server_config) => Entry::Tls(TlsAcceptor::from(Arc::new(server_config))),
         Front::Plain => Entry::Plain,
     };
-    let readiness = Arc::new(Readiness::new(sink_writable));
+    let readiness = Arc::new(Readiness::default());
     let running_metrics = metrics.clone();
     if let Err(err) = metrics.spawn_upkeep(METRICS_UPKEEP) {
         // Histograms then fold their samples only when scraped.
@@ -369,6 +381,7 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         metrics: running_metrics,
         live,
         can_shadow: mirror_built,
+        log_reopen,
         config: started_config,
         shutdown,
         task,
@@ -508,10 +521,21 @@ async fn shut_down(
     if let Some(sink_task) = sink_task {
         report.sink = sink_task.close().await;
     }
-    tracing::info!(
-        lines_written = report.sink.lines_written,
-        shed = report.sink.shed,
-        "stopped"
-    );
+    if report.sink.lost_any() {
+        tracing::error!(
+            lines_written = report.sink.lines_written,
+            lines_lost = report.sink.lines_lost,
+            shed = report.sink.shed,
+            shed_unwritten = report.sink.shed_unwritten,
+            "stopped; lines meant for the shadow log are not in it"
+        );
+    } else {
+        tracing::info!(
+            lines_written = report.sink.lines_written,
+            lines_lost = 0,
+            shed = report.sink.shed,
+            "stopped"
+        );
+    }
     report
 }

@@ -75,3 +75,15 @@ pub fn peak_memory_kib() -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// Makes a file size limit (`ulimit -f`, RLIMIT_FSIZE) an error on the
+/// write that passes it (EFBIG), as a full disk is, instead of SIGXFSZ,
+/// whose default action kills the process: the shadow log reaching a limit
+/// must cost lines (counted), never the forward path.
+pub fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
+    // and touches no memory of ours.
+    if unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) } == libc::SIG_ERR {
+        tracing::debug!("could not ignore SIGXFSZ");
+    }
+}

@@ -1,6 +1,6 @@
 //! The admin listener, apart from the data port: `GET /healthz` (the process
-//! is alive), `GET /readyz` (ready for traffic; 503 while draining or when the
-//! shadow log cannot be written) and `GET /metrics` (Prometheus text).
+//! is alive), `GET /readyz` (ready for traffic; 503 only while draining: the
+//! shadow side never makes the pod unready) and `GET /metrics` (Prometheus text).
 //!
 //! It runs until the proxy has shut down, so probes see the drain.
 

@@ -118,6 +118,7 @@ struct Series {
     in_flight: Gauge,
     lines_written: Counter,
     lines_lost: Counter,
+    log_writable: Gauge,
     lines_aggregated: Counter,
     agreement: Vec<Counter>,
     fleet_calls: Vec<Counter>,
@@ -262,6 +263,11 @@ impl Metrics {
             in_flight,
             lines_written: r.counter("shadow_lines_written_total", &[]),
             lines_lost: r.counter("shadow_lines_lost_total", &[]),
+            log_writable: {
+                let writable = gauge("shadow_log_writable");
+                writable.set(1.0);
+                writable
+            },
             lines_aggregated: r.counter("shadow_lines_aggregated_total", &[]),
             agreement: r.counters("vendor_agreement_total", "agreement", &Agreement::LABELS),
             fleet_calls: FLEET_OUTCOMES
@@ -391,12 +397,22 @@ impl Metrics {
         }
     }
 
-    pub fn line_written(&self) {
-        self.0.lines_written.increment(1);
+    /// Proofing lines whole on disk.
+    pub fn lines_written(&self, n: u64) {
+        self.0.lines_written.increment(n);
     }
 
     pub fn line_lost(&self) {
-        self.0.lines_lost.increment(1);
+        self.lines_lost(1);
+    }
+
+    pub fn lines_lost(&self, n: u64) {
+        self.0.lines_lost.increment(n);
+    }
+
+    /// Whether the shadow log's last write (or open) worked.
+    pub fn log_writable(&self, writable: bool) {
+        self.0.log_writable.set(if writable { 1.0 } else { 0.0 });
     }
 
     /// A request that never reached LexisNexis, counted into a summary line
@@ -537,12 +553,17 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (
         Kind::Counter,
         "shadow_lines_written_total",
-        "Shadow lines written to the log.",
+        "Shadow lines whole on disk: every byte accepted by the kernel.",
     ),
     (
         Kind::Counter,
         "shadow_lines_lost_total",
-        "Shadow lines that could not be written.",
+        "Shadow lines not on disk: a write failed or was cut short (the partial line is cut back), or the log could not be opened.",
+    ),
+    (
+        Kind::Gauge,
+        "shadow_log_writable",
+        "1 while the shadow log's last write worked, 0 while it fails (full disk, gone directory); never affects /readyz.",
     ),
     (
         Kind::Counter,

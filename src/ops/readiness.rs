@@ -1,9 +1,11 @@
-//! What `/readyz` answers from: draining, and whether the shadow log can be written.
+//! What `/readyz` answers from: whether the data path takes traffic (not while draining).
 //!
-//! Flags set by the server (draining) and the shadow log's writer, read by
-//! the admin listener; atomics only.
+//! Readiness is the data path's alone. The shadow side (its log, Socure,
+//! Redis) never makes the pod unready: the Kubernetes manifests use
+//! `/readyz` as the IdV pod's readiness probe, so a full disk under the
+//! shadow log would otherwise take the IdV app out of service. The log's
+//! health is the `shadow_log_writable` gauge instead. Atomics only.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What `/readyz` reports on. The listener is bound and the upstream client
@@ -11,18 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Debug, Default)]
 pub struct Readiness {
     draining: AtomicBool,
-    /// Set by the shadow log's writer; `None` when shadow mode is off.
-    sink_writable: Option<Arc<AtomicBool>>,
 }
 
 impl Readiness {
-    pub fn new(sink_writable: Option<Arc<AtomicBool>>) -> Self {
-        Self {
-            draining: AtomicBool::new(false),
-            sink_writable,
-        }
-    }
-
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
     }
@@ -31,13 +24,6 @@ impl Readiness {
     pub fn check(&self) -> Result<(), &'static str> {
         if self.draining.load(Ordering::Relaxed) {
             return Err("draining\n");
-        }
-        if self
-            .sink_writable
-            .as_ref()
-            .is_some_and(|w| !w.load(Ordering::Relaxed))
-        {
-            return Err("shadow log not writable\n");
         }
         Ok(())
     }

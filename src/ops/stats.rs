@@ -20,6 +20,8 @@ pub struct Totals {
     pub sampled_out: u64,
     pub lines_written: u64,
     pub lines_lost: u64,
+    /// The `shadow_log_writable` gauge: a state, not a count.
+    pub log_writable: bool,
     /// Lines by `socure_outcome`.
     pub outcomes: BTreeMap<String, u64>,
 }
@@ -46,6 +48,7 @@ impl Totals {
                 "mirrors_sampled_out_total" => totals.sampled_out += value,
                 "shadow_lines_written_total" => totals.lines_written += value,
                 "shadow_lines_lost_total" => totals.lines_lost += value,
+                "shadow_log_writable" => totals.log_writable = value >= 1,
                 "mirrors_total" => {
                     if let Some(outcome) = label(labels, "socure_outcome") {
                         *totals.outcomes.entry(outcome.to_owned()).or_default() += value;
@@ -66,6 +69,7 @@ impl Totals {
             sampled_out: self.sampled_out.saturating_sub(earlier.sampled_out),
             lines_written: self.lines_written.saturating_sub(earlier.lines_written),
             lines_lost: self.lines_lost.saturating_sub(earlier.lines_lost),
+            log_writable: self.log_writable,
             outcomes: self
                 .outcomes
                 .iter()
@@ -115,6 +119,7 @@ pub fn spawn(metrics: Metrics, every: Duration) -> tokio::task::JoinHandle<()> {
                 sampled_out = delta.sampled_out,
                 lines_written = delta.lines_written,
                 lines_lost = delta.lines_lost,
+                shadow_log_writable = delta.log_writable,
                 socure_outcomes = %outcomes,
                 "stats since the last line"
             );
@@ -140,6 +145,12 @@ mod tests {
         assert_eq!(delta.requests, 6);
         assert_eq!(delta.lines_written, 6);
         assert_eq!(delta.shadowed, 6);
+        assert!(!delta.log_writable, "absent is not writable");
+        let writable = Totals::parse("socure_shadow_proxy_shadow_log_writable 1\n");
+        assert!(
+            writable.since(&after).log_writable,
+            "the gauge as it is now"
+        );
         assert_eq!(
             delta.outcomes,
             BTreeMap::from([("answered".to_owned(), 3), ("dropped".to_owned(), 1)])

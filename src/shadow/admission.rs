@@ -180,6 +180,12 @@ impl Admission {
         }
     }
 
+    /// Gives back a count [`Admission::take_shed`] returned whose summary
+    /// line could not be written: it goes into the next one.
+    pub fn restore_shed(&self, why: Shed, count: u64) {
+        self.shed[why as usize].fetch_add(count, Ordering::AcqRel);
+    }
+
     /// The counts since the last call, by [`Shed`]; each is returned
     /// exactly once.
     pub fn take_shed(&self) -> [u64; 3] {

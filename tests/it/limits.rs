@@ -4,7 +4,6 @@
 //! the timeout it checks; waits are on events (an answer, a close, a metric
 //! reaching a value), each bounded by `TEST_BOUND`.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,23 +20,6 @@ fn ok_upstream_answer() -> Vec<u8> {
     json_ok(&fixture(
         "lexis_nexis/instant_verify/successful_response.json",
     ))
-}
-
-/// Polls `/metrics` until `series` reaches `at_least` (bounded): the
-/// metric is the event waited for.
-async fn metric_reaches(admin: SocketAddr, series: &str, at_least: f64) -> String {
-    tokio::time::timeout(TEST_BOUND, async {
-        loop {
-            let (_, text) = admin_get(admin, "/metrics").await;
-            if metric(&text, series) >= at_least {
-                return text;
-            }
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{series} did not reach {at_least}"))
 }
 
 /// Where the head of raw request `whole` ends (its body starts).

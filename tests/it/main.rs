@@ -28,6 +28,7 @@ mod preflight;
 mod report;
 mod report_page;
 mod sampling;
+mod shadow_log;
 mod shutdown;
 mod socure_request;
 mod tunnel;

@@ -323,7 +323,7 @@ async fn sighup_turns_shadow_mode_off_and_on_with_traffic_flowing() {
 }
 
 #[tokio::test]
-async fn readyz_is_503_while_the_shadow_log_cannot_be_written() {
+async fn a_shadow_log_that_cannot_be_written_never_makes_the_pod_unready() {
     let upstream = FakeVendor::always(json_ok(&fixture(
         "lexis_nexis/instant_verify/successful_response.json",
     )))
@@ -338,14 +338,35 @@ async fn readyz_is_503_while_the_shadow_log_cannot_be_written() {
         )
     })
     .await;
-    assert_eq!(admin_get(proxy.admin, "/readyz").await.0, 200);
-    let answer = send(proxy.addr, &instant_verify_request()).await;
-    assert_eq!(answer.status(), 200, "the client never notices");
-    let admin = proxy.admin;
-    let body = readyz_once_unready(admin).await;
-    assert_eq!(body, "shadow log not writable\n");
+    const REQUESTS: usize = 3;
+    for _ in 0..REQUESTS {
+        let answer = send(proxy.addr, &instant_verify_request()).await;
+        assert_eq!(answer.status(), 200, "the client never notices");
+    }
+    // The lines are lost, counted, and the gauge says why; the pod stays ready.
+    let text = metric_reaches(
+        proxy.admin,
+        "socure_shadow_proxy_shadow_lines_lost_total",
+        REQUESTS as f64,
+    )
+    .await;
+    assert_eq!(
+        metric(&text, "socure_shadow_proxy_shadow_log_writable"),
+        0.0
+    );
+    assert_eq!(
+        metric(&text, "socure_shadow_proxy_shadow_lines_written_total"),
+        0.0
+    );
+    assert_eq!(
+        admin_get(proxy.admin, "/readyz").await,
+        (200, "ready\n".into())
+    );
     let report = proxy.stop().await;
-    assert!(report.sink.write_errors > 0);
+    assert_eq!(
+        (report.sink.lines_written, report.sink.lines_lost),
+        (0, REQUESTS as u64)
+    );
 }
 
 // Two workers: the wait for stderr blocks one, and the fake vendors run on

@@ -380,16 +380,20 @@ async fn run(checked: preflight::Checked, path: PathBuf, json: bool) -> ExitCode
     let name = loop {
         match signals.next().await {
             "SIGHUP" => reload(&running, &path, json),
+            "SIGUSR1" => {
+                tracing::info!("SIGUSR1 received: reopening the shadow log");
+                running.reopen_log();
+            }
             name => break name,
         }
     };
     tracing::info!("{name} received: shutting down");
     // A second signal means "now": skip what is left of the grace period.
     tokio::spawn(async move {
-        // A SIGHUP while draining changes nothing.
+        // A SIGHUP or SIGUSR1 while draining changes nothing.
         let name = loop {
             match signals.next().await {
-                "SIGHUP" => continue,
+                "SIGHUP" | "SIGUSR1" => continue,
                 name => break name,
             }
         };
@@ -397,7 +401,8 @@ async fn run(checked: preflight::Checked, path: PathBuf, json: bool) -> ExitCode
         std::process::exit(1);
     });
     let report = running.shutdown().await;
-    if report.mirrors_unfinished > 0 || report.sink.write_errors > 0 {
+    // The stop line said how many; the status says whether.
+    if report.mirrors_unfinished > 0 || report.sink.lost_any() {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
@@ -439,11 +444,13 @@ fn reload(running: &server::Running, path: &std::path::Path, json: bool) {
     }
 }
 
-/// SIGTERM (what Kubernetes sends), SIGINT, and SIGHUP (reload).
+/// SIGTERM (what Kubernetes sends), SIGINT, SIGHUP (reload) and SIGUSR1
+/// (reopen the shadow log, as nginx does for logrotate).
 struct Signals {
     terminate: Signal,
     interrupt: Signal,
     hangup: Signal,
+    user1: Signal,
 }
 
 impl Signals {
@@ -452,6 +459,7 @@ impl Signals {
             terminate: signal(SignalKind::terminate())?,
             interrupt: signal(SignalKind::interrupt())?,
             hangup: signal(SignalKind::hangup())?,
+            user1: signal(SignalKind::user_defined1())?,
         })
     }
 
@@ -460,6 +468,7 @@ impl Signals {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.hangup.recv() => "SIGHUP",
+            _ = self.user1.recv() => "SIGUSR1",
         }
     }
 }

@@ -537,6 +537,23 @@ pub fn metric(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("{series} not in:\n{text}"))
 }
 
+/// Polls `/metrics` until `series` reaches `at_least` (bounded): the
+/// metric is the event waited for.
+pub async fn metric_reaches(admin: SocketAddr, series: &str, at_least: f64) -> String {
+    tokio::time::timeout(TEST_BOUND, async {
+        loop {
+            let (_, text) = admin_get(admin, "/metrics").await;
+            if metric(&text, series) >= at_least {
+                return text;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{series} did not reach {at_least}"))
+}
+
 /// A GET to the admin listener: status and body.
 pub async fn admin_get(admin: SocketAddr, path: &str) -> (u16, String) {
     let answer = send(admin, &request("GET", path, &[], b"")).await;
@@ -841,12 +858,39 @@ impl ProxyProcess {
     /// Starts the binary with the config `toml` builds, given the shadow
     /// log's path.
     pub fn start_toml(toml: impl FnOnce(&std::path::Path) -> String, env: &[(&str, &str)]) -> Self {
+        Self::start_limited(toml, env, None)
+    }
+
+    /// As [`ProxyProcess::start_toml`], with the files the process writes
+    /// limited to `file_size` bytes each (RLIMIT_FSIZE, `ulimit -f`): a
+    /// full disk for the shadow log, without a filesystem to fill.
+    pub fn start_limited(
+        toml: impl FnOnce(&std::path::Path) -> String,
+        env: &[(&str, &str)],
+        file_size: Option<u64>,
+    ) -> Self {
         use std::io::{BufRead, Read};
+        use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("shadow.log");
         let config = dir.path().join("proxy.toml");
         std::fs::write(&config, toml(&log)).expect("write config");
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"));
+        if let Some(limit) = file_size {
+            // SAFETY: between fork and exec only setrlimit runs, an
+            // async-signal-safe system call; nothing is allocated or locked.
+            unsafe {
+                command.pre_exec(move || {
+                    nix::sys::resource::setrlimit(
+                        nix::sys::resource::Resource::RLIMIT_FSIZE,
+                        limit,
+                        limit,
+                    )
+                    .map_err(std::io::Error::from)
+                });
+            }
+        }
+        let mut child = command
             .arg("run")
             .arg("--config")
             .arg(&config)

@@ -1,0 +1,210 @@
+//! The shadow log under its own faults, through the real binary: a full disk costs counted lines and never a client's answer or a broken line, and a rotated log is reopened (SIGUSR1, SIGHUP, or by itself when its path moves on).
+
+use std::path::Path;
+
+use nix::sys::signal::Signal;
+
+use crate::support::*;
+
+async fn vendors() -> (FakeVendor, FakeVendor) {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    (upstream, socure)
+}
+
+/// Field `name` of a JSON diagnostics line (stderr is not a terminal).
+fn field(line: &str, name: &str) -> u64 {
+    let line: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    line["fields"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+/// The log's bytes as whole JSON lines; fails on a broken or glued one.
+fn whole_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "the log ends with a whole line"
+    );
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("each line is one whole JSON object"))
+        .collect()
+}
+
+// Two workers: the waits on the child block one, and the fakes run here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_costs_counted_lines_never_an_answer_or_a_broken_line() {
+    const REQUESTS: u64 = 20;
+    // Room for a few lines (each is about 2 KB), then EFBIG, as a full disk.
+    const ROOM: u64 = 8 * 1024;
+    let (upstream, socure) = vendors().await;
+    let proxy = ProxyProcess::start_limited(
+        |log| Options::default().toml(upstream.addr, socure.addr, log),
+        &[],
+        Some(ROOM),
+    );
+    for _ in 0..REQUESTS {
+        let answer = send(proxy.addr, &instant_verify_request()).await;
+        assert_eq!(answer.status(), 200, "the client never notices");
+    }
+    let text = metric_reaches(
+        proxy.admin,
+        "socure_shadow_proxy_shadow_lines_lost_total",
+        1.0,
+    )
+    .await;
+    assert_eq!(
+        metric(&text, "socure_shadow_proxy_shadow_log_writable"),
+        0.0
+    );
+    assert_eq!(
+        admin_get(proxy.admin, "/readyz").await.0,
+        200,
+        "still ready"
+    );
+    // More requests while full, then SIGTERM at once: their lines are
+    // written or counted lost by the close.
+    for _ in 0..REQUESTS {
+        assert_eq!(
+            send(proxy.addr, &instant_verify_request()).await.status(),
+            200
+        );
+    }
+    proxy.signal(Signal::SIGTERM);
+    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a run that lost lines does not exit 0"
+    );
+    let stderr = String::from_utf8_lossy(&proxy.stderr()).into_owned();
+    let stop = stderr
+        .lines()
+        .find(|line| line.contains("stopped;"))
+        .unwrap_or_else(|| panic!("a stop line in {stderr}"));
+    let (written, lost) = (field(stop, "lines_written"), field(stop, "lines_lost"));
+    assert_eq!(
+        written + lost,
+        2 * REQUESTS,
+        "every line written or counted: {stop}"
+    );
+    assert!(lost > 0 && written > 0, "{stop}");
+    let lines = whole_lines(&proxy.log);
+    assert_eq!(lines.len() as u64, written, "counted means on disk");
+    let size = std::fs::metadata(&proxy.log).expect("the log").len();
+    assert!(size <= ROOM, "{size}");
+    assert_eq!(upstream.requests().len() as u64, 2 * REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr1_and_sighup_reopen_the_log_after_a_rotation() {
+    let (upstream, socure) = vendors().await;
+    let proxy = ProxyProcess::start(upstream.addr, socure.addr, &Options::default(), &[]);
+    let written = |n: f64| {
+        metric_reaches(
+            proxy.admin,
+            "socure_shadow_proxy_shadow_lines_written_total",
+            n,
+        )
+    };
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.status(),
+        200
+    );
+    written(1.0).await;
+
+    // Asked with nothing moved: the reopen is the signal's, not the check's.
+    proxy.signal(Signal::SIGUSR1);
+    tokio::task::block_in_place(|| proxy.wait_for_stderr("shadow log reopened (asked to)"));
+
+    // logrotate: move the file, then signal.
+    let rotated = proxy.log.with_extension("log.1");
+    std::fs::rename(&proxy.log, &rotated).expect("rotate");
+    proxy.signal(Signal::SIGUSR1);
+    tokio::task::block_in_place(|| proxy.wait_for_stderr("shadow log reopened"));
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.status(),
+        200
+    );
+    written(2.0).await;
+    assert_eq!(whole_lines(&rotated).len(), 1);
+    assert_eq!(
+        whole_lines(&proxy.log).len(),
+        1,
+        "the new line in a new file"
+    );
+
+    // A reload reopens it too.
+    let second = proxy.log.with_extension("log.2");
+    std::fs::rename(&proxy.log, &second).expect("rotate");
+    proxy.signal(Signal::SIGHUP);
+    tokio::task::block_in_place(|| proxy.wait_for_stderr("shadow log reopened"));
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.status(),
+        200
+    );
+    written(3.0).await;
+    assert_eq!(whole_lines(&second).len(), 1);
+    assert_eq!(whole_lines(&proxy.log).len(), 1);
+
+    proxy.signal(Signal::SIGTERM);
+    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_renamed_or_deleted_without_a_signal_is_reopened_by_itself() {
+    let (upstream, socure) = vendors().await;
+    let proxy = ProxyProcess::start(upstream.addr, socure.addr, &Options::default(), &[]);
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.status(),
+        200
+    );
+    metric_reaches(
+        proxy.admin,
+        "socure_shadow_proxy_shadow_lines_written_total",
+        1.0,
+    )
+    .await;
+    let rotated = proxy.log.with_extension("log.1");
+    std::fs::rename(&proxy.log, &rotated).expect("rotate");
+    tokio::task::block_in_place(|| {
+        proxy.wait_for_stderr("shadow log reopened (its path names another file or none)")
+    });
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.status(),
+        200
+    );
+    metric_reaches(
+        proxy.admin,
+        "socure_shadow_proxy_shadow_lines_written_total",
+        2.0,
+    )
+    .await;
+
+    std::fs::remove_file(&proxy.log).expect("delete");
+    tokio::task::block_in_place(|| {
+        proxy.wait_for_stderr("shadow log reopened (its path names another file or none)")
+    });
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.status(),
+        200
+    );
+    metric_reaches(
+        proxy.admin,
+        "socure_shadow_proxy_shadow_lines_written_total",
+        3.0,
+    )
+    .await;
+    assert_eq!(whole_lines(&rotated).len(), 1);
+    // The second line went to the file that was then deleted; the third is
+    // in the one opened after.
+    assert_eq!(whole_lines(&proxy.log).len(), 1);
+    proxy.signal(Signal::SIGTERM);
+    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
+    assert!(status.success());
+}
