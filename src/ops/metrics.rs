@@ -415,7 +415,7 @@ impl Metrics {
         self.0.log_writable.set(if writable { 1.0 } else { 0.0 });
     }
 
-    /// A request that never reached LexisNexis, counted into a summary line
+    /// A request whose line would carry no verdict, counted into a summary line
     /// instead of a line of its own.
     pub fn line_aggregated(&self) {
         self.0.lines_aggregated.increment(1);
@@ -498,7 +498,7 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (
         Kind::Counter,
         "shadow_lines_aggregated_total",
-        "Admitted requests that never reached LexisNexis (refused, unreadable, client gone), past 20 lines a second: counted in idv_socure_shadow_mode_shed lines instead of a line each.",
+        "Admitted requests with no verdict from either vendor (refused, unreadable, or the client gone before LexisNexis answered; Socure not called), past 20 lines a second for the process: counted in idv_socure_shadow_mode_shed lines instead of a line each.",
     ),
     (
         Kind::Gauge,

@@ -256,16 +256,10 @@ impl Admitted<'_> {
         Some(self.mirror.start(slot, self.path.to_owned(), input))
     }
 
-    /// The request never reached LexisNexis (`exchange` says why): it gets
-    /// a line while such lines are under their rate, else only a count in
-    /// the summary line.
-    fn unforwarded(mut self, why: String, exchange: Exchange) {
-        if !self.mirror.line_for_unforwarded() {
-            // Counted once, here: the slot goes back without the drop's
-            // own count.
-            drop(self.slot.take());
-            return;
-        }
+    /// The request never reached LexisNexis (`exchange` says why). Its
+    /// mirror decides whether that earns a line of its own (see
+    /// `Mirror::start`): the data path only reports.
+    fn unforwarded(self, why: String, exchange: Exchange) {
         if let Some(reporter) = self.start(MirrorInput::Skip(why)) {
             reporter.report(exchange);
         }
@@ -281,10 +275,6 @@ impl Admitted<'_> {
 impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            if !self.mirror.line_for_unforwarded() {
-                // Counted for the summary line; the slot goes back.
-                return;
-            }
             // The reporter, dropped unused, tells the task the client is gone.
             drop(self.mirror.start(
                 slot,

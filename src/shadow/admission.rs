@@ -17,11 +17,13 @@
 //! answer copy stops growing (its line says it was too large to judge), so
 //! the mirror's bytes never pass the budget, whatever the load.
 //!
-//! Requests that never reached LexisNexis (refused, unreadable, or whose
-//! client went away first) get a line each up to a rate
-//! ([`Admission::line_for_unforwarded`]); past it they are counted into the
-//! summary line instead, so one hostile connection (an HTTP/2 rapid reset)
-//! cannot write thousands of lines about requests that did nothing.
+//! Requests whose line would carry no verdict (LexisNexis never answered:
+//! refused, unreadable, or the client went away first; and Socure was not
+//! called) get a line each up to a rate
+//! ([`Admission::line_for_unforwarded`]), one budget for the whole process;
+//! past it they are counted into the summary line instead, so no client (an
+//! HTTP/2 rapid reset, on one connection or reconnecting) can write
+//! thousands of lines about requests that did nothing.
 //!
 //! Taking and giving back a slot is one atomic operation each (two with its
 //! bytes): the forward path never waits here.
@@ -32,8 +34,8 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-/// Lines a second for requests that never reached LexisNexis; past it they
-/// are only counted, in the summary line.
+/// Lines a second, for the whole process, for requests whose line would
+/// carry no verdict; past it they are only counted, in the summary line.
 pub const UNFORWARDED_LINES_PER_SECOND: u64 = 20;
 
 /// Why requests went without a line of their own, as the summary line says.
@@ -43,7 +45,7 @@ pub enum Shed {
     Pending = 0,
     /// `shadow.max_buffered_bytes` were held: shed at the door.
     Bytes = 1,
-    /// Admitted, but never sent to LexisNexis, past the lines' rate.
+    /// Admitted, but with no verdict from either vendor, past the lines' rate.
     Unforwarded = 2,
 }
 
@@ -144,7 +146,7 @@ impl Admission {
         self.shed[why as usize].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Whether a request that never reached LexisNexis may have its own
+    /// Whether a request whose line carries no verdict may have its own
     /// line: yes for the first [`UNFORWARDED_LINES_PER_SECOND`] each second.
     /// When not, it is counted for the summary line and the caller drops
     /// its slot.

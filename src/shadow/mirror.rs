@@ -69,6 +69,9 @@ pub struct Mirror {
 
 /// What every task needs, shared.
 struct Shared {
+    /// The door the task's slot came from, and the process's one budget of
+    /// lines that carry no verdict.
+    admission: Arc<Admission>,
     socure: SocureClient,
     sink: SinkSender,
     workflow: String,
@@ -120,6 +123,7 @@ impl Mirror {
         // waiting (its slot already given back), which the pump discards.
         let (handoff, taken) = mpsc::sync_channel(admission.max().saturating_mul(4));
         let shared = Arc::new(Shared {
+            admission: Arc::clone(&admission),
             socure,
             sink,
             workflow,
@@ -151,17 +155,6 @@ impl Mirror {
             self.shared.metrics.mirror_shed();
         }
         slot
-    }
-
-    /// Whether a request that never reached LexisNexis gets its own line
-    /// (see `Admission::line_for_unforwarded`); when not, it is counted for
-    /// the summary line and the caller drops its slot.
-    pub fn line_for_unforwarded(&self) -> bool {
-        let allowed = self.admission.line_for_unforwarded();
-        if !allowed {
-            self.shared.metrics.line_aggregated();
-        }
-        allowed
     }
 
     /// Returns once every admitted request's line is written.
@@ -227,7 +220,8 @@ async fn run(shared: Arc<Shared>, job: Job) {
         resolution,
     } = job;
     let task = shared.mirror(path.clone(), plan, resolution);
-    // Sampled out: no line, only the count; the slot goes back here.
+    // Sampled out, or a line with no verdict past its rate: no line, only
+    // the count; the slot goes back here.
     let Some(line) = line_even_if_panics(task, path, &shared.workflow).await else {
         return;
     };
@@ -279,7 +273,32 @@ async fn line_even_if_panics(
     }
 }
 
+/// Whether a line would say nothing of either vendor: LexisNexis never
+/// answered (the request was refused, unreadable, or its client went away
+/// first: an HTTP/2 reset included) and Socure was not called.
+fn no_verdict(resolution: &ResolutionSide, socure: &SocureSide) -> bool {
+    matches!(
+        resolution.exchange,
+        Exchange::ClientGone | Exchange::RequestUnreadable | Exchange::RequestRefused
+    ) && !matches!(
+        socure,
+        SocureSide::Called { .. } | SocureSide::Interrupted { .. }
+    )
+}
+
 impl Shared {
+    /// Whether a line with no verdict may be written: yes for the first
+    /// `UNFORWARDED_LINES_PER_SECOND` each second, for the whole process
+    /// (every connection draws on the same budget, so reconnecting gains
+    /// nothing). When not, the request is counted into the summary line.
+    fn line_for_no_verdict(&self) -> bool {
+        let allowed = self.admission.line_for_unforwarded();
+        if !allowed {
+            self.metrics.line_aggregated();
+        }
+        allowed
+    }
+
     /// The id of an earlier line for this applicant within the window, from
     /// the fleet's Redis when there is one; `Err` (the line's reason) when
     /// the fleet cannot say and its policy is to skip.
@@ -483,6 +502,9 @@ impl Shared {
             }
         };
         let (socure_side, resolution_side) = tokio::join!(socure_side, resolution_side);
+        if no_verdict(&resolution_side, &socure_side) && !self.line_for_no_verdict() {
+            return None;
+        }
         Some(pair::pair(
             id,
             OffsetDateTime::now_utc(),

@@ -699,7 +699,7 @@ fn shed_reason(why: Shed, admission: &Admission) -> String {
             admission.max_bytes()
         ),
         Shed::Unforwarded => format!(
-            "never sent to LexisNexis (refused, unreadable, or the client went away) past {UNFORWARDED_LINES_PER_SECOND} lines a second"
+            "no verdict from either vendor (the request was refused, unreadable, or its client went away first) past {UNFORWARDED_LINES_PER_SECOND} lines a second for the process"
         ),
     }
 }

@@ -348,9 +348,15 @@ fn http2_headers(id: u32, path: &str) -> Vec<u8> {
 
 /// RST_STREAM(CANCEL) for stream `id`.
 fn http2_reset(id: u32) -> Vec<u8> {
+    http2_reset_with(id, 0x8)
+}
+
+/// RST_STREAM for stream `id` with error `code` (0 is NO_ERROR, which
+/// hyper reads as the body's clean end).
+fn http2_reset_with(id: u32, code: u32) -> Vec<u8> {
     let mut frame = vec![0, 0, 4, 0x3, 0];
     frame.extend_from_slice(&id.to_be_bytes());
-    frame.extend_from_slice(&8u32.to_be_bytes());
+    frame.extend_from_slice(&code.to_be_bytes());
     frame
 }
 
@@ -385,6 +391,12 @@ async fn an_http2_rapid_reset_writes_a_bounded_number_of_lines_and_counts_the_re
         .await;
         let resets: Vec<u8> = ids.iter().flat_map(|&id| http2_reset(id)).collect();
         stream.write_all(&resets).await.expect("resets");
+        // The round is done (each stream has its line or its count) before
+        // the next, whose wait above must count only its own streams.
+        metric_until(proxy.admin, "socure_shadow_proxy_mirrors_pending", |held| {
+            held == 0.0
+        })
+        .await;
     }
     // Closed, so shutdown need not wait out its drain period for it.
     drop(stream);
@@ -425,7 +437,7 @@ async fn an_http2_rapid_reset_writes_a_bounded_number_of_lines_and_counts_the_re
     );
     assert_eq!(
         metric(&metrics, "socure_shadow_proxy_mirrors_started_total"),
-        lines.len() as f64,
+        lines.len() as f64 + aggregated,
         "every request taken in has its line or its count"
     );
     assert!(upstream.requests().is_empty(), "nothing reached LexisNexis");
@@ -470,4 +482,80 @@ async fn over_http2_held_bodies_stay_within_the_budget_too() {
         metric(&metrics, "socure_shadow_proxy_mirror_buffered_bytes"),
         0.0
     );
+}
+
+#[tokio::test]
+async fn a_rapid_reset_across_reconnects_shares_one_line_budget() {
+    // Each connection opens streams and resets each at once, then the next
+    // connection does the same: the lines' rate is the process's, not a
+    // connection's.
+    const CONNECTIONS: u32 = 60;
+    const STREAMS: u32 = 50;
+    let (proxy, [upstream, _socure]) = proxy_with(Options::default()).await;
+    let started = Instant::now();
+    for _ in 0..CONNECTIONS {
+        let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+        let mut frames = Vec::from(HTTP2_PREFACE);
+        frames.extend_from_slice(HTTP2_SETTINGS);
+        for n in 0..STREAMS {
+            frames.extend_from_slice(&http2_headers(2 * n + 1, IV_PATH));
+        }
+        stream.write_all(&frames).await.expect("frames");
+        // Reset once the proxy has taken them in (a reset that comes first
+        // never reaches it).
+        metric_reaches(
+            proxy.admin,
+            "socure_shadow_proxy_mirrors_pending",
+            f64::from(STREAMS),
+        )
+        .await;
+        let resets: Vec<u8> = (0..STREAMS)
+            .flat_map(|n| http2_reset_with(2 * n + 1, 0))
+            .collect();
+        stream.write_all(&resets).await.expect("resets");
+        // Every one of them has its line or its count before the next
+        // connection (so its wait above counts only its own streams).
+        metric_until(proxy.admin, "socure_shadow_proxy_mirrors_pending", |held| {
+            held == 0.0
+        })
+        .await;
+    }
+    let (lines, metrics) = proxy.finish_with_metrics().await;
+    let took = started.elapsed().as_secs() + 1;
+    let proofing: Vec<_> = lines
+        .iter()
+        .filter(|line| line["name"] != "idv_socure_shadow_mode_shed")
+        .collect();
+    let aggregated = metric(
+        &metrics,
+        "socure_shadow_proxy_shadow_lines_aggregated_total",
+    );
+    let (summaries, _): (Vec<_>, Vec<_>) = lines
+        .iter()
+        .partition(|line| line["name"] == "idv_socure_shadow_mode_shed");
+    assert!(
+        proofing.len() as u64 <= 20 * (took + 1),
+        "{} lines in about {took} s",
+        proofing.len()
+    );
+    for line in &proofing {
+        // A NO_ERROR reset is, to hyper, the body's clean end: the mirror
+        // starts, and the request's future is dropped as the client is gone.
+        assert_eq!(event(line)["resolution_outcome"], "client_gone");
+        assert_eq!(event(line)["socure_outcome"], "not_sent");
+    }
+    assert_eq!(
+        proofing.len() as f64 + aggregated,
+        f64::from(CONNECTIONS * STREAMS),
+        "every stream taken in has its line or its count"
+    );
+    let summarised: u64 = summaries
+        .iter()
+        .map(|s| event(s)["shed_count"].as_u64().expect("a count"))
+        .sum();
+    assert_eq!(
+        summarised as f64, aggregated,
+        "the summary lines hold the count"
+    );
+    assert!(upstream.requests().is_empty(), "nothing reached LexisNexis");
 }

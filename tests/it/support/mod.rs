@@ -540,10 +540,15 @@ pub fn metric(text: &str, series: &str) -> f64 {
 /// Polls `/metrics` until `series` reaches `at_least` (bounded): the
 /// metric is the event waited for.
 pub async fn metric_reaches(admin: SocketAddr, series: &str, at_least: f64) -> String {
+    metric_until(admin, series, |value| value >= at_least).await
+}
+
+/// Polls `/metrics` until `series` satisfies `wanted` (bounded).
+pub async fn metric_until(admin: SocketAddr, series: &str, wanted: impl Fn(f64) -> bool) -> String {
     tokio::time::timeout(TEST_BOUND, async {
         loop {
             let (_, text) = admin_get(admin, "/metrics").await;
-            if metric(&text, series) >= at_least {
+            if wanted(metric(&text, series)) {
                 return text;
             }
             tokio::task::yield_now().await;
@@ -551,7 +556,7 @@ pub async fn metric_reaches(admin: SocketAddr, series: &str, at_least: f64) -> S
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("{series} did not reach {at_least}"))
+    .unwrap_or_else(|_| panic!("{series} never took the value waited for"))
 }
 
 /// A GET to the admin listener: status and body.
