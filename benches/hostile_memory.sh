@@ -21,6 +21,12 @@
 #   non-reader shadowed   200 POSTs to the InstantVerify path whose 16 MiB
 #                         answer is never read
 #   non-reader passthrough  200 GETs of the 16 MiB answer, never read
+#   held-heads            4,096 HTTP/1.1 heads of 61,440 bytes (the review's)
+#                         and of 32,000 bytes (just under the default
+#                         max_header_bytes), never ended by their blank line
+#   zero-window           200 HTTP/2 connections x 100 GETs of a passthrough
+#                         path, SETTINGS_INITIAL_WINDOW_SIZE 0, PINGs
+#                         answered, never a WINDOW_UPDATE
 #   idle-sockets          4,200 connections that send nothing (default
 #                         max_connections 4,096), then one fresh GET, timed
 # Each scenario lasts SCENARIO_SECONDS (60) at most: its clients let go then,
@@ -292,6 +298,18 @@ if wanted non-reader; then
     non-reader --route shadowed --clients 200
   run_scenario "non-reader passthrough" $DEFAULT_BODY "$S" "200 GETs, $((LARGE_BYTES / 1048576)) MiB answers never read" \
     non-reader --route passthrough --clients 200
+fi
+if wanted held-heads; then
+  run_scenario "held-heads" $DEFAULT_BODY "$S" "4,096 HTTP/1.1 heads of 61,440 B, never ended" \
+    held-heads --clients 4096 --head-bytes 61440
+  run_scenario "held-heads under max_header_bytes" $DEFAULT_BODY "$S" \
+    "4,096 HTTP/1.1 heads of 32,000 B (the default limit is 32 KiB), never ended" \
+    held-heads --clients 4096 --head-bytes 32000
+fi
+if wanted zero-window; then
+  run_scenario "zero-window" $DEFAULT_BODY "$S" \
+    "200 HTTP/2 connections x 100 GETs of a passthrough path, SETTINGS_INITIAL_WINDOW_SIZE 0, PINGs answered, no WINDOW_UPDATE" \
+    zero-window --connections 200 --streams 100
 fi
 if wanted idle-sockets; then
   run_scenario idle-sockets $DEFAULT_BODY "$S" "4,200 silent sockets (max_connections 4,096), then 1 GET" \

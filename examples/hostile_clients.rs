@@ -17,6 +17,13 @@
 //!   passthrough` GETs `/large`.
 //! - `idle-sockets`: 4,200 connections that send nothing; then one fresh
 //!   GET, timed from its connect to its answer's status line.
+//! - `held-heads`: 4,096 HTTP/1.1 request heads of 61,440 bytes each
+//!   (`--head-bytes`), sent without the blank line that ends a head, then
+//!   silent.
+//! - `zero-window`: 200 HTTP/2 connections × 100 GETs of a passthrough path
+//!   (`/`), with SETTINGS_INITIAL_WINDOW_SIZE 0 and never a WINDOW_UPDATE:
+//!   no answer byte may be sent. The client acknowledges SETTINGS and
+//!   answers PINGs, so its socket looks alive.
 //!
 //! Every client holds on until the proxy closes its connection, or until
 //! `--seconds` (60) have passed since the scenario began. A client that
@@ -76,12 +83,17 @@ struct Args {
     /// held-bodies-h1, 100 trickle, 200 non-reader, 4,200 idle-sockets.
     #[arg(long)]
     clients: Option<usize>,
-    /// held-bodies-h2: connections.
-    #[arg(long, default_value_t = 4)]
-    connections: usize,
-    /// held-bodies-h2: streams opened on each connection.
-    #[arg(long, default_value_t = 200)]
-    streams: u32,
+    /// HTTP/2 scenarios: connections; default: 4 held-bodies-h2, 200
+    /// zero-window.
+    #[arg(long)]
+    connections: Option<usize>,
+    /// HTTP/2 scenarios: streams opened on each connection; default: 200
+    /// held-bodies-h2, 100 zero-window.
+    #[arg(long)]
+    streams: Option<u32>,
+    /// held-heads: the bytes of each unfinished head.
+    #[arg(long, default_value_t = 61_440)]
+    head_bytes: usize,
     /// held-bodies-*: the Content-Length each body declares.
     #[arg(long, default_value_t = 1_048_576)]
     declared: usize,
@@ -106,6 +118,8 @@ enum Scenario {
     Trickle,
     NonReader,
     IdleSockets,
+    HeldHeads,
+    ZeroWindow,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,7 +154,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Trickle => 100,
         Scenario::NonReader => 200,
         Scenario::IdleSockets => 4200,
-        Scenario::HeldBodiesH2 => 0,
+        Scenario::HeldHeads => 4096,
+        Scenario::HeldBodiesH2 | Scenario::ZeroWindow => 0,
     });
     let poller = args.admin.map(|admin| TimeoutPoller::spawn(admin, start));
     let mut summary = vec![(
@@ -211,17 +226,52 @@ async fn main() -> anyhow::Result<()> {
             summary.extend(idle_sockets(args.proxy, clients, start, deadline).await)
         }
         Scenario::HeldBodiesH2 => {
-            let outcomes = spawn_all(args.connections, |_| {
+            let outcomes = spawn_all(args.connections.unwrap_or(4), |_| {
                 h2_connection(
                     args.proxy,
-                    args.streams,
-                    (args.declared, args.send.min(args.declared)),
+                    args.streams.unwrap_or(200),
+                    H2Load::HeldBodies {
+                        declared: args.declared,
+                        send: args.send.min(args.declared),
+                    },
                     start,
                     deadline,
                 )
             })
             .await;
             summary.extend(h2_summary(&outcomes));
+        }
+        Scenario::ZeroWindow => {
+            let outcomes = spawn_all(args.connections.unwrap_or(200), |_| {
+                h2_connection(
+                    args.proxy,
+                    args.streams.unwrap_or(100),
+                    H2Load::ZeroWindow,
+                    start,
+                    deadline,
+                )
+            })
+            .await;
+            summary.extend(h2_summary(&outcomes));
+        }
+        Scenario::HeldHeads => {
+            // A head as large as asked, never ended by its blank line.
+            let mut request = format!(
+                "POST {IV_PATH} HTTP/1.1\r\nHost: idv-vendor.test\r\nContent-Type: application/json\r\nX-Padding: "
+            )
+            .into_bytes();
+            request.resize(args.head_bytes.max(request.len()), b'x');
+            let request: Arc<[u8]> = request.into();
+            let outcomes = spawn_all(clients, |_| {
+                h1_client(
+                    args.proxy,
+                    start,
+                    deadline,
+                    Sending::Whole(Arc::clone(&request)),
+                )
+            })
+            .await;
+            summary.extend(h1_summary(&outcomes));
         }
     }
     summary.push(("elapsed_s", secs(start.elapsed())));
@@ -610,11 +660,39 @@ struct H2Outcome {
     closed: Option<Duration>,
 }
 
-/// One connection of held streams; `body` is (declared, sent) per stream.
+/// What an HTTP/2 connection's streams do.
+#[derive(Clone, Copy)]
+enum H2Load {
+    /// POSTs declaring `declared` bytes, sending `send` of them as far as
+    /// the proxy's windows allow; the client's windows are wide open.
+    HeldBodies { declared: usize, send: usize },
+    /// GETs of `/`, with every window of the client shut for good.
+    ZeroWindow,
+}
+
+/// GET `/` on stream `id`, ending the stream.
+fn h2_get(id: u32) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        (":authority", "idv-vendor.test"),
+    ] {
+        block.push(0x00);
+        block.push(u8::try_from(name.len()).expect("short"));
+        block.extend_from_slice(name.as_bytes());
+        block.push(u8::try_from(value.len()).expect("short"));
+        block.extend_from_slice(value.as_bytes());
+    }
+    frame(HEADERS, END_HEADERS | END_STREAM, id, &block)
+}
+
+/// One connection of `streams` streams doing `load`.
 async fn h2_connection(
     addr: SocketAddr,
     streams: u32,
-    body: (usize, usize),
+    load: H2Load,
     start: Instant,
     deadline: Instant,
 ) -> H2Outcome {
@@ -655,12 +733,19 @@ async fn h2_connection(
     // and as much connection window for the answers.
     let mut opening = PREFACE.to_vec();
     let mut settings = Vec::new();
-    for (id, value) in [(0x1u16, 0u32), (0x2, 0), (0x4, 1 << 24)] {
+    // A zero-window client lets no answer byte through, ever.
+    let window = match load {
+        H2Load::HeldBodies { .. } => 1 << 24,
+        H2Load::ZeroWindow => 0,
+    };
+    for (id, value) in [(0x1u16, 0u32), (0x2, 0), (0x4, window)] {
         settings.extend_from_slice(&id.to_be_bytes());
         settings.extend_from_slice(&value.to_be_bytes());
     }
     opening.extend(frame(SETTINGS, 0, 0, &settings));
-    opening.extend(frame(WINDOW_UPDATE, 0, 0, &(1u32 << 24).to_be_bytes()));
+    if window > 0 {
+        opening.extend(frame(WINDOW_UPDATE, 0, 0, &window.to_be_bytes()));
+    }
     let ids: Vec<u32> = (0..streams).map(|n| 1 + 2 * n).collect();
     {
         let mut s = state.lock().expect("state");
@@ -671,9 +756,20 @@ async fn h2_connection(
         }
     }
     for &id in &ids {
-        opening.extend(h2_headers(id, body.0));
+        opening.extend(match load {
+            H2Load::HeldBodies { declared, .. } => h2_headers(id, declared),
+            H2Load::ZeroWindow => h2_get(id),
+        });
     }
-    if write_bounded(&wr, &opening).await {
+    if let H2Load::ZeroWindow = load {
+        // Silent now but for PINGs and SETTINGS; the streams end when the
+        // proxy resets them or closes the connection.
+        if write_bounded(&wr, &opening).await {
+            outcome.streams = streams;
+        }
+    } else if let H2Load::HeldBodies { send, .. } = load
+        && write_bounded(&wr, &opening).await
+    {
         outcome.streams = streams;
         // The proxy refuses streams past its limit: let its SETTINGS and
         // refusals arrive before any DATA (a PING's answer comes after them).
@@ -689,7 +785,7 @@ async fn h2_connection(
         })
         .await;
         sleep(Duration::from_millis(200)).await;
-        outcome.sent = h2_send_bodies(&wr, &state, &changed, &ids, body.1, deadline).await;
+        outcome.sent = h2_send_bodies(&wr, &state, &changed, &ids, send, deadline).await;
     }
     // Silent now; wait for the proxy to end every stream or the connection.
     let _ = timeout_at(deadline, async {

@@ -179,7 +179,7 @@ fn upstream(config: &Config, found: &mut Found) -> Option<Upstream> {
     };
     found.take(
         "upstream.base_url",
-        Upstream::new(upstream, tls?, redirect?),
+        Upstream::new(upstream, tls?, redirect?, config.listen.max_connections),
     )
 }
 

@@ -311,6 +311,12 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         Arc::clone(&live),
     ));
 
+    let probed = Arc::downgrade(&proxy);
+    metrics.probe_upstream(move || {
+        probed
+            .upgrade()
+            .map_or(0, |proxy| proxy.upstream_in_flight())
+    });
     let (listener, local_addr) = bind("listen.address", config.listen.address).await?;
     let (admin_listener, admin_addr) = bind("admin.address", config.admin.address).await?;
     // The interceptor is made only now: it must know the ports just bound,

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::ingress::serve;
 use crate::ops::metrics::Metrics;
@@ -23,15 +24,26 @@ use crate::ops::readiness::Readiness;
 /// A probe that has not sent its request head by then is dropped.
 const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Admin connections served at once; more wait in the kernel's backlog.
+/// Part of the descriptors kept in reserve (`preflight::descriptors`): a
+/// flood on the admin port cannot take the data path's, nor the data
+/// path's flood the probes'.
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// Serves the admin endpoints on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, metrics: Metrics, readiness: Arc<Readiness>) {
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+            return;
+        };
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let (metrics, readiness) = (metrics.clone(), Arc::clone(&readiness));
         tokio::spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |request: Request<Incoming>| {
                 let answer = answer(&request, &metrics, &readiness);
                 async move { Ok::<_, Infallible>(answer) }

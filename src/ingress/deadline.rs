@@ -14,14 +14,28 @@
 //! path waits for it or wakes it, except a write that starts to wait, which
 //! is already the slow case.
 //!
+//! An HTTP/2 answer can stall while the socket moves: a client that never
+//! opens a stream's flow-control window (SETTINGS_INITIAL_WINDOW_SIZE 0,
+//! no WINDOW_UPDATE) keeps answering PINGs, so no write ever waits, yet its
+//! answers sit in hyper's send buffers and hold their upstream connections.
+//! So each HTTP/2 answer has a [`StreamClock`]: from the moment its body is
+//! handed to hyper, and after each frame it gives, it is the client's turn
+//! until hyper asks for the next frame. hyper asks only once the stream's
+//! window has room, so an answer whose turn outlasts the write timeout is
+//! stalled by the client, and the connection is closed: every stream on it
+//! is reset and every answer's upstream connection released, as HTTP/1's
+//! stalled write closes its connection. hyper offers no way to reset one
+//! stream from outside its body, and the body of a stalled stream is never
+//! polled, so the connection is the unit.
+//!
 //! The request body's own pace is the data path's business
 //! (`proxy::pace`): it is per request, and a shadowed request cut there
 //! still gets its line.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -85,7 +99,17 @@ pub struct Activity {
     /// Wakes the watchdog when a write starts to wait (its deadline is then
     /// nearer than the one the watchdog sleeps towards).
     changed: Notify,
+    /// HTTP/2 answers' clocks. Pushed once per answer, and pruned of the
+    /// answers already gone as it grows, so it holds about as many as the
+    /// streams open; read by the watchdog when it wakes.
+    streams: Mutex<Vec<Arc<StreamClock>>>,
 }
+
+/// Since when an HTTP/2 answer has waited for its client to take a frame
+/// (milliseconds from the connection's start, plus one; 0: hyper is asking
+/// for a frame, or the answer is done).
+#[derive(Default)]
+pub struct StreamClock(AtomicU64);
 
 impl Activity {
     /// Starts the connection's clock: call at accept.
@@ -96,7 +120,34 @@ impl Activity {
             quiet_since: AtomicU64::new(0),
             write_waiting_since: AtomicU64::new(0),
             changed: Notify::new(),
+            streams: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A clock for an HTTP/2 answer about to be handed to hyper: its turn
+    /// starts now.
+    pub fn stream_clock(&self) -> Arc<StreamClock> {
+        let clock = Arc::new(StreamClock(AtomicU64::new(self.stamp())));
+        // Held for a push (and, now and then, a prune): the answers of one
+        // connection seldom meet here, and no await is held across it.
+        if let Ok(mut streams) = self.streams.lock() {
+            if streams.len() >= streams.capacity().max(16) {
+                streams.retain(|clock| Arc::strong_count(clock) > 1);
+            }
+            streams.push(Arc::clone(&clock));
+        }
+        clock
+    }
+
+    /// The oldest turn of an HTTP/2 answer still waiting for its client.
+    fn oldest_stream_turn(&self) -> Option<u64> {
+        let streams = self.streams.lock().ok()?;
+        streams
+            .iter()
+            .filter(|clock| Arc::strong_count(clock) > 1)
+            .map(|clock| clock.0.load(Ordering::Relaxed))
+            .filter(|&since| since != 0)
+            .min()
     }
 
     /// Milliseconds since the connection opened, plus one (0 means "never").
@@ -137,13 +188,25 @@ impl Activity {
         let waiting = self.write_waiting_since.load(Ordering::Relaxed);
         let open = self.open.load(Ordering::SeqCst);
         let quiet = self.quiet_since.load(Ordering::SeqCst);
+        let stream_turn = if open > 0 {
+            self.oldest_stream_turn()
+        } else {
+            None
+        };
         let (deadline, phase) = if waiting != 0 {
             (self.at(waiting) + timeouts.write, Some(Expired::Write))
+        } else if let Some(since) = stream_turn
+            && self.at(since) + timeouts.write
+                <= Instant::now() + timeouts.write.min(timeouts.idle) / 4
+        {
+            // Due within the next look: sleep until it exactly.
+            (self.at(since) + timeouts.write, Some(Expired::Write))
         } else if open > 0 {
-            // A request that ends starts the idle clock without a wake-up:
-            // looking again a quarter of `idle` later keeps that clock
-            // within a quarter of its value.
-            (Instant::now() + timeouts.idle / 4, None)
+            // A request that ends starts the idle clock without a wake-up,
+            // and an HTTP/2 answer's turn starts without one: looking again
+            // a quarter of the shorter timeout later keeps both clocks
+            // within a quarter of their value.
+            (Instant::now() + timeouts.idle.min(timeouts.write) / 4, None)
         } else if quiet == 0 {
             (self.opened + timeouts.header, Some(Expired::Header))
         } else {
@@ -181,6 +244,13 @@ impl Activity {
 /// One open request; its drop starts the idle clock if it was the last.
 pub struct OpenRequest(Arc<Activity>);
 
+impl OpenRequest {
+    /// A clock for this request's HTTP/2 answer ([`Activity::stream_clock`]).
+    pub fn stream_clock(&self) -> Arc<StreamClock> {
+        self.0.stream_clock()
+    }
+}
+
 impl Drop for OpenRequest {
     fn drop(&mut self) {
         let activity = &self.0;
@@ -194,15 +264,23 @@ impl Drop for OpenRequest {
 }
 
 /// An answer's body that keeps its request open until it is sent (or
-/// dropped).
+/// dropped), and over HTTP/2 keeps its [`StreamClock`] running while it
+/// waits for the client.
 pub struct Answering<B> {
     inner: B,
     _open: OpenRequest,
+    clock: Option<Arc<StreamClock>>,
 }
 
 impl<B> Answering<B> {
-    pub fn new(inner: B, open: OpenRequest) -> Self {
-        Self { inner, _open: open }
+    /// `clock`: the answer's [`Activity::stream_clock`] over HTTP/2, `None`
+    /// over HTTP/1 (whose stalled client stalls the socket's writes).
+    pub fn new(inner: B, open: OpenRequest, clock: Option<Arc<StreamClock>>) -> Self {
+        Self {
+            inner,
+            _open: open,
+            clock,
+        }
     }
 }
 
@@ -214,7 +292,17 @@ impl<B: Body + Unpin> Body for Answering<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Some(clock) = &this.clock {
+            // Asked for a frame: not the client's turn, until one is given.
+            let turn = match &polled {
+                Poll::Ready(Some(Ok(_))) => this._open.0.stamp(),
+                _ => 0,
+            };
+            clock.0.store(turn, Ordering::Relaxed);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -341,6 +429,52 @@ mod tests {
         let waited = Instant::now();
         assert_eq!(watch.await.expect("joined"), Expired::Write);
         assert!(waited.elapsed() <= TIMEOUTS.write + Duration::from_millis(1));
+    }
+
+    /// An HTTP/2 answer of `frames` one-byte frames, as hyper gets it.
+    fn answer(
+        activity: &Arc<Activity>,
+        frames: usize,
+    ) -> Answering<http_body_util::Full<bytes::Bytes>> {
+        let open = activity.request();
+        let clock = open.stream_clock();
+        let body = http_body_util::Full::new(bytes::Bytes::from(vec![b'x'; frames]));
+        Answering::new(body, open, Some(clock))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http2_answer_its_client_never_takes_expires_at_the_write_timeout() {
+        let activity = Activity::new();
+        // Handed to hyper, never asked for a frame (a zero window).
+        let _answer = answer(&activity, 1);
+        let started = Instant::now();
+        assert_eq!(activity.expired(&TIMEOUTS, true).await, Expired::Write);
+        assert_eq!(started.elapsed(), TIMEOUTS.write);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http2_answer_taken_frame_by_frame_or_finished_never_expires() {
+        use http_body_util::BodyExt;
+        let activity = Activity::new();
+        let mut taken = answer(&activity, 1);
+        let watch = {
+            let activity = Arc::clone(&activity);
+            tokio::spawn(async move { activity.expired(&TIMEOUTS, true).await })
+        };
+        // The client takes its frame within the timeout, then the end.
+        tokio::time::advance(TIMEOUTS.write / 2).await;
+        assert!(taken.frame().await.is_some_and(|f| f.is_ok()));
+        tokio::time::advance(TIMEOUTS.write / 2).await;
+        assert!(taken.frame().await.is_none());
+        // Done with its body, kept by hyper: no longer the client's turn.
+        tokio::time::advance(TIMEOUTS.write * 3).await;
+        assert!(
+            !watch.is_finished(),
+            "no deadline for an answer taken whole"
+        );
+        // Its request ends: now the idle clock runs.
+        drop(taken);
+        assert_eq!(watch.await.expect("joined"), Expired::Idle);
     }
 
     #[tokio::test(start_paused = true)]

@@ -27,6 +27,7 @@ use crate::ingress::framing;
 use crate::ops::metrics::{Metrics, Phase};
 use crate::proxy::{AmbiguousLength, Proxy};
 use crate::upstream::forward::Target;
+use crate::upstream::in_flight::ConnectionShare;
 
 /// HTTP/2 flow control: what one stream, and one connection, may send
 /// before the proxy has read it. hyper's defaults (1 MiB each, and 200
@@ -204,6 +205,9 @@ impl HttpServing {
         let (io, framing) = framing::Watched::new(io, self.max_header_bytes);
         let proxy = Arc::clone(&self.proxy);
         let requests = Arc::clone(&activity);
+        // This connection's share of the upstream requests in flight, for
+        // its HTTP/2 streams (HTTP/1 has one request at a time).
+        let share = ConnectionShare::new();
         let service = service_fn(move |mut request: Request<Incoming>| {
             let open = requests.request();
             let proxy = Arc::clone(&proxy);
@@ -215,9 +219,15 @@ impl HttpServing {
             if let Some(target) = &target {
                 request.extensions_mut().insert(target.clone());
             }
+            let http2 = request.version() == http::Version::HTTP_2;
+            if http2 {
+                request.extensions_mut().insert(share.clone());
+            }
             async move {
                 let response = proxy.handle(request).await;
-                Ok::<_, Infallible>(response.map(|body| Answering::new(body, open)))
+                // The answer's turn starts as it is handed to hyper.
+                let clock = http2.then(|| open.stream_clock());
+                Ok::<_, Infallible>(response.map(|body| Answering::new(body, open, clock)))
             }
         });
         let connection = self.builder.serve_connection(TokioIo::new(io), service);

@@ -75,6 +75,17 @@ pub enum Skipped {
 
 const SKIP_REASONS: [&str; 3] = ["max_in_flight", "daily_budget", "duplicate"];
 
+/// Which bound of the upstream requests in flight a request met.
+#[derive(Debug, Clone, Copy)]
+pub enum BusyLimit {
+    /// `listen.max_connections` for the process.
+    Process = 0,
+    /// An HTTP/2 connection's share, taken for the upstream timeout.
+    Connection = 1,
+}
+
+const BUSY_LIMITS: [&str; 2] = ["process", "connection"];
+
 /// The handles the proxy updates. Cloning is one reference count: a clone
 /// is taken per shadowed request, on the forward path.
 #[derive(Clone)]
@@ -94,11 +105,16 @@ pub struct MirrorLoad {
 }
 
 type LoadProbe = Box<dyn Fn() -> MirrorLoad + Send + Sync>;
+type CountProbe = Box<dyn Fn() -> usize + Send + Sync>;
 
 struct Series {
     handle: PrometheusHandle,
     /// Set once the mirror exists; read at each render, never per request.
     load_probe: std::sync::OnceLock<LoadProbe>,
+    /// Upstream requests in flight, read at each render.
+    upstream_probe: std::sync::OnceLock<CountProbe>,
+    upstream_in_flight: Gauge,
+    upstream_busy: Vec<Counter>,
     pending: Gauge,
     pending_peak: Gauge,
     pending_max: Gauge,
@@ -240,6 +256,9 @@ impl Metrics {
         Self(Arc::new(Series {
             handle,
             load_probe: std::sync::OnceLock::new(),
+            upstream_probe: std::sync::OnceLock::new(),
+            upstream_in_flight: gauge("upstream_in_flight"),
+            upstream_busy: r.counters("upstream_busy_total", "limit", &BUSY_LIMITS),
             pending: gauge("mirrors_pending"),
             pending_peak: gauge("mirrors_pending_peak"),
             pending_max: gauge("mirrors_pending_max"),
@@ -291,12 +310,27 @@ impl Metrics {
             self.0.buffered_peak.set(load.bytes_peak as f64);
             self.0.buffered_max.set(load.max_bytes as f64);
         }
+        if let Some(probe) = self.0.upstream_probe.get() {
+            self.0.upstream_in_flight.set(probe() as f64);
+        }
         self.0.handle.render()
     }
 
     /// Where the `mirrors_pending*` gauges are read from (the first call wins).
     pub fn probe_mirror_load(&self, probe: impl Fn() -> MirrorLoad + Send + Sync + 'static) {
         let _ = self.0.load_probe.set(Box::new(probe));
+    }
+
+    /// Where the `upstream_in_flight` gauge is read from (the first call wins).
+    pub fn probe_upstream(&self, probe: impl Fn() -> usize + Send + Sync + 'static) {
+        let _ = self.0.upstream_probe.set(Box::new(probe));
+    }
+
+    /// A request answered 503 because too many were on their way upstream.
+    pub fn upstream_busy(&self, limit: BusyLimit) {
+        if let Some(counter) = self.0.upstream_busy.get(limit as usize) {
+            counter.increment(1);
+        }
     }
 
     /// Drains histogram samples into their buckets; run periodically so the
@@ -464,6 +498,16 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
         Kind::Counter,
         "requests_forwarded_total",
         "Answers sent to clients, by route (shadowed or passthrough) and status class.",
+    ),
+    (
+        Kind::Gauge,
+        "upstream_in_flight",
+        "Requests on their way to the upstream now, each holding an upstream connection until its answer's body is done; at most listen.max_connections, and 8 per HTTP/2 client connection.",
+    ),
+    (
+        Kind::Counter,
+        "upstream_busy_total",
+        "Requests answered 503 because too many were on their way upstream, by the limit met (process: listen.max_connections; connection: an HTTP/2 connection's 8, taken for upstream.timeout_seconds).",
     ),
     (
         Kind::Histogram,

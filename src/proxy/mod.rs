@@ -18,10 +18,11 @@ use crate::body::{self, ProxyBody, RequestBody};
 use crate::error::{self, BoxError};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
-use crate::ops::metrics::{Metrics, Phase, Route};
+use crate::ops::metrics::{BusyLimit, Metrics, Phase, Route};
 use crate::shadow::admission::{Charge, Slot};
 use crate::shadow::mirror::{Mirror, MirrorInput, Reporter};
 use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
+use crate::upstream::in_flight::{ConnectionShare, Full, Permit, UpstreamBody};
 
 pub mod tap;
 
@@ -122,7 +123,7 @@ impl Proxy {
         method: &http::Method,
         path: &str,
     ) -> Response<ProxyBody> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         if let Err(err) = self.admit(&parts) {
             if let Some(admitted) = shadow {
                 // Whatever admit refuses never reached the upstream.
@@ -130,13 +131,29 @@ impl Proxy {
             }
             return fail(err, method, path);
         }
+        // A place on the way upstream, held until the answer's body is
+        // done: taken before the body is read, so it bounds the requests
+        // (and heads) held open as well as the upstream connections.
+        let share = parts.extensions.remove::<ConnectionShare>();
+        let permit = match self.upstream.take_place(share).await {
+            Ok(permit) => permit,
+            Err(err) => {
+                if let Some(admitted) = shadow {
+                    admitted.unforwarded(err.to_string(), exchange_for(&err));
+                }
+                return self.fail(err, method, path);
+            }
+        };
         let body = Limited::new(
             Paced::new(body, self.limits.body_pace),
             self.limits.max_request_body_bytes,
         );
         match shadow {
-            Some(admitted) => self.shadowed(admitted, parts, body, method, path).await,
-            None => match self.upstream.send(parts, body.boxed()).await {
+            Some(admitted) => {
+                self.shadowed(admitted, parts, body, permit, method, path)
+                    .await
+            }
+            None => match self.upstream.send(parts, body.boxed(), permit).await {
                 Ok(response) => passthrough(response, |body| body.map_err(BoxError::from).boxed()),
                 Err(err) => self.fail(err, method, path),
             },
@@ -179,12 +196,23 @@ impl Proxy {
             .map_or(max, |n| usize::try_from(n).unwrap_or(max).min(max))
     }
 
-    /// [`fail`], counting a body too slow among the timeouts.
+    /// [`fail`], counting a body too slow among the timeouts and a busy
+    /// upstream by its limit.
     fn fail(&self, err: ForwardError, method: &http::Method, path: &str) -> Response<ProxyBody> {
-        if matches!(err, ForwardError::BodyTimeout(_)) {
-            self.metrics.timed_out(Phase::RequestBody);
+        match err {
+            ForwardError::BodyTimeout(_) => self.metrics.timed_out(Phase::RequestBody),
+            ForwardError::Busy(Full::Process) => self.metrics.upstream_busy(BusyLimit::Process),
+            ForwardError::Busy(Full::Connection) => {
+                self.metrics.upstream_busy(BusyLimit::Connection);
+            }
+            _ => {}
         }
         fail(err, method, path)
+    }
+
+    /// Requests on their way to the upstream now.
+    pub fn upstream_in_flight(&self) -> usize {
+        self.upstream.in_flight()
     }
 
     async fn shadowed(
@@ -192,6 +220,7 @@ impl Proxy {
         admitted: Admitted<'_>,
         parts: http::request::Parts,
         body: RequestBody,
+        permit: Permit,
         method: &http::Method,
         path: &str,
     ) -> Response<ProxyBody> {
@@ -212,7 +241,11 @@ impl Proxy {
         if let Some(reporter) = reporter.as_mut() {
             reporter.start_clock();
         }
-        match self.upstream.send(parts, read.into_forward_body()).await {
+        match self
+            .upstream
+            .send(parts, read.into_forward_body(), permit)
+            .await
+        {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let content_type = body::content_type(response.headers());
@@ -301,8 +334,8 @@ async fn answer_even_if_panics(
 /// The upstream's answer as the client gets it: hop-by-hop fields dropped,
 /// everything else (status, headers, their case, body) as sent.
 fn passthrough(
-    response: Response<Incoming>,
-    wrap: impl FnOnce(Incoming) -> ProxyBody,
+    response: Response<UpstreamBody>,
+    wrap: impl FnOnce(UpstreamBody) -> ProxyBody,
 ) -> Response<ProxyBody> {
     let (mut head, body) = response.into_parts();
     forward::strip_hop_by_hop(&mut head.headers);
@@ -313,7 +346,8 @@ fn passthrough(
 fn exchange_for(err: &ForwardError) -> Exchange {
     match err {
         ForwardError::Timeout(_) => Exchange::UpstreamTimeout,
-        ForwardError::Connect(_) => Exchange::UpstreamUnreachable,
+        // Never sent: the proxy had no room for it on the way to LexisNexis.
+        ForwardError::Connect(_) | ForwardError::Busy(_) => Exchange::UpstreamUnreachable,
         ForwardError::ClientBody(_) | ForwardError::BodyTimeout(_) => Exchange::RequestUnreadable,
         ForwardError::TooLarge | ForwardError::AmbiguousLength => Exchange::RequestRefused,
         ForwardError::Upstream(_)

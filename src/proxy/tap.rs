@@ -10,11 +10,11 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::upstream::in_flight::UpstreamBody;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::BoxError;
@@ -164,7 +164,7 @@ impl Body for Replay {
 
 /// Passes the upstream's answer through untouched and reports a copy when it ends.
 pub struct ResponseTap {
-    inner: Incoming,
+    inner: UpstreamBody,
     status: u16,
     content_type: Option<String>,
     seen: BytesMut,
@@ -190,7 +190,7 @@ impl AsRef<[u8]> for ChargedCopy {
 
 impl ResponseTap {
     pub fn new(
-        inner: Incoming,
+        inner: UpstreamBody,
         status: u16,
         content_type: Option<String>,
         reporter: Option<Reporter>,

@@ -13,7 +13,6 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::LengthLimitError;
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -23,6 +22,7 @@ use crate::body::{ProxyBody, full};
 use crate::config::{HostPort, HostPortError, UpstreamConfig};
 use crate::error::{BoxError, caused_by};
 use crate::upstream::connect::Redirect;
+use crate::upstream::in_flight::{ConnectionShare, Full, InFlight, Permit, UpstreamBody};
 
 /// Header fields that describe one connection, not the message (RFC 9110
 /// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).
@@ -70,6 +70,12 @@ pub enum ForwardError {
     Tunnel(#[source] std::io::Error),
     #[error("upstream client could not be built: {0}")]
     Setup(&'static str),
+    /// Too many requests on their way to the upstream already (`in_flight`).
+    #[error("too many upstream requests in flight ({})", match .0 {
+        Full::Process => "listen.max_connections for the process",
+        Full::Connection => "this HTTP/2 connection's share",
+    })]
+    Busy(Full),
     /// The request's own task panicked; the connection survives it.
     #[error("internal error while handling the request")]
     Internal,
@@ -90,6 +96,7 @@ impl ForwardError {
             ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ForwardError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ForwardError::Setup(_) | ForwardError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ForwardError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -136,6 +143,7 @@ impl ForwardError {
             ForwardError::BadConnect(err) => bad_connect_text(err),
             ForwardError::Setup(_) => "proxy misconfigured\n",
             ForwardError::Internal => "proxy internal error\n",
+            ForwardError::Busy(_) => "too many requests in flight\n",
         };
         let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
         *response.status_mut() = status;
@@ -227,15 +235,19 @@ pub struct Upstream {
     client: Client<HttpsConnector<Redirect>, ProxyBody>,
     target: Target,
     timeout: Duration,
+    /// Requests in flight: each holds an upstream connection.
+    in_flight: InFlight,
 }
 
 impl Upstream {
     /// `tls` is the verifying client config; `connector` decides where TCP
-    /// connections go (see `connect`).
+    /// connections go (see `connect`); at most `max_in_flight` requests are
+    /// on their way at once (see `in_flight`).
     pub fn new(
         config: &UpstreamConfig,
         tls: rustls::ClientConfig,
         connector: Redirect,
+        max_in_flight: usize,
     ) -> Result<Self, ForwardError> {
         // HTTP/1.1 only: it is what the IdP speaks to LexisNexis, and the only
         // version in which the case of a header name survives.
@@ -257,16 +269,35 @@ impl Upstream {
             client,
             target: Target::upstream(scheme, authority)?,
             timeout: config.timeout,
+            in_flight: InFlight::new(max_in_flight),
         })
     }
 
+    /// Requests on their way to the upstream now (for the metrics).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.held()
+    }
+
+    /// A place for one request on its way here, taken before its body is
+    /// read (so it also bounds the request heads held), with the client
+    /// connection's `share` for HTTP/2; see `in_flight`. Its share is waited
+    /// for at most the upstream timeout.
+    pub async fn take_place(&self, share: Option<ConnectionShare>) -> Result<Permit, ForwardError> {
+        self.in_flight
+            .take(share, self.timeout)
+            .await
+            .map_err(ForwardError::Busy)
+    }
+
     /// Sends the request to the upstream and returns its answer as soon as
-    /// the head is in; the body streams on.
+    /// the head is in; the body streams on, holding the request's place in
+    /// flight until it is done.
     pub async fn send(
         &self,
         parts: http::request::Parts,
         body: ProxyBody,
-    ) -> Result<Response<Incoming>, ForwardError> {
+        permit: Permit,
+    ) -> Result<Response<UpstreamBody>, ForwardError> {
         let request = self.outgoing(parts, body)?;
         let started = std::time::Instant::now();
         match tokio::time::timeout(self.timeout, self.client.request(request)).await {
@@ -283,7 +314,7 @@ impl Upstream {
                 response
                     .extensions_mut()
                     .insert(UpstreamTime(started.elapsed()));
-                Ok(response)
+                Ok(response.map(|body| UpstreamBody::new(body, permit)))
             }
         }
     }

@@ -4,3 +4,4 @@
 
 pub mod connect;
 pub mod forward;
+pub mod in_flight;

@@ -559,3 +559,74 @@ async fn a_rapid_reset_across_reconnects_shares_one_line_budget() {
     );
     assert!(upstream.requests().is_empty(), "nothing reached LexisNexis");
 }
+
+/// HEADERS for a GET of `path` on stream `id`, ending the stream.
+fn http2_get(id: u32, path: &str) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", "idv-vendor.test"),
+    ] {
+        block.push(0x00);
+        block.push(u8::try_from(name.len()).expect("short"));
+        block.extend_from_slice(name.as_bytes());
+        block.push(u8::try_from(value.len()).expect("short"));
+        block.extend_from_slice(value.as_bytes());
+    }
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&u32::try_from(block.len()).expect("small").to_be_bytes()[1..]);
+    frame.push(0x1); // HEADERS
+    frame.push(0x4 | 0x1); // END_HEADERS | END_STREAM
+    frame.extend_from_slice(&id.to_be_bytes());
+    frame.extend_from_slice(&block);
+    frame
+}
+
+#[tokio::test]
+async fn an_http2_client_that_never_opens_its_windows_holds_eight_upstream_connections_until_the_write_timeout()
+ {
+    const STREAMS: u32 = 20;
+    let (proxy, [upstream, _socure]) = proxy_with(Options {
+        listen_extra: "write_timeout_seconds = 1".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let mut opening = Vec::from(HTTP2_PREFACE);
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: no answer byte may be sent, and no
+    // WINDOW_UPDATE ever comes. The server's SETTINGS is acknowledged.
+    opening.extend_from_slice(&[0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0, 0x4, 0, 0, 0, 0]);
+    opening.extend_from_slice(&[0, 0, 0, 0x4, 0x1, 0, 0, 0, 0]);
+    for n in 0..STREAMS {
+        opening.extend_from_slice(&http2_get(2 * n + 1, "/passthrough"));
+    }
+    stream.write_all(&opening).await.expect("streams opened");
+    // Eight answers wait on the client with their upstream connections;
+    // the other streams wait for one of those eight places.
+    upstream.wait_for_requests(8).await;
+    let text = metric_reaches(proxy.admin, "socure_shadow_proxy_upstream_in_flight", 8.0).await;
+    assert_eq!(
+        metric(&text, "socure_shadow_proxy_upstream_in_flight"),
+        8.0,
+        "the connection's share, and no more"
+    );
+    // No answer moves for the write timeout: the connection is closed...
+    metric_reaches(proxy.admin, &timed_out("write"), 1.0).await;
+    closed_by_proxy(&mut stream).await;
+    // ... and every upstream connection it held is released.
+    metric_until(
+        proxy.admin,
+        "socure_shadow_proxy_upstream_in_flight",
+        |held| held == 0.0,
+    )
+    .await;
+    let answer = send(proxy.addr, &request("GET", "/after", &[], b"")).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        upstream.requests().len(),
+        9,
+        "the waiting streams never went"
+    );
+}
