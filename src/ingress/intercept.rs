@@ -32,7 +32,7 @@ use crate::config::{Host, HostPort, InterceptConfig, UpstreamConfig};
 use crate::ingress::authority::Authority;
 use crate::ingress::serve::{self, Drain, HttpServing};
 use crate::ingress::tunnel::{self, Carried, OpenError, TunnelRules};
-use crate::ops::metrics::Metrics;
+use crate::ops::metrics::{ConnectRefused, Metrics};
 use crate::upstream::forward::{ForwardError, Target};
 
 /// Answers the `CONNECT`s of forward-proxy mode.
@@ -161,6 +161,8 @@ impl Interceptor {
             Way::Intercept(to) => self.intercept(client, request, to),
             Way::WrongPort => {
                 tracing::info!(to = %request.uri(), "CONNECT refused: an intercepted host at another port");
+                self.metrics
+                    .connect_refused(ConnectRefused::InterceptedHostOtherPort);
                 refuse(ForwardError::Forbidden(
                     "CONNECT refused: this host is carried only at its configured port\n",
                 ))
@@ -200,6 +202,7 @@ impl Interceptor {
                     reason = refusal.reason(),
                     "CONNECT refused"
                 );
+                self.metrics.connect_refused(refusal.counted());
                 return refuse(refusal.into_error());
             }
             Err(OpenError::Unreachable(err)) => return refuse(ForwardError::Tunnel(err)),

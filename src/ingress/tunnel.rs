@@ -2,12 +2,13 @@
 //!
 //! The rules are Squid's defaults and a little more: only port 443, never
 //! an internal address (loopback, private, shared, link-local, unspecified,
-//! multicast, broadcast, and IPv6 forms of these), never one of the proxy's
-//! own ports. They are judged on what the host name resolves to, because a
-//! name or an odd spelling (`127.1`, `0x7f000001`) can lead anywhere; and
-//! the connection then goes to the addresses that were judged, never to a
-//! second lookup that DNS could answer differently. `listen.tunnel_allow`
-//! names destinations the rules let through.
+//! multicast, broadcast, reserved, and every IPv6 form that carries one of
+//! these: mapped, translated, compatible, NAT64, 6to4, Teredo), never one of
+//! the proxy's own ports. They are judged on what the host name resolves
+//! to, because a name or an odd spelling (`127.1`, `0x7f000001`) can lead
+//! anywhere; and the connection then goes to the addresses that were
+//! judged, never to a second lookup that DNS could answer differently.
+//! `listen.tunnel_allow` names destinations the rules let through.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
@@ -21,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::config::{Host, HostPort, InterceptConfig};
+use crate::ops::metrics::ConnectRefused;
 use crate::upstream::forward::ForwardError;
 
 /// The only port tunnelled without a `tunnel_allow` entry: HTTPS.
@@ -47,6 +49,16 @@ impl Refusal {
             Refusal::OwnPort => "one of the proxy's own ports",
             Refusal::Port => "only port 443 is tunnelled",
             Refusal::Internal(kind) => kind,
+        }
+    }
+
+    /// The reason as `connects_refused_total` counts it.
+    pub fn counted(self) -> ConnectRefused {
+        match self {
+            Refusal::NotListed => ConnectRefused::NotListed,
+            Refusal::OwnPort => ConnectRefused::OwnPort,
+            Refusal::Port => ConnectRefused::Port,
+            Refusal::Internal(_) => ConnectRefused::Internal,
         }
     }
 
@@ -118,12 +130,13 @@ impl TunnelRules {
         }
         let connecting = async {
             let addresses = resolve(to).await.map_err(OpenError::Unreachable)?;
+            let refused = |refusal, address: &SocketAddr| OpenError::Refused {
+                refusal,
+                address: Some(*address),
+            };
             for address in &addresses {
                 self.judge(to, *address)
-                    .map_err(|refusal| OpenError::Refused {
-                        refusal,
-                        address: Some(*address),
-                    })?;
+                    .map_err(|refusal| refused(refusal, address))?;
             }
             let mut last = std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -209,8 +222,9 @@ async fn resolve(to: &HostPort) -> std::io::Result<Vec<SocketAddr>> {
 }
 
 /// The kind of internal address `ip` is, or `None` for one a tunnel may
-/// reach. IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`)
-/// IPv6 addresses are judged as the IPv4 address they carry.
+/// reach. An IPv6 address that carries an IPv4 one (see [`embedded_v4`])
+/// is judged as that IPv4 address too: a translator or relay on the path
+/// would take the connection there.
 pub fn internal(ip: IpAddr) -> Option<&'static str> {
     match ip.to_canonical() {
         IpAddr::V4(v4) => internal_v4(v4),
@@ -235,6 +249,10 @@ fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("multicast")
     } else if ip.is_broadcast() {
         Some("broadcast")
+    } else if a >= 240 {
+        // Never assigned on the internet; what a host does with one is its
+        // own affair.
+        Some("reserved (240.0.0.0/4)")
     } else {
         None
     }
@@ -246,10 +264,8 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("unspecified")
     } else if ip.is_loopback() {
         Some("loopback")
-    } else if let Some(v4) = ip.to_ipv4() {
-        // Only the IPv4-compatible form is left here (`::a.b.c.d`); the
-        // mapped one was made IPv4 by `to_canonical`.
-        internal_v4(v4)
+    } else if let Some(kind) = embedded_v4(ip).into_iter().flatten().find_map(internal_v4) {
+        Some(kind)
     } else if first & 0xffc0 == 0xfe80 {
         Some("link-local")
     } else if first & 0xfe00 == 0xfc00 {
@@ -258,6 +274,37 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("multicast")
     } else {
         None
+    }
+}
+
+/// The IPv4 addresses an IPv6 address carries, where a connection to it may
+/// end up at them: the IPv4-mapped (`::ffff:0:0/96`), IPv4-translated
+/// (`::ffff:0:0:0/96`) and deprecated IPv4-compatible (`::/96`) forms and
+/// NAT64 (`64:ff9b::/96`, and the local-use `64:ff9b:1::/48`), all in the
+/// last 32 bits; 6to4 (`2002::/16`), in bits 16 to 47; Teredo (`2001::/32`),
+/// its server in bits 32 to 63 and its client in the last 32 bits, inverted.
+fn embedded_v4(ip: Ipv6Addr) -> [Option<Ipv4Addr>; 2] {
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match ip.segments() {
+        [0, 0, 0, 0, 0, 0 | 0xffff, high, low]
+        | [0, 0, 0, 0, 0xffff, 0, high, low]
+        | [0x64, 0xff9b, 0, 0, 0, 0, high, low]
+        | [0x64, 0xff9b, 1, _, _, _, high, low] => [Some(v4(high, low)), None],
+        [0x2002, high, low, ..] => [Some(v4(high, low)), None],
+        [
+            0x2001,
+            0,
+            server_high,
+            server_low,
+            _,
+            _,
+            client_high,
+            client_low,
+        ] => [
+            Some(v4(server_high, server_low)),
+            Some(!v4(client_high, client_low)),
+        ],
+        _ => [None, None],
     }
 }
 
@@ -410,6 +457,8 @@ mod tests {
             ("224.0.0.1", "multicast"),
             ("239.1.1.1", "multicast"),
             ("255.255.255.255", "broadcast"),
+            ("240.0.0.1", "reserved (240.0.0.0/4)"),
+            ("255.255.255.254", "reserved (240.0.0.0/4)"),
             ("::", "unspecified"),
             ("::1", "loopback"),
             ("::ffff:127.0.0.1", "loopback"),
@@ -431,12 +480,98 @@ mod tests {
             "100.128.0.0",
             "172.32.0.1",
             "1.1.1.1",
+            "223.255.255.255",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "fec0::1",
         ] {
             assert_eq!(internal(ip(text)), None, "{text}");
         }
+    }
+
+    #[test]
+    fn ipv6_forms_that_carry_an_internal_ipv4_address_are_judged_as_it() {
+        // Each form of 127.0.0.1, 10.0.0.1 and 169.254.169.254, and of a
+        // public address (8.8.8.8) that must stay reachable.
+        for (form, internal_ones, public) in [
+            (
+                "IPv4-mapped",
+                ["::ffff:7f00:1", "::ffff:a00:1", "::ffff:a9fe:a9fe"],
+                "::ffff:808:808",
+            ),
+            (
+                "IPv4-translated",
+                ["::ffff:0:7f00:1", "::ffff:0:a00:1", "::ffff:0:a9fe:a9fe"],
+                "::ffff:0:808:808",
+            ),
+            (
+                "IPv4-compatible",
+                ["::7f00:1", "::a00:1", "::a9fe:a9fe"],
+                "::808:808",
+            ),
+            (
+                "NAT64",
+                ["64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe"],
+                "64:ff9b::808:808",
+            ),
+            (
+                "local-use NAT64",
+                [
+                    "64:ff9b:1::7f00:1",
+                    "64:ff9b:1:ab::a00:1",
+                    "64:ff9b:1:ffff:ffff:ffff:a9fe:a9fe",
+                ],
+                "64:ff9b:1::808:808",
+            ),
+            (
+                "6to4",
+                ["2002:7f00:1::1", "2002:a00:1:5::", "2002:a9fe:a9fe::"],
+                "2002:808:808::1",
+            ),
+            (
+                // The server in bits 32-63 (client 8.8.8.8, inverted, last).
+                "Teredo server",
+                [
+                    "2001:0:7f00:1::f7f7:f7f7",
+                    "2001:0:a00:1::f7f7:f7f7",
+                    "2001:0:a9fe:a9fe::f7f7:f7f7",
+                ],
+                "2001:0:808:808::f7f7:f7f7",
+            ),
+            (
+                // The client, inverted, in the last 32 bits (server 8.8.8.8).
+                "Teredo client",
+                [
+                    "2001:0:808:808::80ff:fffe",
+                    "2001:0:808:808::f5ff:fffe",
+                    "2001:0:808:808::5601:5601",
+                ],
+                "2001:0:808:808::f7f7:f7f7",
+            ),
+        ] {
+            for (text, kind) in internal_ones
+                .into_iter()
+                .zip(["loopback", "private", "link-local"])
+            {
+                assert_eq!(internal(ip(text)), Some(kind), "{form}: {text}");
+            }
+            assert_eq!(internal(ip(public)), None, "{form}: {public}");
+        }
+        // RFC 4380's own example: server 65.54.227.120, client 192.0.2.45.
+        assert_eq!(internal(ip("2001:0:4136:e378:8000:63bf:3fff:fdd2")), None);
+        assert_eq!(
+            internal(ip("2002:f000:1::")),
+            Some("reserved (240.0.0.0/4)")
+        );
+        // Judged on what a name resolved to as on a literal.
+        assert_eq!(
+            judged(
+                &rules(true, &[], &[]),
+                "name.test:443",
+                "[64:ff9b::7f00:1]:443"
+            ),
+            Err(Refusal::Internal("loopback"))
+        );
     }
 
     fn rules(other_hosts: bool, allow: &[&str], own_ports: &[u16]) -> TunnelRules {
@@ -447,7 +582,7 @@ mod tests {
                 .map(|entry| HostPort::parse(entry).expect("entry"))
                 .collect(),
             own_ports: own_ports.to_vec(),
-            connect_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 
