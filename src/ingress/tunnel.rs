@@ -8,7 +8,9 @@
 //! to, because a name or an odd spelling (`127.1`, `0x7f000001`) can lead
 //! anywhere; and the connection then goes to the addresses that were
 //! judged, never to a second lookup that DNS could answer differently.
-//! `listen.tunnel_allow` names destinations the rules let through.
+//! `listen.tunnel_allow` names destinations the rules let through, except
+//! the proxy's own ports on this host, which no entry overrides (a tunnel
+//! there nests `CONNECT`s without end).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
@@ -18,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use crate::config::{Host, HostPort, InterceptConfig};
@@ -33,7 +35,8 @@ const HTTPS_PORT: u16 = 443;
 pub enum Refusal {
     /// `tunnel_other_hosts` is off and `tunnel_allow` does not name it.
     NotListed,
-    /// One of the proxy's own ports (data or admin), on any host.
+    /// One of the proxy's own ports (data or admin): on any host unless
+    /// `tunnel_allow` names it, on this host even when it does.
     OwnPort,
     /// A port other than 443.
     Port,
@@ -135,6 +138,10 @@ impl TunnelRules {
                 address: Some(*address),
             };
             for address in &addresses {
+                // Before the allow list: no entry may loop back into the proxy.
+                if self.own_ports.contains(&address.port()) && is_this_host(address.ip()).await {
+                    return Err(refused(Refusal::OwnPort, address));
+                }
                 self.judge(to, *address)
                     .map_err(|refusal| refused(refusal, address))?;
             }
@@ -195,6 +202,19 @@ impl TunnelRules {
                     Host::Name(_) => entry.host == to.host,
                 }
         })
+    }
+}
+
+/// Whether `ip` is one of this host's own addresses: one a socket can be
+/// bound to (loopback, unspecified, and every interface's, so a listener on
+/// `0.0.0.0` is recognised by whichever address names it). Binding is a
+/// local call that never waits on the network. When the answer is not a
+/// plain "no such address", it is taken as yes: the refusal is the safe
+/// side, and it only ever applies to the proxy's own ports.
+async fn is_this_host(ip: IpAddr) -> bool {
+    match UdpSocket::bind(SocketAddr::new(ip.to_canonical(), 0)).await {
+        Ok(_) => true,
+        Err(err) => err.kind() != std::io::ErrorKind::AddrNotAvailable,
     }
 }
 
@@ -584,6 +604,59 @@ mod tests {
             own_ports: own_ports.to_vec(),
             connect_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// A listener on 127.0.0.1 port 0, standing for the proxy's own port.
+    async fn listener() -> (std::net::TcpListener, u16) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let port = listener.local_addr().expect("addr").port();
+        (listener, port)
+    }
+
+    /// Whether a connection is waiting at `listener`: one `open` made would
+    /// be, as the connect completes before `open` returns. (A plain
+    /// non-blocking `accept`, so no readiness the runtime has yet to see.)
+    fn was_reached(listener: &std::net::TcpListener) -> bool {
+        listener.accept().is_ok()
+    }
+
+    fn refusal(opened: Result<(TcpStream, SocketAddr), OpenError>) -> Option<Refusal> {
+        match opened {
+            Err(OpenError::Refused { refusal, .. }) => Some(refusal),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_proxys_own_port_on_this_host_is_refused_even_when_listed() {
+        let (own, port) = listener().await;
+        for listed in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+            for other_hosts in [true, false] {
+                let rules = rules(other_hosts, &[&listed], &[port]);
+                let to = HostPort::parse(&listed).expect("parse");
+                assert_eq!(
+                    refusal(rules.open(&to).await),
+                    Some(Refusal::OwnPort),
+                    "{listed}, tunnel_other_hosts = {other_hosts}"
+                );
+            }
+        }
+        assert!(!was_reached(&own), "no connection was made to the own port");
+        // The same entry opens while the port is not the proxy's.
+        let rules = rules(true, &[&format!("127.0.0.1:{port}")], &[]);
+        let to = HostPort::parse(&format!("127.0.0.1:{port}")).expect("parse");
+        assert!(rules.open(&to).await.is_ok());
+        assert!(was_reached(&own));
+    }
+
+    #[tokio::test]
+    async fn this_hosts_addresses_are_those_a_socket_binds_to() {
+        for text in ["127.0.0.1", "127.0.0.2", "0.0.0.0", "::ffff:127.0.0.1"] {
+            assert!(is_this_host(ip(text)).await, "{text}");
+        }
+        // TEST-NET-3: documentation only, on no interface.
+        assert!(!is_this_host(ip("203.0.113.9")).await);
     }
 
     fn judged(rules: &TunnelRules, asked: &str, resolved: &str) -> Result<(), Refusal> {
