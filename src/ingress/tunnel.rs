@@ -8,9 +8,11 @@
 //! to, because a name or an odd spelling (`127.1`, `0x7f000001`) can lead
 //! anywhere; and the connection then goes to the addresses that were
 //! judged, never to a second lookup that DNS could answer differently.
-//! `listen.tunnel_allow` names destinations the rules let through, except
-//! the proxy's own ports on this host, which no entry overrides (a tunnel
-//! there nests `CONNECT`s without end).
+//! `listen.tunnel_allow` names destinations the rules let through, with two
+//! exceptions no entry overrides: the proxy's own ports on this host (a
+//! tunnel there nests `CONNECT`s without end), and the addresses an
+//! intercepted host's traffic goes to ([`Intercepted`]: a tunnel there
+//! would carry the vendor's traffic past the shadow).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
@@ -19,12 +21,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper_util::client::legacy::connect::dns::Name;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
+use tower_service::Service;
 
 use crate::config::{Host, HostPort, InterceptConfig};
 use crate::ops::metrics::ConnectRefused;
+use crate::upstream::connect::Resolver;
 use crate::upstream::forward::ForwardError;
 
 /// The only port tunnelled without a `tunnel_allow` entry: HTTPS.
@@ -42,6 +47,9 @@ pub enum Refusal {
     Port,
     /// An internal address; the kind, for the log.
     Internal(&'static str),
+    /// An address an intercepted host's traffic goes to, even when
+    /// `tunnel_allow` names it: a tunnel there is the vendor unshadowed.
+    Intercepted,
 }
 
 impl Refusal {
@@ -52,6 +60,9 @@ impl Refusal {
             Refusal::OwnPort => "one of the proxy's own ports",
             Refusal::Port => "only port 443 is tunnelled",
             Refusal::Internal(kind) => kind,
+            Refusal::Intercepted => {
+                "an address an intercepted host's traffic goes to: it would pass unshadowed"
+            }
         }
     }
 
@@ -62,6 +73,7 @@ impl Refusal {
             Refusal::OwnPort => ConnectRefused::OwnPort,
             Refusal::Port => ConnectRefused::Port,
             Refusal::Internal(_) => ConnectRefused::Internal,
+            Refusal::Intercepted => ConnectRefused::InterceptedAddress,
         }
     }
 
@@ -75,6 +87,9 @@ impl Refusal {
                 "CONNECT refused: only port 443 is tunnelled, and the destinations in listen.tunnel_allow\n"
             }
             Refusal::Internal(_) => "CONNECT refused: destination not allowed\n",
+            Refusal::Intercepted => {
+                "CONNECT refused: that address is an intercepted host's; CONNECT to the host by its name\n"
+            }
         })
     }
 }
@@ -91,24 +106,35 @@ pub enum OpenError {
     /// The name did not resolve, or no address accepted the connection
     /// (502), or neither happened within the connect timeout.
     Unreachable(std::io::Error),
+    /// Where the intercepted hosts' traffic goes could not be learnt (502),
+    /// so the destination could not be told apart from it: never opened.
+    InterceptedUnknown(std::io::Error),
 }
 
 /// Where tunnels may go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TunnelRules {
     other_hosts: bool,
     allow: Vec<HostPort>,
     /// The proxy's data and admin ports, known once bound.
     own_ports: Vec<u16>,
+    /// Where intercepted traffic goes: never a tunnel's destination.
+    intercepted: Intercepted,
     connect_timeout: Duration,
 }
 
 impl TunnelRules {
-    pub fn new(config: &InterceptConfig, own_ports: Vec<u16>, connect_timeout: Duration) -> Self {
+    pub fn new(
+        config: &InterceptConfig,
+        own_ports: Vec<u16>,
+        intercepted: Intercepted,
+        connect_timeout: Duration,
+    ) -> Self {
         Self {
             other_hosts: config.tunnel_other_hosts,
             allow: config.tunnel_allow.clone(),
             own_ports,
+            intercepted,
             connect_timeout,
         }
     }
@@ -144,6 +170,20 @@ impl TunnelRules {
                 }
                 self.judge(to, *address)
                     .map_err(|refusal| refused(refusal, address))?;
+            }
+            // Last, so only a tunnel about to open costs the lookup; and
+            // whatever the allow list says.
+            let intercepted = self
+                .intercepted
+                .addresses()
+                .await
+                .map_err(OpenError::InterceptedUnknown)?;
+            if let Some(address) = addresses.iter().find(|address| {
+                intercepted
+                    .iter()
+                    .any(|goes_to| same_endpoint(goes_to, address))
+            }) {
+                return Err(refused(Refusal::Intercepted, address));
             }
             let mut last = std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -205,6 +245,12 @@ impl TunnelRules {
     }
 }
 
+/// Whether two socket addresses are the same endpoint, an IPv4-mapped IPv6
+/// address being the IPv4 one it carries.
+fn same_endpoint(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
+}
+
 /// Whether `ip` is one of this host's own addresses: one a socket can be
 /// bound to (loopback, unspecified, and every interface's, so a listener on
 /// `0.0.0.0` is recognised by whichever address names it). Binding is a
@@ -215,6 +261,61 @@ async fn is_this_host(ip: IpAddr) -> bool {
     match UdpSocket::bind(SocketAddr::new(ip.to_canonical(), 0)).await {
         Ok(_) => true,
         Err(err) => err.kind() != std::io::ErrorKind::AddrNotAvailable,
+    }
+}
+
+/// Where the proxy's intercepted traffic really goes, learnt as the upstream
+/// client learns it: the upstream's host through `upstream.connect_to` when
+/// set, every other intercepted host (and the upstream's without
+/// `connect_to`) through the upstream's resolver (`upstream.resolve`). A
+/// `CONNECT` to one of these addresses at its port, by an IP or by another
+/// name that resolves there, is refused: tunnelled, it would carry the
+/// vendor's traffic past the shadow, and intercepting it instead would mean
+/// guessing the name the client's TLS will ask for.
+#[derive(Clone)]
+pub struct Intercepted {
+    /// Each host (an IP, bracketed or not, or a name) and port the upstream
+    /// client connects to for an intercepted host.
+    endpoints: Vec<(String, u16)>,
+    /// `None` when it could not be built: then no name can be looked up, and
+    /// every tunnel is refused rather than risk one to the vendor.
+    resolver: Option<Resolver>,
+}
+
+impl Intercepted {
+    /// `endpoints` as [`Intercepted`] says; `resolver` made from the
+    /// upstream's own `[upstream] resolve`.
+    pub fn new(endpoints: Vec<(String, u16)>, resolver: Option<Resolver>) -> Self {
+        Self {
+            endpoints,
+            resolver,
+        }
+    }
+
+    /// Every address the endpoints stand for now. Lookups run on the
+    /// resolver's own tasks (hickory) or the blocking pool (getaddrinfo),
+    /// never on this thread; the caller bounds the time.
+    async fn addresses(&self) -> std::io::Result<Vec<SocketAddr>> {
+        let mut found = Vec::new();
+        for (host, port) in &self.endpoints {
+            // As hyper's connector reads an authority's host: an IP literal
+            // is not looked up.
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = literal.parse::<IpAddr>() {
+                found.push(SocketAddr::new(ip, *port));
+                continue;
+            }
+            let mut resolver = self.resolver.clone().ok_or_else(|| {
+                std::io::Error::other("the upstream's resolver could not be built")
+            })?;
+            let name: Name = host.parse().map_err(std::io::Error::other)?;
+            let addresses = resolver
+                .call(name)
+                .await
+                .map_err(|err| std::io::Error::other(err.to_string()))?;
+            found.extend(addresses.map(|address| SocketAddr::new(address.ip(), *port)));
+        }
+        Ok(found)
     }
 }
 
@@ -595,6 +696,20 @@ mod tests {
     }
 
     fn rules(other_hosts: bool, allow: &[&str], own_ports: &[u16]) -> TunnelRules {
+        rules_with(
+            other_hosts,
+            allow,
+            own_ports,
+            Intercepted::new(Vec::new(), None),
+        )
+    }
+
+    fn rules_with(
+        other_hosts: bool,
+        allow: &[&str],
+        own_ports: &[u16],
+        intercepted: Intercepted,
+    ) -> TunnelRules {
         TunnelRules {
             other_hosts,
             allow: allow
@@ -602,11 +717,13 @@ mod tests {
                 .map(|entry| HostPort::parse(entry).expect("entry"))
                 .collect(),
             own_ports: own_ports.to_vec(),
+            intercepted,
             connect_timeout: Duration::from_secs(5),
         }
     }
 
-    /// A listener on 127.0.0.1 port 0, standing for the proxy's own port.
+    /// A listener on 127.0.0.1 port 0, standing for the proxy's own port or
+    /// the vendor's.
     async fn listener() -> (std::net::TcpListener, u16) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");
@@ -657,6 +774,59 @@ mod tests {
         }
         // TEST-NET-3: documentation only, on no interface.
         assert!(!is_this_host(ip("203.0.113.9")).await);
+    }
+
+    #[tokio::test]
+    async fn an_intercepted_hosts_address_is_refused_even_when_listed() {
+        let (vendor, port) = listener().await;
+        let by_ip = Intercepted::new(vec![("127.0.0.1".into(), port)], None);
+        let by_name = Intercepted::new(
+            vec![("localhost".into(), port)],
+            Some(Resolver::new(&crate::config::Resolve::System).expect("resolver")),
+        );
+        for intercepted in [by_ip, by_name] {
+            let rules = rules_with(
+                true,
+                &[&format!("127.0.0.1:{port}"), &format!("localhost:{port}")],
+                &[],
+                intercepted,
+            );
+            // By the address in two spellings, and by a name that resolves to it.
+            for asked in [
+                format!("127.0.0.1:{port}"),
+                format!("[::ffff:127.0.0.1]:{port}"),
+                format!("localhost:{port}"),
+            ] {
+                let to = HostPort::parse(&asked).expect("parse");
+                assert_eq!(
+                    refusal(rules.open(&to).await),
+                    Some(Refusal::Intercepted),
+                    "{asked}"
+                );
+            }
+        }
+        assert!(
+            !was_reached(&vendor),
+            "no connection was made to the vendor"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_is_not_opened_when_the_intercepted_hosts_cannot_be_looked_up() {
+        let (far, port) = listener().await;
+        // A name and no resolver: where the vendor is cannot be known.
+        let rules = rules_with(
+            true,
+            &[&format!("127.0.0.1:{port}")],
+            &[],
+            Intercepted::new(vec![("vendor.test".into(), 443)], None),
+        );
+        let to = HostPort::parse(&format!("127.0.0.1:{port}")).expect("parse");
+        assert!(matches!(
+            rules.open(&to).await,
+            Err(OpenError::InterceptedUnknown(_))
+        ));
+        assert!(!was_reached(&far));
     }
 
     fn judged(rules: &TunnelRules, asked: &str, resolved: &str) -> Result<(), Refusal> {

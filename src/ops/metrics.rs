@@ -86,16 +86,19 @@ pub enum ConnectRefused {
     Port = 2,
     /// An internal address, not in `tunnel_allow`.
     Internal = 3,
+    /// An address an intercepted host's traffic goes to.
+    InterceptedAddress = 4,
     /// An intercepted host at a port it is not intercepted at.
-    InterceptedHostOtherPort = 4,
+    InterceptedHostOtherPort = 5,
 }
 
 impl ConnectRefused {
-    pub const ALL: [ConnectRefused; 5] = [
+    pub const ALL: [ConnectRefused; 6] = [
         ConnectRefused::NotListed,
         ConnectRefused::OwnPort,
         ConnectRefused::Port,
         ConnectRefused::Internal,
+        ConnectRefused::InterceptedAddress,
         ConnectRefused::InterceptedHostOtherPort,
     ];
 
@@ -105,6 +108,7 @@ impl ConnectRefused {
             ConnectRefused::OwnPort => "own_port",
             ConnectRefused::Port => "port",
             ConnectRefused::Internal => "internal",
+            ConnectRefused::InterceptedAddress => "intercepted_address",
             ConnectRefused::InterceptedHostOtherPort => "intercepted_host_other_port",
         }
     }
@@ -495,7 +499,7 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (
         Kind::Counter,
         "connects_refused_total",
-        "Forward-proxy CONNECTs refused with 403, by reason: not_listed (listen.tunnel_other_hosts off, not in listen.tunnel_allow), own_port (the proxy's own data or admin port), port (not 443), internal (an internal address, IPv6 forms that carry one included), intercepted_host_other_port.",
+        "Forward-proxy CONNECTs refused with 403, by reason: not_listed (listen.tunnel_other_hosts off, not in listen.tunnel_allow), own_port (the proxy's own data or admin port), port (not 443), internal (an internal address, IPv6 forms that carry one included), intercepted_address (where an intercepted host's traffic goes: never a blind tunnel), intercepted_host_other_port.",
     ),
     (
         Kind::Counter,

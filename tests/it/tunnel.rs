@@ -74,6 +74,9 @@ tunnel_other_hosts = true
 address = "127.0.0.1:0"
 [upstream]
 base_url = "https://{VENDOR_HOST}"
+# Where the vendor is, so no tunnel looks it up in the machine's DNS (a
+# tunnel is never opened to the vendor's address). Nothing listens there.
+connect_to = "127.0.0.1:9"
 connect_timeout_seconds = {CONNECT_TIMEOUT_SECONDS}
 [shadow]
 log_path = "{log}"
