@@ -289,6 +289,55 @@ fn a_forward_proxy_that_tunnels_cannot_listen_on_443() {
 }
 
 #[test]
+fn a_tunnel_allow_entry_for_the_proxys_own_port_is_named_at_its_line() {
+    // listen.address is 127.0.0.1:8080 and admin.address 127.0.0.1:9901 by default.
+    for entry in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "LocalHost.:9901",
+        "proxy.localhost:9901",
+        "127.0.0.2:9901",
+        "0.0.0.0:8080",
+        "[::1]:9901",
+        "[::]:8080",
+        "[::ffff:127.0.0.1]:8080",
+    ] {
+        let text = format!("{FORWARD}tunnel_allow = [\"{entry}\"]\n{MINIMAL}");
+        let lines = Config::from_toml(&text, &env(&[]))
+            .expect_err("invalid")
+            .lines();
+        assert_eq!(lines.len(), 1, "{entry}: {lines:?}");
+        assert!(
+            lines[0].starts_with("line 5: listen.tunnel_allow: ")
+                && lines[0].contains("this proxy's own")
+                && lines[0].contains("address"),
+            "{entry}: {lines:?}"
+        );
+    }
+    // The listen or admin address's own IP, whatever it is.
+    let text = format!(
+        "{FORWARD}address = \"10.1.2.3:8443\"\ntunnel_allow = [\"10.1.2.3:8443\", \"10.1.2.4:8443\", \"partner.example:8443\"]\n\
+         [admin]\naddress = \"10.1.2.3:9000\"\n{MINIMAL}"
+    );
+    assert_eq!(
+        error_lines(&text),
+        [
+            "listen.tunnel_allow: 10.1.2.3:8443 is this proxy's own listen.address: a tunnel there would be a CONNECT to the proxy itself; remove the entry"
+        ]
+    );
+    // Other ports on this host, and the same ports elsewhere, are fine; so is
+    // a port bound as 0 (the run-time rule knows the port once bound).
+    let fine = format!(
+        "{FORWARD}tunnel_allow = [\"127.0.0.1:8081\", \"localhost:5000\", \"10.9.9.9:8080\", \"partner.example:9901\"]\n{MINIMAL}"
+    );
+    assert!(Config::from_toml(&fine, &env(&[])).is_ok());
+    let unbound = format!(
+        "{FORWARD}address = \"127.0.0.1:0\"\ntunnel_allow = [\"127.0.0.1:8080\"]\n[admin]\naddress = \"127.0.0.1:0\"\n{MINIMAL}"
+    );
+    assert!(Config::from_toml(&unbound, &env(&[])).is_ok());
+}
+
+#[test]
 fn mode_keys_that_do_not_fit_are_each_named() {
     let lines = error_lines(&format!(
         "{MINIMAL}[listen]\nmode = \"forward_proxy\"\ntls_cert_file = \"/c\"\ntls_key_file = \"/k\"\n"

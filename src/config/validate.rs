@@ -139,6 +139,9 @@ pub(super) fn validate(
             }
         }
     }
+    if let Some(ListenMode::ForwardProxy(intercept)) = &mode {
+        check_tunnel_allow_own_ports(&intercept.tunnel_allow, address, admin_address, &mut bad);
+    }
     let client_identity = pair_of_files(
         ("upstream.client_cert_file", raw.upstream.client_cert_file),
         ("upstream.client_key_file", raw.upstream.client_key_file),
@@ -547,6 +550,46 @@ fn listen_mode(raw: RawListen, bad: &mut impl FnMut(&str, String)) -> Option<Lis
                 format!("expected \"reverse\" or \"forward_proxy\", got {other:?}"),
             );
             None
+        }
+    }
+}
+
+/// A `tunnel_allow` entry that names the proxy's own listen or admin port
+/// on this host: a tunnel there is a `CONNECT` to the proxy itself, which
+/// can nest without end (or reach the admin port from the data port). The
+/// proxy refuses such a tunnel at run time whatever the list says; this
+/// says so before start. Only what the config shows is caught here (a port
+/// bound as 0, or an address that is this host's under another name, is
+/// caught at run time).
+fn check_tunnel_allow_own_ports(
+    entries: &[HostPort],
+    listen: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    bad: &mut impl FnMut(&str, String),
+) {
+    let own = [("listen.address", listen), ("admin.address", admin)];
+    for entry in entries {
+        let local = match &entry.host {
+            Host::Name(name) => name == "localhost" || name.ends_with(".localhost"),
+            Host::Ip(ip) => {
+                let ip = ip.to_canonical();
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || own.iter().any(|(_, address)| {
+                        address.is_some_and(|address| address.ip().to_canonical() == ip)
+                    })
+            }
+        };
+        let port_of = own.iter().find(|(_, address)| {
+            address.is_some_and(|address| address.port() != 0 && address.port() == entry.port)
+        });
+        if let (true, Some((key, _))) = (local, port_of) {
+            bad(
+                "listen.tunnel_allow",
+                format!(
+                    "{entry} is this proxy's own {key}: a tunnel there would be a CONNECT to the proxy itself; remove the entry"
+                ),
+            );
         }
     }
 }

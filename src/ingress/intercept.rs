@@ -31,8 +31,9 @@ use crate::body::{ProxyBody, full};
 use crate::config::{Host, HostPort, InterceptConfig, UpstreamConfig};
 use crate::ingress::authority::Authority;
 use crate::ingress::serve::{self, Drain, HttpServing};
-use crate::ingress::tunnel::{self, Carried, OpenError, TunnelRules};
-use crate::ops::metrics::Metrics;
+use crate::ingress::tunnel::{self, Carried, Intercepted, OpenError, TunnelRules};
+use crate::ops::metrics::{ConnectRefused, Metrics};
+use crate::upstream::connect::Resolver;
 use crate::upstream::forward::{ForwardError, Target};
 
 /// Answers the `CONNECT`s of forward-proxy mode.
@@ -81,16 +82,40 @@ impl Interceptor {
         metrics: Metrics,
     ) -> Self {
         let mut hosts = config.extra_hosts.clone();
-        if let Some(host) = upstream.base_url.host().and_then(|h| Host::parse(h).ok()) {
-            hosts.push(HostPort {
+        let upstream_host = upstream
+            .base_url
+            .host()
+            .and_then(|h| Host::parse(h).ok())
+            .map(|host| HostPort {
                 host,
                 port: upstream.base_url.port_u16().unwrap_or(443),
             });
-        }
+        hosts.extend(upstream_host.clone());
+        // Where the upstream client connects for each intercepted host, as
+        // `upstream::connect::Redirect` decides it.
+        let endpoints = hosts
+            .iter()
+            .map(|to| match &upstream.connect_to {
+                Some(connect_to) if Some(to) == upstream_host.as_ref() => connect_to.clone(),
+                _ => (to.host.unbracketed(), to.port),
+            })
+            .collect();
+        // A resolver of the upstream's own kind (the preflight built one
+        // from the same settings moments ago, so this one builds too).
+        let resolver = Resolver::new(&upstream.resolve)
+            .inspect_err(|err| {
+                tracing::error!(error = %err, "no resolver for the intercepted hosts: every tunnel will be refused");
+            })
+            .ok();
         Self {
             authority,
             hosts,
-            rules: TunnelRules::new(config, own_ports, upstream.connect_timeout),
+            rules: TunnelRules::new(
+                config,
+                own_ports,
+                Intercepted::new(endpoints, resolver),
+                upstream.connect_timeout,
+            ),
             tunnel_idle_timeout: config.tunnel_idle_timeout,
             metrics,
         }
@@ -161,6 +186,8 @@ impl Interceptor {
             Way::Intercept(to) => self.intercept(client, request, to),
             Way::WrongPort => {
                 tracing::info!(to = %request.uri(), "CONNECT refused: an intercepted host at another port");
+                self.metrics
+                    .connect_refused(ConnectRefused::InterceptedHostOtherPort);
                 refuse(ForwardError::Forbidden(
                     "CONNECT refused: this host is carried only at its configured port\n",
                 ))
@@ -200,9 +227,18 @@ impl Interceptor {
                     reason = refusal.reason(),
                     "CONNECT refused"
                 );
+                self.metrics.connect_refused(refusal.counted());
                 return refuse(refusal.into_error());
             }
             Err(OpenError::Unreachable(err)) => return refuse(ForwardError::Tunnel(err)),
+            Err(OpenError::InterceptedUnknown(err)) => {
+                tracing::warn!(
+                    %to,
+                    error = %err,
+                    "CONNECT not opened: where the intercepted hosts' traffic goes could not be learnt, so this tunnel could be to them"
+                );
+                return refuse(ForwardError::Tunnel(err));
+            }
         };
         let Some(permit) = client.take_permit() else {
             return refuse(ForwardError::Forbidden("one CONNECT per connection\n"));

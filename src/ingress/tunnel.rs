@@ -2,12 +2,17 @@
 //!
 //! The rules are Squid's defaults and a little more: only port 443, never
 //! an internal address (loopback, private, shared, link-local, unspecified,
-//! multicast, broadcast, and IPv6 forms of these), never one of the proxy's
-//! own ports. They are judged on what the host name resolves to, because a
-//! name or an odd spelling (`127.1`, `0x7f000001`) can lead anywhere; and
-//! the connection then goes to the addresses that were judged, never to a
-//! second lookup that DNS could answer differently. `listen.tunnel_allow`
-//! names destinations the rules let through.
+//! multicast, broadcast, reserved, and every IPv6 form that carries one of
+//! these: mapped, translated, compatible, NAT64, 6to4, Teredo), never one of
+//! the proxy's own ports. They are judged on what the host name resolves
+//! to, because a name or an odd spelling (`127.1`, `0x7f000001`) can lead
+//! anywhere; and the connection then goes to the addresses that were
+//! judged, never to a second lookup that DNS could answer differently.
+//! `listen.tunnel_allow` names destinations the rules let through, with two
+//! exceptions no entry overrides: the proxy's own ports on this host (a
+//! tunnel there nests `CONNECT`s without end), and the addresses an
+//! intercepted host's traffic goes to ([`Intercepted`]: a tunnel there
+//! would carry the vendor's traffic past the shadow).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
@@ -16,11 +21,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper_util::client::legacy::connect::dns::Name;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
+use tower_service::Service;
 
 use crate::config::{Host, HostPort, InterceptConfig};
+use crate::ops::metrics::ConnectRefused;
+use crate::upstream::connect::Resolver;
 use crate::upstream::forward::ForwardError;
 
 /// The only port tunnelled without a `tunnel_allow` entry: HTTPS.
@@ -31,12 +40,16 @@ const HTTPS_PORT: u16 = 443;
 pub enum Refusal {
     /// `tunnel_other_hosts` is off and `tunnel_allow` does not name it.
     NotListed,
-    /// One of the proxy's own ports (data or admin), on any host.
+    /// One of the proxy's own ports (data or admin): on any host unless
+    /// `tunnel_allow` names it, on this host even when it does.
     OwnPort,
     /// A port other than 443.
     Port,
     /// An internal address; the kind, for the log.
     Internal(&'static str),
+    /// An address an intercepted host's traffic goes to, even when
+    /// `tunnel_allow` names it: a tunnel there is the vendor unshadowed.
+    Intercepted,
 }
 
 impl Refusal {
@@ -47,6 +60,20 @@ impl Refusal {
             Refusal::OwnPort => "one of the proxy's own ports",
             Refusal::Port => "only port 443 is tunnelled",
             Refusal::Internal(kind) => kind,
+            Refusal::Intercepted => {
+                "an address an intercepted host's traffic goes to: it would pass unshadowed"
+            }
+        }
+    }
+
+    /// The reason as `connects_refused_total` counts it.
+    pub fn counted(self) -> ConnectRefused {
+        match self {
+            Refusal::NotListed => ConnectRefused::NotListed,
+            Refusal::OwnPort => ConnectRefused::OwnPort,
+            Refusal::Port => ConnectRefused::Port,
+            Refusal::Internal(_) => ConnectRefused::Internal,
+            Refusal::Intercepted => ConnectRefused::InterceptedAddress,
         }
     }
 
@@ -60,6 +87,9 @@ impl Refusal {
                 "CONNECT refused: only port 443 is tunnelled, and the destinations in listen.tunnel_allow\n"
             }
             Refusal::Internal(_) => "CONNECT refused: destination not allowed\n",
+            Refusal::Intercepted => {
+                "CONNECT refused: that address is an intercepted host's; CONNECT to the host by its name\n"
+            }
         })
     }
 }
@@ -76,24 +106,35 @@ pub enum OpenError {
     /// The name did not resolve, or no address accepted the connection
     /// (502), or neither happened within the connect timeout.
     Unreachable(std::io::Error),
+    /// Where the intercepted hosts' traffic goes could not be learnt (502),
+    /// so the destination could not be told apart from it: never opened.
+    InterceptedUnknown(std::io::Error),
 }
 
 /// Where tunnels may go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TunnelRules {
     other_hosts: bool,
     allow: Vec<HostPort>,
     /// The proxy's data and admin ports, known once bound.
     own_ports: Vec<u16>,
+    /// Where intercepted traffic goes: never a tunnel's destination.
+    intercepted: Intercepted,
     connect_timeout: Duration,
 }
 
 impl TunnelRules {
-    pub fn new(config: &InterceptConfig, own_ports: Vec<u16>, connect_timeout: Duration) -> Self {
+    pub fn new(
+        config: &InterceptConfig,
+        own_ports: Vec<u16>,
+        intercepted: Intercepted,
+        connect_timeout: Duration,
+    ) -> Self {
         Self {
             other_hosts: config.tunnel_other_hosts,
             allow: config.tunnel_allow.clone(),
             own_ports,
+            intercepted,
             connect_timeout,
         }
     }
@@ -118,12 +159,31 @@ impl TunnelRules {
         }
         let connecting = async {
             let addresses = resolve(to).await.map_err(OpenError::Unreachable)?;
+            let refused = |refusal, address: &SocketAddr| OpenError::Refused {
+                refusal,
+                address: Some(*address),
+            };
             for address in &addresses {
+                // Before the allow list: no entry may loop back into the proxy.
+                if self.own_ports.contains(&address.port()) && is_this_host(address.ip()).await {
+                    return Err(refused(Refusal::OwnPort, address));
+                }
                 self.judge(to, *address)
-                    .map_err(|refusal| OpenError::Refused {
-                        refusal,
-                        address: Some(*address),
-                    })?;
+                    .map_err(|refusal| refused(refusal, address))?;
+            }
+            // Last, so only a tunnel about to open costs the lookup; and
+            // whatever the allow list says.
+            let intercepted = self
+                .intercepted
+                .addresses()
+                .await
+                .map_err(OpenError::InterceptedUnknown)?;
+            if let Some(address) = addresses.iter().find(|address| {
+                intercepted
+                    .iter()
+                    .any(|goes_to| same_endpoint(goes_to, address))
+            }) {
+                return Err(refused(Refusal::Intercepted, address));
             }
             let mut last = std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -185,6 +245,80 @@ impl TunnelRules {
     }
 }
 
+/// Whether two socket addresses are the same endpoint, an IPv4-mapped IPv6
+/// address being the IPv4 one it carries.
+fn same_endpoint(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
+}
+
+/// Whether `ip` is one of this host's own addresses: one a socket can be
+/// bound to (loopback, unspecified, and every interface's, so a listener on
+/// `0.0.0.0` is recognised by whichever address names it). Binding is a
+/// local call that never waits on the network. When the answer is not a
+/// plain "no such address", it is taken as yes: the refusal is the safe
+/// side, and it only ever applies to the proxy's own ports.
+async fn is_this_host(ip: IpAddr) -> bool {
+    match UdpSocket::bind(SocketAddr::new(ip.to_canonical(), 0)).await {
+        Ok(_) => true,
+        Err(err) => err.kind() != std::io::ErrorKind::AddrNotAvailable,
+    }
+}
+
+/// Where the proxy's intercepted traffic really goes, learnt as the upstream
+/// client learns it: the upstream's host through `upstream.connect_to` when
+/// set, every other intercepted host (and the upstream's without
+/// `connect_to`) through the upstream's resolver (`upstream.resolve`). A
+/// `CONNECT` to one of these addresses at its port, by an IP or by another
+/// name that resolves there, is refused: tunnelled, it would carry the
+/// vendor's traffic past the shadow, and intercepting it instead would mean
+/// guessing the name the client's TLS will ask for.
+#[derive(Clone)]
+pub struct Intercepted {
+    /// Each host (an IP, bracketed or not, or a name) and port the upstream
+    /// client connects to for an intercepted host.
+    endpoints: Vec<(String, u16)>,
+    /// `None` when it could not be built: then no name can be looked up, and
+    /// every tunnel is refused rather than risk one to the vendor.
+    resolver: Option<Resolver>,
+}
+
+impl Intercepted {
+    /// `endpoints` as [`Intercepted`] says; `resolver` made from the
+    /// upstream's own `[upstream] resolve`.
+    pub fn new(endpoints: Vec<(String, u16)>, resolver: Option<Resolver>) -> Self {
+        Self {
+            endpoints,
+            resolver,
+        }
+    }
+
+    /// Every address the endpoints stand for now. Lookups run on the
+    /// resolver's own tasks (hickory) or the blocking pool (getaddrinfo),
+    /// never on this thread; the caller bounds the time.
+    async fn addresses(&self) -> std::io::Result<Vec<SocketAddr>> {
+        let mut found = Vec::new();
+        for (host, port) in &self.endpoints {
+            // As hyper's connector reads an authority's host: an IP literal
+            // is not looked up.
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = literal.parse::<IpAddr>() {
+                found.push(SocketAddr::new(ip, *port));
+                continue;
+            }
+            let mut resolver = self.resolver.clone().ok_or_else(|| {
+                std::io::Error::other("the upstream's resolver could not be built")
+            })?;
+            let name: Name = host.parse().map_err(std::io::Error::other)?;
+            let addresses = resolver
+                .call(name)
+                .await
+                .map_err(|err| std::io::Error::other(err.to_string()))?;
+            found.extend(addresses.map(|address| SocketAddr::new(address.ip(), *port)));
+        }
+        Ok(found)
+    }
+}
+
 /// The addresses `to` stands for: an IP as it is; a name through
 /// getaddrinfo (on a blocking-pool thread, never a runtime worker), which
 /// also reads every inet_aton spelling of an IPv4 address and the hosts
@@ -209,8 +343,9 @@ async fn resolve(to: &HostPort) -> std::io::Result<Vec<SocketAddr>> {
 }
 
 /// The kind of internal address `ip` is, or `None` for one a tunnel may
-/// reach. IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`)
-/// IPv6 addresses are judged as the IPv4 address they carry.
+/// reach. An IPv6 address that carries an IPv4 one (see [`embedded_v4`])
+/// is judged as that IPv4 address too: a translator or relay on the path
+/// would take the connection there.
 pub fn internal(ip: IpAddr) -> Option<&'static str> {
     match ip.to_canonical() {
         IpAddr::V4(v4) => internal_v4(v4),
@@ -235,6 +370,10 @@ fn internal_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("multicast")
     } else if ip.is_broadcast() {
         Some("broadcast")
+    } else if a >= 240 {
+        // Never assigned on the internet; what a host does with one is its
+        // own affair.
+        Some("reserved (240.0.0.0/4)")
     } else {
         None
     }
@@ -246,10 +385,8 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("unspecified")
     } else if ip.is_loopback() {
         Some("loopback")
-    } else if let Some(v4) = ip.to_ipv4() {
-        // Only the IPv4-compatible form is left here (`::a.b.c.d`); the
-        // mapped one was made IPv4 by `to_canonical`.
-        internal_v4(v4)
+    } else if let Some(kind) = embedded_v4(ip).into_iter().flatten().find_map(internal_v4) {
+        Some(kind)
     } else if first & 0xffc0 == 0xfe80 {
         Some("link-local")
     } else if first & 0xfe00 == 0xfc00 {
@@ -258,6 +395,37 @@ fn internal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("multicast")
     } else {
         None
+    }
+}
+
+/// The IPv4 addresses an IPv6 address carries, where a connection to it may
+/// end up at them: the IPv4-mapped (`::ffff:0:0/96`), IPv4-translated
+/// (`::ffff:0:0:0/96`) and deprecated IPv4-compatible (`::/96`) forms and
+/// NAT64 (`64:ff9b::/96`, and the local-use `64:ff9b:1::/48`), all in the
+/// last 32 bits; 6to4 (`2002::/16`), in bits 16 to 47; Teredo (`2001::/32`),
+/// its server in bits 32 to 63 and its client in the last 32 bits, inverted.
+fn embedded_v4(ip: Ipv6Addr) -> [Option<Ipv4Addr>; 2] {
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match ip.segments() {
+        [0, 0, 0, 0, 0, 0 | 0xffff, high, low]
+        | [0, 0, 0, 0, 0xffff, 0, high, low]
+        | [0x64, 0xff9b, 0, 0, 0, 0, high, low]
+        | [0x64, 0xff9b, 1, _, _, _, high, low] => [Some(v4(high, low)), None],
+        [0x2002, high, low, ..] => [Some(v4(high, low)), None],
+        [
+            0x2001,
+            0,
+            server_high,
+            server_low,
+            _,
+            _,
+            client_high,
+            client_low,
+        ] => [
+            Some(v4(server_high, server_low)),
+            Some(!v4(client_high, client_low)),
+        ],
+        _ => [None, None],
     }
 }
 
@@ -410,6 +578,8 @@ mod tests {
             ("224.0.0.1", "multicast"),
             ("239.1.1.1", "multicast"),
             ("255.255.255.255", "broadcast"),
+            ("240.0.0.1", "reserved (240.0.0.0/4)"),
+            ("255.255.255.254", "reserved (240.0.0.0/4)"),
             ("::", "unspecified"),
             ("::1", "loopback"),
             ("::ffff:127.0.0.1", "loopback"),
@@ -431,6 +601,7 @@ mod tests {
             "100.128.0.0",
             "172.32.0.1",
             "1.1.1.1",
+            "223.255.255.255",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "fec0::1",
@@ -439,7 +610,106 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ipv6_forms_that_carry_an_internal_ipv4_address_are_judged_as_it() {
+        // Each form of 127.0.0.1, 10.0.0.1 and 169.254.169.254, and of a
+        // public address (8.8.8.8) that must stay reachable.
+        for (form, internal_ones, public) in [
+            (
+                "IPv4-mapped",
+                ["::ffff:7f00:1", "::ffff:a00:1", "::ffff:a9fe:a9fe"],
+                "::ffff:808:808",
+            ),
+            (
+                "IPv4-translated",
+                ["::ffff:0:7f00:1", "::ffff:0:a00:1", "::ffff:0:a9fe:a9fe"],
+                "::ffff:0:808:808",
+            ),
+            (
+                "IPv4-compatible",
+                ["::7f00:1", "::a00:1", "::a9fe:a9fe"],
+                "::808:808",
+            ),
+            (
+                "NAT64",
+                ["64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe"],
+                "64:ff9b::808:808",
+            ),
+            (
+                "local-use NAT64",
+                [
+                    "64:ff9b:1::7f00:1",
+                    "64:ff9b:1:ab::a00:1",
+                    "64:ff9b:1:ffff:ffff:ffff:a9fe:a9fe",
+                ],
+                "64:ff9b:1::808:808",
+            ),
+            (
+                "6to4",
+                ["2002:7f00:1::1", "2002:a00:1:5::", "2002:a9fe:a9fe::"],
+                "2002:808:808::1",
+            ),
+            (
+                // The server in bits 32-63 (client 8.8.8.8, inverted, last).
+                "Teredo server",
+                [
+                    "2001:0:7f00:1::f7f7:f7f7",
+                    "2001:0:a00:1::f7f7:f7f7",
+                    "2001:0:a9fe:a9fe::f7f7:f7f7",
+                ],
+                "2001:0:808:808::f7f7:f7f7",
+            ),
+            (
+                // The client, inverted, in the last 32 bits (server 8.8.8.8).
+                "Teredo client",
+                [
+                    "2001:0:808:808::80ff:fffe",
+                    "2001:0:808:808::f5ff:fffe",
+                    "2001:0:808:808::5601:5601",
+                ],
+                "2001:0:808:808::f7f7:f7f7",
+            ),
+        ] {
+            for (text, kind) in internal_ones
+                .into_iter()
+                .zip(["loopback", "private", "link-local"])
+            {
+                assert_eq!(internal(ip(text)), Some(kind), "{form}: {text}");
+            }
+            assert_eq!(internal(ip(public)), None, "{form}: {public}");
+        }
+        // RFC 4380's own example: server 65.54.227.120, client 192.0.2.45.
+        assert_eq!(internal(ip("2001:0:4136:e378:8000:63bf:3fff:fdd2")), None);
+        assert_eq!(
+            internal(ip("2002:f000:1::")),
+            Some("reserved (240.0.0.0/4)")
+        );
+        // Judged on what a name resolved to as on a literal.
+        assert_eq!(
+            judged(
+                &rules(true, &[], &[]),
+                "name.test:443",
+                "[64:ff9b::7f00:1]:443"
+            ),
+            Err(Refusal::Internal("loopback"))
+        );
+    }
+
     fn rules(other_hosts: bool, allow: &[&str], own_ports: &[u16]) -> TunnelRules {
+        rules_with(
+            other_hosts,
+            allow,
+            own_ports,
+            Intercepted::new(Vec::new(), None),
+        )
+    }
+
+    fn rules_with(
+        other_hosts: bool,
+        allow: &[&str],
+        own_ports: &[u16],
+        intercepted: Intercepted,
+    ) -> TunnelRules {
         TunnelRules {
             other_hosts,
             allow: allow
@@ -447,8 +717,116 @@ mod tests {
                 .map(|entry| HostPort::parse(entry).expect("entry"))
                 .collect(),
             own_ports: own_ports.to_vec(),
-            connect_timeout: Duration::from_secs(1),
+            intercepted,
+            connect_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// A listener on 127.0.0.1 port 0, standing for the proxy's own port or
+    /// the vendor's.
+    async fn listener() -> (std::net::TcpListener, u16) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let port = listener.local_addr().expect("addr").port();
+        (listener, port)
+    }
+
+    /// Whether a connection is waiting at `listener`: one `open` made would
+    /// be, as the connect completes before `open` returns. (A plain
+    /// non-blocking `accept`, so no readiness the runtime has yet to see.)
+    fn was_reached(listener: &std::net::TcpListener) -> bool {
+        listener.accept().is_ok()
+    }
+
+    fn refusal(opened: Result<(TcpStream, SocketAddr), OpenError>) -> Option<Refusal> {
+        match opened {
+            Err(OpenError::Refused { refusal, .. }) => Some(refusal),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_proxys_own_port_on_this_host_is_refused_even_when_listed() {
+        let (own, port) = listener().await;
+        for listed in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+            for other_hosts in [true, false] {
+                let rules = rules(other_hosts, &[&listed], &[port]);
+                let to = HostPort::parse(&listed).expect("parse");
+                assert_eq!(
+                    refusal(rules.open(&to).await),
+                    Some(Refusal::OwnPort),
+                    "{listed}, tunnel_other_hosts = {other_hosts}"
+                );
+            }
+        }
+        assert!(!was_reached(&own), "no connection was made to the own port");
+        // The same entry opens while the port is not the proxy's.
+        let rules = rules(true, &[&format!("127.0.0.1:{port}")], &[]);
+        let to = HostPort::parse(&format!("127.0.0.1:{port}")).expect("parse");
+        assert!(rules.open(&to).await.is_ok());
+        assert!(was_reached(&own));
+    }
+
+    #[tokio::test]
+    async fn this_hosts_addresses_are_those_a_socket_binds_to() {
+        for text in ["127.0.0.1", "127.0.0.2", "0.0.0.0", "::ffff:127.0.0.1"] {
+            assert!(is_this_host(ip(text)).await, "{text}");
+        }
+        // TEST-NET-3: documentation only, on no interface.
+        assert!(!is_this_host(ip("203.0.113.9")).await);
+    }
+
+    #[tokio::test]
+    async fn an_intercepted_hosts_address_is_refused_even_when_listed() {
+        let (vendor, port) = listener().await;
+        let by_ip = Intercepted::new(vec![("127.0.0.1".into(), port)], None);
+        let by_name = Intercepted::new(
+            vec![("localhost".into(), port)],
+            Some(Resolver::new(&crate::config::Resolve::System).expect("resolver")),
+        );
+        for intercepted in [by_ip, by_name] {
+            let rules = rules_with(
+                true,
+                &[&format!("127.0.0.1:{port}"), &format!("localhost:{port}")],
+                &[],
+                intercepted,
+            );
+            // By the address in two spellings, and by a name that resolves to it.
+            for asked in [
+                format!("127.0.0.1:{port}"),
+                format!("[::ffff:127.0.0.1]:{port}"),
+                format!("localhost:{port}"),
+            ] {
+                let to = HostPort::parse(&asked).expect("parse");
+                assert_eq!(
+                    refusal(rules.open(&to).await),
+                    Some(Refusal::Intercepted),
+                    "{asked}"
+                );
+            }
+        }
+        assert!(
+            !was_reached(&vendor),
+            "no connection was made to the vendor"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_is_not_opened_when_the_intercepted_hosts_cannot_be_looked_up() {
+        let (far, port) = listener().await;
+        // A name and no resolver: where the vendor is cannot be known.
+        let rules = rules_with(
+            true,
+            &[&format!("127.0.0.1:{port}")],
+            &[],
+            Intercepted::new(vec![("vendor.test".into(), 443)], None),
+        );
+        let to = HostPort::parse(&format!("127.0.0.1:{port}")).expect("parse");
+        assert!(matches!(
+            rules.open(&to).await,
+            Err(OpenError::InterceptedUnknown(_))
+        ));
+        assert!(!was_reached(&far));
     }
 
     fn judged(rules: &TunnelRules, asked: &str, resolved: &str) -> Result<(), Refusal> {

@@ -86,6 +86,45 @@ pub enum BusyLimit {
 
 const BUSY_LIMITS: [&str; 2] = ["process", "connection"];
 
+/// Why a forward-proxy `CONNECT` was refused with 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefused {
+    /// Not intercepted, and neither `tunnel_other_hosts` nor `tunnel_allow` lets it through.
+    NotListed = 0,
+    /// One of the proxy's own ports.
+    OwnPort = 1,
+    /// A port other than 443, not in `tunnel_allow`.
+    Port = 2,
+    /// An internal address, not in `tunnel_allow`.
+    Internal = 3,
+    /// An address an intercepted host's traffic goes to.
+    InterceptedAddress = 4,
+    /// An intercepted host at a port it is not intercepted at.
+    InterceptedHostOtherPort = 5,
+}
+
+impl ConnectRefused {
+    pub const ALL: [ConnectRefused; 6] = [
+        ConnectRefused::NotListed,
+        ConnectRefused::OwnPort,
+        ConnectRefused::Port,
+        ConnectRefused::Internal,
+        ConnectRefused::InterceptedAddress,
+        ConnectRefused::InterceptedHostOtherPort,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectRefused::NotListed => "not_listed",
+            ConnectRefused::OwnPort => "own_port",
+            ConnectRefused::Port => "port",
+            ConnectRefused::Internal => "internal",
+            ConnectRefused::InterceptedAddress => "intercepted_address",
+            ConnectRefused::InterceptedHostOtherPort => "intercepted_host_other_port",
+        }
+    }
+}
+
 /// The handles the proxy updates. Cloning is one reference count: a clone
 /// is taken per shadowed request, on the forward path.
 #[derive(Clone)]
@@ -139,6 +178,7 @@ struct Series {
     agreement: Vec<Counter>,
     fleet_calls: Vec<Counter>,
     fleet_latency: Histogram,
+    connects_refused: Vec<Counter>,
 }
 
 /// What one call to the fleet's Redis came to: `(call, result)` labels.
@@ -296,6 +336,11 @@ impl Metrics {
                 })
                 .collect(),
             fleet_latency: r.histogram("fleet_latency_seconds"),
+            connects_refused: r.counters(
+                "connects_refused_total",
+                "reason",
+                &ConnectRefused::ALL.map(ConnectRefused::label),
+            ),
         }))
     }
 
@@ -469,6 +514,13 @@ impl Metrics {
     pub fn tunnel_idle_timed_out(&self) {
         self.timed_out(Phase::TunnelIdle);
     }
+
+    /// A forward-proxy `CONNECT` answered 403.
+    pub fn connect_refused(&self, why: ConnectRefused) {
+        if let Some(counter) = self.0.connects_refused.get(why as usize) {
+            counter.increment(1);
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -493,6 +545,11 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
         Kind::Histogram,
         "fleet_latency_seconds",
         "Round trip of a call to the fleet's Redis, to its answer or its failure.",
+    ),
+    (
+        Kind::Counter,
+        "connects_refused_total",
+        "Forward-proxy CONNECTs refused with 403, by reason: not_listed (listen.tunnel_other_hosts off, not in listen.tunnel_allow), own_port (the proxy's own data or admin port), port (not 443), internal (an internal address, IPv6 forms that carry one included), intercepted_address (where an intercepted host's traffic goes: never a blind tunnel), intercepted_host_other_port.",
     ),
     (
         Kind::Counter,

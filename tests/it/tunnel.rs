@@ -15,6 +15,10 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::support::tls::*;
 use crate::support::*;
 
+/// The proxy's `upstream.connect_timeout_seconds`, which bounds opening a
+/// tunnel: a refusal that tried no connection comes well within it.
+const CONNECT_TIMEOUT_SECONDS: u64 = 5;
+
 /// How long a client that must not be answered is watched. Not a
 /// synchronisation: an answer that should not come would come at once.
 const NOT_ANSWERED: Duration = Duration::from_millis(500);
@@ -70,7 +74,10 @@ tunnel_other_hosts = true
 address = "127.0.0.1:0"
 [upstream]
 base_url = "https://{VENDOR_HOST}"
-connect_timeout_seconds = 5
+# Where the vendor is, so no tunnel looks it up in the machine's DNS (a
+# tunnel is never opened to the vendor's address). Nothing listens there.
+connect_to = "127.0.0.1:9"
+connect_timeout_seconds = {CONNECT_TIMEOUT_SECONDS}
 [shadow]
 log_path = "{log}"
 "#,
@@ -117,6 +124,53 @@ async fn every_spelling_of_loopback_is_refused_and_never_reached() {
         assert_eq!(answer.status(), 403, "{spelling}:{port}");
     }
     assert_eq!(far.accepted(), 0, "no refused CONNECT reached the far end");
+    proxy.finish().await;
+}
+
+#[tokio::test]
+async fn ipv6_and_reserved_forms_of_internal_addresses_are_refused_at_once() {
+    let (proxy, _ca) = tunnelling_proxy("").await;
+    // Each names an internal IPv4 address a translator, relay or the kernel
+    // would reach: before they were judged as such, each was tried (a 502
+    // after the connection attempt failed).
+    let forms = [
+        ("NAT64", "[64:ff9b::7f00:1]"),
+        ("NAT64", "[64:ff9b::a9fe:a9fe]"),
+        ("local-use NAT64", "[64:ff9b:1::a00:1]"),
+        ("6to4", "[2002:7f00:1::1]"),
+        ("Teredo server", "[2001:0:a00:1::f7f7:f7f7]"),
+        ("Teredo client", "[2001:0:808:808::80ff:fffe]"),
+        ("IPv4-mapped", "[::ffff:a9fe:a9fe]"),
+        ("IPv4-translated", "[::ffff:0:7f00:1]"),
+        ("IPv4-compatible", "[::a00:1]"),
+        ("reserved", "240.0.0.1"),
+        ("broadcast", "255.255.255.255"),
+    ];
+    for (form, host) in forms {
+        let asked = Instant::now();
+        let answer = connect(proxy.addr, &format!("{host}:443")).await;
+        assert_eq!(answer.status(), 403, "{form}: {host}");
+        assert_eq!(
+            answer.body, b"CONNECT refused: destination not allowed\n",
+            "{form}: {host}"
+        );
+        // A generous bound, not a measurement: a connection attempt would
+        // have taken up to the connect timeout and ended in a 502.
+        assert!(
+            asked.elapsed() < Duration::from_secs(CONNECT_TIMEOUT_SECONDS),
+            "{form}: {host} answered after {:?}",
+            asked.elapsed()
+        );
+    }
+    // Each counted as refused for its address, none as anything else.
+    let (_, text) = admin_get(proxy.admin, "/metrics").await;
+    assert_eq!(
+        metric(
+            &text,
+            "socure_shadow_proxy_connects_refused_total{reason=\"internal\"}"
+        ),
+        forms.len() as f64
+    );
     proxy.finish().await;
 }
 

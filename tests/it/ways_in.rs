@@ -529,3 +529,87 @@ async fn an_intercepted_session_holds_its_connection_slot() {
     drop(second);
     assert_eq!(proxy.finish().await.len(), 1);
 }
+
+/// The `connects_refused_total` count for `reason`, from the admin port.
+async fn refused_for(proxy: &TestProxy, reason: &str) -> f64 {
+    let (_, text) = admin_get(proxy.admin, "/metrics").await;
+    metric(
+        &text,
+        &format!("socure_shadow_proxy_connects_refused_total{{reason=\"{reason}\"}}"),
+    )
+}
+
+#[tokio::test]
+async fn a_connect_to_the_vendors_address_is_refused_even_when_tunnel_allow_lists_it() {
+    let (pki, vendor, socure) = vendor_and_socure().await;
+    let port = vendor.addr.port();
+    // The vendor is at connect_to (127.0.0.1:PORT); the list names that
+    // address, and a name that resolves to it.
+    let (proxy, ca_dir) = forward_proxy(
+        &vendor,
+        &pki,
+        &socure,
+        &format!("tunnel_allow = [\"{}\", \"localhost:{port}\"]", vendor.addr),
+    )
+    .await;
+    for target in [
+        vendor.addr.to_string(),
+        format!("[::ffff:127.0.0.1]:{port}"),
+        format!("localhost:{port}"),
+    ] {
+        let (head, _) = connect_through(proxy.addr, &target).await;
+        assert!(
+            head.starts_with("HTTP/1.1 403"),
+            "{target}: never a blind tunnel: {head}"
+        );
+    }
+    // Each refused for that reason (and the log line names the target).
+    assert_eq!(refused_for(&proxy, "intercepted_address").await, 3.0);
+
+    // The vendor by its name is still intercepted and shadowed.
+    let mut tls = intercepted_session(proxy.addr, ca_dir.path()).await;
+    let sent = signed_iv_request(VENDOR_HOST);
+    assert_eq!(exchange(&mut tls, &sent).await.status(), 200);
+    let seen = vendor.seen();
+    assert_eq!(seen.len(), 1, "only the intercepted request reached it");
+    assert_signed_request_arrived_unchanged(&seen[0], &sent);
+    drop(tls);
+    assert_eq!(proxy.finish().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_connect_to_where_an_intercepted_name_resolves_is_refused() {
+    const SECOND: &str = "second-vendor.test";
+    let (pki, vendor, socure) = vendor_and_socure().await;
+    let second = TlsVendor::start_as(&pki.leaf("second", &[SECOND]), SECOND).await;
+    // The second host has no connect_to: the upstream's resolver (this DNS
+    // server) says where its traffic goes, and so where no tunnel may.
+    let dns = FakeDns::start(SECOND).await;
+    let ca_dir = tempfile::tempdir().expect("temp dir");
+    let made = socure_shadow_proxy::authority::init(ca_dir.path(), &[]).expect("ca init");
+    let port = second.addr.port();
+    let listen = format!(
+        "mode = \"forward_proxy\"\nca_cert_file = \"{}\"\nca_key_file = \"{}\"\n\
+         intercept_hosts = [\"{SECOND}:{port}\"]\ntunnel_allow = [\"127.0.0.1:{port}\"]",
+        made.cert_file.display(),
+        made.key_file.display(),
+    );
+    let upstream = format!(
+        "{}\ndns_servers = [\"{}\"]",
+        to_vendor(&vendor, &pki),
+        dns.addr
+    );
+    let proxy = TestProxy::from_toml(|log| config(log, &listen, &upstream, socure.addr)).await;
+
+    let (head, _) = connect_through(proxy.addr, &format!("127.0.0.1:{port}")).await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(
+        dns.asked().iter().any(|name| name == SECOND),
+        "looked up as the upstream client would: {:?}",
+        dns.asked()
+    );
+    assert_eq!(refused_for(&proxy, "intercepted_address").await, 1.0);
+    assert!(second.seen().is_empty());
+    assert!(vendor.seen().is_empty());
+    assert!(proxy.finish().await.is_empty());
+}
