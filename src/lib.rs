@@ -21,6 +21,9 @@
 //! - [`preflight`]: every step of a start that can fail short of binding,
 //!   each problem named by its config key; `check-config` and `run` both
 //!   call it, and the server starts from what it built.
+//! - [`capacity`] (beside the preflight): what a configuration lets the
+//!   proxy hold at worst, descriptors and memory, from the bounds and the
+//!   buffer sizes the layers below define.
 //! - [`server`]: the composition root: builds everything, accepts, shuts
 //!   down in stages. Nothing imports it.
 //!
@@ -28,6 +31,7 @@
 //! use is re-exported here.
 
 mod body;
+pub mod capacity;
 pub mod config;
 mod error;
 mod ingress;

@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::body::pace::Pace;
+use crate::capacity;
 use crate::config::effective::Change;
 use crate::config::reload::LiveSettings;
 use crate::config::{self, Config, Resolve};
@@ -232,6 +233,15 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         fleet,
     } = checked;
     let started_config = config.clone();
+    let worst = capacity::of(&config);
+    let descriptors = sys::raise_fd_limit();
+    if let Some(limit) = descriptors.filter(|limit| *limit < worst.descriptors) {
+        tracing::warn!(
+            limit,
+            needed = worst.descriptors,
+            "the descriptor limit (ulimit -n) is below what listen.max_connections, shadow.max_in_flight and the admin port may use: under a flood, accepts and probes could fail; raise the limit or lower those keys"
+        );
+    }
     sys::reserve_fd_table();
     sys::ignore_file_size_signal();
     if matches!(front, Front::Tls(_))
@@ -379,6 +389,8 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         upstream = %config.upstream.base_url,
         shadow_enabled = config.shadow.enabled,
         workflow = %config.shadow.instant_verify_workflow,
+        worst_case_memory_mib = capacity::mib(worst.memory.total()),
+        worst_case_descriptors = worst.descriptors,
         "socure-shadow-proxy listening"
     );
     Ok(Running {

@@ -87,3 +87,16 @@ pub fn ignore_file_size_signal() {
         tracing::debug!("could not ignore SIGXFSZ");
     }
 }
+
+/// Raises the soft limit on open descriptors to the hard limit (what Go's
+/// runtime and systemd's services do; nginx has `worker_rlimit_nofile`),
+/// and returns the soft limit in force: the proxy's bounds are sized to fit
+/// under it (`capacity`). Best effort: `None` when it cannot be read.
+pub fn raise_fd_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return Some(hard);
+    }
+    Some(soft)
+}

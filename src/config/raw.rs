@@ -101,10 +101,15 @@ impl Default for RawListen {
             address: "127.0.0.1:8080".into(),
             // InstantVerify requests are a few KiB; this only stops abuse.
             max_request_body_bytes: 10 * 1024 * 1024,
-            max_header_bytes: 64 * 1024,
-            // The IdV app's connection pool is tens of connections; this only
-            // stops a flood from taking every descriptor.
-            max_connections: 4096,
+            // nginx's large_client_header_buffers (4 x 8 KiB); a LexisNexis
+            // request's head is under 2 KiB. Part of every connection's
+            // worst case (README, "Memory ceiling").
+            max_header_bytes: 32 * 1024,
+            // The IdV app's connection pool is tens of connections; nginx's
+            // worker_connections. It bounds the requests open at once too,
+            // so with the other defaults the worst case stays under 256 MiB
+            // (README, "Memory ceiling").
+            max_connections: 512,
             mode: "reverse".into(),
             tls_cert_file: None,
             tls_key_file: None,
@@ -125,8 +130,9 @@ impl Default for RawListen {
             write_timeout_seconds: 30.0,
             max_connection_age_seconds: 3600.0,
             // Envoy's default is 2^31 - 1, nginx's 128; the IdV app opens a
-            // handful of streams at most.
-            http2_max_concurrent_streams: 100,
+            // handful of streams at most, and each open stream holds a head
+            // and a task: eight, the upstream share of one connection.
+            http2_max_concurrent_streams: 8,
             tunnel_allow: Vec::new(),
             tunnel_idle_timeout_seconds: None,
         }

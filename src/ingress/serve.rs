@@ -32,12 +32,16 @@ use crate::upstream::in_flight::ConnectionShare;
 /// HTTP/2 flow control: what one stream, and one connection, may send
 /// before the proxy has read it. hyper's defaults (1 MiB each, and 200
 /// streams) let four connections hold 800 MB of request bodies; with these a
-/// connection holds at most 256 KiB unread, whatever its stream count.
-const HTTP2_STREAM_WINDOW: u32 = 64 * 1024;
-const HTTP2_CONNECTION_WINDOW: u32 = 256 * 1024;
+/// connection holds at most 64 KiB unread, whatever its stream count (the
+/// window is the connection's part of the memory ceiling; a stream's body is
+/// read as fast as the upstream takes it, so throughput is the stream's
+/// window per round trip, plenty on the pod's loopback).
+pub const HTTP2_STREAM_WINDOW: u32 = 64 * 1024;
+pub const HTTP2_CONNECTION_WINDOW: u32 = 64 * 1024;
 /// Answer bytes hyper queues per HTTP/2 stream for a client that is slow to
-/// take them (hyper's default is 400 KiB).
-const HTTP2_SEND_BUFFER: usize = 64 * 1024;
+/// take them (hyper's default is 400 KiB): part of every open request's
+/// worst case; a LexisNexis answer is a few KiB.
+pub const HTTP2_SEND_BUFFER: usize = 16 * 1024;
 /// Pings on an HTTP/2 connection with requests open, so a peer that
 /// vanished without a FIN is found; unanswered for as long, the connection
 /// is closed.

@@ -228,6 +228,13 @@ impl Target {
     }
 }
 
+/// How far ahead of the client an upstream connection reads an answer
+/// (hyper's default is about 400 KiB): a client that stops reading a large
+/// answer holds at most this much of it in the proxy (and the kernel's
+/// socket buffers), per upstream connection. Part of every open request's
+/// worst case (`capacity`).
+pub const UPSTREAM_READ_BUFFER: usize = 64 * 1024;
+
 /// The pooled client to the upstream. Requests go to the configured
 /// upstream, or, in forward-proxy mode, to the intercepted host a request
 /// carries as a [`Target`] extension.
@@ -258,6 +265,7 @@ impl Upstream {
             .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .http1_preserve_header_case(true)
+            .http1_max_buf_size(UPSTREAM_READ_BUFFER)
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https);
         let parts = config.base_url.clone().into_parts();

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["shadow"],
     &["proxy"],
     &["ingress"],
-    &["preflight"],
+    &["preflight", "capacity"],
     &["server"],
 ];
 

@@ -44,7 +44,10 @@ async fn proxy_with(options: Options) -> (TestProxy, [FakeVendor; 2]) {
 /// period set.
 async fn proxy_with_budget(budget: usize, body_grace_seconds: u32) -> (TestProxy, [FakeVendor; 2]) {
     proxy_with(Options {
-        listen_extra: format!("request_body_timeout_seconds = {body_grace_seconds}"),
+        // Room for the HTTP/2 test's ten streams on one connection.
+        listen_extra: format!(
+            "request_body_timeout_seconds = {body_grace_seconds}\nhttp2_max_concurrent_streams = 16"
+        ),
         shadow_extra: format!("max_buffered_bytes = {budget}"),
         ..Options::default()
     })
@@ -368,7 +371,11 @@ async fn an_http2_rapid_reset_writes_a_bounded_number_of_lines_and_counts_the_re
     // is taken in never reach the proxy (hyper's own guard counts those).
     const ROUND: u32 = 100;
     const ROUNDS: u32 = 50;
-    let (proxy, [upstream, _socure]) = proxy_with(Options::default()).await;
+    let (proxy, [upstream, _socure]) = proxy_with(Options {
+        listen_extra: "http2_max_concurrent_streams = 100".into(),
+        ..Options::default()
+    })
+    .await;
     let started = Instant::now();
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     let mut opening = Vec::from(HTTP2_PREFACE);
@@ -491,7 +498,11 @@ async fn a_rapid_reset_across_reconnects_shares_one_line_budget() {
     // connection's.
     const CONNECTIONS: u32 = 60;
     const STREAMS: u32 = 50;
-    let (proxy, [upstream, _socure]) = proxy_with(Options::default()).await;
+    let (proxy, [upstream, _socure]) = proxy_with(Options {
+        listen_extra: "http2_max_concurrent_streams = 50".into(),
+        ..Options::default()
+    })
+    .await;
     let started = Instant::now();
     for _ in 0..CONNECTIONS {
         let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
@@ -589,7 +600,7 @@ async fn an_http2_client_that_never_opens_its_windows_holds_eight_upstream_conne
  {
     const STREAMS: u32 = 20;
     let (proxy, [upstream, _socure]) = proxy_with(Options {
-        listen_extra: "write_timeout_seconds = 1".into(),
+        listen_extra: "write_timeout_seconds = 1\nhttp2_max_concurrent_streams = 20".into(),
         ..Options::default()
     })
     .await;
