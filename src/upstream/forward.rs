@@ -59,6 +59,10 @@ pub enum ForwardError {
     AmbiguousLength,
     #[error("request target cannot be forwarded")]
     BadTarget,
+    /// An HTTP/1.1 request without `Host` (RFC 9112 section 3.2 requires
+    /// the 400): which host it meant is anyone's guess.
+    #[error("HTTP/1.1 request without Host")]
+    MissingHost,
     /// Forward-proxy mode: a `CONNECT` whose target is not `HOST:PORT`.
     #[error("bad CONNECT target: {0}")]
     BadConnect(#[source] HostPortError),
@@ -85,6 +89,7 @@ impl ForwardError {
             ForwardError::Forbidden(_) => StatusCode::FORBIDDEN,
             ForwardError::ClientBody(_)
             | ForwardError::BadTarget
+            | ForwardError::MissingHost
             | ForwardError::BadConnect(_)
             | ForwardError::AmbiguousLength => StatusCode::BAD_REQUEST,
             ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -133,6 +138,7 @@ impl ForwardError {
             ForwardError::BodyTimeout(_) => "request body too slow\n",
             ForwardError::AmbiguousLength => "both Content-Length and Transfer-Encoding\n",
             ForwardError::BadTarget => "bad request target\n",
+            ForwardError::MissingHost => "missing Host header\n",
             ForwardError::BadConnect(err) => bad_connect_text(err),
             ForwardError::Setup(_) => "proxy misconfigured\n",
             ForwardError::Internal => "proxy internal error\n",

@@ -260,3 +260,38 @@ async fn two_host_fields_are_400_and_nothing_is_forwarded() {
     still_serving(&proxy).await;
     proxy.finish().await;
 }
+
+/// RFC 9112 section 3.2: an HTTP/1.1 request without `Host` is a 400, on
+/// the shadowed path (which still gets its line) and off it; nothing
+/// reaches the upstream. HTTP/1.0 had no `Host` to require: it goes through.
+#[tokio::test]
+async fn http_1_1_without_host_is_400_and_nothing_is_forwarded() {
+    let Stack {
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing().await;
+    let body = fixture("lexis_nexis/instant_verify/request.json");
+    for path in [IV_PATH, PF_PATH] {
+        let mut hostless = format!(
+            "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        hostless.extend_from_slice(&body);
+        let answer = send(proxy.addr, &hostless).await;
+        assert_eq!(answer.status(), 400, "{path}");
+        assert_eq!(answer.body, b"missing Host header\n", "{path}");
+    }
+    assert!(upstream.requests().is_empty(), "nothing forwarded");
+
+    let answer = send(proxy.addr, b"GET /plain HTTP/1.0\r\n\r\n").await;
+    assert_eq!(answer.status(), 200, "HTTP/1.0 needs no Host");
+    assert_eq!(upstream.requests().len(), 1);
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1, "the refused InstantVerify request's line");
+    let e = event(&lines[0]);
+    assert_eq!(e["resolution_outcome"], "request_refused");
+    assert_eq!(e["socure_outcome"], "not_sent");
+    assert!(socure.requests().is_empty());
+}
