@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::LengthLimitError;
+use http_body_util::{BodyExt, LengthLimitError};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -110,6 +110,26 @@ impl ForwardError {
         }
     }
 
+    /// A failed exchange with the upstream, told by whose fault it is: the
+    /// client's when its body failed while it streamed out (hyper reports
+    /// that as the request's own error, after part of it may have gone).
+    fn from_exchange(err: hyper_util::client::legacy::Error) -> Self {
+        if err.is_connect() {
+            ForwardError::Connect(err)
+        } else if caused_by::<LengthLimitError>(&err) {
+            // The client's body hit the hard limit while it streamed out ...
+            ForwardError::TooLarge
+        } else if let Some(timed_out) = timed_out_body(&err) {
+            // ... or fell below its pace ...
+            ForwardError::BodyTimeout(timed_out)
+        } else if caused_by::<FromClient>(&err) {
+            // ... or broke (a bad chunk, a reset from the client).
+            ForwardError::ClientBody(Box::new(err))
+        } else {
+            ForwardError::Upstream(err)
+        }
+    }
+
     /// Whether the connection must close after this answer: the rest of the
     /// request cannot be trusted to be where its framing says it ends.
     fn closes_connection(&self) -> bool {
@@ -157,6 +177,12 @@ impl ForwardError {
         response
     }
 }
+
+/// Marks an error of the client's request body on its way to the upstream,
+/// so that the client's fault is not taken for the upstream's.
+#[derive(Debug, thiserror::Error)]
+#[error("the client's request body failed")]
+struct FromClient(#[source] BoxError);
 
 /// The pace error under a client error, if the request body was too slow.
 fn timed_out_body(err: &hyper_util::client::legacy::Error) -> Option<BodyTimedOut> {
@@ -273,18 +299,12 @@ impl Upstream {
         parts: http::request::Parts,
         body: ProxyBody,
     ) -> Result<Response<Incoming>, ForwardError> {
+        let body = body.map_err(|err| BoxError::from(FromClient(err))).boxed();
         let request = self.outgoing(parts, body)?;
         let started = std::time::Instant::now();
         match tokio::time::timeout(self.timeout, self.client.request(request)).await {
             Err(_) => Err(ForwardError::Timeout(self.timeout)),
-            Ok(Err(err)) if err.is_connect() => Err(ForwardError::Connect(err)),
-            // The client's body hit the hard limit while it streamed out.
-            Ok(Err(err)) if caused_by::<LengthLimitError>(&err) => Err(ForwardError::TooLarge),
-            // ... or fell below its pace.
-            Ok(Err(err)) => match timed_out_body(&err) {
-                Some(timed_out) => Err(ForwardError::BodyTimeout(timed_out)),
-                None => Err(ForwardError::Upstream(err)),
-            },
+            Ok(Err(err)) => Err(ForwardError::from_exchange(err)),
             Ok(Ok(mut response)) => {
                 response
                     .extensions_mut()

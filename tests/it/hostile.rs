@@ -295,3 +295,75 @@ async fn http_1_1_without_host_is_400_and_nothing_is_forwarded() {
     assert_eq!(e["socure_outcome"], "not_sent");
     assert!(socure.requests().is_empty());
 }
+
+/// A body that goes wrong after its first chunk has gone upstream on a
+/// passthrough path is the client's fault, not the upstream's: a broken
+/// chunk-size line is a 400, a body past the hard limit a 413, a body that
+/// stalls a 408, never a 502; each request is cut there and its upstream
+/// connection dropped. The shadowed path reads the body before forwarding
+/// anything: a broken chunk there is a 400 too, nothing goes upstream, and
+/// the request gets its line.
+#[tokio::test]
+async fn a_body_failing_midway_is_the_clients_fault_even_after_bytes_went_upstream() {
+    let upstream = RawUpstream::start().await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let options = Options {
+        max_request_body_bytes: 64 * 1024,
+        listen_extra: "request_body_timeout_seconds = 1\nrequest_body_min_bytes_per_second = 10"
+            .into(),
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    let head = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        )
+    };
+    let broken = b"not-a-size\r\nabc\r\n0\r\n\r\n".to_vec();
+    let too_large: Vec<u8> = (0..100)
+        .flat_map(|_| format!("400\r\n{}\r\n", "x".repeat(1024)).into_bytes())
+        .collect();
+    let cases: [(&[u8], u16, &[u8]); 3] = [
+        (&broken, 400, b"bad request body\n"),
+        (&too_large, 413, b"request body too large\n"),
+        // Nothing more: the body stalls.
+        (b"", 408, b"request body too slow\n"),
+    ];
+    for (at, (rest, status, text)) in cases.into_iter().enumerate() {
+        let mut client = RawClient::connect(proxy.addr).await;
+        client.write(head("/other").as_bytes()).await;
+        // The first chunk is upstream before the rest is sent.
+        upstream
+            .wait_until(|c| c.len() == at + 1 && c[at].0.windows(5).any(|w| w == b"hello"))
+            .await;
+        client.write(rest).await;
+        let answer = parse(&client.read_to_close().await);
+        assert_eq!(answer.status(), status);
+        assert_eq!(answer.body, text);
+        assert_eq!(answer.header_str("connection"), Some("close"));
+        upstream.wait_until(|c| c[at].1).await;
+        let (cut, _) = &upstream.connections()[at];
+        assert!(cut.starts_with(b"POST /other HTTP/1.1\r\n"));
+        assert!(
+            !cut.ends_with(b"0\r\n\r\n"),
+            "{status}: the upstream never got a last chunk: {:?}",
+            String::from_utf8_lossy(cut)
+        );
+    }
+
+    let mut client = RawClient::connect(proxy.addr).await;
+    client.write(head(IV_PATH).as_bytes()).await;
+    client.write(&broken).await;
+    let answer = parse(&client.read_to_close().await);
+    assert_eq!(answer.status(), 400);
+    assert_eq!(answer.body, b"bad request body\n");
+    assert_eq!(
+        upstream.connections().len(),
+        3,
+        "nothing more went upstream"
+    );
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(event(&lines[0])["resolution_outcome"], "request_unreadable");
+    assert!(socure.requests().is_empty());
+}
