@@ -334,15 +334,15 @@ async fn a_body_failing_midway_is_the_clients_fault_even_after_bytes_went_upstre
         client.write(head("/other").as_bytes()).await;
         // The first chunk is upstream before the rest is sent.
         upstream
-            .wait_until(|c| c.len() == at + 1 && c[at].0.windows(5).any(|w| w == b"hello"))
+            .wait_until(|c| c.len() == at + 1 && c[at].bytes.windows(5).any(|w| w == b"hello"))
             .await;
         client.write(rest).await;
         let answer = parse(&client.read_to_close().await);
         assert_eq!(answer.status(), status);
         assert_eq!(answer.body, text);
         assert_eq!(answer.header_str("connection"), Some("close"));
-        upstream.wait_until(|c| c[at].1).await;
-        let (cut, _) = &upstream.connections()[at];
+        upstream.wait_until(|c| c[at].closed).await;
+        let cut = &upstream.connections()[at].bytes;
         assert!(cut.starts_with(b"POST /other HTTP/1.1\r\n"));
         assert!(
             !cut.ends_with(b"0\r\n\r\n"),

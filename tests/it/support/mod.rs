@@ -977,9 +977,16 @@ impl Drop for ProxyProcess {
 /// the wire (a [`FakeVendor`] records only whole messages).
 pub struct RawUpstream {
     pub addr: SocketAddr,
-    /// Each connection's bytes, and whether the proxy has closed it.
-    connections: Arc<Mutex<Vec<(Vec<u8>, bool)>>>,
+    connections: Arc<Mutex<Vec<RawConnection>>>,
     changed: Arc<Notify>,
+}
+
+/// What a [`RawUpstream`] saw on one connection.
+#[derive(Debug, Clone, Default)]
+pub struct RawConnection {
+    pub bytes: Vec<u8>,
+    /// Whether the proxy has closed it.
+    pub closed: bool,
 }
 
 impl RawUpstream {
@@ -997,7 +1004,7 @@ impl RawUpstream {
                 tokio::spawn(async move {
                     let at = {
                         let mut all = record.lock().expect("lock");
-                        all.push((Vec::new(), false));
+                        all.push(RawConnection::default());
                         all.len() - 1
                     };
                     notify.notify_waiters();
@@ -1006,8 +1013,8 @@ impl RawUpstream {
                         let n = stream.read(&mut chunk).await.unwrap_or(0);
                         {
                             let mut all = record.lock().expect("lock");
-                            all[at].0.extend_from_slice(&chunk[..n]);
-                            all[at].1 = n == 0;
+                            all[at].bytes.extend_from_slice(&chunk[..n]);
+                            all[at].closed = n == 0;
                         }
                         notify.notify_waiters();
                         if n == 0 {
@@ -1025,12 +1032,12 @@ impl RawUpstream {
     }
 
     /// Each connection's bytes so far, and whether it was closed.
-    pub fn connections(&self) -> Vec<(Vec<u8>, bool)> {
+    pub fn connections(&self) -> Vec<RawConnection> {
         self.connections.lock().expect("lock").clone()
     }
 
     /// Waits (bounded by [`TEST_BOUND`]) until `done` holds of the connections.
-    pub async fn wait_until(&self, done: impl Fn(&[(Vec<u8>, bool)]) -> bool) {
+    pub async fn wait_until(&self, done: impl Fn(&[RawConnection]) -> bool) {
         tokio::time::timeout(TEST_BOUND, async {
             loop {
                 let notified = self.changed.notified();
