@@ -104,6 +104,11 @@ pub enum SocureError {
     Timeout,
     #[error("Connection failed: {0}")]
     Connection(&'static str),
+    /// rustls's own reason (an unknown issuer, an expired certificate, a
+    /// name mismatch): it names a certificate problem, never a secret or a
+    /// person.
+    #[error("Connection failed: TLS: {0}")]
+    Tls(String),
     #[error("Response body larger than {MAX_RESPONSE_BYTES} bytes")]
     TooLarge,
     #[error("Socure client could not be built: {0}")]

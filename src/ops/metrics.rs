@@ -190,15 +190,25 @@ pub enum FleetOutcome {
     First = 3,
     Duplicate = 4,
     ClaimFailed = 5,
+    /// A timed-out reservation taken back: it had been granted, and its
+    /// call went back to the budget.
+    Returned = 6,
+    /// ... it had not run yet, and now never will.
+    Barred = 7,
+    /// ... without an answer in time: it may stay counted.
+    WithdrawFailed = 8,
 }
 
-const FLEET_OUTCOMES: [(&str, &str); 6] = [
+const FLEET_OUTCOMES: [(&str, &str); 9] = [
     ("reserve", "granted"),
     ("reserve", "refused"),
     ("reserve", "error"),
     ("claim", "first"),
     ("claim", "duplicate"),
     ("claim", "error"),
+    ("withdraw", "returned"),
+    ("withdraw", "barred"),
+    ("withdraw", "error"),
 ];
 
 /// Registers one series.
@@ -539,7 +549,7 @@ const DESCRIPTIONS: &[(Kind, &str, &str)] = &[
     (
         Kind::Counter,
         "fleet_calls_total",
-        "Calls to the fleet's Redis ([fleet]), by call (reserve: a budget reservation; claim: the duplicate window) and result (error: failed or timed out, fleet.on_error applied).",
+        "Calls to the fleet's Redis ([fleet]), by call (reserve: a budget reservation; claim: the duplicate window; withdraw: a reservation that timed out, taken back in the background) and result (error: failed or timed out, fleet.on_error applied; a withdrawal returned a granted call to the budget, or barred a grant not yet run).",
     ),
     (
         Kind::Histogram,

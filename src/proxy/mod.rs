@@ -163,8 +163,8 @@ impl Proxy {
     /// Refuses, before a byte of the body is read or forwarded, a request
     /// the framing watch found with both `Content-Length` and
     /// `Transfer-Encoding` (hyper keeps only the latter, so the headers alone
-    /// cannot show it), one with two `Host` fields, and a body declared
-    /// larger than the hard limit.
+    /// cannot show it), one with two `Host` fields or (HTTP/1.1) none, and a
+    /// body declared larger than the hard limit.
     fn admit(&self, parts: &http::request::Parts) -> Result<(), ForwardError> {
         if parts.extensions.get::<AmbiguousLength>().is_some() {
             return Err(ForwardError::AmbiguousLength);
@@ -179,6 +179,13 @@ impl Proxy {
             .is_some()
         {
             return Err(ForwardError::BadTarget);
+        }
+        // Section 3.2 again: HTTP/1.1 must name its host (HTTP/1.0 had no
+        // `Host`; HTTP/2 names it in `:authority`, which hyper puts in the URI).
+        if parts.version == http::Version::HTTP_11
+            && !parts.headers.contains_key(http::header::HOST)
+        {
+            return Err(ForwardError::MissingHost);
         }
         let declared = declared_length(&parts.headers);
         if declared.is_some_and(|n| n > self.limits.max_request_body_bytes as u64) {
@@ -349,7 +356,9 @@ fn exchange_for(err: &ForwardError) -> Exchange {
         // Never sent: the proxy had no room for it on the way to LexisNexis.
         ForwardError::Connect(_) | ForwardError::Busy(_) => Exchange::UpstreamUnreachable,
         ForwardError::ClientBody(_) | ForwardError::BodyTimeout(_) => Exchange::RequestUnreadable,
-        ForwardError::TooLarge | ForwardError::AmbiguousLength => Exchange::RequestRefused,
+        ForwardError::TooLarge | ForwardError::AmbiguousLength | ForwardError::MissingHost => {
+            Exchange::RequestRefused
+        }
         ForwardError::Upstream(_)
         | ForwardError::BadTarget
         | ForwardError::BadConnect(_)

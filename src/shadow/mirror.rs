@@ -116,8 +116,12 @@ impl Mirror {
         limits: MirrorLimits,
         metrics: Metrics,
         live: Arc<Live>,
-        fleet: Option<FleetUse>,
+        mut fleet: Option<FleetUse>,
     ) -> Self {
+        if let Some(fleet) = fleet.as_mut() {
+            // Its withdrawals end after their mirrors: it counts them itself.
+            fleet.fleet.count_into(metrics.clone());
+        }
         // Two messages per slot: the job, then its LexisNexis side; and room
         // as large again for sides that arrive after their task gave up
         // waiting (its slot already given back), which the pump discards.

@@ -6,6 +6,7 @@
 //! applicant and no retries: a retry would bill twice and skew the latency
 //! figures.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -26,6 +27,9 @@ pub struct SocureClient {
     url: reqwest::Url,
     /// `SocureApiKey {key}`, marked sensitive so no debug output shows it.
     authorization: HeaderValue,
+    /// Whether the last TLS handshake failed: the failure is logged when it
+    /// starts, not once per call.
+    tls_failing: AtomicBool,
 }
 
 /// The `Authorization` header for `api_key`, marked sensitive; `None` when
@@ -65,6 +69,7 @@ impl SocureClient {
             http,
             url,
             authorization,
+            tls_failing: AtomicBool::new(false),
         })
     }
 
@@ -101,10 +106,63 @@ impl SocureClient {
                 body,
             })
         };
-        tokio::time::timeout(timeout, exchange)
+        let call = tokio::time::timeout(timeout, exchange)
             .await
-            .unwrap_or(Err(SocureError::Timeout))
+            .unwrap_or(Err(SocureError::Timeout));
+        self.watch_tls(&call);
+        call
     }
+
+    /// Logs a TLS failure when it starts (with rustls's reason) and when a
+    /// call gets through again, not once per call: each line has the reason.
+    fn watch_tls(&self, call: &Result<Answer, SocureError>) {
+        match call {
+            Err(SocureError::Tls(reason)) if !self.tls_failing.swap(true, Ordering::Relaxed) => {
+                tracing::warn!(
+                    host = self.url.host_str().unwrap_or_default(),
+                    reason = %reason,
+                    "Socure TLS handshake failed; every call fails so until one gets through"
+                );
+            }
+            Ok(_) if self.tls_failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("Socure TLS handshake succeeds again");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The longest TLS reason a line carries: a certificate's list of names
+/// could otherwise make it as long as the certificate.
+const MAX_TLS_REASON_BYTES: usize = 256;
+
+/// rustls's error at `cause`: the cause itself, or the error inside an I/O
+/// error (tokio-rustls puts it there, and hyper's connector wraps that in
+/// another), where `source()` never leads: an I/O error's source is its
+/// inner error's source, not the inner error.
+fn tls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut at = cause;
+    loop {
+        if let Some(tls) = at.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        at = at.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
+/// `err` in rustls's words, cut at [`MAX_TLS_REASON_BYTES`] on a character
+/// boundary.
+fn tls_reason(err: &rustls::Error) -> String {
+    let mut reason = err.to_string();
+    if reason.len() > MAX_TLS_REASON_BYTES {
+        let mut at = MAX_TLS_REASON_BYTES;
+        while !reason.is_char_boundary(at) {
+            at -= 1;
+        }
+        reason.truncate(at);
+        reason.push_str("...");
+    }
+    reason
 }
 
 /// Names a transport failure without its URL or any body.
@@ -113,6 +171,9 @@ fn classify(err: reqwest::Error) -> SocureError {
         return SocureError::Timeout;
     }
     for cause in crate::error::chain(&err).skip(1) {
+        if let Some(tls) = tls_error(cause) {
+            return SocureError::Tls(tls_reason(tls));
+        }
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             match io.kind() {
@@ -128,9 +189,6 @@ fn classify(err: reqwest::Error) -> SocureError {
                 TimedOut => return SocureError::Timeout,
                 _ => {}
             }
-        }
-        if cause.downcast_ref::<rustls::Error>().is_some() {
-            return SocureError::Connection("TLS handshake failed");
         }
         if let Some(hyper) = cause.downcast_ref::<hyper::Error>()
             && hyper.is_incomplete_message()

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::LengthLimitError;
+use http_body_util::{BodyExt, LengthLimitError};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -59,6 +59,10 @@ pub enum ForwardError {
     AmbiguousLength,
     #[error("request target cannot be forwarded")]
     BadTarget,
+    /// An HTTP/1.1 request without `Host` (RFC 9112 section 3.2 requires
+    /// the 400): which host it meant is anyone's guess.
+    #[error("HTTP/1.1 request without Host")]
+    MissingHost,
     /// Forward-proxy mode: a `CONNECT` whose target is not `HOST:PORT`.
     #[error("bad CONNECT target: {0}")]
     BadConnect(#[source] HostPortError),
@@ -91,6 +95,7 @@ impl ForwardError {
             ForwardError::Forbidden(_) => StatusCode::FORBIDDEN,
             ForwardError::ClientBody(_)
             | ForwardError::BadTarget
+            | ForwardError::MissingHost
             | ForwardError::BadConnect(_)
             | ForwardError::AmbiguousLength => StatusCode::BAD_REQUEST,
             ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -109,6 +114,26 @@ impl ForwardError {
                 Ok(timed_out) => ForwardError::BodyTimeout(*timed_out),
                 Err(err) => ForwardError::ClientBody(err),
             }
+        }
+    }
+
+    /// A failed exchange with the upstream, told by whose fault it is: the
+    /// client's when its body failed while it streamed out (hyper reports
+    /// that as the request's own error, after part of it may have gone).
+    fn from_exchange(err: hyper_util::client::legacy::Error) -> Self {
+        if err.is_connect() {
+            ForwardError::Connect(err)
+        } else if caused_by::<LengthLimitError>(&err) {
+            // The client's body hit the hard limit while it streamed out ...
+            ForwardError::TooLarge
+        } else if let Some(timed_out) = timed_out_body(&err) {
+            // ... or fell below its pace ...
+            ForwardError::BodyTimeout(timed_out)
+        } else if caused_by::<FromClient>(&err) {
+            // ... or broke (a bad chunk, a reset from the client).
+            ForwardError::ClientBody(Box::new(err))
+        } else {
+            ForwardError::Upstream(err)
         }
     }
 
@@ -140,6 +165,7 @@ impl ForwardError {
             ForwardError::BodyTimeout(_) => "request body too slow\n",
             ForwardError::AmbiguousLength => "both Content-Length and Transfer-Encoding\n",
             ForwardError::BadTarget => "bad request target\n",
+            ForwardError::MissingHost => "missing Host header\n",
             ForwardError::BadConnect(err) => bad_connect_text(err),
             ForwardError::Setup(_) => "proxy misconfigured\n",
             ForwardError::Internal => "proxy internal error\n",
@@ -159,6 +185,12 @@ impl ForwardError {
         response
     }
 }
+
+/// Marks an error of the client's request body on its way to the upstream,
+/// so that the client's fault is not taken for the upstream's.
+#[derive(Debug, thiserror::Error)]
+#[error("the client's request body failed")]
+struct FromClient(#[source] BoxError);
 
 /// The pace error under a client error, if the request body was too slow.
 fn timed_out_body(err: &hyper_util::client::legacy::Error) -> Option<BodyTimedOut> {
@@ -306,18 +338,12 @@ impl Upstream {
         body: ProxyBody,
         permit: Permit,
     ) -> Result<Response<UpstreamBody>, ForwardError> {
+        let body = body.map_err(|err| BoxError::from(FromClient(err))).boxed();
         let request = self.outgoing(parts, body)?;
         let started = std::time::Instant::now();
         match tokio::time::timeout(self.timeout, self.client.request(request)).await {
             Err(_) => Err(ForwardError::Timeout(self.timeout)),
-            Ok(Err(err)) if err.is_connect() => Err(ForwardError::Connect(err)),
-            // The client's body hit the hard limit while it streamed out.
-            Ok(Err(err)) if caused_by::<LengthLimitError>(&err) => Err(ForwardError::TooLarge),
-            // ... or fell below its pace.
-            Ok(Err(err)) => match timed_out_body(&err) {
-                Some(timed_out) => Err(ForwardError::BodyTimeout(timed_out)),
-                None => Err(ForwardError::Upstream(err)),
-            },
+            Ok(Err(err)) => Err(ForwardError::from_exchange(err)),
             Ok(Ok(mut response)) => {
                 response
                     .extensions_mut()

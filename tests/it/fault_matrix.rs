@@ -290,3 +290,89 @@ async fn every_fault_leaves_one_line_that_says_what_happened() {
         }
     }
 }
+
+/// The config for a proxy in front of `upstream` whose Socure is `socure`
+/// over TLS (at 127.0.0.1, the name its certificate must carry), trusting
+/// `ca` besides the web PKI's roots when given.
+fn socure_over_tls(
+    upstream: std::net::SocketAddr,
+    socure: std::net::SocketAddr,
+    ca: Option<&std::path::Path>,
+    log: &std::path::Path,
+) -> String {
+    let plain = format!("base_url = \"http://{socure}\"");
+    let toml = Options::default().toml(upstream, socure, log);
+    assert!(toml.contains(&plain));
+    // `[socure]` is the last section: a key added at the end is its own.
+    let ca = ca.map_or_else(String::new, |ca| {
+        format!("ca_file = \"{}\"\n", ca.display())
+    });
+    toml.replace(&plain, &format!("base_url = \"https://{socure}\"")) + &ca
+}
+
+/// A Socure certificate the proxy cannot accept (from a CA it does not
+/// trust, for another name, expired) fails the call in the handshake;
+/// nothing crosses, and the line's exception names rustls's reason instead
+/// of a bare "could not connect". The first such failure is logged with the
+/// reason too; no secret in either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socure_certificate_refused_in_the_handshake_is_named_with_its_reason() {
+    use crate::support::tls::{TestPki, TlsVendor};
+
+    let upstream = FakeVendor::always(ln_ok()).await;
+    let stranger = TestPki::new("stranger");
+    let socure = TlsVendor::start_as(&stranger.leaf("socure", &["127.0.0.1"]), "127.0.0.1").await;
+    let proxy = ProxyProcess::start_toml(
+        |log| socure_over_tls(upstream.addr, socure.addr, None, log),
+        &[],
+    );
+    let answer = send(proxy.addr, &iv_post(&applicant())).await;
+    assert_eq!(answer.status(), 200, "forwarded as always");
+    let logged = proxy.wait_for_stderr("Socure TLS");
+    assert!(
+        logged.contains("invalid peer certificate: UnknownIssuer"),
+        "{logged}"
+    );
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    // Waiting blocks this thread; the fakes serve from the other worker.
+    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
+    let lines = proxy.log_lines();
+    assert_eq!(lines.len(), 1);
+    let e = event(&lines[0]);
+    assert_eq!(e["socure_outcome"], "failed");
+    assert_eq!(
+        exception(&e["socure_result"]),
+        Some("Connection failed: TLS: invalid peer certificate: UnknownIssuer")
+    );
+    let stderr = String::from_utf8_lossy(&proxy.stderr()).into_owned();
+    for output in [&stderr, &lines[0].to_string()] {
+        assert!(!output.contains(API_KEY), "no secret: {output}");
+        assert!(!output.contains("FAKEY"), "no PII: {output}");
+    }
+    assert!(socure.seen().is_empty(), "nothing crossed the handshake");
+
+    // Trusted, but for another name; trusted, but expired.
+    let pki = TestPki::new("socure");
+    let cases = [
+        (
+            pki.leaf("other", &["socure-elsewhere.test"]),
+            "Connection failed: TLS: invalid peer certificate: certificate not valid for name \"127.0.0.1\"",
+        ),
+        (
+            pki.expired_leaf("expired", &["127.0.0.1"]),
+            "Connection failed: TLS: invalid peer certificate: certificate expired",
+        ),
+    ];
+    for (leaf, says) in cases {
+        let socure = TlsVendor::start_as(&leaf, "127.0.0.1").await;
+        let proxy = TestProxy::from_toml(|log| {
+            socure_over_tls(upstream.addr, socure.addr, Some(&pki.ca_cert), log)
+        })
+        .await;
+        assert_eq!(send(proxy.addr, &iv_post(&applicant())).await.status(), 200);
+        let lines = proxy.finish().await;
+        let exception = exception(&event(&lines[0])["socure_result"]).unwrap_or_default();
+        assert!(exception.starts_with(says), "{exception}");
+        assert!(socure.seen().is_empty());
+    }
+}

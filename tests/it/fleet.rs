@@ -510,3 +510,228 @@ async fn with_on_error_local_the_process_budget_stands_in_while_redis_is_gone() 
         3.0
     );
 }
+
+/// A connection of the test's own to `redis`, beside the fleet's, that
+/// waits for an answer as long as the tests' bound.
+async fn direct(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    let patient = redis::AsyncConnectionConfig::new().set_response_timeout(Some(TEST_BOUND));
+    redis::Client::open(redis.url())
+        .expect("a redis URL")
+        .get_multiplexed_async_connection_with_config(&patient)
+        .await
+        .expect("connect to redis")
+}
+
+/// `day`'s budget counter as Redis holds it for the tests' own fleets (0
+/// when there is none).
+async fn counter(redis: &RedisServer, day: time::Date) -> i64 {
+    counter_under(redis, "test", day).await
+}
+
+/// `day`'s budget counter under `prefix`.
+async fn counter_under(redis: &RedisServer, prefix: &str, day: time::Date) -> i64 {
+    let used: Option<i64> = redis::cmd("GET")
+        .arg(format!("{prefix}:budget:{day}"))
+        .query_async(&mut direct(redis).await)
+        .await
+        .expect("GET");
+    used.unwrap_or(0)
+}
+
+/// Every key in `redis` has an expiry, and none names anything but a day's
+/// counter or a reservation's random token.
+async fn every_key_expires_and_names_no_one(redis: &RedisServer) {
+    let mut connection = direct(redis).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .expect("KEYS");
+    assert!(!keys.is_empty());
+    for key in keys {
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .expect("TTL");
+        assert!(ttl > 0, "{key} expires ({ttl})");
+        let shape = key.starts_with("test:budget:20")
+            || (key.starts_with("{test:budget:20") && key.contains("}:reservation:"));
+        assert!(shape, "{key}");
+    }
+}
+
+/// Holds every client's commands in `redis` for `ms`, then runs them:
+/// a stall, as under `DEBUG SLEEP` or a stopped process, in force once
+/// this returns.
+async fn stall(redis: &RedisServer, ms: u64) {
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(ms)
+        .arg("ALL")
+        .query_async(&mut direct(redis).await)
+        .await
+        .expect("CLIENT PAUSE");
+}
+
+/// Returns once `redis` answers again after a [`stall`].
+async fn stall_over(redis: &RedisServer) {
+    let _: () = redis::cmd("PING")
+        .query_async(&mut direct(redis).await)
+        .await
+        .expect("PING");
+}
+
+/// Redis stalls (every command waits, as under `DEBUG SLEEP` or a stopped
+/// process) while twenty reservations time out; once it resumes, the
+/// grants it then runs are withdrawn, and the day's counter holds only the
+/// calls granted in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_that_time_out_in_a_stall_are_not_counted_when_redis_resumes() {
+    let redis = RedisServer::start();
+    let fleet = fleet(&redis.url(), Duration::from_millis(250));
+    assert!(fleet.reserve_call(day(), 100).await.expect("up"));
+    stall(&redis, 2000).await;
+    let stalled =
+        futures_util::future::join_all((0..20).map(|_| fleet.reserve_call(day(), 100))).await;
+    let timed_out = stalled
+        .iter()
+        .filter(|r| matches!(r, Err(FleetError::Timeout(_))))
+        .count();
+    // Each was sent long before the pause ends; one that still got its
+    // answer in time would count, rightly.
+    let in_time = stalled.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(timed_out + in_time, 20, "{stalled:?}");
+    assert!(timed_out > 0, "the stall made reservations time out");
+    stall_over(&redis).await;
+    tokio::time::timeout(TEST_BOUND, fleet.withdrawals_settled())
+        .await
+        .expect("the withdrawals ended in time");
+    assert!(fleet.reserve_call(day(), 100).await.expect("up again"));
+    assert_eq!(
+        counter(&redis, day()).await,
+        2 + in_time as i64,
+        "only the calls granted in time count ({timed_out} timed out)"
+    );
+    every_key_expires_and_names_no_one(&redis).await;
+}
+
+/// A withdrawal and its grant in either order leave the reservation
+/// uncounted; a call given back frees its place for the next; a
+/// reservation goes back to its own day's budget, whatever the day is when
+/// it is withdrawn; and racing grants and withdrawals on two replicas end
+/// with the counter at the grants that stood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_before_or_after_its_grant_leaves_it_uncounted() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        fleet(&redis.url(), Duration::from_secs(2)),
+        fleet(&redis.url(), Duration::from_secs(2)),
+    );
+    // Granted, then withdrawn: the call goes back to a budget of one.
+    let first = a.reservation(day());
+    assert!(a.reserve(&first, 1).await.expect("up"));
+    assert!(!a.reserve_call(day(), 1).await.expect("up"), "used up");
+    assert!(b.withdraw(&first).await.expect("up"), "given back");
+    assert_eq!(counter(&redis, day()).await, 0);
+    assert!(
+        !a.reserve(&first, 1).await.expect("up"),
+        "a withdrawn reservation is never granted again"
+    );
+    assert!(
+        !b.withdraw(&first).await.expect("up"),
+        "nor given back twice"
+    );
+    // Withdrawn before its grant runs: the grant does nothing.
+    let second = a.reservation(day());
+    assert!(
+        !b.withdraw(&second).await.expect("up"),
+        "nothing to give back"
+    );
+    assert!(!a.reserve(&second, 1).await.expect("up"));
+    assert_eq!(counter(&redis, day()).await, 0);
+    assert!(
+        a.reserve_call(day(), 1).await.expect("up"),
+        "the place is still free"
+    );
+    assert_eq!(counter(&redis, day()).await, 1);
+
+    // Reserved on one day, withdrawn after midnight: its own day gets it back.
+    let next_day = day().next_day().expect("a next day");
+    let late = a.reservation(next_day);
+    assert!(a.reserve(&late, 10).await.expect("up"));
+    assert!(
+        a.reserve_call(day().next_day().expect("a day"), 10)
+            .await
+            .expect("up")
+    );
+    assert!(b.withdraw(&late).await.expect("up"));
+    assert_eq!(counter(&redis, next_day).await, 1);
+    assert_eq!(counter(&redis, day()).await, 1, "the other day untouched");
+
+    // Racing: each of 100 reservations granted on one replica and withdrawn
+    // on the other at once, in whichever order Redis runs them; 50 more
+    // only granted.
+    let race_day = time::macros::date!(2026 - 12 - 04);
+    let reservations: Vec<_> = (0..150).map(|_| a.reservation(race_day)).collect();
+    let racing = reservations.iter().enumerate().map(|(i, reservation)| {
+        let (a, b) = (&a, &b);
+        async move {
+            if i < 100 {
+                let (granted, withdrawn) =
+                    tokio::join!(a.reserve(reservation, 1000), b.withdraw(reservation));
+                granted.expect("up");
+                withdrawn.expect("up");
+            } else {
+                assert!(a.reserve(reservation, 1000).await.expect("up"));
+            }
+        }
+    });
+    tokio::time::timeout(TEST_BOUND, futures_util::future::join_all(racing))
+        .await
+        .expect("the race ended in time");
+    assert_eq!(counter(&redis, race_day).await, 50);
+    every_key_expires_and_names_no_one(&redis).await;
+}
+
+/// Through a proxy: an applicant's reservation times out in a Redis stall
+/// (the line says so, the answer does not wait), and once Redis resumes the
+/// proxy takes it back (counted), so the day's counter holds only the call
+/// made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_takes_back_a_reservation_that_timed_out_in_a_stall() {
+    let redis = RedisServer::start();
+    let (upstream, socure) = passing_vendors().await;
+    let answer = fixture("lexis_nexis/instant_verify/successful_response.json");
+    let proxy = fleet_proxy(
+        upstream.addr,
+        socure.addr,
+        redis_at(&redis.url(), 250),
+        budget(100),
+        &[],
+    )
+    .await;
+    assert_eq!(send_and_reserve(&proxy, 0, &answer).await, (1.0, 0.0));
+    stall(&redis, 2000).await;
+    assert_eq!(send_and_reserve(&proxy, 1, &answer).await, (1.0, 1.0));
+    stall_over(&redis).await;
+    let returned = "socure_shadow_proxy_fleet_calls_total{call=\"withdraw\",result=\"returned\"}";
+    tokio::time::timeout(TEST_BOUND, async {
+        while metric(&admin_get(proxy.admin, "/metrics").await.1, returned) < 1.0 {}
+    })
+    .await
+    .expect("the reservation was taken back in time");
+    let today = time::OffsetDateTime::now_utc().date();
+    assert_eq!(counter_under(&redis, "socure-shadow", today).await, 1);
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 2);
+    let reasons: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| event(l)["socure_not_sent_reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["fleet_state_unavailable: redis did not answer within 250ms"]
+    );
+    assert_eq!(socure.requests().len(), 1);
+}

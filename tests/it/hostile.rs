@@ -260,3 +260,110 @@ async fn two_host_fields_are_400_and_nothing_is_forwarded() {
     still_serving(&proxy).await;
     proxy.finish().await;
 }
+
+/// RFC 9112 section 3.2: an HTTP/1.1 request without `Host` is a 400, on
+/// the shadowed path (which still gets its line) and off it; nothing
+/// reaches the upstream. HTTP/1.0 had no `Host` to require: it goes through.
+#[tokio::test]
+async fn http_1_1_without_host_is_400_and_nothing_is_forwarded() {
+    let Stack {
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing().await;
+    let body = fixture("lexis_nexis/instant_verify/request.json");
+    for path in [IV_PATH, PF_PATH] {
+        let mut hostless = format!(
+            "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        hostless.extend_from_slice(&body);
+        let answer = send(proxy.addr, &hostless).await;
+        assert_eq!(answer.status(), 400, "{path}");
+        assert_eq!(answer.body, b"missing Host header\n", "{path}");
+    }
+    assert!(upstream.requests().is_empty(), "nothing forwarded");
+
+    let answer = send(proxy.addr, b"GET /plain HTTP/1.0\r\n\r\n").await;
+    assert_eq!(answer.status(), 200, "HTTP/1.0 needs no Host");
+    assert_eq!(upstream.requests().len(), 1);
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1, "the refused InstantVerify request's line");
+    let e = event(&lines[0]);
+    assert_eq!(e["resolution_outcome"], "request_refused");
+    assert_eq!(e["socure_outcome"], "not_sent");
+    assert!(socure.requests().is_empty());
+}
+
+/// A body that goes wrong after its first chunk has gone upstream on a
+/// passthrough path is the client's fault, not the upstream's: a broken
+/// chunk-size line is a 400, a body past the hard limit a 413, a body that
+/// stalls a 408, never a 502; each request is cut there and its upstream
+/// connection dropped. The shadowed path reads the body before forwarding
+/// anything: a broken chunk there is a 400 too, nothing goes upstream, and
+/// the request gets its line.
+#[tokio::test]
+async fn a_body_failing_midway_is_the_clients_fault_even_after_bytes_went_upstream() {
+    let upstream = RawUpstream::start().await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let options = Options {
+        max_request_body_bytes: 64 * 1024,
+        listen_extra: "request_body_timeout_seconds = 1\nrequest_body_min_bytes_per_second = 10"
+            .into(),
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    let head = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        )
+    };
+    let broken = b"not-a-size\r\nabc\r\n0\r\n\r\n".to_vec();
+    let too_large: Vec<u8> = (0..100)
+        .flat_map(|_| format!("400\r\n{}\r\n", "x".repeat(1024)).into_bytes())
+        .collect();
+    let cases: [(&[u8], u16, &[u8]); 3] = [
+        (&broken, 400, b"bad request body\n"),
+        (&too_large, 413, b"request body too large\n"),
+        // Nothing more: the body stalls.
+        (b"", 408, b"request body too slow\n"),
+    ];
+    for (at, (rest, status, text)) in cases.into_iter().enumerate() {
+        let mut client = RawClient::connect(proxy.addr).await;
+        client.write(head("/other").as_bytes()).await;
+        // The first chunk is upstream before the rest is sent.
+        upstream
+            .wait_until(|c| c.len() == at + 1 && c[at].bytes.windows(5).any(|w| w == b"hello"))
+            .await;
+        client.write(rest).await;
+        let answer = parse(&client.read_to_close().await);
+        assert_eq!(answer.status(), status);
+        assert_eq!(answer.body, text);
+        assert_eq!(answer.header_str("connection"), Some("close"));
+        upstream.wait_until(|c| c[at].closed).await;
+        let cut = &upstream.connections()[at].bytes;
+        assert!(cut.starts_with(b"POST /other HTTP/1.1\r\n"));
+        assert!(
+            !cut.ends_with(b"0\r\n\r\n"),
+            "{status}: the upstream never got a last chunk: {:?}",
+            String::from_utf8_lossy(cut)
+        );
+    }
+
+    let mut client = RawClient::connect(proxy.addr).await;
+    client.write(head(IV_PATH).as_bytes()).await;
+    client.write(&broken).await;
+    let answer = parse(&client.read_to_close().await);
+    assert_eq!(answer.status(), 400);
+    assert_eq!(answer.body, b"bad request body\n");
+    assert_eq!(
+        upstream.connections().len(),
+        3,
+        "nothing more went upstream"
+    );
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(event(&lines[0])["resolution_outcome"], "request_unreadable");
+    assert!(socure.requests().is_empty());
+}

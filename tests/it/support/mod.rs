@@ -1020,3 +1020,83 @@ impl Drop for ProxyProcess {
         );
     }
 }
+
+/// An upstream that never answers and records the raw bytes of each
+/// connection, to see what a request that failed on its way looked like on
+/// the wire (a [`FakeVendor`] records only whole messages).
+pub struct RawUpstream {
+    pub addr: SocketAddr,
+    connections: Arc<Mutex<Vec<RawConnection>>>,
+    changed: Arc<Notify>,
+}
+
+/// What a [`RawUpstream`] saw on one connection.
+#[derive(Debug, Clone, Default)]
+pub struct RawConnection {
+    pub bytes: Vec<u8>,
+    /// Whether the proxy has closed it.
+    pub closed: bool,
+}
+
+impl RawUpstream {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind raw upstream");
+        let addr = listener.local_addr().expect("raw upstream address");
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let changed = Arc::new(Notify::new());
+        let (record, notify) = (Arc::clone(&connections), Arc::clone(&changed));
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (record, notify) = (Arc::clone(&record), Arc::clone(&notify));
+                tokio::spawn(async move {
+                    let at = {
+                        let mut all = record.lock().expect("lock");
+                        all.push(RawConnection::default());
+                        all.len() - 1
+                    };
+                    notify.notify_waiters();
+                    let mut chunk = [0u8; 8192];
+                    loop {
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        {
+                            let mut all = record.lock().expect("lock");
+                            all[at].bytes.extend_from_slice(&chunk[..n]);
+                            all[at].closed = n == 0;
+                        }
+                        notify.notify_waiters();
+                        if n == 0 {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            changed,
+        }
+    }
+
+    /// Each connection's bytes so far, and whether it was closed.
+    pub fn connections(&self) -> Vec<RawConnection> {
+        self.connections.lock().expect("lock").clone()
+    }
+
+    /// Waits (bounded by [`TEST_BOUND`]) until `done` holds of the connections.
+    pub async fn wait_until(&self, done: impl Fn(&[RawConnection]) -> bool) {
+        tokio::time::timeout(TEST_BOUND, async {
+            loop {
+                let notified = self.changed.notified();
+                if done(&self.connections.lock().expect("lock")) {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .expect("the raw upstream saw it in time");
+    }
+}

@@ -88,6 +88,28 @@ impl TestPki {
     }
 }
 
+impl TestPki {
+    /// A server leaf for `names` whose validity ended in 2001.
+    pub fn expired_leaf(&self, file: &str, names: &[&str]) -> Leaf {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).expect("leaf params");
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
+        let cert_file = self.dir.path().join(format!("{file}.crt"));
+        let key_file = self.dir.path().join(format!("{file}.key"));
+        std::fs::write(&cert_file, cert.pem()).expect("write leaf");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+        Leaf {
+            cert_file,
+            key_file,
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        }
+    }
+}
+
 /// A client config trusting only the CA certificate in `ca_pem`.
 pub fn client_trusting(ca_pem: &Path) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
