@@ -13,7 +13,8 @@
 #   held-bodies-h2        4 HTTP/2 connections x 200 such streams, DATA as
 #                         far as flow control allows, then silent
 #   (both again with shadow.max_body_bytes = 1 MiB, the review's setting)
-#   held-bodies-h1 x 4,096  the same POSTs, as many as max_connections
+#   held-bodies-h1 x 4,096  4,096 such POSTs (max_connections is 512: the
+#                         rest wait in the backlog)
 #   held-bodies-h1 under max_body_bytes  1,000 POSTs sending 65,000 of a
 #                         declared 65,536 bytes: bodies the tap reads whole
 #                         before forwarding (this one lasts 90 s at most)
@@ -28,7 +29,7 @@
 #                         path, SETTINGS_INITIAL_WINDOW_SIZE 0, PINGs
 #                         answered, never a WINDOW_UPDATE
 #   idle-sockets          4,200 connections that send nothing (default
-#                         max_connections 4,096), then one fresh GET, timed
+#                         max_connections 512), then one fresh GET, timed
 # Each scenario lasts SCENARIO_SECONDS (60) at most: its clients let go then,
 # or once the proxy has closed them all.
 #
@@ -281,7 +282,7 @@ for max_body in $DEFAULT_BODY $REVIEW_BODY; do
   fi
 done
 if wanted held-bodies-h1; then
-  run_scenario "held-bodies-h1 x 4,096" $DEFAULT_BODY "$S" "4,096 such POSTs: as many as max_connections" \
+  run_scenario "held-bodies-h1 x 4,096" $DEFAULT_BODY "$S" "4,096 such POSTs (max_connections 512)" \
     held-bodies-h1 --clients 4096
   # A body the tap reads whole before forwarding (under max_body_bytes):
   # no upstream timeout runs yet, only the body's pace (10 s + 65,000 B at
@@ -312,7 +313,7 @@ if wanted zero-window; then
     zero-window --connections 200 --streams 100
 fi
 if wanted idle-sockets; then
-  run_scenario idle-sockets $DEFAULT_BODY "$S" "4,200 silent sockets (max_connections 4,096), then 1 GET" \
+  run_scenario idle-sockets $DEFAULT_BODY "$S" "4,200 silent sockets (max_connections 512), then 1 GET" \
     idle-sockets --clients 4200
 fi
 

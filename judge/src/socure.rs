@@ -111,6 +111,12 @@ pub enum SocureError {
     Tls(String),
     #[error("Response body larger than {MAX_RESPONSE_BYTES} bytes")]
     TooLarge,
+    /// The proxy's own bound: the mirror already held
+    /// `shadow.max_buffered_bytes`, so the answer was not read whole.
+    #[error(
+        "Response body not read: the mirror's byte budget (shadow.max_buffered_bytes) was held"
+    )]
+    OverBudget,
     #[error("Socure client could not be built: {0}")]
     Setup(String),
 }

@@ -432,6 +432,10 @@ impl Shared {
         }
         // Read once, so the check and its message agree across a reload.
         let budget = self.live.max_calls_per_day();
+        // The Socure answer's bytes, in the mirror's budget until the line
+        // is made (its judging is the last use of them).
+        let mut answer_charge = self.admission.charge();
+        let mut reserve = |n| answer_charge.grow(n);
         let socure_side = async {
             let duplicate_of = match &parsed {
                 Ok(applicant) => self.duplicate_of(applicant, &id).await,
@@ -479,7 +483,7 @@ impl Shared {
                         self.metrics.socure_call_started();
                         let side = tokio::select! {
                             biased;
-                            call = self.socure.call(applicant, self.live.socure_timeout()) => SocureSide::Called { call, elapsed: started.elapsed() },
+                            call = self.socure.call(applicant, self.live.socure_timeout(), &mut reserve) => SocureSide::Called { call, elapsed: started.elapsed() },
                             () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
                         };
                         self.metrics.socure_call_ended(started.elapsed());

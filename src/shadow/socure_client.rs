@@ -75,10 +75,14 @@ impl SocureClient {
 
     /// Sends `applicant` once. The whole exchange, connect to last body
     /// byte, is bounded by `timeout` (the live `socure.timeout_seconds`).
+    /// The answer's bytes are reserved as they come (`reserve(n)`: the
+    /// mirror's byte budget): when it says no, the call fails rather than
+    /// hold more.
     pub async fn call(
         &self,
         applicant: &Applicant,
         timeout: Duration,
+        reserve: &mut (dyn FnMut(usize) -> bool + Send),
     ) -> Result<Answer, SocureError> {
         let body = request_body(applicant, OffsetDateTime::now_utc() - CONSENT_AGE);
         let exchange = async {
@@ -97,6 +101,9 @@ impl SocureClient {
             while let Some(chunk) = response.chunk().await.map_err(classify)? {
                 if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                     return Err(SocureError::TooLarge);
+                }
+                if !reserve(chunk.len()) {
+                    return Err(SocureError::OverBudget);
                 }
                 body.extend_from_slice(&chunk);
             }

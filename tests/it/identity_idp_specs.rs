@@ -767,7 +767,7 @@ mod socure_request_spec {
         };
         let tls = tls::client_config(None, None).expect("tls");
         let client = SocureClient::new(&config, tls).expect("client");
-        let result = client.call(&mock_applicant(), timeout).await;
+        let result = client.call(&mock_applicant(), timeout, &mut |_| true).await;
         (result, socure.requests())
     }
 

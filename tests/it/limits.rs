@@ -323,6 +323,46 @@ async fn the_mirror_never_holds_more_bytes_than_its_budget() {
     );
 }
 
+#[tokio::test]
+async fn a_socure_answer_is_read_within_the_mirrors_budget() {
+    // A 200 KiB answer (under Socure's own 256 KiB limit) against a budget
+    // with room for the request body and 64 KiB more.
+    let declared = parse(&instant_verify_request()).body.len();
+    let budget = declared + 64 * 1024;
+    let mut large =
+        serde_json::from_slice::<serde_json::Value>(&fixture("socure/kyc_all_verified.json"))
+            .expect("the fixture is JSON");
+    large["padding"] = serde_json::Value::String("x".repeat(200 * 1024));
+    let upstream = FakeVendor::always(ok_upstream_answer()).await;
+    let socure = socure_answering(json_ok(large.to_string().as_bytes())).await;
+    let proxy = TestProxy::start(
+        upstream.addr,
+        socure.addr,
+        Options {
+            shadow_extra: format!("max_buffered_bytes = {budget}"),
+            ..Options::default()
+        },
+    )
+    .await;
+    let answer = send(proxy.addr, &instant_verify_request()).await;
+    assert_eq!(answer.status(), 200, "the client never notices");
+    let (lines, metrics) = proxy.finish_with_metrics().await;
+    assert_eq!(lines.len(), 1);
+    let e = event(&lines[0]);
+    assert_eq!(e["socure_outcome"], "failed");
+    assert_eq!(
+        e["socure_result"]["exception"],
+        "Response body not read: the mirror's byte budget (shadow.max_buffered_bytes) was held"
+    );
+    assert!(metric(&metrics, "socure_shadow_proxy_mirror_buffered_bytes_peak") <= budget as f64);
+    assert_eq!(
+        metric(&metrics, "socure_shadow_proxy_mirror_buffered_bytes"),
+        0.0,
+        "the answer's reservation given back"
+    );
+    assert_eq!(socure.requests().len(), 1);
+}
+
 /// One HTTP/2 HEADERS frame opening stream `id` with a POST to `path`
 /// (HPACK literals without indexing), not ending the stream.
 fn http2_headers(id: u32, path: &str) -> Vec<u8> {
