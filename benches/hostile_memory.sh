@@ -223,7 +223,14 @@ if "504" in answers:
 closed_by = ", ".join(closed_by) or "none"
 opened, closed = int(c.get("opened", 0)), int(c.get("closed_by_proxy", 0))
 streams = int(c.get("streams", 0))
-if streams:
+if sid == "zero-window":
+    # Its answers' heads come at once; what matters is when the proxy
+    # closed the connections that never took their bodies.
+    if opened and closed == opened:
+        when = f"{c['close_last_s']} s (first {c['close_first_s']} s): every connection"
+    else:
+        when = f"not within {c['elapsed_s']} s: {opened - closed} of {opened} connections held"
+elif streams:
     # HTTP/2: what matters is the streams the proxy took in and held.
     held = int(c.get("held_at_end", 0))
     if held == 0:

@@ -788,12 +788,20 @@ async fn h2_connection(
         outcome.sent = h2_send_bodies(&wr, &state, &changed, &ids, send, deadline).await;
     }
     // Silent now; wait for the proxy to end every stream or the connection.
+    // A zero-window stream's answer head is not its end (its body never
+    // comes): only a reset, or the connection's close, ends it.
+    let zero_window = matches!(load, H2Load::ZeroWindow);
     let _ = timeout_at(deadline, async {
         loop {
             let notified = changed.notified();
             {
                 let s = state.lock().expect("state");
-                if s.closed.is_some() || s.ends.values().all(|e| *e != StreamEnd::Open) {
+                let ended = |e: &StreamEnd| match e {
+                    StreamEnd::Open => false,
+                    StreamEnd::Answered(_) => !zero_window,
+                    StreamEnd::Reset(_) => true,
+                };
+                if s.closed.is_some() || s.ends.values().all(ended) {
                     break;
                 }
             }

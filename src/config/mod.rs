@@ -222,6 +222,9 @@ pub struct InterceptConfig {
     /// Destinations tunnelled whatever the rules above say, even with
     /// `tunnel_other_hosts` off: an IP entry matches the address a
     /// `CONNECT` resolves to, a name entry the name the `CONNECT` gives.
+    /// Two exceptions no entry overrides: the proxy's own ports on this
+    /// host (an entry naming one on a local host is refused at start), and
+    /// the addresses an intercepted host's traffic goes to.
     pub tunnel_allow: Vec<HostPort>,
     /// A tunnel with no bytes either way for this long is closed.
     pub tunnel_idle_timeout: Duration,
