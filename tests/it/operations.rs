@@ -389,6 +389,7 @@ async fn a_stats_line_says_what_happened_since_the_last_one() {
                 .expect("a JSON line");
         let fields = &line["fields"];
         assert_eq!(fields["interval_seconds"], 0.2, "{line}");
+        assert_eq!(fields["shadow_log_writable"], true, "{line}");
         requests += fields["requests"].as_u64().expect("requests");
         shadowed += fields["shadowed"].as_u64().expect("shadowed");
         written += fields["lines_written"].as_u64().expect("lines_written");
