@@ -512,47 +512,119 @@ struct Group<'t> {
 
 /// The digit groups of `text` (normalised: full-width digits are ASCII
 /// by now), each whole: a group is never a part of a longer run of digits.
+///
+/// Only the stretches of text around digits are read: a month's name
+/// counts only next to a number, and most of a vendor's text is words.
 fn digit_groups(text: &str) -> Vec<Group<'_>> {
-    let mut groups: Vec<Group<'_>> = Vec::new();
+    // A month's name and the separators before the next group, in bytes,
+    // with room to spare; a stretch is then widened to whole words.
+    const REACH: usize = 24;
+    let bytes = text.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || !b.is_ascii();
+    let mut stretches: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    while let Some(found) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+    {
+        let first = at + found;
+        let mut last = first;
+        while bytes.get(last).is_some_and(u8::is_ascii_digit) {
+            last += 1;
+        }
+        let mut start = first.saturating_sub(REACH);
+        while start > 0 && is_word(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut end = (last + REACH).min(bytes.len());
+        while end < bytes.len() && is_word(bytes[end]) {
+            end += 1;
+        }
+        match stretches.last_mut() {
+            Some((_, last_end)) if start <= *last_end => *last_end = end,
+            _ => stretches.push((start, end)),
+        }
+        at = last;
+    }
+    let mut groups = Vec::new();
     let mut chain = 0;
+    for (start, end) in stretches {
+        chain += 1;
+        groups_between(text, start, end, &mut chain, &mut groups);
+    }
+    groups
+}
+
+/// The groups of `text[start..end]`, which starts and ends between words.
+fn groups_between<'t>(
+    text: &'t str,
+    start: usize,
+    end: usize,
+    chain: &mut usize,
+    groups: &mut Vec<Group<'t>>,
+) {
+    // By bytes, decoding a char only where one is not ASCII.
+    let bytes = text.as_bytes();
+    let char_at = |i: usize| text.get(i..).and_then(|rest| rest.chars().next());
     // Whether the next group continues the chain, and the separators since
     // the last group.
     let (mut joins, mut gap) = (false, 0);
-    let mut chars = text.char_indices().peekable();
-    while let Some((start, c)) = chars.next() {
-        let digits = c.is_ascii_digit();
-        if !digits && !c.is_alphabetic() {
-            if c.is_alphanumeric() {
-                joins = false;
-            } else {
-                gap += 1;
-                joins &= gap <= MAX_GROUP_GAP;
+    let mut i = start;
+    while i < end {
+        let start = i;
+        let mut ascii = true;
+        if bytes[i].is_ascii_digit() {
+            while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
             }
-            continue;
-        }
-        let mut end = start + c.len_utf8();
-        while let Some(&(i, next)) = chars.peek() {
-            if next.is_ascii_digit() != digits || !(digits || next.is_alphabetic()) {
-                break;
-            }
-            end = i + next.len_utf8();
-            chars.next();
-        }
-        let word = &text[start..end];
-        let value = if digits {
-            Some(word)
         } else {
+            // A word: letters of any script, only ASCII ones naming a month.
+            while let Some(&b) = bytes.get(i) {
+                if b.is_ascii_alphabetic() {
+                    i += 1;
+                } else if !b.is_ascii()
+                    && let Some(c) = char_at(i).filter(|c| c.is_alphabetic())
+                {
+                    ascii = false;
+                    i += c.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            if i == start {
+                // Neither: a separator, or a digit of another script.
+                let c = if bytes[i].is_ascii() {
+                    char::from(bytes[i])
+                } else {
+                    char_at(i).unwrap_or(' ')
+                };
+                i += c.len_utf8();
+                if c.is_alphanumeric() {
+                    joins = false;
+                } else {
+                    gap += 1;
+                    joins &= gap <= MAX_GROUP_GAP;
+                }
+                continue;
+            }
+        }
+        let word = &text[start..i];
+        let value = if bytes[start].is_ascii_digit() {
+            Some(word)
+        } else if ascii {
             spellings::month(word)
+        } else {
+            None
         };
         if let Some(value) = value {
             if !joins {
-                chain += 1;
+                *chain += 1;
             }
             groups.push(Group {
                 start,
-                end,
+                end: i,
                 value,
-                chain,
+                chain: *chain,
             });
             (joins, gap) = (true, 0);
         } else {
@@ -563,7 +635,6 @@ fn digit_groups(text: &str) -> Vec<Group<'_>> {
             joins &= ordinal;
         }
     }
-    groups
 }
 
 /// What may stand between the digits of one run: spaces, dashes, dots,
@@ -598,19 +669,36 @@ fn digit_runs(text: &str, spans: &mut Vec<(usize, usize)>, is_pii: impl Fn(&Run)
             spans.push((run.start, run.end));
         }
     };
-    for (i, c) in text.char_indices() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if run.is_none() {
+            // Nothing open: on to the next char that may be a digit, past
+            // the words between in one scan.
+            match bytes[i..]
+                .iter()
+                .position(|b| b.is_ascii_digit() || !b.is_ascii())
+            {
+                Some(skip) => i += skip,
+                None => break,
+            }
+        }
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        let start = i;
+        i += c.len_utf8();
         if c.is_numeric() {
-            let end = i + c.len_utf8();
             match &mut run {
                 Some(run) => {
-                    run.end = end;
+                    run.end = i;
                     run.digits += 1;
                     run.separated |= gap > 0;
                 }
                 None => {
                     run = Some(Run {
-                        start: i,
-                        end,
+                        start,
+                        end: i,
                         digits: 1,
                         separated: false,
                     });

@@ -46,12 +46,10 @@ pub(super) fn normalise(text: &str) -> Cow<'_, str> {
 /// ASCII with no whitespace but single spaces: NFKC leaves ASCII as it is,
 /// and ASCII holds no default-ignorable code point.
 fn is_plain_ascii(text: &str) -> bool {
-    let mut after_space = false;
-    text.bytes().all(|b| {
-        let plain = b.is_ascii() && !(b'\t'..=b'\r').contains(&b) && !(after_space && b == b' ');
-        after_space = b == b' ';
-        plain
-    })
+    let bytes = text.as_bytes();
+    text.is_ascii()
+        && !bytes.iter().any(|b| (b'\t'..=b'\r').contains(b))
+        && !bytes.windows(2).any(|pair| pair == b"  ")
 }
 
 /// Unicode's `Default_Ignorable_Code_Point`: code points that render as

@@ -100,30 +100,36 @@ pub(super) fn phone(digits: &str) -> Vec<Number> {
 /// The number a month's name stands for, as a digit group: `July`, `Jul`
 /// (the `.` after `Jul.` is a separator) and `Sept` are 7, 7 and 9.
 pub(super) fn month(word: &str) -> Option<&'static str> {
-    const MONTHS: [(&str, &str, &str); 12] = [
-        ("jan", "january", "1"),
-        ("feb", "february", "2"),
-        ("mar", "march", "3"),
-        ("apr", "april", "4"),
-        ("may", "may", "5"),
-        ("jun", "june", "6"),
-        ("jul", "july", "7"),
-        ("aug", "august", "8"),
-        ("sep", "september", "9"),
-        ("oct", "october", "10"),
-        ("nov", "november", "11"),
-        ("dec", "december", "12"),
-    ];
-    if word.len() > "september".len() {
+    // Every word of a text with a digit in it comes here: found by its
+    // first three letters (no two months share them), then checked whole.
+    let bytes = word.as_bytes();
+    if !(3..=9).contains(&bytes.len()) {
         return None;
     }
-    let word = word.to_ascii_lowercase();
-    MONTHS
-        .iter()
-        .find(|(short, long, _)| {
-            word == *short || word == *long || (*short == "sep" && word == "sept")
-        })
-        .map(|(_, _, number)| *number)
+    let prefix = [
+        bytes[0].to_ascii_lowercase(),
+        bytes[1].to_ascii_lowercase(),
+        bytes[2].to_ascii_lowercase(),
+    ];
+    let (name, number) = match &prefix {
+        b"jan" => ("january", "1"),
+        b"feb" => ("february", "2"),
+        b"mar" => ("march", "3"),
+        b"apr" => ("april", "4"),
+        b"may" => ("may", "5"),
+        b"jun" => ("june", "6"),
+        b"jul" => ("july", "7"),
+        b"aug" => ("august", "8"),
+        b"sep" => ("september", "9"),
+        b"oct" => ("october", "10"),
+        b"nov" => ("november", "11"),
+        b"dec" => ("december", "12"),
+        _ => return None,
+    };
+    let whole = bytes.len() == 3
+        || word.eq_ignore_ascii_case(name)
+        || (number == "9" && word.eq_ignore_ascii_case("sept"));
+    whole.then_some(number)
 }
 
 /// `23rd`: a suffix that may stand right after a day's digits.
