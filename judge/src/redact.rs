@@ -438,7 +438,8 @@ fn comparable(value: &str) -> String {
 
 /// `text` folded to lower case char by char (not `str::to_lowercase`,
 /// whose final sigma depends on context: needles and text must fold alike),
-/// with where each folded byte came from.
+/// any whitespace character read as a space, with where each folded byte
+/// came from.
 struct Folded {
     text: String,
     /// The original byte offset of the char each folded byte came from;
@@ -449,14 +450,26 @@ struct Folded {
 impl Folded {
     fn new(text: &str) -> Self {
         if text.is_ascii() {
+            let mut folded = text.to_ascii_lowercase();
+            if folded.bytes().any(|b| (b'\t'..=b'\r').contains(&b)) {
+                folded = folded
+                    .chars()
+                    .map(|c| if c.is_whitespace() { ' ' } else { c })
+                    .collect();
+            }
             return Self {
-                text: text.to_ascii_lowercase(),
+                text: folded,
                 origin: None,
             };
         }
         let mut folded = String::with_capacity(text.len());
         let mut origin = Vec::with_capacity(text.len());
         for (i, c) in text.char_indices() {
+            if c.is_whitespace() {
+                folded.push(' ');
+                origin.push(i);
+                continue;
+            }
             for lower in c.to_lowercase() {
                 folded.push(lower);
                 origin.extend(std::iter::repeat_n(i, lower.len_utf8()));
@@ -492,7 +505,7 @@ impl Folded {
 }
 
 fn fold(text: &str) -> String {
-    text.chars().flat_map(char::to_lowercase).collect()
+    Folded::new(text).text
 }
 
 fn digits_of(text: &str) -> String {
@@ -1182,7 +1195,7 @@ mod tests {
     #[test]
     fn text_is_written_in_its_normal_form() {
         let r = Redactor::default();
-        assert_eq!(r.text("a\u{200B}b  c\td"), "ab c d");
+        assert_eq!(r.text("a\u{200B}b  c\td \n e"), "ab c\td e");
         assert_eq!(r.text("ＡＢＣ"), "ABC");
         assert_eq!(r.text("plain ascii"), "plain ascii");
     }

@@ -3,23 +3,32 @@
 //! A vendor can echo the applicant's values in forms that look the same to a
 //! reader but not to a byte comparison: full-width letters (`ＦＡＫＥＹ`), a
 //! soft hyphen or a zero-width space inside a name, two spaces inside a
-//! street, a tab for a space. Both the applicant's values and every vendor
-//! text go through [`normalise`], so such forms compare equal; the line then
-//! carries the normalised text (it reads the same).
+//! street. Both the applicant's values and every vendor text go through
+//! [`normalise`], so such forms compare equal; the line then carries the
+//! normalised text (it reads the same). A single whitespace character is
+//! kept as it is (a tab, a line separator): the matching reads any one as a
+//! space, and the line's encoder escapes those that would break a line.
 
 use std::borrow::Cow;
 
 use unicode_normalization::UnicodeNormalization;
 
-/// `text` in the form every rule matches in: borrowed, at the cost of one
-/// byte scan, when it already is (ASCII, no whitespace but single spaces:
-/// nearly every vendor text).
+/// `text` in the form every rule matches in: borrowed, at the cost of a
+/// few byte scans, when it already is (ASCII without two whitespace
+/// characters in a row: nearly every vendor text), or when nothing changed.
 pub(super) fn normalise(text: &str) -> Cow<'_, str> {
     if is_plain_ascii(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
-    let mut after_space = false;
+    // The whitespace since the last other character: the first of it, and
+    // how much. One is kept; a run becomes one space.
+    let mut blank: Option<(char, usize)> = None;
+    let flush = |out: &mut String, blank: &mut Option<(char, usize)>| match blank.take() {
+        Some((c, 1)) => out.push(c),
+        Some(_) => out.push(' '),
+        None => {}
+    };
     // Ignorables dropped before NFKC too, so one between a letter and its
     // combining mark does not stop them composing.
     for c in text.chars().filter(|c| !is_default_ignorable(*c)).nfkc() {
@@ -27,15 +36,13 @@ pub(super) fn normalise(text: &str) -> Cow<'_, str> {
             continue;
         }
         if c.is_whitespace() {
-            if !after_space {
-                out.push(' ');
-            }
-            after_space = true;
+            blank = Some(blank.map_or((c, 1), |(first, n)| (first, n + 1)));
         } else {
+            flush(&mut out, &mut blank);
             out.push(c);
-            after_space = false;
         }
     }
+    flush(&mut out, &mut blank);
     if out == text {
         Cow::Borrowed(text)
     } else {
@@ -43,13 +50,15 @@ pub(super) fn normalise(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// ASCII with no whitespace but single spaces: NFKC leaves ASCII as it is,
-/// and ASCII holds no default-ignorable code point.
+/// ASCII with no two whitespace characters in a row: NFKC leaves ASCII as
+/// it is, and ASCII holds no default-ignorable code point.
 fn is_plain_ascii(text: &str) -> bool {
-    let bytes = text.as_bytes();
+    let blank = |b: u8| b == b' ' || (b'\t'..=b'\r').contains(&b);
     text.is_ascii()
-        && !bytes.iter().any(|b| (b'\t'..=b'\r').contains(b))
-        && !bytes.windows(2).any(|pair| pair == b"  ")
+        && !text
+            .as_bytes()
+            .windows(2)
+            .any(|pair| blank(pair[0]) && blank(pair[1]))
 }
 
 /// Unicode's `Default_Ignorable_Code_Point`: code points that render as
@@ -109,14 +118,15 @@ mod tests {
 
     #[test]
     fn plain_ascii_is_borrowed_and_everything_else_normalised() {
-        for plain in ["", "FAKEY MCFAKERSON", "a b c", "x.y-z@w"] {
+        for plain in ["", "FAKEY MCFAKERSON", "a b c", "x.y-z@w", "a\tb\nc"] {
             assert!(matches!(normalise(plain), Cow::Borrowed(_)), "{plain:?}");
         }
         // Already in form, but not ASCII: still borrowed (nothing changed).
         assert!(matches!(normalise("Zoë Ñúñez"), Cow::Borrowed(_)));
         for (text, want) in [
             ("FAKEY  MCFAKERSON", "FAKEY MCFAKERSON"),
-            ("1\tFAKE \n ST", "1 FAKE ST"),
+            ("1\tFAKE \n ST", "1\tFAKE ST"),
+            ("a\u{2028}b \u{2029}c", "a\u{2028}b c"),
             ("ＦＡＫＥＹ", "FAKEY"),
             ("FA\u{AD}KEY", "FAKEY"),
             ("F\u{200B}A\u{200C}K\u{200D}E\u{2060}Y\u{FEFF}", "FAKEY"),
