@@ -11,13 +11,14 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use serde::ser::SerializeMap;
 use time::OffsetDateTime;
 
 use crate::applicant::{Applicant, UserId};
-use crate::redact::Redactor;
+use crate::redact::{IdWithheld, Redactor};
 use crate::resolution::{self, Exchange};
 use crate::socure::{self, Answer, SocureError};
-use crate::verdict::Verdict;
+use crate::verdict::{IdsWithheld, Verdict};
 
 pub const EVENT_NAME: &str = "idv_socure_shadow_mode_proofing_result";
 /// The summary of requests shed at the mirror's door (no line of their own).
@@ -87,6 +88,55 @@ pub struct EventProperties {
     /// the same applicant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
+    /// Only present when a vendor's id was withheld (`null` in its result).
+    #[serde(skip_serializing_if = "WithheldIds::is_empty")]
+    pub ids_withheld: WithheldIds,
+}
+
+/// The line's `ids_withheld`: which result's id is `null` though the vendor
+/// sent one, and why, as `{"resolution.transaction_id": "too_long"}`. Keyed
+/// by the result's role, not the vendor, so the keys stay when a result
+/// moves or another vendor judges it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WithheldIds(Vec<(&'static str, IdWithheld)>);
+
+impl WithheldIds {
+    /// What the two results withheld, `resolution` first.
+    pub fn of(resolution: &Verdict, socure: Option<&Verdict>) -> Self {
+        let mut withheld = Vec::new();
+        let mut add = |keys: [&'static str; 2], ids: IdsWithheld| {
+            for (key, why) in keys.into_iter().zip([ids.transaction_id, ids.reference]) {
+                if let Some(why) = why {
+                    withheld.push((key, why));
+                }
+            }
+        };
+        add(
+            ["resolution.transaction_id", "resolution.reference"],
+            resolution.ids_withheld,
+        );
+        if let Some(socure) = socure {
+            add(
+                ["socure.transaction_id", "socure.reference"],
+                socure.ids_withheld,
+            );
+        }
+        Self(withheld)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for WithheldIds {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, why) in &self.0 {
+            map.serialize_entry(key, why)?;
+        }
+        map.end()
+    }
 }
 
 /// How the Socure side ended: the line's `socure_outcome`. The one list of
@@ -242,17 +292,16 @@ pub fn pair(
         }
     };
 
+    let resolution_result = resolution::judge_exchange(&resolution.exchange, workflow, &redactor);
+    let ids_withheld = WithheldIds::of(&resolution_result, socure_result.as_ref());
+
     ShadowLine {
         name: EVENT_NAME,
         id,
         time: timestamp(at),
         properties: Properties {
             event_properties: EventProperties {
-                resolution_result: resolution::judge_exchange(
-                    &resolution.exchange,
-                    workflow,
-                    &redactor,
-                ),
+                resolution_result,
                 socure_result,
                 resolution_outcome: resolution.exchange.outcome(),
                 resolution_elapsed_ms: resolution.elapsed.map(millis),
@@ -260,6 +309,7 @@ pub fn pair(
                 socure_elapsed_ms,
                 socure_not_sent_reason,
                 duplicate_of,
+                ids_withheld,
             },
             new_event: true,
             path,
@@ -484,6 +534,73 @@ mod tests {
         assert!(
             text.contains(r#""resolution_outcome":"client_gone""#),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn withheld_ids_are_named_beside_the_results_only_when_there_are_any() {
+        let line_with = |socure_body: &[u8]| {
+            let line = pair(
+                "00000000-0000-4000-8000-000000000000".into(),
+                time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
+                "/p".into(),
+                None,
+                "wf",
+                ResolutionSide {
+                    exchange: Exchange::Answered {
+                        status: 200,
+                        content_type: None,
+                        body: bytes::Bytes::from_static(
+                            br#"{"Status":{"TransactionStatus":"passed","ConversationId":{"a":[1]},"Reference":"ok"}}"#,
+                        ),
+                        truncated: false,
+                    },
+                    elapsed: None,
+                },
+                SocureSide::Called {
+                    call: Ok(Answer {
+                        status: 200,
+                        content_type: Some("application/json".into()),
+                        body: socure_body.to_vec(),
+                    }),
+                    elapsed: Duration::from_millis(1),
+                },
+            );
+            serde_json::to_value(&line).expect("json")
+        };
+        let long = format!(r#"{{"referenceId":"{}","kyc":{{}}}}"#, "9".repeat(200));
+        let line = line_with(long.as_bytes());
+        let event = &line["properties"]["event_properties"];
+        assert_eq!(
+            event["ids_withheld"],
+            serde_json::json!({
+                "resolution.transaction_id": "not_a_string_or_number",
+                "socure.transaction_id": "too_long",
+            })
+        );
+        assert_eq!(
+            event["resolution_result"]["transaction_id"],
+            serde_json::Value::Null
+        );
+        assert_eq!(event["resolution_result"]["reference"], "ok");
+        assert_eq!(
+            event["socure_result"]["transaction_id"],
+            serde_json::Value::Null
+        );
+        // The results' own keys are CONTRACT.md's, and no more.
+        let keys: Vec<&String> = event["socure_result"]
+            .as_object()
+            .expect("object")
+            .keys()
+            .collect();
+        assert_eq!(keys.len(), 11);
+        assert!(!keys.iter().any(|k| k.contains("withheld")));
+
+        let line = line_with(br#"{"referenceId":"ref-1","kyc":{}}"#);
+        let event = &line["properties"]["event_properties"];
+        assert_eq!(
+            event["ids_withheld"],
+            serde_json::json!({"resolution.transaction_id": "not_a_string_or_number"})
         );
     }
 }

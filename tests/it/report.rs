@@ -45,6 +45,7 @@ fn verdict(
         vendor_name,
         vendor_workflow: None,
         verified_attributes: verified.map(|v| v.iter().map(|s| (*s).to_owned()).collect()),
+        ids_withheld: Default::default(),
     }
 }
 
@@ -98,6 +99,7 @@ fn encode(line: Line) -> String {
                 socure_elapsed_ms: line.socure_ms,
                 socure_not_sent_reason: None,
                 duplicate_of: None,
+                ids_withheld: Default::default(),
             },
             new_event: true,
             path: "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation".into(),
