@@ -19,6 +19,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 use crate::applicant::{Applicant, Dob, UserId};
 
@@ -88,8 +89,7 @@ struct Needle {
 enum Edge {
     /// Matched anywhere, inside words too (`McTestersons`).
     Any,
-    /// A short value, or a street that starts with its house number (`21
-    /// Elm St` is another house than `1 Elm St`): only as whole words.
+    /// A short value: only as a whole word.
     NotAlphanumeric,
     /// All digits: not inside a longer number, which would be another
     /// number. A long run is the digit rule's anyway.
@@ -128,7 +128,7 @@ impl Redactor {
         let Some(applicant) = applicant else {
             return Self::default();
         };
-        let mut values: Vec<(String, Option<Edge>)> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
         let mut numbers: Vec<Number> = Vec::new();
         for name in [
             &applicant.first_name,
@@ -142,9 +142,9 @@ impl Redactor {
             // `Mary Ann`, `Smith-Jones`, `O'Brien`: each part alone too.
             values.extend(
                 name.split(|c: char| c.is_whitespace() || "-'’.,".contains(c))
-                    .map(|part| (part.to_owned(), None)),
+                    .map(str::to_owned),
             );
-            values.push((name, None));
+            values.push(name);
         }
         if let Some(ssn) = &applicant.ssn {
             numbers.extend(spellings::ssn(&digits_of(ssn)));
@@ -153,15 +153,10 @@ impl Redactor {
             numbers.extend(spellings::dob(dob));
         }
         for address in applicant.address.iter().chain(&applicant.other_addresses) {
-            for (line, numbered) in [(&address.street1, true), (&address.street2, false)] {
-                let Some(line) = line else { continue };
-                let line = comparable(line);
-                // A house number inside a longer number is another house.
-                let edge = (numbered && line.starts_with(|c: char| c.is_ascii_digit()))
-                    .then_some(Edge::NotAlphanumeric);
-                values.extend(spellings::street(&line).into_iter().map(|s| (s, edge)));
+            for line in [&address.street1, &address.street2].into_iter().flatten() {
+                values.extend(spellings::street(&comparable(line)));
             }
-            values.extend(address.city.as_deref().map(|city| (comparable(city), None)));
+            values.extend(address.city.as_deref().map(comparable));
             if let Some(zip5) = &address.zip5 {
                 let zip4 = address.zip4.as_deref().map(digits_of);
                 numbers.extend(spellings::zip(&digits_of(zip5), zip4.as_deref()));
@@ -170,23 +165,23 @@ impl Redactor {
         for phone in &applicant.phones {
             numbers.extend(spellings::phone(&digits_of(phone)));
         }
-        values.extend(applicant.email.iter().map(|e| (comparable(e), None)));
+        values.extend(applicant.email.as_deref().map(comparable));
         // A Reference that is not a UUID is free text of unknown content;
         // LexisNexis echoes it back as `Status.Reference`.
         if applicant.user_id == UserId::Invalid {
-            values.extend(applicant.user_uuid.iter().map(|r| (comparable(r), None)));
+            values.extend(applicant.user_uuid.as_deref().map(comparable));
         }
 
         let mut needles: Vec<Needle> = values
             .into_iter()
-            .filter_map(|(folded, edge)| {
+            .filter_map(|folded| {
                 let chars = folded.chars().count();
                 let edge = if chars < SUBSTRING_MIN_CHARS {
                     Edge::NotAlphanumeric
                 } else if folded.chars().all(|c| c.is_ascii_digit()) {
                     Edge::NotDigit
                 } else {
-                    edge.unwrap_or(Edge::Any)
+                    Edge::Any
                 };
                 (chars >= WORD_MIN_CHARS).then_some(Needle { folded, edge })
             })
@@ -356,7 +351,7 @@ impl Redactor {
             self.known_values(&text, &mut spans);
         }
         if !self.numbers.is_empty() && text.bytes().any(|b| b.is_ascii_digit()) {
-            self.known_numbers(&text, &mut spans);
+            self.known_numbers(&text, rules, &mut spans);
         }
         match rules {
             Rules::Text => digit_runs(&text, &mut spans, |_| true),
@@ -408,13 +403,29 @@ impl Redactor {
     }
 
     /// Where the applicant's numbers occur in `text` as digit groups.
-    fn known_numbers(&self, text: &str, spans: &mut Vec<(usize, usize)>) {
+    ///
+    /// A number is matched as a string would be: its first group may end a
+    /// longer run of digits and its last may start one (`011/3/1911`,
+    /// `1911-11-035`), and then those whole runs are redacted; a number of
+    /// one group anywhere in a run. Normalising can make a run longer than
+    /// the vendor wrote it (`²00501` is `200501`), so a text never keeps a
+    /// value for being inside another number. An id does, for one group
+    /// only: a vendor's long transaction number may hold a ZIP by chance.
+    fn known_numbers(&self, text: &str, rules: Rules, spans: &mut Vec<(usize, usize)>) {
         let groups = digit_groups(text);
         for number in &self.numbers {
             let k = number.len();
             for window in groups.windows(k) {
                 let same_chain = window.iter().all(|g| g.chain == window[0].chain);
-                if same_chain && window.iter().zip(number).all(|(g, n)| g.value == n) {
+                let fits = |(i, (group, value)): (usize, (&Group<'_>, &String))| match i {
+                    _ if !group.digits => group.value == value,
+                    _ if k == 1 && rules == Rules::Id => group.value == value,
+                    _ if k == 1 => group.value.contains(value.as_str()),
+                    0 => group.value.ends_with(value.as_str()),
+                    _ if i == k - 1 => group.value.starts_with(value.as_str()),
+                    _ => group.value == value,
+                };
+                if same_chain && window.iter().zip(number).enumerate().all(fits) {
                     spans.push((window[0].start, window[k - 1].end));
                 }
             }
@@ -438,8 +449,8 @@ fn comparable(value: &str) -> String {
 
 /// `text` folded to lower case char by char (not `str::to_lowercase`,
 /// whose final sigma depends on context: needles and text must fold alike),
-/// any whitespace character read as a space, with where each folded byte
-/// came from.
+/// any whitespace character read as a space and letters without their
+/// accents, with where each folded byte came from.
 struct Folded {
     text: String,
     /// The original byte offset of the char each folded byte came from;
@@ -470,10 +481,16 @@ impl Folded {
                 origin.push(i);
                 continue;
             }
-            for lower in c.to_lowercase() {
-                folded.push(lower);
-                origin.extend(std::iter::repeat_n(i, lower.len_utf8()));
-            }
+            // Read without its marks: `canarý` and `canary\u{301}` are
+            // `canary`, as `Zoë` is `zoe`.
+            decompose_compatible(c, |part| {
+                if !is_combining_mark(part) {
+                    for lower in part.to_lowercase() {
+                        folded.push(lower);
+                        origin.extend(std::iter::repeat_n(i, lower.len_utf8()));
+                    }
+                }
+            });
         }
         Self {
             text: folded,
@@ -482,17 +499,25 @@ impl Folded {
     }
 
     /// The span of the original text that the folded `start..end` came from,
-    /// widened to whole chars.
+    /// widened to whole chars and the marks after them.
     fn original(&self, text: &str, start: usize, end: usize) -> (usize, usize) {
         let Some(origin) = &self.origin else {
             return (start, end);
         };
         let first = origin.get(start).copied().unwrap_or(text.len());
         let last = origin.get(end.saturating_sub(1)).copied().unwrap_or(first);
-        let last_end = text
+        let mut last_end = text
             .get(last..)
             .and_then(|rest| rest.chars().next())
             .map_or(text.len(), |c| last + c.len_utf8());
+        // With the marks on its last letter, which the folded text dropped.
+        while let Some(mark) = text
+            .get(last_end..)
+            .and_then(|rest| rest.chars().next())
+            .filter(|c| is_combining_mark(*c))
+        {
+            last_end += mark.len_utf8();
+        }
         (first, last_end)
     }
 
@@ -518,6 +543,8 @@ struct Group<'t> {
     start: usize,
     end: usize,
     value: &'t str,
+    /// Digits in the text, not a month's name.
+    digits: bool,
     /// Groups of one chain follow each other with at most
     /// [`MAX_GROUP_GAP`] separators between, and no word.
     chain: usize,
@@ -637,6 +664,7 @@ fn groups_between<'t>(
                 start,
                 end: i,
                 value,
+                digits: bytes[start].is_ascii_digit(),
                 chain: *chain,
             });
             (joins, gap) = (true, 0);
@@ -1092,8 +1120,8 @@ mod tests {
                 "in July 1971",
                 "1972-07-23",
                 "7/23/72",
-                "17/23/71",
-                "7/23/710",
+                "7/23/17",
+                "1/23/71",
                 "version 7.23.1",
                 "code 723 of 1971",
                 "May 5, 2020",
@@ -1156,15 +1184,13 @@ mod tests {
     }
 
     #[test]
-    fn a_short_street_inside_words_or_another_number_stays() {
+    fn a_short_street_inside_words_stays() {
         assert_untouched(
             &spelled(),
             &[
                 "Oakland Court",
                 "a cloak",
-                "11 Oak Ct",
                 "1 Oakwood Ct",
-                "1 Oak Ctr",
                 "Fake Street",
                 "the court ruled",
                 "first street",
@@ -1190,6 +1216,41 @@ mod tests {
         }
         // Ordinary words are not names: a part of 2 or 3 letters only whole.
         assert_untouched(&r, &["Dell last", "Lacrosse", "a fake name"]);
+    }
+
+    #[test]
+    fn accents_and_combining_marks_do_not_hide_a_value() {
+        let r = spelled();
+        for text in [
+            "FAKEY\u{301} MCFAKERSON\u{308}",
+            "FÁKEY MCFÄKERSON",
+            "fakéy mçfakerson",
+        ] {
+            assert_eq!(r.text(text), "[redacted] [redacted]", "{text:?}");
+        }
+        // And the other way: an accented value is matched without its accents.
+        let body = json!({"Person": {"Name": {"FirstName": "Zoë", "LastName": "Núñez"}}});
+        let r = Redactor::new(Some(
+            &applicant::parse(body.to_string().as_bytes()).expect("applicant"),
+        ));
+        assert_eq!(r.text("ZOE NUNEZ"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn a_number_of_several_groups_inside_longer_runs_goes_whole() {
+        let r = spelled();
+        for text in ["007/23/1971", "07/23/19710", "1900-55-12345"] {
+            assert_eq!(r.text(text), "[redacted]", "{text:?}");
+        }
+        assert_eq!(r.text("x1971.07.23"), "x[redacted]");
+        // One group anywhere in a run, in a text: `²` is a `2` once
+        // normalised, and the ZIP is not another number for it.
+        assert_eq!(r.text("ZIP ²59010"), "ZIP [redacted]");
+        assert_eq!(r.text("ZIP 5901000"), "ZIP [redacted]");
+        // In an id, inside a longer number, it is another number.
+        let mut id = json!("7590100");
+        assert_eq!(r.id(&mut id), None);
+        assert_eq!(id, "7590100");
     }
 
     #[test]
