@@ -377,7 +377,7 @@ pub fn shed(
 /// One line of the shadow log as written: the JSON, then `\n`.
 ///
 /// Every line goes through here, and every string in it (keys too) through
-/// [`LineFormatter`]: no control character is written raw, so neither a
+/// `LineFormatter`: no control character is written raw, so neither a
 /// reader that splits lines on more than `\n` nor a terminal that shows the
 /// log is told anything by a vendor's text.
 pub fn encode<T: Serialize>(line: &T) -> serde_json::Result<Vec<u8>> {

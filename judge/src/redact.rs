@@ -5,13 +5,15 @@
 //! quote the applicant, and the judges copy such text into the line
 //! (`exception`, `errors`, `reference`). Every such copy goes through the
 //! one [`Redactor`] the line's applicant gives, at the place the text is
-//! built. Text is first put in one form ([`normal`]: NFKC, no invisible
+//! built. Text is first put in one form (`normal`: NFKC, no invisible
 //! code points, one space for any run of whitespace), and the line carries
 //! that form. Then it matches the values the mirror knows, in the spellings
-//! a vendor may use ([`spellings`]: any case, a street's suffix either way,
-//! a date's or an SSN's digit groups with any separators), and two shapes
-//! that are PII whoever they belong to: nine or more digits (an SSN, a
-//! phone, a ZIP+4, with or without separators) and an e-mail address.
+//! a vendor may use (`spellings`: any case, without accents, a street's
+//! suffix either way, a date's or an SSN's digit groups with any
+//! separators, a month by its name), and two shapes that are PII whoever
+//! they belong to: nine or more digits (an SSN, a phone, a ZIP+4, with or
+//! without separators) and an e-mail address. An id ([`Redactor::id`]) is
+//! only ever a short string or number.
 //! Where a rule is unsure it takes too much, never too little: a mangled
 //! error message costs a reader a guess, a leaked SSN cannot be taken back.
 

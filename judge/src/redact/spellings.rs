@@ -9,9 +9,10 @@
 use crate::applicant::Dob;
 
 /// A value as digit groups, in order: `[900, 55, 1234]`. It matches where
-/// the text holds these groups, whole, one after another, with at most
+/// the text holds these groups one after another, with at most
 /// [`MAX_GROUP_GAP`] characters that are neither letters nor digits between
-/// each two.
+/// each two (the redactor's `known_numbers` says how the end groups meet
+/// longer runs of digits).
 pub(super) type Number = Vec<String>;
 
 /// Between two groups of one number: `" - "` is three.
