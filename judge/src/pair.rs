@@ -11,13 +11,14 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use serde::ser::SerializeMap;
 use time::OffsetDateTime;
 
 use crate::applicant::{Applicant, UserId};
-use crate::redact::Redactor;
+use crate::redact::{IdWithheld, Redactor};
 use crate::resolution::{self, Exchange};
 use crate::socure::{self, Answer, SocureError};
-use crate::verdict::Verdict;
+use crate::verdict::{IdsWithheld, Verdict};
 
 pub const EVENT_NAME: &str = "idv_socure_shadow_mode_proofing_result";
 /// The summary of requests shed at the mirror's door (no line of their own).
@@ -87,6 +88,55 @@ pub struct EventProperties {
     /// the same applicant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
+    /// Only present when a vendor's id was withheld (`null` in its result).
+    #[serde(skip_serializing_if = "WithheldIds::is_empty")]
+    pub ids_withheld: WithheldIds,
+}
+
+/// The line's `ids_withheld`: which result's id is `null` though the vendor
+/// sent one, and why, as `{"resolution.transaction_id": "too_long"}`. Keyed
+/// by the result's role, not the vendor, so the keys stay when a result
+/// moves or another vendor judges it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WithheldIds(Vec<(&'static str, IdWithheld)>);
+
+impl WithheldIds {
+    /// What the two results withheld, `resolution` first.
+    pub fn of(resolution: &Verdict, socure: Option<&Verdict>) -> Self {
+        let mut withheld = Vec::new();
+        let mut add = |keys: [&'static str; 2], ids: IdsWithheld| {
+            for (key, why) in keys.into_iter().zip([ids.transaction_id, ids.reference]) {
+                if let Some(why) = why {
+                    withheld.push((key, why));
+                }
+            }
+        };
+        add(
+            ["resolution.transaction_id", "resolution.reference"],
+            resolution.ids_withheld,
+        );
+        if let Some(socure) = socure {
+            add(
+                ["socure.transaction_id", "socure.reference"],
+                socure.ids_withheld,
+            );
+        }
+        Self(withheld)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for WithheldIds {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, why) in &self.0 {
+            map.serialize_entry(key, why)?;
+        }
+        map.end()
+    }
 }
 
 /// How the Socure side ended: the line's `socure_outcome`. The one list of
@@ -242,17 +292,16 @@ pub fn pair(
         }
     };
 
+    let resolution_result = resolution::judge_exchange(&resolution.exchange, workflow, &redactor);
+    let ids_withheld = WithheldIds::of(&resolution_result, socure_result.as_ref());
+
     ShadowLine {
         name: EVENT_NAME,
         id,
         time: timestamp(at),
         properties: Properties {
             event_properties: EventProperties {
-                resolution_result: resolution::judge_exchange(
-                    &resolution.exchange,
-                    workflow,
-                    &redactor,
-                ),
+                resolution_result,
                 socure_result,
                 resolution_outcome: resolution.exchange.outcome(),
                 resolution_elapsed_ms: resolution.elapsed.map(millis),
@@ -260,6 +309,7 @@ pub fn pair(
                 socure_elapsed_ms,
                 socure_not_sent_reason,
                 duplicate_of,
+                ids_withheld,
             },
             new_event: true,
             path,
@@ -326,40 +376,63 @@ pub fn shed(
 
 /// One line of the shadow log as written: the JSON, then `\n`.
 ///
-/// U+2028 and U+2029 are valid raw in JSON but end a line for JavaScript
-/// and Python's `splitlines()`, so a reader would see one line as two; they
-/// are written as `\u2028` and `\u2029`. Outside strings JSON has no
-/// non-ASCII bytes, so replacing their UTF-8 bytes after serialising is
-/// exact; and it costs one scan for `0xE2`, their lead byte, when absent.
+/// Every line goes through here, and every string in it (keys too) through
+/// `LineFormatter`: no control character is written raw, so neither a
+/// reader that splits lines on more than `\n` nor a terminal that shows the
+/// log is told anything by a vendor's text.
 pub fn encode<T: Serialize>(line: &T) -> serde_json::Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec(line)?;
-    if bytes.contains(&0xE2) {
-        bytes = escape_line_separators(bytes);
-    }
+    let mut bytes = Vec::with_capacity(1024);
+    line.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut bytes,
+        LineFormatter,
+    ))?;
     bytes.push(b'\n');
     Ok(bytes)
 }
 
-fn escape_line_separators(bytes: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 8);
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i..] {
-            [0xE2, 0x80, 0xA8, ..] => {
-                out.extend_from_slice(br"\u2028");
-                i += 3;
-            }
-            [0xE2, 0x80, 0xA9, ..] => {
-                out.extend_from_slice(br"\u2029");
-                i += 3;
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
+/// serde_json's compact JSON, with the characters it leaves raw in strings
+/// escaped as `\u00XX` too: DEL (U+007F), the C1 controls (U+0080 to
+/// U+009F, NEL among them: a line end for Python's `splitlines()` and
+/// some log shippers) and U+2028/U+2029 (line ends for JavaScript and
+/// `splitlines()`). serde_json escapes `"`, `\` and the C0 controls itself.
+/// Fragments without any of these are written whole, as serde_json would.
+struct LineFormatter;
+
+impl serde_json::ser::Formatter for LineFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let bytes = fragment.as_bytes();
+        // Nearly every fragment: ASCII without DEL, written whole.
+        if !may_need_escape(bytes) {
+            return writer.write_all(bytes);
+        }
+        let mut written = 0;
+        for (at, c) in fragment.char_indices() {
+            if matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}') {
+                writer.write_all(&bytes[written..at])?;
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                written = at + c.len_utf8();
             }
         }
+        writer.write_all(&bytes[written..])
     }
-    out
+}
+
+/// Whether any byte is 0x7F or above, eight bytes at a time: for a byte
+/// under 0x7F neither it nor it plus one has the high bit set. (A carry
+/// out of a byte only comes from 0xFF, which is caught itself.)
+fn may_need_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let wide = words.by_ref().any(|word| {
+        let word = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
+        (word | word.wrapping_add(ONES)) & HIGH != 0
+    });
+    wide || words.remainder().iter().any(|&b| b >= 0x7F)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -398,6 +471,61 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(text).expect("parses");
         assert_eq!(back, line);
         assert_eq!(encode(&"plain").expect("encodes"), b"\"plain\"\n");
+    }
+
+    #[test]
+    fn every_control_character_is_escaped_keys_included() {
+        let raw = "a\u{7f}b\u{80}c\u{85}d\u{9b}[31me\u{9f}f\u{1b}g\u{0}h\u{a0}£é\u{2027}\u{2028}";
+        let line = serde_json::json!({ raw: raw, "k\u{85}": ["\u{85}\u{85}", 1] });
+        let bytes = encode(&line).expect("encodes");
+        let text = std::str::from_utf8(&bytes).expect("utf-8");
+        assert_eq!(
+            text,
+            "{\"a\\u007fb\\u0080c\\u0085d\\u009b[31me\\u009ff\\u001bg\\u0000h\u{a0}£é\u{2027}\\u2028\":\
+             \"a\\u007fb\\u0080c\\u0085d\\u009b[31me\\u009ff\\u001bg\\u0000h\u{a0}£é\u{2027}\\u2028\",\
+             \"k\\u0085\":[\"\\u0085\\u0085\",1]}\n"
+        );
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' || matches!(c, '\u{2028}' | '\u{2029}')),
+            "{text:?}"
+        );
+        let back: serde_json::Value = serde_json::from_str(text).expect("parses");
+        assert_eq!(back, line);
+    }
+
+    #[test]
+    fn the_word_check_finds_every_byte_from_0x7f_up_anywhere() {
+        for len in 0..20 {
+            assert!(!may_need_escape(&vec![0x7E; len]), "{len}");
+            assert!(!may_need_escape(&vec![0x00; len]), "{len}");
+            for at in 0..len {
+                for byte in [0x7F, 0x80, 0xC2, 0xFF] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = byte;
+                    assert!(may_need_escape(&bytes), "{byte:#x} at {at} of {len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shed_summaries_are_escaped_too() {
+        let at = time::macros::datetime!(2024-08-22 19:25:45.678912 UTC);
+        let bytes = encode(&shed(
+            "id".into(),
+            at,
+            at,
+            3,
+            "over\u{85}limit\u{7f}".into(),
+        ))
+        .expect("encodes");
+        let text = std::str::from_utf8(&bytes).expect("utf-8");
+        assert!(
+            text.contains(r#""reason":"over\u0085limit\u007f""#),
+            "{text}"
+        );
     }
 
     fn line_for(request: &[u8]) -> serde_json::Value {
@@ -484,6 +612,73 @@ mod tests {
         assert!(
             text.contains(r#""resolution_outcome":"client_gone""#),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn withheld_ids_are_named_beside_the_results_only_when_there_are_any() {
+        let line_with = |socure_body: &[u8]| {
+            let line = pair(
+                "00000000-0000-4000-8000-000000000000".into(),
+                time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
+                "/p".into(),
+                None,
+                "wf",
+                ResolutionSide {
+                    exchange: Exchange::Answered {
+                        status: 200,
+                        content_type: None,
+                        body: bytes::Bytes::from_static(
+                            br#"{"Status":{"TransactionStatus":"passed","ConversationId":{"a":[1]},"Reference":"ok"}}"#,
+                        ),
+                        truncated: false,
+                    },
+                    elapsed: None,
+                },
+                SocureSide::Called {
+                    call: Ok(Answer {
+                        status: 200,
+                        content_type: Some("application/json".into()),
+                        body: socure_body.to_vec(),
+                    }),
+                    elapsed: Duration::from_millis(1),
+                },
+            );
+            serde_json::to_value(&line).expect("json")
+        };
+        let long = format!(r#"{{"referenceId":"{}","kyc":{{}}}}"#, "9".repeat(200));
+        let line = line_with(long.as_bytes());
+        let event = &line["properties"]["event_properties"];
+        assert_eq!(
+            event["ids_withheld"],
+            serde_json::json!({
+                "resolution.transaction_id": "not_a_string_or_number",
+                "socure.transaction_id": "too_long",
+            })
+        );
+        assert_eq!(
+            event["resolution_result"]["transaction_id"],
+            serde_json::Value::Null
+        );
+        assert_eq!(event["resolution_result"]["reference"], "ok");
+        assert_eq!(
+            event["socure_result"]["transaction_id"],
+            serde_json::Value::Null
+        );
+        // The results' own keys are CONTRACT.md's, and no more.
+        let keys: Vec<&String> = event["socure_result"]
+            .as_object()
+            .expect("object")
+            .keys()
+            .collect();
+        assert_eq!(keys.len(), 11);
+        assert!(!keys.iter().any(|k| k.contains("withheld")));
+
+        let line = line_with(br#"{"referenceId":"ref-1","kyc":{}}"#);
+        let event = &line["properties"]["event_properties"];
+        assert_eq!(
+            event["ids_withheld"],
+            serde_json::json!({"resolution.transaction_id": "not_a_string_or_number"})
         );
     }
 }

@@ -1,22 +1,35 @@
-//! Pure: vendor-supplied text made fit for the line: the applicant's own values, SSN-shaped digit runs and e-mail addresses become `[redacted]`, and each text is capped.
+//! Pure: vendor-supplied text made fit for the line: the applicant's own values, SSN-shaped digit runs and e-mail addresses become `[redacted]`, each text is capped, and ids are kept only when they are short strings or numbers.
 //!
 //! Vendors echo what they were sent. A Socure 400's `msg`, a LexisNexis
 //! `Information` block, a product's items, even an echoed reference can
 //! quote the applicant, and the judges copy such text into the line
 //! (`exception`, `errors`, `reference`). Every such copy goes through the
 //! one [`Redactor`] the line's applicant gives, at the place the text is
-//! built. It matches the values the mirror knows (case-insensitively), and
-//! two shapes that are PII whoever they belong to: nine or more digits
-//! (an SSN, a phone, a ZIP+4, with or without separators) and an e-mail
-//! address. Where a rule is unsure it takes too much, never too little: a
-//! mangled error message costs a reader a guess, a leaked SSN cannot be
-//! taken back.
+//! built. Text is first put in one form (`normal`: NFKC, no invisible
+//! code points, one space for any run of whitespace), and the line carries
+//! that form. Then it matches the values the mirror knows, in the spellings
+//! a vendor may use (`spellings`: any case, without accents, a street's
+//! suffix either way, a date's or an SSN's digit groups with any
+//! separators, a month by its name), and two shapes that are PII whoever
+//! they belong to: nine or more digits (an SSN, a phone, a ZIP+4, with or
+//! without separators) and an e-mail address. An id ([`Redactor::id`]) is
+//! only ever a short string or number.
+//! Where a rule is unsure it takes too much, never too little: a mangled
+//! error message costs a reader a guess, a leaked SSN cannot be taken back.
 
 use std::borrow::Cow;
 
+use serde::Serialize;
 use serde_json::{Map, Value};
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 use crate::applicant::{Applicant, Dob, UserId};
+
+mod normal;
+mod spellings;
+
+use normal::normalise;
+use spellings::{MAX_GROUP_GAP, NUMBER_MIN_DIGITS, Number};
 
 /// What every redacted span becomes.
 pub const REDACTED: &str = "[redacted]";
@@ -29,6 +42,12 @@ pub const REDACTED: &str = "[redacted]";
 /// never leaves half of a value that redaction would have caught.
 pub const MAX_TEXT_CHARS: usize = 512;
 
+/// The most characters a vendor's id may have to be written at all. Real
+/// ones are short (a UUID is 36, a LexisNexis `ConversationId` 14); an id
+/// much longer than that is not an id but something else copied there, and
+/// is withheld rather than cut (half an id identifies nothing).
+pub const MAX_ID_CHARS: usize = 128;
+
 /// A value needs this many characters to be matched inside words; shorter
 /// ones (`Li`, `Ann`, `Ste 3`'s parts) are matched only as whole words, or
 /// every `ann` of `cannot` would go. One character identifies no one and
@@ -39,8 +58,13 @@ const WORD_MIN_CHARS: usize = 2;
 /// How many digits make a run PII on its shape alone: an SSN has nine, a
 /// phone ten, a ZIP+4 nine.
 const DIGIT_RUN_MIN: usize = 9;
-/// At most this many separators between two digits of one run: `(225) 555`.
-const DIGIT_RUN_MAX_GAP: usize = 2;
+/// At most this many separators between two digits of one run: `(225) 555`,
+/// `900 - 55`.
+const DIGIT_RUN_MAX_GAP: usize = 3;
+/// In an id, a run of this many digits or more with no separator is the
+/// vendor's own number (a LexisNexis `ConversationId` has 14), not PII: a
+/// US phone with its country code has 11.
+const ID_NUMBER_MIN_DIGITS: usize = 12;
 
 /// Redacts vendor text for one line, knowing that line's applicant.
 ///
@@ -48,8 +72,11 @@ const DIGIT_RUN_MAX_GAP: usize = 2;
 /// applies the shape rules. Holds the applicant's values, so no `Debug`.
 #[derive(Default)]
 pub struct Redactor {
-    /// The applicant's values in every spelling matched, case-folded.
+    /// The applicant's values that are words, in every spelling matched,
+    /// normalised and case-folded.
     needles: Vec<Needle>,
+    /// The applicant's values that are numbers, as digit groups.
+    numbers: Vec<Number>,
     /// For `Year`/`Month`/`Day` keys in a vendor's JSON.
     dob: Option<Dob>,
 }
@@ -66,10 +93,34 @@ enum Edge {
     Any,
     /// A short value: only as a whole word.
     NotAlphanumeric,
-    /// All digits (a ZIP, an SSN): not inside a longer number, which would
-    /// be another number (a transaction id holding `70802` somewhere).
-    /// A long run is the digit rule's anyway.
+    /// All digits: not inside a longer number, which would be another
+    /// number. A long run is the digit rule's anyway.
     NotDigit,
+}
+
+/// Why a vendor's id was left out of the line (`null` there), as the line's
+/// `ids_withheld` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdWithheld {
+    /// More than [`MAX_ID_CHARS`] characters.
+    TooLong,
+    /// An object, an array or a boolean.
+    NotAStringOrNumber,
+}
+
+impl IdWithheld {
+    pub fn label(self) -> &'static str {
+        match self {
+            IdWithheld::TooLong => "too_long",
+            IdWithheld::NotAStringOrNumber => "not_a_string_or_number",
+        }
+    }
+}
+
+impl Serialize for IdWithheld {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.label())
+    }
 }
 
 impl Redactor {
@@ -80,6 +131,7 @@ impl Redactor {
             return Self::default();
         };
         let mut values: Vec<String> = Vec::new();
+        let mut numbers: Vec<Number> = Vec::new();
         for name in [
             &applicant.first_name,
             &applicant.middle_name,
@@ -88,64 +140,42 @@ impl Redactor {
         .into_iter()
         .flatten()
         {
-            values.push(name.clone());
+            let name = comparable(name);
             // `Mary Ann`, `Smith-Jones`, `O'Brien`: each part alone too.
             values.extend(
                 name.split(|c: char| c.is_whitespace() || "-'’.,".contains(c))
                     .map(str::to_owned),
             );
+            values.push(name);
         }
         if let Some(ssn) = &applicant.ssn {
-            values.push(ssn.clone());
-            let digits = digits_of(ssn);
-            if digits.len() == 9 {
-                values.push(format!(
-                    "{}-{}-{}",
-                    &digits[..3],
-                    &digits[3..5],
-                    &digits[5..]
-                ));
-                values.push(format!(
-                    "{} {} {}",
-                    &digits[..3],
-                    &digits[3..5],
-                    &digits[5..]
-                ));
-            }
-            values.push(digits);
+            numbers.extend(spellings::ssn(&digits_of(ssn)));
         }
         if let Some(dob) = applicant.dob {
-            values.extend(dob_spellings(dob));
+            numbers.extend(spellings::dob(dob));
         }
         for address in applicant.address.iter().chain(&applicant.other_addresses) {
-            values.extend(
-                [&address.street1, &address.street2, &address.city]
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-            );
+            for line in [&address.street1, &address.street2].into_iter().flatten() {
+                values.extend(spellings::street(&comparable(line)));
+            }
+            values.extend(address.city.as_deref().map(comparable));
             if let Some(zip5) = &address.zip5 {
-                values.push(zip5.clone());
-                if let Some(zip4) = address.zip4.as_ref().filter(|z| !z.is_empty()) {
-                    values.push(format!("{zip5}-{zip4}"));
-                    values.push(format!("{zip5}{zip4}"));
-                }
+                let zip4 = address.zip4.as_deref().map(digits_of);
+                numbers.extend(spellings::zip(&digits_of(zip5), zip4.as_deref()));
             }
         }
         for phone in &applicant.phones {
-            values.push(phone.clone());
-            values.extend(phone_spellings(phone));
+            numbers.extend(spellings::phone(&digits_of(phone)));
         }
-        values.extend(applicant.email.iter().cloned());
+        values.extend(applicant.email.as_deref().map(comparable));
         // A Reference that is not a UUID is free text of unknown content;
         // LexisNexis echoes it back as `Status.Reference`.
         if applicant.user_id == UserId::Invalid {
-            values.extend(applicant.user_uuid.iter().cloned());
+            values.extend(applicant.user_uuid.as_deref().map(comparable));
         }
 
         let mut needles: Vec<Needle> = values
-            .iter()
-            .map(|value| fold(value.trim()))
+            .into_iter()
             .filter_map(|folded| {
                 let chars = folded.chars().count();
                 let edge = if chars < SUBSTRING_MIN_CHARS {
@@ -160,8 +190,15 @@ impl Redactor {
             .collect();
         needles.sort_by(|a, b| (&a.folded, a.edge).cmp(&(&b.folded, b.edge)));
         needles.dedup_by(|a, b| a.folded == b.folded);
+        numbers.retain(|groups| {
+            groups.iter().all(|g| !g.is_empty())
+                && groups.iter().map(String::len).sum::<usize>() >= NUMBER_MIN_DIGITS
+        });
+        numbers.sort();
+        numbers.dedup();
         Self {
             needles,
+            numbers,
             dob: applicant.dob,
         }
     }
@@ -169,7 +206,7 @@ impl Redactor {
     /// A vendor's free text: the applicant's values, digit runs and e-mail
     /// addresses redacted, then capped at [`MAX_TEXT_CHARS`].
     pub fn text(&self, text: &str) -> String {
-        let mut out = self.redact(text, Rules::All).into_owned();
+        let mut out = self.redact(text, Rules::Text).into_owned();
         cap(&mut out);
         out
     }
@@ -178,7 +215,7 @@ impl Redactor {
     /// [`Redactor::text`] does a text; a number that would change becomes
     /// the string `[redacted]`. For JSON copied into the line as JSON.
     pub fn json(&self, value: &mut Value) {
-        self.walk(value, Rules::All, true);
+        self.walk(value, true);
     }
 
     /// As [`Redactor::json`], numbers left as they are: for JSON that is
@@ -186,42 +223,75 @@ impl Redactor {
     /// whole (numbers included). Strings are done here, before printing,
     /// because printing escapes characters (`&` as `\u0026`) a value may hold.
     pub fn json_strings(&self, value: &mut Value) {
-        self.walk(value, Rules::All, false);
+        self.walk(value, false);
     }
 
-    /// A vendor's identifier (`transaction_id`, `reference`): only the
-    /// applicant's own values, because a transaction id is a long number
-    /// and the digit rule would take it. Capped as texts are.
-    pub fn id(&self, value: &mut Value) {
-        self.walk(value, Rules::Known, true);
+    /// A vendor's identifier (`transaction_id`, `reference`), which the
+    /// vendor may have filled with anything. A string or a number of at most
+    /// [`MAX_ID_CHARS`] characters is redacted as text is, except that a
+    /// UUID and a long unbroken number (the vendors' own ids) are not digit
+    /// runs; a number that would change becomes the redacted string.
+    /// Anything else becomes `null`, and the reason is returned for the
+    /// line to say. `null` stays `null`.
+    pub fn id(&self, value: &mut Value) -> Option<IdWithheld> {
+        let withheld = match value {
+            Value::Null => None,
+            Value::String(text) if text.chars().nth(MAX_ID_CHARS).is_some() => {
+                Some(IdWithheld::TooLong)
+            }
+            Value::String(text) => {
+                if let Cow::Owned(redacted) = self.redact(text, Rules::Id) {
+                    *text = redacted;
+                }
+                None
+            }
+            Value::Number(n) => {
+                let text = n.to_string();
+                if text.chars().nth(MAX_ID_CHARS).is_some() {
+                    Some(IdWithheld::TooLong)
+                } else {
+                    if let Cow::Owned(redacted) = self.redact(&text, Rules::Id) {
+                        *value = Value::String(redacted);
+                    }
+                    None
+                }
+            }
+            Value::Bool(_) | Value::Array(_) | Value::Object(_) => {
+                Some(IdWithheld::NotAStringOrNumber)
+            }
+        };
+        if withheld.is_some() {
+            *value = Value::Null;
+        }
+        withheld
     }
 
-    fn walk(&self, value: &mut Value, rules: Rules, numbers: bool) {
+    fn walk(&self, value: &mut Value, numbers: bool) {
         match value {
             Value::Null | Value::Bool(_) => {}
             Value::Number(n) => {
-                if numbers && matches!(self.redact(&n.to_string(), rules), Cow::Owned(_)) {
+                if numbers && matches!(self.redact(&n.to_string(), Rules::Text), Cow::Owned(_)) {
                     *value = Value::String(REDACTED.to_owned());
                 }
             }
             Value::String(text) => {
-                if let Cow::Owned(redacted) = self.redact(text, rules) {
+                if let Cow::Owned(redacted) = self.redact(text, Rules::Text) {
                     *text = redacted;
                 }
                 cap(text);
             }
             Value::Array(items) => {
                 for item in items {
-                    self.walk(item, rules, numbers);
+                    self.walk(item, numbers);
                 }
             }
             Value::Object(map) => {
                 self.dob_pieces(map);
                 for item in map.values_mut() {
-                    self.walk(item, rules, numbers);
+                    self.walk(item, numbers);
                 }
                 let changes = |key: &String| {
-                    matches!(self.redact(key, rules), Cow::Owned(_))
+                    matches!(self.redact(key, Rules::Text), Cow::Owned(_))
                         || key.chars().nth(MAX_TEXT_CHARS).is_some()
                 };
                 // Rebuilt only when a key changes (in order, as the vendor sent
@@ -229,7 +299,7 @@ impl Redactor {
                 // value; both were redacted, so only a value is lost.
                 if map.keys().any(changes) {
                     for (key, item) in std::mem::take(map) {
-                        let mut key = self.redact(&key, rules).into_owned();
+                        let mut key = self.redact(&key, Rules::Text).into_owned();
                         cap(&mut key);
                         map.insert(key, item);
                     }
@@ -274,19 +344,24 @@ impl Redactor {
         }
     }
 
-    /// `text` with every span a rule finds replaced, uncapped; borrowed
-    /// when nothing was found.
+    /// `text` normalised, with every span a rule finds replaced, uncapped;
+    /// borrowed when normalising changed nothing and nothing was found.
     fn redact<'t>(&self, text: &'t str, rules: Rules) -> Cow<'t, str> {
+        let text = normalise(text);
         let mut spans = Vec::new();
         if !self.needles.is_empty() {
-            self.known_values(text, &mut spans);
+            self.known_values(&text, &mut spans);
         }
-        if rules == Rules::All {
-            digit_runs(text, &mut spans);
-            emails(text, &mut spans);
+        if !self.numbers.is_empty() && text.bytes().any(|b| b.is_ascii_digit()) {
+            self.known_numbers(&text, rules, &mut spans);
         }
+        match rules {
+            Rules::Text => digit_runs(&text, &mut spans, |_| true),
+            Rules::Id => id_digit_runs(&text, &mut spans),
+        }
+        emails(&text, &mut spans);
         if spans.is_empty() {
-            return Cow::Borrowed(text);
+            return text;
         }
         spans.sort_unstable();
         // Overlapping or touching spans are one redaction.
@@ -310,7 +385,7 @@ impl Redactor {
         Cow::Owned(out)
     }
 
-    /// Where the applicant's values occur in `text`, case-insensitively.
+    /// Where the applicant's word values occur in `text`, case-insensitively.
     fn known_values(&self, text: &str, spans: &mut Vec<(usize, usize)>) {
         let folded = Folded::new(text);
         for needle in &self.needles {
@@ -328,20 +403,56 @@ impl Redactor {
             }
         }
     }
+
+    /// Where the applicant's numbers occur in `text` as digit groups.
+    ///
+    /// A number is matched as a string would be: its first group may end a
+    /// longer run of digits and its last may start one (`011/3/1911`,
+    /// `1911-11-035`), and then those whole runs are redacted; a number of
+    /// one group anywhere in a run. Normalising can make a run longer than
+    /// the vendor wrote it (`²00501` is `200501`), so a text never keeps a
+    /// value for being inside another number. An id does, for one group
+    /// only: a vendor's long transaction number may hold a ZIP by chance.
+    fn known_numbers(&self, text: &str, rules: Rules, spans: &mut Vec<(usize, usize)>) {
+        let groups = digit_groups(text);
+        for number in &self.numbers {
+            let k = number.len();
+            for window in groups.windows(k) {
+                let same_chain = window.iter().all(|g| g.chain == window[0].chain);
+                let fits = |(i, (group, value)): (usize, (&Group<'_>, &String))| match i {
+                    _ if !group.digits => group.value == value,
+                    _ if k == 1 && rules == Rules::Id => group.value == value,
+                    _ if k == 1 => group.value.contains(value.as_str()),
+                    0 => group.value.ends_with(value.as_str()),
+                    _ if i == k - 1 => group.value.starts_with(value.as_str()),
+                    _ => group.value == value,
+                };
+                if same_chain && window.iter().zip(number).enumerate().all(fits) {
+                    spans.push((window[0].start, window[k - 1].end));
+                }
+            }
+        }
+    }
 }
 
 /// Which rules a redaction applies.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Rules {
     /// The applicant's values and the shapes (digit runs, e-mail addresses).
-    All,
-    /// The applicant's values only.
-    Known,
+    Text,
+    /// As `Text`, but an id's UUIDs and long unbroken numbers are no digit runs.
+    Id,
+}
+
+/// A value as it is compared: normalised, then case-folded.
+fn comparable(value: &str) -> String {
+    fold(normalise(value).trim())
 }
 
 /// `text` folded to lower case char by char (not `str::to_lowercase`,
 /// whose final sigma depends on context: needles and text must fold alike),
-/// with where each folded byte came from.
+/// any whitespace character read as a space and letters without their
+/// accents, with where each folded byte came from.
 struct Folded {
     text: String,
     /// The original byte offset of the char each folded byte came from;
@@ -352,18 +463,36 @@ struct Folded {
 impl Folded {
     fn new(text: &str) -> Self {
         if text.is_ascii() {
+            let mut folded = text.to_ascii_lowercase();
+            if folded.bytes().any(|b| (b'\t'..=b'\r').contains(&b)) {
+                folded = folded
+                    .chars()
+                    .map(|c| if c.is_whitespace() { ' ' } else { c })
+                    .collect();
+            }
             return Self {
-                text: text.to_ascii_lowercase(),
+                text: folded,
                 origin: None,
             };
         }
         let mut folded = String::with_capacity(text.len());
         let mut origin = Vec::with_capacity(text.len());
         for (i, c) in text.char_indices() {
-            for lower in c.to_lowercase() {
-                folded.push(lower);
-                origin.extend(std::iter::repeat_n(i, lower.len_utf8()));
+            if c.is_whitespace() {
+                folded.push(' ');
+                origin.push(i);
+                continue;
             }
+            // Read without its marks: `canarý` and `canary\u{301}` are
+            // `canary`, as `Zoë` is `zoe`.
+            decompose_compatible(c, |part| {
+                if !is_combining_mark(part) {
+                    for lower in part.to_lowercase() {
+                        folded.push(lower);
+                        origin.extend(std::iter::repeat_n(i, lower.len_utf8()));
+                    }
+                }
+            });
         }
         Self {
             text: folded,
@@ -372,17 +501,25 @@ impl Folded {
     }
 
     /// The span of the original text that the folded `start..end` came from,
-    /// widened to whole chars.
+    /// widened to whole chars and the marks after them.
     fn original(&self, text: &str, start: usize, end: usize) -> (usize, usize) {
         let Some(origin) = &self.origin else {
             return (start, end);
         };
         let first = origin.get(start).copied().unwrap_or(text.len());
         let last = origin.get(end.saturating_sub(1)).copied().unwrap_or(first);
-        let last_end = text
+        let mut last_end = text
             .get(last..)
             .and_then(|rest| rest.chars().next())
             .map_or(text.len(), |c| last + c.len_utf8());
+        // With the marks on its last letter, which the folded text dropped.
+        while let Some(mark) = text
+            .get(last_end..)
+            .and_then(|rest| rest.chars().next())
+            .filter(|c| is_combining_mark(*c))
+        {
+            last_end += mark.len_utf8();
+        }
         (first, last_end)
     }
 
@@ -395,80 +532,221 @@ impl Folded {
 }
 
 fn fold(text: &str) -> String {
-    text.chars().flat_map(char::to_lowercase).collect()
+    Folded::new(text).text
 }
 
 fn digits_of(text: &str) -> String {
     text.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// A date of birth in the spellings a vendor may use: ISO and US order,
-/// padded or not, with dashes, slashes or nothing between.
-fn dob_spellings(dob: Dob) -> Vec<String> {
-    let (y, m, d) = (dob.year, dob.month, dob.day);
-    vec![
-        format!("{y:04}-{m:02}-{d:02}"),
-        format!("{y:04}{m:02}{d:02}"),
-        format!("{y:04}/{m:02}/{d:02}"),
-        format!("{y:04}-{m}-{d}"),
-        format!("{m:02}/{d:02}/{y:04}"),
-        format!("{m}/{d}/{y:04}"),
-        format!("{m:02}-{d:02}-{y:04}"),
-        format!("{m}-{d}-{y:04}"),
-        format!("{m:02}{d:02}{y:04}"),
-    ]
+/// One group of a number in a text: a run of ASCII digits, or a month's
+/// name standing for its number.
+struct Group<'t> {
+    start: usize,
+    end: usize,
+    value: &'t str,
+    /// Digits in the text, not a month's name.
+    digits: bool,
+    /// Groups of one chain follow each other with at most
+    /// [`MAX_GROUP_GAP`] separators between, and no word.
+    chain: usize,
 }
 
-/// A US phone number's usual spellings, from its last ten digits.
-fn phone_spellings(phone: &str) -> Vec<String> {
-    let digits = digits_of(phone);
-    let Some(ten) = digits.get(digits.len().saturating_sub(10)..) else {
-        return Vec::new();
-    };
-    if ten.len() < 10 {
-        return vec![digits];
+/// The digit groups of `text` (normalised: full-width digits are ASCII
+/// by now), each whole: a group is never a part of a longer run of digits.
+///
+/// Only the stretches of text around digits are read: a month's name
+/// counts only next to a number, and most of a vendor's text is words.
+fn digit_groups(text: &str) -> Vec<Group<'_>> {
+    // A month's name and the separators before the next group, in bytes,
+    // with room to spare; a stretch is then widened to whole words.
+    const REACH: usize = 24;
+    let bytes = text.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || !b.is_ascii();
+    let mut stretches: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    while let Some(found) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+    {
+        let first = at + found;
+        let mut last = first;
+        while bytes.get(last).is_some_and(u8::is_ascii_digit) {
+            last += 1;
+        }
+        let mut start = first.saturating_sub(REACH);
+        while start > 0 && is_word(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut end = (last + REACH).min(bytes.len());
+        while end < bytes.len() && is_word(bytes[end]) {
+            end += 1;
+        }
+        match stretches.last_mut() {
+            Some((_, last_end)) if start <= *last_end => *last_end = end,
+            _ => stretches.push((start, end)),
+        }
+        at = last;
     }
-    let (area, exchange, line) = (&ten[..3], &ten[3..6], &ten[6..]);
-    vec![
-        digits.clone(),
-        ten.to_owned(),
-        format!("{area}-{exchange}-{line}"),
-        format!("({area}) {exchange}-{line}"),
-        format!("({area}){exchange}-{line}"),
-        format!("{area}.{exchange}.{line}"),
-        format!("{area} {exchange} {line}"),
-        format!("{exchange}-{line}"),
-    ]
+    let mut groups = Vec::new();
+    let mut chain = 0;
+    for (start, end) in stretches {
+        chain += 1;
+        groups_between(text, start, end, &mut chain, &mut groups);
+    }
+    groups
+}
+
+/// The groups of `text[start..end]`, which starts and ends between words.
+fn groups_between<'t>(
+    text: &'t str,
+    start: usize,
+    end: usize,
+    chain: &mut usize,
+    groups: &mut Vec<Group<'t>>,
+) {
+    // By bytes, decoding a char only where one is not ASCII.
+    let bytes = text.as_bytes();
+    let char_at = |i: usize| text.get(i..).and_then(|rest| rest.chars().next());
+    // Whether the next group continues the chain, and the separators since
+    // the last group.
+    let (mut joins, mut gap) = (false, 0);
+    let mut i = start;
+    while i < end {
+        let start = i;
+        let mut ascii = true;
+        if bytes[i].is_ascii_digit() {
+            while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        } else {
+            // A word: letters of any script, only ASCII ones naming a month.
+            while let Some(&b) = bytes.get(i) {
+                if b.is_ascii_alphabetic() {
+                    i += 1;
+                } else if !b.is_ascii()
+                    && let Some(c) = char_at(i).filter(|c| c.is_alphabetic())
+                {
+                    ascii = false;
+                    i += c.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            if i == start {
+                // Neither: a separator, or a digit of another script.
+                let c = if bytes[i].is_ascii() {
+                    char::from(bytes[i])
+                } else {
+                    char_at(i).unwrap_or(' ')
+                };
+                i += c.len_utf8();
+                if c.is_alphanumeric() {
+                    joins = false;
+                } else {
+                    gap += 1;
+                    joins &= gap <= MAX_GROUP_GAP;
+                }
+                continue;
+            }
+        }
+        let word = &text[start..i];
+        let value = if bytes[start].is_ascii_digit() {
+            Some(word)
+        } else if ascii {
+            spellings::month(word)
+        } else {
+            None
+        };
+        if let Some(value) = value {
+            if !joins {
+                *chain += 1;
+            }
+            groups.push(Group {
+                start,
+                end: i,
+                value,
+                digits: bytes[start].is_ascii_digit(),
+                chain: *chain,
+            });
+            (joins, gap) = (true, 0);
+        } else {
+            // `23rd`: the suffix keeps the day in its chain.
+            let ordinal = gap == 0
+                && groups.last().is_some_and(|g| g.end == start)
+                && spellings::is_ordinal_suffix(word);
+            joins &= ordinal;
+        }
+    }
 }
 
 /// What may stand between the digits of one run: spaces, dashes, dots,
-/// brackets, slashes.
+/// brackets, slashes, underscores.
 fn is_digit_separator(c: char) -> bool {
     matches!(
         c,
-        ' ' | '-' | '.' | '(' | ')' | '/' | '\u{a0}' | '\u{2010}'..='\u{2015}'
+        ' ' | '-' | '.' | '(' | ')' | '/' | '_' | '\u{a0}' | '\u{2010}'..='\u{2015}'
     )
 }
 
+/// A run of digits found by [`digit_runs`].
+struct Run {
+    start: usize,
+    end: usize,
+    digits: usize,
+    /// Whether a separator stands between two of its digits.
+    separated: bool,
+}
+
 /// Runs of [`DIGIT_RUN_MIN`] or more digits (any script's), separators
-/// allowed between them: `123456789`, `123-45-6789`, `(555) 123-1234`.
-fn digit_runs(text: &str, spans: &mut Vec<(usize, usize)>) {
-    let mut run: Option<(usize, usize, usize)> = None; // start, end, digits
+/// allowed between them: `123456789`, `123-45-6789`, `(555) 123-1234`;
+/// those for which `is_pii` holds are redacted.
+fn digit_runs(text: &str, spans: &mut Vec<(usize, usize)>, is_pii: impl Fn(&Run) -> bool) {
+    let mut run: Option<Run> = None;
     let mut gap = 0;
-    let mut close = |run: &mut Option<(usize, usize, usize)>| {
-        if let Some((start, end, digits)) = run.take()
-            && digits >= DIGIT_RUN_MIN
+    let mut close = |run: &mut Option<Run>| {
+        if let Some(run) = run.take()
+            && run.digits >= DIGIT_RUN_MIN
+            && is_pii(&run)
         {
-            spans.push((start, end));
+            spans.push((run.start, run.end));
         }
     };
-    for (i, c) in text.char_indices() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if run.is_none() {
+            // Nothing open: on to the next char that may be a digit, past
+            // the words between in one scan.
+            match bytes[i..]
+                .iter()
+                .position(|b| b.is_ascii_digit() || !b.is_ascii())
+            {
+                Some(skip) => i += skip,
+                None => break,
+            }
+        }
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        let start = i;
+        i += c.len_utf8();
         if c.is_numeric() {
-            let end = i + c.len_utf8();
-            run = Some(match run {
-                Some((start, _, digits)) => (start, end, digits + 1),
-                None => (i, end, 1),
-            });
+            match &mut run {
+                Some(run) => {
+                    run.end = i;
+                    run.digits += 1;
+                    run.separated |= gap > 0;
+                }
+                None => {
+                    run = Some(Run {
+                        start,
+                        end: i,
+                        digits: 1,
+                        separated: false,
+                    });
+                }
+            }
             gap = 0;
         } else if run.is_some() && is_digit_separator(c) && gap < DIGIT_RUN_MAX_GAP {
             gap += 1;
@@ -478,6 +756,63 @@ fn digit_runs(text: &str, spans: &mut Vec<(usize, usize)>) {
         }
     }
     close(&mut run);
+}
+
+/// The digit rule for ids. An id's UUIDs (8-4-4-4-12 letters and digits)
+/// are not runs: a random UUID's last group holds nine digits in a row
+/// about once in thirty, and the applicant's own numbers in one are still
+/// found as digit groups. Nor is a run of [`ID_NUMBER_MIN_DIGITS`] or more
+/// digits with no separator. Runs of nine to eleven digits (an SSN, a
+/// ZIP+4, a phone) are redacted however they are written, and so is a
+/// longer run with separators (values written one after another).
+fn id_digit_runs(text: &str, spans: &mut Vec<(usize, usize)>) {
+    let uuids = uuids(text);
+    let unmasked;
+    let masked: &str = if uuids.is_empty() {
+        text
+    } else {
+        // UUIDs are ASCII: masking them byte for byte keeps every offset.
+        let mut bytes = text.as_bytes().to_vec();
+        for &(start, end) in &uuids {
+            bytes[start..end].fill(b'x');
+        }
+        unmasked = String::from_utf8(bytes).unwrap_or_default();
+        &unmasked
+    };
+    digit_runs(masked, spans, |run| {
+        run.separated || run.digits < ID_NUMBER_MIN_DIGITS
+    });
+}
+
+/// Where `text` holds a UUID-shaped token: groups of 8, 4, 4, 4 and 12
+/// ASCII letters or digits joined by `-`, with no letter or digit either
+/// side.
+fn uuids(text: &str) -> Vec<(usize, usize)> {
+    const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
+    const LEN: usize = 36;
+    let bytes = text.as_bytes();
+    let is_part = |b: u8| b.is_ascii_alphanumeric();
+    let mut found = Vec::new();
+    let mut start = 0;
+    while start + LEN <= bytes.len() {
+        let candidate = &bytes[start..start + LEN];
+        let mut at = 0;
+        let shaped = SHAPE.iter().enumerate().all(|(i, &len)| {
+            let group = &candidate[at..at + len];
+            let dash = i == SHAPE.len() - 1 || candidate[at + len] == b'-';
+            at += len + 1;
+            dash && group.iter().all(u8::is_ascii_alphanumeric)
+        });
+        let bounded = (start == 0 || !is_part(bytes[start - 1]))
+            && bytes.get(start + LEN).is_none_or(|&b| !is_part(b));
+        if shaped && bounded {
+            found.push((start, start + LEN));
+            start += LEN;
+        } else {
+            start += 1;
+        }
+    }
+    found
 }
 
 /// `local@domain` tokens: letters, digits and `._%+-` before the `@`,
@@ -703,6 +1038,323 @@ mod tests {
         assert!(!capped.contains("123"), "{capped}");
     }
 
+    /// FAKEY MCFAKERSON, SSN 900-55-1234, born 1971-07-23, at 123 Fake St
+    /// (and 1 Oak Ct, Great Falls), with a middle name of De La Cruz.
+    fn spelled() -> Redactor {
+        let body = json!({
+            "Person": {
+                "Name": {"FirstName": "Fakey", "MiddleName": "De La Cruz", "LastName": "McFakerson"},
+                "SSN": {"Number": "900551234"},
+                "DateOfBirth": {"Year": "1971", "Month": "7", "Day": "23"},
+                "Addresses": [{"StreetAddress1": "123 Fake St", "StreetAddress2": "Apt 9",
+                               "City": "Great Falls", "Zip5": "59010"},
+                              {"StreetAddress1": "1 Oak Ct", "City": "Fakeville"}]
+            }
+        });
+        Redactor::new(Some(
+            &applicant::parse(body.to_string().as_bytes()).expect("applicant"),
+        ))
+    }
+
+    fn assert_all_redacted(r: &Redactor, spellings: &[&str]) {
+        for spelling in spellings {
+            let text = format!("seen: {spelling}.");
+            assert_eq!(r.text(&text), "seen: [redacted].", "{spelling:?}");
+        }
+    }
+
+    fn assert_untouched(r: &Redactor, texts: &[&str]) {
+        for text in texts {
+            assert_eq!(r.text(text), *text, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_ssn_with_any_separators_goes() {
+        assert_all_redacted(
+            &spelled(),
+            &[
+                "900 - 55 - 1234",
+                "900_55_1234",
+                "900.55.1234",
+                "900 55 1234",
+                "900/55/1234",
+                "９００－５５－１２３４",
+                "900\u{200B}55\u{200B}1234",
+            ],
+        );
+        // Whoever it belongs to, on its shape alone.
+        assert_all_redacted(&Redactor::default(), &["900 - 66 - 4321", "900_66_4321"]);
+    }
+
+    #[test]
+    fn the_date_of_birth_in_words_and_other_orders_goes() {
+        assert_all_redacted(
+            &spelled(),
+            &[
+                "July 23, 1971",
+                "Jul 23 1971",
+                "JUL. 23rd, 1971",
+                "23 July 1971",
+                "23 jul 1971",
+                "1971 July 23",
+                "1971.07.23",
+                "1971-7-23",
+                "7/23/71",
+                "07/23/71",
+                "07/23/1971",
+                "7-23-1971",
+                "23/07/1971",
+                "23.7.1971",
+                "19710723",
+                "07231971",
+            ],
+        );
+    }
+
+    #[test]
+    fn other_dates_and_numbers_stay() {
+        assert_untouched(
+            &spelled(),
+            &[
+                "July 24, 1971",
+                "June 23, 1971",
+                "in July 1971",
+                "1972-07-23",
+                "7/23/72",
+                "7/23/17",
+                "1/23/71",
+                "version 7.23.1",
+                "code 723 of 1971",
+                "May 5, 2020",
+                "55-1234",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_street_with_its_words_spelled_either_way_goes() {
+        let r = spelled();
+        assert_all_redacted(
+            &r,
+            &[
+                "123 FAKE STREET",
+                "123 fake st",
+                "123 Fake Str",
+                "123  Fake   St",
+                "123 Fake\tStreet",
+                "1 OAK COURT",
+                "1 oak ct",
+                "1 Oak Crt",
+            ],
+        );
+        assert_eq!(r.text("123 Fake St. #2"), "[redacted]. #2");
+        assert_eq!(r.text("Apartment 9, 1 Oak Court"), "[redacted], [redacted]");
+        assert_eq!(r.text("GREAT  FALLS"), "[redacted]");
+        // Each common suffix either way, the applicant's spelling the other.
+        for (applicant, vendor) in [
+            ("5 Fake Street", "5 FAKE ST"),
+            ("5 Fake Avenue", "5 fake ave"),
+            ("5 Fake Ave", "5 Fake Avenue"),
+            ("5 Fake Road", "5 Fake Rd"),
+            ("5 Fake Rd", "5 FAKE ROAD"),
+            ("5 Fake Drive", "5 Fake Dr"),
+            ("5 Fake Dr", "5 Fake Drive"),
+            ("5 Fake Boulevard", "5 Fake Blvd"),
+            ("5 Fake Blvd", "5 Fake Boulevard"),
+            ("5 Fake Lane", "5 Fake Ln"),
+            ("5 Fake Ln", "5 Fake Lane"),
+            ("5 Fake Court", "5 Fake Ct"),
+            ("5 Fake Ct", "5 Fake Court"),
+            ("5 Fake Pkwy", "5 Fake Parkway"),
+            ("5 Fake Cir", "5 Fake Circle"),
+            ("5 Fake Pl", "5 Fake Place"),
+            ("5 Fake Ter", "5 Fake Terrace"),
+            ("5 Fake Hwy", "5 Fake Highway"),
+            ("5 N Fake St", "5 North Fake Street"),
+        ] {
+            let body = json!({"Person": {"Addresses": [{"StreetAddress1": applicant}]}});
+            let r = Redactor::new(Some(
+                &applicant::parse(body.to_string().as_bytes()).expect("applicant"),
+            ));
+            assert_eq!(
+                r.text(&format!("at {vendor}, ok")),
+                "at [redacted], ok",
+                "{applicant} / {vendor}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_street_inside_words_stays() {
+        assert_untouched(
+            &spelled(),
+            &[
+                "Oakland Court",
+                "a cloak",
+                "1 Oakwood Ct",
+                "Fake Street",
+                "the court ruled",
+                "first street",
+            ],
+        );
+    }
+
+    #[test]
+    fn names_with_invisible_characters_wide_letters_or_spaces_go() {
+        let r = spelled();
+        for text in [
+            "FA\u{AD}KEY MC\u{AD}FAKERSON",
+            "F\u{200B}AKEY M\u{200C}CFAKERSON",
+            "FAK\u{200D}EY MCFAKER\u{2060}SON",
+            "\u{FEFF}FAKEY MCFAKERSON\u{FEFF}",
+            "ＦＡＫＥＹ ＭＣＦＡＫＥＲＳＯＮ",
+            "FAKEY   MCFAKERSON",
+        ] {
+            assert_eq!(r.text(text), "[redacted] [redacted]", "{text:?}");
+        }
+        for text in ["DE  LA  CRUZ", "de\u{AD} la cruz", "ＤＥ ＬＡ ＣＲＵＺ"] {
+            assert_eq!(r.text(text), "[redacted]", "{text:?}");
+        }
+        // Ordinary words are not names: a part of 2 or 3 letters only whole.
+        assert_untouched(&r, &["Dell last", "Lacrosse", "a fake name"]);
+    }
+
+    #[test]
+    fn accents_and_combining_marks_do_not_hide_a_value() {
+        let r = spelled();
+        for text in [
+            "FAKEY\u{301} MCFAKERSON\u{308}",
+            "FÁKEY MCFÄKERSON",
+            "fakéy mçfakerson",
+        ] {
+            assert_eq!(r.text(text), "[redacted] [redacted]", "{text:?}");
+        }
+        // And the other way: an accented value is matched without its accents.
+        let body = json!({"Person": {"Name": {"FirstName": "Zoë", "LastName": "Núñez"}}});
+        let r = Redactor::new(Some(
+            &applicant::parse(body.to_string().as_bytes()).expect("applicant"),
+        ));
+        assert_eq!(r.text("ZOE NUNEZ"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn a_number_of_several_groups_inside_longer_runs_goes_whole() {
+        let r = spelled();
+        for text in ["007/23/1971", "07/23/19710", "1900-55-12345"] {
+            assert_eq!(r.text(text), "[redacted]", "{text:?}");
+        }
+        assert_eq!(r.text("x1971.07.23"), "x[redacted]");
+        // One group anywhere in a run, in a text: `²` is a `2` once
+        // normalised, and the ZIP is not another number for it.
+        assert_eq!(r.text("ZIP ²59010"), "ZIP [redacted]");
+        assert_eq!(r.text("ZIP 5901000"), "ZIP [redacted]");
+        // In an id, inside a longer number, it is another number.
+        let mut id = json!("7590100");
+        assert_eq!(r.id(&mut id), None);
+        assert_eq!(id, "7590100");
+    }
+
+    #[test]
+    fn text_is_written_in_its_normal_form() {
+        let r = Redactor::default();
+        assert_eq!(r.text("a\u{200B}b  c\td \n e"), "ab c\td e");
+        assert_eq!(r.text("ＡＢＣ"), "ABC");
+        assert_eq!(r.text("plain ascii"), "plain ascii");
+    }
+
+    #[test]
+    fn ids_are_short_strings_or_numbers_or_null() {
+        let r = spelled();
+        for (mut id, want, withheld) in [
+            (json!(null), json!(null), None),
+            (json!(""), json!(""), None),
+            (
+                json!({"ssn": "900551234"}),
+                json!(null),
+                Some(IdWithheld::NotAStringOrNumber),
+            ),
+            (
+                json!(["a"]),
+                json!(null),
+                Some(IdWithheld::NotAStringOrNumber),
+            ),
+            (
+                json!(true),
+                json!(null),
+                Some(IdWithheld::NotAStringOrNumber),
+            ),
+            (
+                json!("x".repeat(MAX_ID_CHARS + 1)),
+                json!(null),
+                Some(IdWithheld::TooLong),
+            ),
+            (
+                json!("é".repeat(MAX_ID_CHARS)),
+                json!("é".repeat(MAX_ID_CHARS)),
+                None,
+            ),
+            (json!(31000000000000_u64), json!(31000000000000_u64), None),
+            (json!(900551234), json!(REDACTED), None),
+            (json!(1.5), json!(1.5), None),
+        ] {
+            let before = id.to_string();
+            assert_eq!(r.id(&mut id), withheld, "{before}");
+            assert_eq!(id, want, "{before}");
+        }
+    }
+
+    #[test]
+    fn ids_lose_pii_shapes_but_keep_uuids_and_long_numbers() {
+        let r = Redactor::default();
+        for (id, want) in [
+            // Another person's SSN and e-mail: the shapes go.
+            (
+                "900-66-4321 jane.roe@example.invalid",
+                "[redacted] [redacted]",
+            ),
+            ("ref:900664321", "ref:[redacted]"),
+            ("(555) 010-9999", "([redacted]"),
+            ("900-66-4321 555-010-9999", "[redacted]"),
+            // The vendors' own ids.
+            ("31000000000000", "31000000000000"),
+            (
+                "00000000-0000-4000-8000-00000000c0de",
+                "00000000-0000-4000-8000-00000000c0de",
+            ),
+            (
+                "0987:a1234b56-e789-0123-4fga-56b7c890d123",
+                "0987:a1234b56-e789-0123-4fga-56b7c890d123",
+            ),
+            (
+                "00000000-0000-4000-8000-000000000000",
+                "00000000-0000-4000-8000-000000000000",
+            ),
+            // A UUID's last group with nine digits in a row, as random
+            // ones have about once in thirty.
+            (
+                "00000000-0000-4000-8000-900664321abc",
+                "00000000-0000-4000-8000-900664321abc",
+            ),
+            // An SSN next to a UUID is no part of it.
+            (
+                "900664321-00000000-0000-4000-8000-00000000c0de",
+                "[redacted]-00000000-0000-4000-8000-00000000c0de",
+            ),
+        ] {
+            let mut value = json!(id);
+            assert_eq!(r.id(&mut value), None, "{id}");
+            assert_eq!(value, want, "{id}");
+        }
+        // The applicant's values in any spelling.
+        let mut value = json!("ref-FA\u{AD}KEY-7/23/71");
+        assert_eq!(spelled().id(&mut value), None);
+        assert_eq!(value, "ref-[redacted]-[redacted]");
+        let mut value = json!("00000000-0000-4000-8000-900551234abc");
+        assert_eq!(spelled().id(&mut value), None);
+        assert_eq!(value, "00000000-0000-4000-8000-[redacted]abc");
+    }
+
     #[test]
     fn nothing_panics_on_odd_text() {
         let r = fakey();
@@ -715,7 +1367,16 @@ mod tests {
             "\u{2028}\u{0}",
             "ǅǆİ",
             "1 2 3 4 5 6 7 8 9",
+            "\u{AD}",
+            "  ",
+            "July",
+            "1st",
+            "23rd july",
+            "ＦＡＫＥＹ",
+            "0000000-0000-0000-0000-000000000000x",
+            "00000000-0000-0000-0000-000000000000-00000000-0000-0000-0000-000000000000",
         ] {
+            let _ = r.id(&mut json!(text));
             let _ = r.text(text);
             let mut map = Map::new();
             map.insert(text.to_owned(), json!([text, {"Year": text, "Day": text}]));

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::redact::Redactor;
-use crate::verdict::Verdict;
+use crate::verdict::{IdsWithheld, Verdict};
 
 mod ruby;
 
@@ -164,8 +164,10 @@ pub fn judge(
     // The logged products are moved out of the parsed answer, not copied.
     let logged = take_logged(root, &judged.logged, redactor);
     let (mut transaction_id, mut reference) = (judged.transaction_id, judged.reference);
-    redactor.id(&mut transaction_id);
-    redactor.id(&mut reference);
+    let ids_withheld = IdsWithheld {
+        transaction_id: redactor.id(&mut transaction_id),
+        reference: redactor.id(&mut reference),
+    };
     Verdict {
         success: judged.passed,
         errors: errors(judged.base.map(|base| redactor.text(&base)), logged),
@@ -178,6 +180,7 @@ pub fn judge(
         vendor_name: VENDOR_NAME,
         vendor_workflow: Some(workflow.to_owned()),
         verified_attributes: None,
+        ids_withheld,
     }
 }
 
@@ -822,5 +825,52 @@ mod tests {
         );
         let exception = v.exception.expect("exception");
         assert!(exception.ends_with("content_type=text/plain; name=[redacted]; ssn=[redacted]"));
+    }
+
+    #[test]
+    fn ids_that_are_not_short_strings_or_numbers_are_withheld() {
+        let huge = serde_json::json!({"dump": "x".repeat(200 * 1024)});
+        let v = judged(serde_json::json!({
+            "Status": {"TransactionStatus": "passed", "ConversationId": huge,
+                       "Reference": "r".repeat(129)}
+        }));
+        assert_eq!(v.exception, None);
+        assert!(v.success);
+        assert_eq!(v.transaction_id, Value::Null);
+        assert_eq!(v.reference, Value::Null);
+        assert_eq!(
+            v.ids_withheld,
+            IdsWithheld {
+                transaction_id: Some(crate::redact::IdWithheld::NotAStringOrNumber),
+                reference: Some(crate::redact::IdWithheld::TooLong),
+            }
+        );
+        for id in [serde_json::json!([1]), serde_json::json!(false)] {
+            let v = judged(serde_json::json!({
+                "Status": {"TransactionStatus": "passed", "ConversationId": id}
+            }));
+            assert_eq!(v.transaction_id, Value::Null, "{id}");
+            assert!(v.ids_withheld.transaction_id.is_some(), "{id}");
+        }
+    }
+
+    #[test]
+    fn ids_holding_another_persons_values_lose_their_shapes() {
+        let v = judged(serde_json::json!({
+            "Status": {"TransactionStatus": "passed",
+                       "ConversationId": "900-66-4321 roe@example.invalid",
+                       "Reference": 31000000000000_u64}
+        }));
+        assert_eq!(v.transaction_id, "[redacted] [redacted]");
+        assert_eq!(v.reference, 31000000000000_u64);
+        assert_eq!(v.ids_withheld, IdsWithheld::default());
+        // Absent stays null; an exception's ids stay "".
+        let v = judged(serde_json::json!({"Status": {"TransactionStatus": "passed"}}));
+        assert_eq!((v.transaction_id, v.reference), (Value::Null, Value::Null));
+        let v = judged(serde_json::json!({"Status": {"TransactionStatus": "failed",
+            "ConversationId": {"a": 1}}}));
+        assert!(v.exception.is_some());
+        assert_eq!(v.transaction_id, "");
+        assert_eq!(v.ids_withheld, IdsWithheld::default());
     }
 }

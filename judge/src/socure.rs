@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 
 use crate::applicant::Applicant;
 use crate::pair::SocureOutcome;
-use crate::redact::Redactor;
-use crate::verdict::{Verdict, elements};
+use crate::redact::{IdWithheld, Redactor};
+use crate::verdict::{IdsWithheld, Verdict, elements};
 
 pub const VENDOR_NAME: &str = "socure_kyc";
 /// Joined to the base URL's authority, as identity-idp's `URI.join` does.
@@ -131,7 +131,11 @@ pub fn judge_call(call: &Result<Answer, SocureError>, redactor: &Redactor) -> Ve
             &answer.body,
             redactor,
         ),
-        Err(err) => failure(err.to_string(), Value::Null, *err == SocureError::Timeout),
+        Err(err) => failure(
+            err.to_string(),
+            (Value::Null, None),
+            *err == SocureError::Timeout,
+        ),
     }
 }
 
@@ -139,7 +143,7 @@ pub fn judge_call(call: &Result<Answer, SocureError>, redactor: &Redactor) -> Ve
 pub fn interrupted() -> Verdict {
     failure(
         "Proxy shut down before Socure answered".into(),
-        Value::Null,
+        (Value::Null, None),
         false,
     )
 }
@@ -177,23 +181,17 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Re
                 None => redactor.text(&m.to_string()),
             })
             .unwrap_or_else(|| format!("the server responded with status {status}"));
-        let mut reference_id = parsed
-            .as_ref()
-            .and_then(|b| b.get("referenceId"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        redactor.id(&mut reference_id);
+        let reference_id = reference_id(parsed.as_ref(), redactor);
         return failure(format!("{message} ({status})"), reference_id, false);
     }
     let Some(root) = parsed else {
         return failure(
             format!("Response body is not a JSON object ({status})"),
-            Value::Null,
+            (Value::Null, None),
             false,
         );
     };
-    let mut reference_id = root.get("referenceId").cloned().unwrap_or(Value::Null);
-    redactor.id(&mut reference_id);
+    let reference_id = reference_id(Some(&root), redactor);
     let Some(kyc) = root.get("kyc").and_then(Value::as_object) else {
         return failure("No kyc section on response".into(), reference_id, false);
     };
@@ -234,19 +232,38 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Re
         Value::Array(reason_codes.into_iter().map(Value::String).collect()),
     );
 
+    let (transaction_id, withheld) = reference_id;
     Verdict {
         success,
         errors,
         exception: None,
         timed_out: false,
-        transaction_id: reference_id,
+        transaction_id,
         reference: Value::String(String::new()),
         can_pass_with_additional_verification: false,
         attributes_requiring_additional_verification: Vec::new(),
         vendor_name: VENDOR_NAME,
         vendor_workflow: None,
         verified_attributes: Some(attributes),
+        ids_withheld: IdsWithheld {
+            transaction_id: withheld,
+            reference: None,
+        },
     }
+}
+
+/// The body's `referenceId` as the line may carry it, and why not when it
+/// may not; `null` when there is none.
+fn reference_id(
+    body: Option<&Map<String, Value>>,
+    redactor: &Redactor,
+) -> (Value, Option<IdWithheld>) {
+    let mut id = body
+        .and_then(|b| b.get("referenceId"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let withheld = redactor.id(&mut id);
+    (id, withheld)
 }
 
 /// Faraday's `:json` response middleware parses a body when its media type
@@ -265,9 +282,17 @@ fn is_json_media_type(content_type: Option<&str>) -> bool {
 
 /// identity-idp's `build_result_from_error`: `transaction_id` is the body's
 /// `referenceId` when there is one, else `nil`.
-fn failure(message: String, transaction_id: Value, timed_out: bool) -> Verdict {
+fn failure(
+    message: String,
+    (transaction_id, withheld): (Value, Option<IdWithheld>),
+    timed_out: bool,
+) -> Verdict {
     Verdict {
         transaction_id,
+        ids_withheld: IdsWithheld {
+            transaction_id: withheld,
+            reference: None,
+        },
         ..Verdict::exception(VENDOR_NAME, None, message, timed_out)
     }
 }
@@ -352,5 +377,50 @@ mod tests {
             v.exception.as_deref(),
             Some("Timed out waiting for verification response")
         );
+    }
+
+    #[test]
+    fn a_reference_id_that_is_not_an_id_is_withheld() {
+        let long = "r".repeat(200);
+        for (status, body, want) in [
+            (
+                200,
+                serde_json::json!({"referenceId": {"ssn": "900664321"}, "kyc": {}}),
+                Some(IdWithheld::NotAStringOrNumber),
+            ),
+            (
+                200,
+                serde_json::json!({"referenceId": long, "kyc": {}}),
+                Some(IdWithheld::TooLong),
+            ),
+            (
+                400,
+                serde_json::json!({"referenceId": [long], "msg": "bad"}),
+                Some(IdWithheld::NotAStringOrNumber),
+            ),
+            (
+                200,
+                serde_json::json!({"referenceId": true}),
+                Some(IdWithheld::NotAStringOrNumber),
+            ),
+        ] {
+            let v = judge(
+                status,
+                Some("application/json"),
+                body.to_string().as_bytes(),
+                &Redactor::default(),
+            );
+            assert_eq!(v.transaction_id, Value::Null, "{body}");
+            assert_eq!(v.ids_withheld.transaction_id, want, "{body}");
+            assert_eq!(v.reference, "", "{body}");
+        }
+        let v = judge(
+            200,
+            Some("application/json"),
+            br#"{"referenceId": "ref 900-66-4321 roe@example.invalid", "kyc": {}}"#,
+            &Redactor::default(),
+        );
+        assert_eq!(v.transaction_id, "ref [redacted] [redacted]");
+        assert_eq!(v.ids_withheld, IdsWithheld::default());
     }
 }

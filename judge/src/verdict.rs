@@ -7,6 +7,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::redact::IdWithheld;
+
 /// One vendor's verdict on one applicant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
@@ -17,7 +19,9 @@ pub struct Verdict {
     /// A short message, never a vendor body: bodies can carry PII.
     pub exception: Option<String>,
     pub timed_out: bool,
-    /// Carried as the vendor sent it (string, number or absent), never retyped.
+    /// The vendor's id: a string or number as the vendor sent it, redacted
+    /// ([`crate::redact::Redactor::id`]); `null` when absent, or when it was
+    /// something else ([`Verdict::ids_withheld`] says why).
     pub transaction_id: Value,
     pub reference: Value,
     pub can_pass_with_additional_verification: bool,
@@ -25,6 +29,19 @@ pub struct Verdict {
     pub vendor_name: &'static str,
     pub vendor_workflow: Option<String>,
     pub verified_attributes: Option<Vec<String>>,
+    /// Which ids the vendor filled with something that is not an id. Not one
+    /// of the result's keys (CONTRACT.md section 3 fixes them, for both
+    /// vendors alike): the line says it beside the results, as
+    /// `ids_withheld`.
+    #[serde(skip)]
+    pub ids_withheld: IdsWithheld,
+}
+
+/// Why `transaction_id` or `reference` is `null` when the vendor sent one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdsWithheld {
+    pub transaction_id: Option<IdWithheld>,
+    pub reference: Option<IdWithheld>,
 }
 
 impl Verdict {
@@ -49,6 +66,7 @@ impl Verdict {
             vendor_name,
             vendor_workflow,
             verified_attributes: None,
+            ids_withheld: IdsWithheld::default(),
         }
     }
 }

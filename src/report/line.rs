@@ -193,4 +193,54 @@ mod tests {
             "{shed:?}"
         );
     }
+
+    #[test]
+    fn a_line_with_withheld_ids_is_read_as_any_other() {
+        use crate::judge::pair::{self, ResolutionSide, SocureSide};
+        use crate::judge::resolution::Exchange;
+        use crate::judge::socure::Answer;
+        use std::time::Duration;
+
+        let resolution = br#"{"Status":{"TransactionStatus":"passed","ConversationId":{"a":[1,2]},"Reference":"FAKEY 900-55-1234"}}"#;
+        let socure = format!(
+            r#"{{"referenceId":"{}","kyc":{{"reasonCodes":["I919"]}}}}"#,
+            "9".repeat(300)
+        );
+        let line = pair::pair(
+            "00000000-0000-4000-8000-000000000000".into(),
+            time::macros::datetime!(2026-11-01 00:00:00 UTC),
+            "/p".into(),
+            None,
+            "wf",
+            ResolutionSide {
+                exchange: Exchange::Answered {
+                    status: 200,
+                    content_type: None,
+                    body: bytes::Bytes::from_static(resolution),
+                    truncated: false,
+                },
+                elapsed: Some(Duration::from_millis(5)),
+            },
+            SocureSide::Called {
+                call: Ok(Answer {
+                    status: 200,
+                    content_type: Some("application/json".into()),
+                    body: socure.into_bytes(),
+                }),
+                elapsed: Duration::from_millis(7),
+            },
+        );
+        let text = String::from_utf8(pair::encode(&line).expect("encodes")).expect("utf-8");
+        assert!(text.contains(r#""ids_withheld":{"resolution.transaction_id":"not_a_string_or_number","socure.transaction_id":"too_long"}"#), "{text}");
+        assert!(text.contains(r#""transaction_id":null"#), "{text}");
+        let Seen::Proofing(proofing) = read(text.trim_end()) else {
+            panic!("not read as a proofing line: {text}");
+        };
+        assert!(proofing.resolution.success);
+        let socure = proofing.socure.expect("a Socure result");
+        assert_eq!(socure.errors.reason_codes, ["I919"]);
+        assert_eq!(proofing.resolution_elapsed_ms, Some(5));
+        assert_eq!(proofing.socure_elapsed_ms, Some(7));
+        assert_eq!(proofing.socure_outcome, "answered");
+    }
 }

@@ -1,5 +1,10 @@
 //! `--format text`: the report as aligned tables for a terminal, in the order a reader asks its questions.
+//!
+//! The lines' own words (reason codes, outcomes, attributes, shed reasons)
+//! come from vendors and from whatever wrote the log, so none is printed
+//! raw: every terminal control in them is shown as its escape ([`visible`]).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::schema::Report;
@@ -19,12 +24,11 @@ fn write_table(out: &mut String, table: &Table) {
         .collect();
     let rows: Vec<Vec<String>> =
         std::iter::once(table.header.iter().map(|h| (*h).to_owned()).collect())
-            .chain(
-                table
-                    .rows
-                    .iter()
-                    .map(|row| row.iter().map(tables::Cell::text).collect()),
-            )
+            .chain(table.rows.iter().map(|row| {
+                row.iter()
+                    .map(|cell| visible(&cell.text(), Newlines::Escaped).into_owned())
+                    .collect()
+            }))
             .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
@@ -95,7 +99,11 @@ pub fn completeness_sentence(report: &Report) -> String {
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Socure shadow report\n{}\n", input_sentence(report));
+    let _ = writeln!(
+        out,
+        "Socure shadow report\n{}\n",
+        visible(&input_sentence(report), Newlines::Escaped)
+    );
     let _ = writeln!(out, "{}\n", agreement_sentence(report));
 
     out.push_str("Agreement: LexisNexis (rows) by Socure (columns), lines and share of all\n");
@@ -114,7 +122,10 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "  LexisNexis also asked: {}",
-        tables::in_a_line(&attributes.other_lexisnexis)
+        visible(
+            &tables::in_a_line(&attributes.other_lexisnexis),
+            Newlines::Escaped
+        )
     );
 
     let codes = &report.reason_codes;
@@ -157,5 +168,77 @@ pub fn render(report: &Report) -> String {
         }
         write_table(&mut out, table);
     }
-    out
+    // The values above were made visible where they were written; this
+    // keeps any the renderer may come to write without it from the terminal.
+    visible(&out, Newlines::Kept).into_owned()
+}
+
+/// Whether [`visible`] leaves `\n` as it is (the renderer's own line ends)
+/// or escapes it (inside a value, where it would forge a row).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Newlines {
+    Kept,
+    Escaped,
+}
+
+/// `text` with every character that acts on a terminal written as its
+/// Rust escape (`\u{1b}`): the C0 controls (ESC starts the CSI and OSC
+/// sequences that recolour, retitle or hyperlink; CR rewrites a line), DEL,
+/// the C1 controls (U+009B is a one-byte CSI), the line and paragraph
+/// separators, and the bidi marks, embeddings, overrides and isolates
+/// (U+202E shows text backwards). An escape rather than U+FFFD: it is
+/// ASCII, it says which character the line held, and it cannot be taken
+/// for the report's own text. Borrowed when there is none (nearly always).
+fn visible(text: &str, newlines: Newlines) -> Cow<'_, str> {
+    let acts = |c: char| {
+        (c.is_control() && !(c == '\n' && newlines == Newlines::Kept))
+            || matches!(
+                c,
+                '\u{061C}'
+                    | '\u{200E}'
+                    | '\u{200F}'
+                    | '\u{2028}'..='\u{202E}'
+                    | '\u{2066}'..='\u{2069}'
+            )
+    };
+    if !text.chars().any(acts) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if acts(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_controls_are_shown_as_escapes() {
+        assert!(matches!(
+            visible("I919 ok", Newlines::Escaped),
+            Cow::Borrowed(_)
+        ));
+        for (raw, shown) in [
+            ("\u{1b}[31mred", "\\u{1b}[31mred"),
+            ("a\rb\tc\u{0}", "a\\u{d}b\\u{9}c\\u{0}"),
+            ("\u{7f}\u{85}\u{9b}", "\\u{7f}\\u{85}\\u{9b}"),
+            (
+                "\u{202e}edoc\u{2066}\u{2069}\u{200f}\u{61c}",
+                "\\u{202e}edoc\\u{2066}\\u{2069}\\u{200f}\\u{61c}",
+            ),
+            ("x\u{2028}y", "x\\u{2028}y"),
+            ("é £ — ✓", "é £ — ✓"),
+        ] {
+            assert_eq!(visible(raw, Newlines::Escaped), shown, "{raw:?}");
+        }
+        assert_eq!(visible("a\nb", Newlines::Escaped), "a\\u{a}b");
+        assert_eq!(visible("a\nb\u{1b}", Newlines::Kept), "a\nb\\u{1b}");
+    }
 }

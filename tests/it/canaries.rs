@@ -2,8 +2,10 @@
 //! the real binary (at `RUST_LOG=trace`), then every byte it wrote (shadow
 //! log, stdout, stderr) is searched for them. Then vendors that quote the
 //! applicant back (a Socure 400's `msg`, LexisNexis `Information` and items,
-//! an echoed Reference) and References that are not UUIDs, through the
-//! proxy in-process: none of it reaches the line as it was.
+//! an echoed Reference, in other spellings than the request's) and
+//! References that are not UUIDs, through the proxy in-process: none of it
+//! reaches the line as it was. Ids that are not ids, and control
+//! characters, neither.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -408,6 +410,226 @@ async fn a_line_separator_in_vendor_text_is_escaped_in_the_line() {
         .split(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}'])
         .count();
     assert_eq!(splits, 1);
+    assert_eq!(
+        event(&line)["socure_result"]["exception"],
+        format!("{msg} (400)")
+    );
+}
+
+/// FAKEY MCFAKERSON, SSN 900-55-1234, born 1971-07-23, at 123 Fake St,
+/// Great Falls 59010.
+fn fakey_body() -> Vec<u8> {
+    json!({
+        "Settings": {"AccountNumber": "test_account", "Reference": format!("0987:{CANARY_USER}")},
+        "Person": {
+            "Name": {"FirstName": "FAKEY", "LastName": "MCFAKERSON"},
+            "SSN": {"Number": "900551234", "Type": "ssn9"},
+            "DateOfBirth": {"Year": "1971", "Month": "7", "Day": "23"},
+            "Addresses": [{"StreetAddress1": "123 Fake St", "City": "Great Falls", "State": "MT",
+                           "Zip5": "59010", "Country": "US", "Context": "primary"}]
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// FAKEY's values as a vendor may echo them: other separators, other date
+/// forms, the street's suffix the other way, runs of spaces, invisible and
+/// full-width characters.
+const SPELLINGS: &[&str] = &[
+    "900 - 55 - 1234",
+    "900_55_1234",
+    "July 23, 1971",
+    "Jul 23 1971",
+    "23 July 1971",
+    "1971.07.23",
+    "7/23/71",
+    "07/23/1971",
+    "7-23-1971",
+    "123 FAKE STREET",
+    "123  Fake   St",
+    "Great  Falls",
+    "FA\u{AD}KEY",
+    "MC\u{200B}FAKERSON",
+    "FAK\u{200C}EY",
+    "MCFAK\u{200D}ERSON",
+    "FA\u{2060}KEY",
+    "\u{FEFF}MCFAKERSON",
+    "ＦＡＫＥＹ",
+    "ＭＣＦＡＫＥＲＳＯＮ",
+];
+
+/// None of FAKEY's values, in any case, is left in `text`.
+fn assert_no_fakey(what: &str, text: &str) {
+    let lower = text.to_lowercase();
+    for value in [
+        "fakey",
+        "mcfakerson",
+        "1971",
+        "55 - 1234",
+        "55_1234",
+        "fake st",
+        "great falls",
+        "july",
+    ] {
+        assert!(!lower.contains(value), "{value} in {what}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn every_spelling_a_vendor_echoes_back_is_redacted() {
+    // A word between them, so no two make one number (`1971 | Jul 23` is
+    // year, month and day too).
+    let echoed = SPELLINGS.join(" and ");
+    let mut answer = fixture_json("lexis_nexis/instant_verify/error_response.json");
+    answer["Information"][0]["DetailDescription"][0]["Text"] = json!(echoed);
+    let upstream = FakeVendor::always(json_ok(answer.to_string().as_bytes())).await;
+    let socure = FakeVendor::always(socure_json_400(&json!({
+        "referenceId": "a-big-unique-reference-id",
+        "msg": echoed,
+    })))
+    .await;
+    let (_, line) = one_line(upstream, socure, Options::default(), &fakey_body()).await;
+
+    let every_one_redacted = vec!["[redacted]"; SPELLINGS.len()].join(" and ");
+    let socure_result = &event(&line)["socure_result"];
+    assert_eq!(
+        socure_result["exception"],
+        format!("{every_one_redacted} (400)")
+    );
+    assert_eq!(socure_result["transaction_id"], "a-big-unique-reference-id");
+    let resolution_result = &event(&line)["resolution_result"];
+    let base = resolution_result["errors"]["base"][0]
+        .as_str()
+        .expect("base");
+    assert!(base.contains(&every_one_redacted), "{base}");
+    assert_no_fakey("socure_result", &socure_result.to_string());
+    assert_no_fakey("resolution_result", &resolution_result.to_string());
+    assert_eq!(line["properties"]["user_id"], CANARY_USER);
+}
+
+#[tokio::test]
+async fn ids_holding_another_persons_ssn_and_email_lose_them() {
+    let mut answer = fixture_json("lexis_nexis/instant_verify/successful_response.json");
+    answer["Status"]["ConversationId"] = json!("900-66-4321 jane.roe@example.invalid");
+    let upstream = FakeVendor::start(echoing_lexis_nexis(answer)).await;
+    let mut kyc = fixture_json("socure/kyc_all_verified.json");
+    kyc["referenceId"] = json!("ref 900 66 4321 / ROE@EXAMPLE.INVALID / (555) 010-9999");
+    let socure = socure_answering(json_ok(kyc.to_string().as_bytes())).await;
+    let (text, line) = one_line(upstream, socure, Options::default(), &fakey_body()).await;
+
+    let resolution_result = &event(&line)["resolution_result"];
+    assert_eq!(resolution_result["transaction_id"], "[redacted] [redacted]");
+    // The echoed Reference is the IdP's own, a UUID: kept.
+    assert_eq!(
+        resolution_result["reference"],
+        format!("0987:{CANARY_USER}")
+    );
+    assert_eq!(resolution_result["success"], true);
+    let socure_result = &event(&line)["socure_result"];
+    assert_eq!(
+        socure_result["transaction_id"],
+        "ref [redacted] / [redacted] / ([redacted]"
+    );
+    assert_eq!(socure_result["success"], true);
+    assert!(event(&line).get("ids_withheld").is_none(), "{text}");
+    let lower = text.to_lowercase();
+    for value in ["4321", "roe@", "example.invalid", "010-9999"] {
+        assert!(!lower.contains(value), "{value} in the line: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_200_kib_object_id_is_withheld_and_the_line_stays_short() {
+    let mut answer = fixture_json("lexis_nexis/instant_verify/successful_response.json");
+    let dump = "FAKEY MCFAKERSON 900-55-1234 1 FAKE ST ".repeat(200 * 1024 / 39);
+    answer["Status"]["ConversationId"] = json!({"dump": dump, "more": [dump.len()]});
+    answer["Status"]["Reference"] = json!(["0987", CANARY_USER]);
+    let answer = answer.to_string();
+    assert!(answer.len() >= 200 * 1024);
+    let upstream = FakeVendor::always(json_ok(answer.as_bytes())).await;
+    let mut kyc = fixture_json("socure/kyc_all_verified.json");
+    kyc["referenceId"] = json!("r".repeat(129));
+    let socure = socure_answering(json_ok(kyc.to_string().as_bytes())).await;
+    let (text, line) = one_line(upstream, socure, Options::default(), &fakey_body()).await;
+
+    assert!(text.len() < 8 * 1024, "a line of {} bytes", text.len());
+    let resolution_result = &event(&line)["resolution_result"];
+    assert_eq!(resolution_result["transaction_id"], Value::Null);
+    assert_eq!(resolution_result["reference"], Value::Null);
+    // Judged all the same.
+    assert_eq!(resolution_result["success"], true);
+    assert_eq!(resolution_result["exception"], Value::Null);
+    let socure_result = &event(&line)["socure_result"];
+    assert_eq!(socure_result["transaction_id"], Value::Null);
+    assert_eq!(socure_result["success"], true);
+    assert_eq!(
+        event(&line)["ids_withheld"],
+        json!({
+            "resolution.transaction_id": "not_a_string_or_number",
+            "resolution.reference": "not_a_string_or_number",
+            "socure.transaction_id": "too_long",
+        })
+    );
+    // The results keep CONTRACT.md's keys, in its order.
+    for result in [resolution_result, socure_result] {
+        let keys: Vec<&str> = result
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "success",
+                "errors",
+                "exception",
+                "timed_out",
+                "transaction_id",
+                "reference",
+                "can_pass_with_additional_verification",
+                "attributes_requiring_additional_verification",
+                "vendor_name",
+                "vendor_workflow",
+                "verified_attributes",
+            ]
+        );
+    }
+    assert!(!text.contains("MCFAKERSON"), "{text}");
+}
+
+#[tokio::test]
+async fn nel_del_and_c1_controls_in_vendor_text_are_escaped_in_the_line() {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let msg = "one\u{85}two\u{7f}three\u{9b}31mfour\u{1b}]0;title\u{7}five\u{80}six\u{2028}seven";
+    let socure = FakeVendor::always(socure_json_400(&json!({"msg": msg}))).await;
+    let (text, line) = one_line(upstream, socure, Options::default(), &canary_body()).await;
+
+    let bytes = text.as_bytes();
+    assert!(!bytes.contains(&0x7F), "{text:?}");
+    assert!(!bytes.contains(&0x1B), "{text:?}");
+    assert!(
+        !bytes
+            .windows(2)
+            .any(|pair| pair[0] == 0xC2 && (0x80..=0x9F).contains(&pair[1])),
+        "a raw C1 control: {text:?}"
+    );
+    assert!(
+        text.contains(
+            r"one\u0085two\u007fthree\u009b31mfour\u001b]0;title\u0007five\u0080six\u2028seven"
+        ),
+        "{text}"
+    );
+    let splits = text
+        .trim_end_matches('\n')
+        .split(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}'])
+        .count();
+    assert_eq!(splits, 1);
+    // Read back, the text is the vendor's.
     assert_eq!(
         event(&line)["socure_result"]["exception"],
         format!("{msg} (400)")

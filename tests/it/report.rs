@@ -45,6 +45,7 @@ fn verdict(
         vendor_name,
         vendor_workflow: None,
         verified_attributes: verified.map(|v| v.iter().map(|s| (*s).to_owned()).collect()),
+        ids_withheld: Default::default(),
     }
 }
 
@@ -98,6 +99,7 @@ fn encode(line: Line) -> String {
                 socure_elapsed_ms: line.socure_ms,
                 socure_not_sent_reason: None,
                 duplicate_of: None,
+                ids_withheld: Default::default(),
             },
             new_event: true,
             path: "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation".into(),
@@ -739,5 +741,132 @@ fn a_hostile_code_is_text_on_the_page_never_markup() {
                 .count()
                 >= 1,
         "{page}"
+    );
+}
+
+/// Terminal controls a vendor's text or a damaged log could hold: a colour
+/// (CSI), a hyperlink (OSC 8), a window title (OSC 0), a bare CR that
+/// rewrites the line, a right-to-left override, the one-byte C1 CSI, an
+/// isolate, DEL, and a newline that would forge a row.
+const TERMINAL_TRICKS: &[&str] = &[
+    "\u{1b}[31mRED\u{1b}[0m",
+    "\u{1b}]8;;https://example.invalid/\u{7}click\u{1b}]8;;\u{7}",
+    "\u{1b}]0;pwned\u{7}",
+    "I919\rR999",
+    "\u{202e}edoc",
+    "\u{9b}2J",
+    "\u{2066}iso\u{2069}",
+    "del\u{7f}",
+    "I919\n  both_pass  999",
+];
+
+#[test]
+fn report_text_shows_terminal_controls_as_escapes_never_raw() {
+    let codes: Vec<&str> = TERMINAL_TRICKS.to_vec();
+    // Judged sides carry them as codes and attributes; one more line's
+    // exceptions quote them all (the report never prints an exception).
+    let side = |vendor: &str, exception: Option<String>| {
+        json!({
+            "success": false,
+            "errors": {"reason_codes": codes},
+            "exception": exception,
+            "timed_out": false,
+            "transaction_id": TERMINAL_TRICKS[0],
+            "reference": "",
+            "can_pass_with_additional_verification": false,
+            "attributes_requiring_additional_verification": codes,
+            "vendor_name": vendor,
+            "vendor_workflow": null,
+            "verified_attributes": codes,
+        })
+    };
+    let mut text = String::new();
+    let every_trick = TERMINAL_TRICKS.join(" ");
+    for (i, trick) in TERMINAL_TRICKS
+        .iter()
+        .chain([&every_trick.as_str()])
+        .enumerate()
+    {
+        let exception = (i == TERMINAL_TRICKS.len()).then(|| every_trick.clone());
+        let line = json!({
+            "name": pair::EVENT_NAME,
+            "id": format!("00000000-0000-4000-8000-{i:012}"),
+            "time": "2026-11-01T00:00:00.000Z",
+            "properties": {
+                "event_properties": {
+                    "resolution_result": side("lexisnexis:instant_verify", exception.clone()),
+                    "socure_result": side("socure_kyc", exception),
+                    "resolution_outcome": trick,
+                    "resolution_elapsed_ms": 10,
+                    "socure_outcome": trick,
+                    "socure_elapsed_ms": 20,
+                },
+                "new_event": true,
+            },
+            "log_filename": "events.log",
+        });
+        text.push_str(&String::from_utf8(pair::encode(&line).expect("encodes")).expect("utf-8"));
+        let shed = json!({
+            "name": pair::SHED_EVENT_NAME,
+            "id": "x",
+            "time": "2026-11-01T00:00:01.000Z",
+            "properties": {"event_properties": {"shed_count": 1, "from": "a", "until": "b", "reason": trick}},
+        });
+        text.push_str(&String::from_utf8(pair::encode(&shed).expect("encodes")).expect("utf-8"));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.log");
+    std::fs::write(&path, &text).expect("write lines");
+    let output = Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+        .arg("report")
+        .arg(&path)
+        .args(["--format", "text"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("report runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).expect("utf-8");
+
+    // Not one raw control but the renderer's own line ends.
+    for c in printed.chars() {
+        assert!(
+            c == '\n'
+                || !(c.is_control()
+                    || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')),
+            "{c:?} printed raw: {printed:?}"
+        );
+    }
+    for byte in [0x1B, 0x07, 0x0D, 0x7F] {
+        assert!(
+            !printed.as_bytes().contains(&byte),
+            "{byte:#x}: {printed:?}"
+        );
+    }
+    // Each shown as its escape: a reason code (in the table and in its
+    // cell's list), an attribute LexisNexis asked for, both outcomes, a shed
+    // reason.
+    for shown in [
+        r"\u{1b}[31mRED\u{1b}[0m",
+        r"\u{1b}]8;;https://example.invalid/\u{7}click\u{1b}]8;;\u{7}",
+        r"\u{1b}]0;pwned\u{7}",
+        r"I919\u{d}R999",
+        r"\u{202e}edoc",
+        r"\u{9b}2J",
+        r"\u{2066}iso\u{2069}",
+        r"del\u{7f}",
+        r"I919\u{a}  both_pass  999",
+    ] {
+        assert!(printed.matches(shown).count() >= 6, "{shown}: {printed}");
+    }
+    // No row was forged: every line the renderer wrote is one of its own.
+    assert!(
+        !printed
+            .lines()
+            .any(|l| l.trim_start().starts_with("both_pass  999")),
+        "{printed}"
     );
 }
