@@ -366,14 +366,24 @@ async fn a_socure_answer_is_read_within_the_mirrors_budget() {
 /// One HTTP/2 HEADERS frame opening stream `id` with a POST to `path`
 /// (HPACK literals without indexing), not ending the stream.
 fn http2_headers(id: u32, path: &str) -> Vec<u8> {
+    http2_request(
+        id,
+        &[
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", "idv-vendor.test"),
+            ("content-type", "application/json"),
+        ],
+        false,
+    )
+}
+
+/// HEADERS opening stream `id` with `fields` (HPACK literals without
+/// indexing), ending the stream when `end` (a request without a body).
+fn http2_request(id: u32, fields: &[(&str, &str)], end: bool) -> Vec<u8> {
     let mut block = Vec::new();
-    for (name, value) in [
-        (":method", "POST"),
-        (":scheme", "http"),
-        (":path", path),
-        (":authority", "idv-vendor.test"),
-        ("content-type", "application/json"),
-    ] {
+    for (name, value) in fields {
         block.push(0x00);
         block.push(u8::try_from(name.len()).expect("short"));
         block.extend_from_slice(name.as_bytes());
@@ -383,7 +393,7 @@ fn http2_headers(id: u32, path: &str) -> Vec<u8> {
     let mut frame = Vec::new();
     frame.extend_from_slice(&u32::try_from(block.len()).expect("small").to_be_bytes()[1..]);
     frame.push(0x1); // HEADERS
-    frame.push(0x4); // END_HEADERS
+    frame.push(if end { 0x4 | 0x1 } else { 0x4 }); // END_HEADERS, END_STREAM
     frame.extend_from_slice(&id.to_be_bytes());
     frame.extend_from_slice(&block);
     frame
@@ -613,26 +623,16 @@ async fn a_rapid_reset_across_reconnects_shares_one_line_budget() {
 
 /// HEADERS for a GET of `path` on stream `id`, ending the stream.
 fn http2_get(id: u32, path: &str) -> Vec<u8> {
-    let mut block = Vec::new();
-    for (name, value) in [
-        (":method", "GET"),
-        (":scheme", "http"),
-        (":path", path),
-        (":authority", "idv-vendor.test"),
-    ] {
-        block.push(0x00);
-        block.push(u8::try_from(name.len()).expect("short"));
-        block.extend_from_slice(name.as_bytes());
-        block.push(u8::try_from(value.len()).expect("short"));
-        block.extend_from_slice(value.as_bytes());
-    }
-    let mut frame = Vec::new();
-    frame.extend_from_slice(&u32::try_from(block.len()).expect("small").to_be_bytes()[1..]);
-    frame.push(0x1); // HEADERS
-    frame.push(0x4 | 0x1); // END_HEADERS | END_STREAM
-    frame.extend_from_slice(&id.to_be_bytes());
-    frame.extend_from_slice(&block);
-    frame
+    http2_request(
+        id,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", "idv-vendor.test"),
+        ],
+        true,
+    )
 }
 
 #[tokio::test]

@@ -324,11 +324,7 @@ async fn sighup_turns_shadow_mode_off_and_on_with_traffic_flowing() {
 
 #[tokio::test]
 async fn a_shadow_log_that_cannot_be_written_never_makes_the_pod_unready() {
-    let upstream = FakeVendor::always(json_ok(&fixture(
-        "lexis_nexis/instant_verify/successful_response.json",
-    )))
-    .await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let (upstream, socure) = passing_vendors().await;
     // Every write to /dev/full fails with "no space left on device".
     let proxy = TestProxy::from_toml(|_| {
         Options::default().toml(

@@ -6,13 +6,37 @@ use nix::sys::signal::Signal;
 
 use crate::support::*;
 
-async fn vendors() -> (FakeVendor, FakeVendor) {
-    let upstream = FakeVendor::always(json_ok(&fixture(
-        "lexis_nexis/instant_verify/successful_response.json",
-    )))
+/// One shadowed request, then its line: the `n`th written.
+async fn one_line(proxy: &ProxyProcess, n: f64) {
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.status(),
+        200
+    );
+    metric_reaches(
+        proxy.admin,
+        "socure_shadow_proxy_shadow_lines_written_total",
+        n,
+    )
     .await;
-    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
-    (upstream, socure)
+}
+
+/// Moves the log away (renamed to `to`, or deleted), sends `signal` if
+/// any, and waits for the writer to say it reopened the log (`why`).
+fn rotate(proxy: &ProxyProcess, to: Option<&Path>, signal: Option<Signal>, why: &str) {
+    match to {
+        Some(to) => std::fs::rename(&proxy.log, to).expect("rotate"),
+        None => std::fs::remove_file(&proxy.log).expect("delete"),
+    }
+    if let Some(signal) = signal {
+        proxy.signal(signal);
+    }
+    tokio::task::block_in_place(|| proxy.wait_for_stderr(&format!("shadow log reopened{why}")));
+}
+
+fn stop_cleanly(proxy: &ProxyProcess) {
+    proxy.signal(Signal::SIGTERM);
+    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
+    assert!(status.success());
 }
 
 /// Field `name` of a JSON diagnostics line (stderr is not a terminal).
@@ -41,7 +65,7 @@ async fn a_full_disk_costs_counted_lines_never_an_answer_or_a_broken_line() {
     const REQUESTS: u64 = 20;
     // Room for a few lines (each is about 2 KB), then EFBIG, as a full disk.
     const ROOM: u64 = 8 * 1024;
-    let (upstream, socure) = vendors().await;
+    let (upstream, socure) = passing_vendors().await;
     let proxy = ProxyProcess::start_limited(
         |log| Options::default().toml(upstream.addr, socure.addr, log),
         &[],
@@ -102,109 +126,46 @@ async fn a_full_disk_costs_counted_lines_never_an_answer_or_a_broken_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigusr1_and_sighup_reopen_the_log_after_a_rotation() {
-    let (upstream, socure) = vendors().await;
+    let (upstream, socure) = passing_vendors().await;
     let proxy = ProxyProcess::start(upstream.addr, socure.addr, &Options::default(), &[]);
-    let written = |n: f64| {
-        metric_reaches(
-            proxy.admin,
-            "socure_shadow_proxy_shadow_lines_written_total",
-            n,
-        )
-    };
-    assert_eq!(
-        send(proxy.addr, &instant_verify_request()).await.status(),
-        200
-    );
-    written(1.0).await;
+    one_line(&proxy, 1.0).await;
 
     // Asked with nothing moved: the reopen is the signal's, not the check's.
     proxy.signal(Signal::SIGUSR1);
     tokio::task::block_in_place(|| proxy.wait_for_stderr("shadow log reopened (asked to)"));
 
-    // logrotate: move the file, then signal.
+    // logrotate: move the file, then signal; a reload reopens it too.
     let rotated = proxy.log.with_extension("log.1");
-    std::fs::rename(&proxy.log, &rotated).expect("rotate");
-    proxy.signal(Signal::SIGUSR1);
-    tokio::task::block_in_place(|| proxy.wait_for_stderr("shadow log reopened"));
-    assert_eq!(
-        send(proxy.addr, &instant_verify_request()).await.status(),
-        200
-    );
-    written(2.0).await;
+    rotate(&proxy, Some(&rotated), Some(Signal::SIGUSR1), "");
+    one_line(&proxy, 2.0).await;
     assert_eq!(whole_lines(&rotated).len(), 1);
     assert_eq!(
         whole_lines(&proxy.log).len(),
         1,
         "the new line in a new file"
     );
-
-    // A reload reopens it too.
     let second = proxy.log.with_extension("log.2");
-    std::fs::rename(&proxy.log, &second).expect("rotate");
-    proxy.signal(Signal::SIGHUP);
-    tokio::task::block_in_place(|| proxy.wait_for_stderr("shadow log reopened"));
-    assert_eq!(
-        send(proxy.addr, &instant_verify_request()).await.status(),
-        200
-    );
-    written(3.0).await;
+    rotate(&proxy, Some(&second), Some(Signal::SIGHUP), "");
+    one_line(&proxy, 3.0).await;
     assert_eq!(whole_lines(&second).len(), 1);
     assert_eq!(whole_lines(&proxy.log).len(), 1);
-
-    proxy.signal(Signal::SIGTERM);
-    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
-    assert!(status.success());
+    stop_cleanly(&proxy);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_renamed_or_deleted_without_a_signal_is_reopened_by_itself() {
-    let (upstream, socure) = vendors().await;
+    let (upstream, socure) = passing_vendors().await;
     let proxy = ProxyProcess::start(upstream.addr, socure.addr, &Options::default(), &[]);
-    assert_eq!(
-        send(proxy.addr, &instant_verify_request()).await.status(),
-        200
-    );
-    metric_reaches(
-        proxy.admin,
-        "socure_shadow_proxy_shadow_lines_written_total",
-        1.0,
-    )
-    .await;
+    let by_itself = " (its path names another file or none)";
+    one_line(&proxy, 1.0).await;
     let rotated = proxy.log.with_extension("log.1");
-    std::fs::rename(&proxy.log, &rotated).expect("rotate");
-    tokio::task::block_in_place(|| {
-        proxy.wait_for_stderr("shadow log reopened (its path names another file or none)")
-    });
-    assert_eq!(
-        send(proxy.addr, &instant_verify_request()).await.status(),
-        200
-    );
-    metric_reaches(
-        proxy.admin,
-        "socure_shadow_proxy_shadow_lines_written_total",
-        2.0,
-    )
-    .await;
-
-    std::fs::remove_file(&proxy.log).expect("delete");
-    tokio::task::block_in_place(|| {
-        proxy.wait_for_stderr("shadow log reopened (its path names another file or none)")
-    });
-    assert_eq!(
-        send(proxy.addr, &instant_verify_request()).await.status(),
-        200
-    );
-    metric_reaches(
-        proxy.admin,
-        "socure_shadow_proxy_shadow_lines_written_total",
-        3.0,
-    )
-    .await;
+    rotate(&proxy, Some(&rotated), None, by_itself);
+    one_line(&proxy, 2.0).await;
+    // The second line went to the file then deleted; the third is in the
+    // one opened after.
+    rotate(&proxy, None, None, by_itself);
+    one_line(&proxy, 3.0).await;
     assert_eq!(whole_lines(&rotated).len(), 1);
-    // The second line went to the file that was then deleted; the third is
-    // in the one opened after.
     assert_eq!(whole_lines(&proxy.log).len(), 1);
-    proxy.signal(Signal::SIGTERM);
-    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
-    assert!(status.success());
+    stop_cleanly(&proxy);
 }

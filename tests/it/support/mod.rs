@@ -776,11 +776,7 @@ impl Stack {
 
     /// Both fakes passing everyone, and a proxy with `options`.
     pub async fn passing_with(options: Options) -> Self {
-        let upstream = FakeVendor::always(json_ok(&fixture(
-            "lexis_nexis/instant_verify/successful_response.json",
-        )))
-        .await;
-        let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+        let (upstream, socure) = passing_vendors().await;
         let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
         Self {
             upstream,
@@ -788,6 +784,16 @@ impl Stack {
             proxy,
         }
     }
+}
+
+/// A fake LexisNexis and a fake Socure that pass everyone (the fixtures).
+pub async fn passing_vendors() -> (FakeVendor, FakeVendor) {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    (upstream, socure)
 }
 
 /// The `event_properties` of a line.
