@@ -399,11 +399,6 @@ fn http2_request(id: u32, fields: &[(&str, &str)], end: bool) -> Vec<u8> {
     frame
 }
 
-/// RST_STREAM(CANCEL) for stream `id`.
-fn http2_reset(id: u32) -> Vec<u8> {
-    http2_reset_with(id, 0x8)
-}
-
 /// RST_STREAM for stream `id` with error `code` (0 is NO_ERROR, which
 /// hyper reads as the body's clean end).
 fn http2_reset_with(id: u32, code: u32) -> Vec<u8> {
@@ -411,6 +406,37 @@ fn http2_reset_with(id: u32, code: u32) -> Vec<u8> {
     frame.extend_from_slice(&id.to_be_bytes());
     frame.extend_from_slice(&code.to_be_bytes());
     frame
+}
+
+/// RST_STREAM error codes.
+const NO_ERROR: u32 = 0x0;
+const CANCEL: u32 = 0x8;
+
+/// Opens streams `ids` (POSTs to the InstantVerify path, bodies never
+/// sent), resets each with `code` once the proxy has taken them all in (a
+/// reset that comes first never reaches it), and returns once each has its
+/// line or its count, so the next round's wait counts only its own streams.
+async fn reset_once_taken_in(proxy: &TestProxy, stream: &mut TcpStream, ids: &[u32], code: u32) {
+    let headers: Vec<u8> = ids
+        .iter()
+        .flat_map(|&id| http2_headers(id, IV_PATH))
+        .collect();
+    stream.write_all(&headers).await.expect("headers");
+    metric_reaches(
+        proxy.admin,
+        "socure_shadow_proxy_mirrors_pending",
+        ids.len() as f64,
+    )
+    .await;
+    let resets: Vec<u8> = ids
+        .iter()
+        .flat_map(|&id| http2_reset_with(id, code))
+        .collect();
+    stream.write_all(&resets).await.expect("resets");
+    metric_until(proxy.admin, "socure_shadow_proxy_mirrors_pending", |held| {
+        held == 0.0
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -435,25 +461,7 @@ async fn an_http2_rapid_reset_writes_a_bounded_number_of_lines_and_counts_the_re
     for _ in 0..ROUNDS {
         let ids: Vec<u32> = (0..ROUND).map(|n| next_id + 2 * n).collect();
         next_id += 2 * ROUND;
-        let headers: Vec<u8> = ids
-            .iter()
-            .flat_map(|&id| http2_headers(id, IV_PATH))
-            .collect();
-        stream.write_all(&headers).await.expect("headers");
-        metric_reaches(
-            proxy.admin,
-            "socure_shadow_proxy_mirrors_pending",
-            f64::from(ROUND),
-        )
-        .await;
-        let resets: Vec<u8> = ids.iter().flat_map(|&id| http2_reset(id)).collect();
-        stream.write_all(&resets).await.expect("resets");
-        // The round is done (each stream has its line or its count) before
-        // the next, whose wait above must count only its own streams.
-        metric_until(proxy.admin, "socure_shadow_proxy_mirrors_pending", |held| {
-            held == 0.0
-        })
-        .await;
+        reset_once_taken_in(&proxy, &mut stream, &ids, CANCEL).await;
     }
     // Closed, so shutdown need not wait out its drain period for it.
     drop(stream);
@@ -556,30 +564,11 @@ async fn a_rapid_reset_across_reconnects_shares_one_line_budget() {
     let started = Instant::now();
     for _ in 0..CONNECTIONS {
         let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
-        let mut frames = Vec::from(HTTP2_PREFACE);
-        frames.extend_from_slice(HTTP2_SETTINGS);
-        for n in 0..STREAMS {
-            frames.extend_from_slice(&http2_headers(2 * n + 1, IV_PATH));
-        }
-        stream.write_all(&frames).await.expect("frames");
-        // Reset once the proxy has taken them in (a reset that comes first
-        // never reaches it).
-        metric_reaches(
-            proxy.admin,
-            "socure_shadow_proxy_mirrors_pending",
-            f64::from(STREAMS),
-        )
-        .await;
-        let resets: Vec<u8> = (0..STREAMS)
-            .flat_map(|n| http2_reset_with(2 * n + 1, 0))
-            .collect();
-        stream.write_all(&resets).await.expect("resets");
-        // Every one of them has its line or its count before the next
-        // connection (so its wait above counts only its own streams).
-        metric_until(proxy.admin, "socure_shadow_proxy_mirrors_pending", |held| {
-            held == 0.0
-        })
-        .await;
+        let mut opening = Vec::from(HTTP2_PREFACE);
+        opening.extend_from_slice(HTTP2_SETTINGS);
+        stream.write_all(&opening).await.expect("preface");
+        let ids: Vec<u32> = (0..STREAMS).map(|n| 2 * n + 1).collect();
+        reset_once_taken_in(&proxy, &mut stream, &ids, NO_ERROR).await;
     }
     let (lines, metrics) = proxy.finish_with_metrics().await;
     let took = started.elapsed().as_secs() + 1;
