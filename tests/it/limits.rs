@@ -670,3 +670,26 @@ async fn an_http2_client_that_never_opens_its_windows_holds_eight_upstream_conne
         "the waiting streams never went"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_connections_past_the_limit_never_starves_the_admin_port() {
+    const LIMIT: u64 = 4;
+    let (proxy, [upstream, _socure]) = proxy_with(Options {
+        max_connections: LIMIT,
+        ..Options::default()
+    })
+    .await;
+    // Ten times the silent connections the data port serves: the extra ones
+    // wait in the kernel's backlog, holding none of the proxy's descriptors.
+    let mut flood = Vec::new();
+    for _ in 0..10 * LIMIT {
+        flood.push(TcpStream::connect(proxy.addr).await.expect("connect"));
+    }
+    assert_eq!(admin_get(proxy.admin, "/healthz").await.0, 200);
+    assert_eq!(admin_get(proxy.admin, "/readyz").await.0, 200);
+    let (status, text) = admin_get(proxy.admin, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(metric(&text, "socure_shadow_proxy_upstream_in_flight"), 0.0);
+    drop(flood);
+    assert!(upstream.requests().is_empty());
+}

@@ -407,3 +407,39 @@ async fn a_stats_line_says_what_happened_since_the_last_one() {
     proxy.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
 }
+
+// Two workers: the wait for stderr blocks one, and the fakes run here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_descriptor_limit_below_what_the_configuration_may_use_is_named_at_start() {
+    let (upstream, socure) = passing_vendors().await;
+    let options = Options {
+        max_connections: 512,
+        ..Options::default()
+    };
+    let proxy = ProxyProcess::start_limited(
+        |log| options.toml(upstream.addr, socure.addr, log),
+        &[],
+        &[(nix::sys::resource::Resource::RLIMIT_NOFILE, 256)],
+    );
+    // Said before the "listening" line that the start waited for.
+    let stderr = String::from_utf8_lossy(&proxy.stderr()).into_owned();
+    let warning: serde_json::Value = stderr
+        .lines()
+        .find(|line| line.contains("descriptor limit"))
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("a JSON warning in {stderr}"));
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert_eq!(warning["fields"]["limit"], 256, "{warning}");
+    let needed = warning["fields"]["needed"].as_u64().expect("needed");
+    assert!(
+        needed > 3 * 512,
+        "clients and upstream connections: {needed}"
+    );
+    // It still serves; only a flood would find the limit.
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.status(),
+        200
+    );
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
+}

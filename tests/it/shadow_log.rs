@@ -69,7 +69,7 @@ async fn a_full_disk_costs_counted_lines_never_an_answer_or_a_broken_line() {
     let proxy = ProxyProcess::start_limited(
         |log| Options::default().toml(upstream.addr, socure.addr, log),
         &[],
-        Some(ROOM),
+        &[(nix::sys::resource::Resource::RLIMIT_FSIZE, ROOM)],
     );
     for _ in 0..REQUESTS {
         let answer = send(proxy.addr, &instant_verify_request()).await;

@@ -869,16 +869,17 @@ impl ProxyProcess {
     /// Starts the binary with the config `toml` builds, given the shadow
     /// log's path.
     pub fn start_toml(toml: impl FnOnce(&std::path::Path) -> String, env: &[(&str, &str)]) -> Self {
-        Self::start_limited(toml, env, None)
+        Self::start_limited(toml, env, &[])
     }
 
-    /// As [`ProxyProcess::start_toml`], with the files the process writes
-    /// limited to `file_size` bytes each (RLIMIT_FSIZE, `ulimit -f`): a
-    /// full disk for the shadow log, without a filesystem to fill.
+    /// As [`ProxyProcess::start_toml`], under resource `limits` (soft and
+    /// hard alike): RLIMIT_FSIZE (`ulimit -f`) makes a full disk for the
+    /// shadow log without a filesystem to fill, RLIMIT_NOFILE a small
+    /// descriptor table.
     pub fn start_limited(
         toml: impl FnOnce(&std::path::Path) -> String,
         env: &[(&str, &str)],
-        file_size: Option<u64>,
+        limits: &[(nix::sys::resource::Resource, u64)],
     ) -> Self {
         use std::io::{BufRead, Read};
         use std::os::unix::process::CommandExt;
@@ -887,19 +888,18 @@ impl ProxyProcess {
         let config = dir.path().join("proxy.toml");
         std::fs::write(&config, toml(&log)).expect("write config");
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"));
-        if let Some(limit) = file_size {
-            // SAFETY: between fork and exec only setrlimit runs, an
-            // async-signal-safe system call; nothing is allocated or locked.
-            unsafe {
-                command.pre_exec(move || {
-                    nix::sys::resource::setrlimit(
-                        nix::sys::resource::Resource::RLIMIT_FSIZE,
-                        limit,
-                        limit,
-                    )
-                    .map_err(std::io::Error::from)
-                });
-            }
+        let limits = limits.to_vec();
+        // SAFETY: between fork and exec only setrlimit runs, an
+        // async-signal-safe system call; nothing is allocated or locked
+        // (the list was copied before the fork).
+        unsafe {
+            command.pre_exec(move || {
+                for &(resource, limit) in &limits {
+                    nix::sys::resource::setrlimit(resource, limit, limit)
+                        .map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
         }
         let mut child = command
             .arg("run")
