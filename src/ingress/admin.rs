@@ -25,7 +25,7 @@ use crate::ops::readiness::Readiness;
 const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Admin connections served at once; more wait in the kernel's backlog.
-/// Part of the descriptors kept in reserve (`preflight::descriptors`): a
+/// Part of the descriptors kept in reserve (`capacity`): a
 /// flood on the admin port cannot take the data path's, nor the data
 /// path's flood the probes'.
 pub const MAX_CONNECTIONS: usize = 64;

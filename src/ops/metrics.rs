@@ -75,8 +75,9 @@ pub enum Skipped {
 
 const SKIP_REASONS: [&str; 3] = ["max_in_flight", "daily_budget", "duplicate"];
 
-/// Which bound of the upstream requests in flight a request met.
-#[derive(Debug, Clone, Copy)]
+/// Which bound of the upstream requests in flight a request met
+/// (`upstream::in_flight`'s error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BusyLimit {
     /// `listen.max_connections` for the process.
     Process = 0,

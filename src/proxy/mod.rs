@@ -18,11 +18,11 @@ use crate::body::{self, ProxyBody, RequestBody};
 use crate::error::{self, BoxError};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
-use crate::ops::metrics::{BusyLimit, Metrics, Phase, Route};
+use crate::ops::metrics::{Metrics, Phase, Route};
 use crate::shadow::admission::{Charge, Slot};
 use crate::shadow::mirror::{Mirror, MirrorInput, Reporter};
 use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
-use crate::upstream::in_flight::{ConnectionShare, Full, Permit, UpstreamBody};
+use crate::upstream::in_flight::{ConnectionShare, Permit, UpstreamBody};
 
 pub mod tap;
 
@@ -208,10 +208,7 @@ impl Proxy {
     fn fail(&self, err: ForwardError, method: &http::Method, path: &str) -> Response<ProxyBody> {
         match err {
             ForwardError::BodyTimeout(_) => self.metrics.timed_out(Phase::RequestBody),
-            ForwardError::Busy(Full::Process) => self.metrics.upstream_busy(BusyLimit::Process),
-            ForwardError::Busy(Full::Connection) => {
-                self.metrics.upstream_busy(BusyLimit::Connection);
-            }
+            ForwardError::Busy(limit) => self.metrics.upstream_busy(limit),
             _ => {}
         }
         fail(err, method, path)

@@ -589,17 +589,8 @@ impl Writer {
         if ends.is_empty() {
             return 0;
         }
-        if self.out.is_none() {
-            match open_target(&self.target) {
-                Ok((out, torn)) => {
-                    self.out = Some(out);
-                    self.torn |= torn;
-                }
-                Err(err) => {
-                    self.failed(&io::Error::other(err));
-                    return 0;
-                }
-            }
+        if self.out.is_none() && !self.open() {
+            return 0;
         }
         let Some(out) = self.out.as_mut() else {
             return 0;
@@ -658,16 +649,26 @@ impl Writer {
         if matches!(self.target, LogTarget::Stdout) {
             return;
         }
-        // A new file starts clean; an unfinished old one stays so.
-        self.torn = false;
         self.out = None;
+        if self.open() {
+            tracing::info!("shadow log reopened ({why})");
+        }
+    }
+
+    /// Opens the target in place of any output: whether it worked (if not,
+    /// counted as a failed write, and tried again with the next batch). A
+    /// new file is torn only if its own last line is unfinished.
+    fn open(&mut self) -> bool {
         match open_target(&self.target) {
             Ok((out, torn)) => {
                 self.out = Some(out);
                 self.torn = torn;
-                tracing::info!("shadow log reopened ({why})");
+                true
             }
-            Err(err) => self.failed(&io::Error::other(err)),
+            Err(err) => {
+                self.failed(&io::Error::other(err));
+                false
+            }
         }
     }
 }

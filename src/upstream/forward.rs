@@ -21,8 +21,9 @@ use crate::body::pace::BodyTimedOut;
 use crate::body::{ProxyBody, full};
 use crate::config::{HostPort, HostPortError, UpstreamConfig};
 use crate::error::{BoxError, caused_by};
+use crate::ops::metrics::BusyLimit;
 use crate::upstream::connect::Redirect;
-use crate::upstream::in_flight::{ConnectionShare, Full, InFlight, Permit, UpstreamBody};
+use crate::upstream::in_flight::{ConnectionShare, InFlight, Permit, UpstreamBody};
 
 /// Header fields that describe one connection, not the message (RFC 9110
 /// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).
@@ -76,10 +77,10 @@ pub enum ForwardError {
     Setup(&'static str),
     /// Too many requests on their way to the upstream already (`in_flight`).
     #[error("too many upstream requests in flight ({})", match .0 {
-        Full::Process => "listen.max_connections for the process",
-        Full::Connection => "this HTTP/2 connection's share",
+        BusyLimit::Process => "listen.max_connections for the process",
+        BusyLimit::Connection => "this HTTP/2 connection's share",
     })]
-    Busy(Full),
+    Busy(BusyLimit),
     /// The request's own task panicked; the connection survives it.
     #[error("internal error while handling the request")]
     Internal,

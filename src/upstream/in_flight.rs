@@ -23,6 +23,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::ops::metrics::BusyLimit;
+
 /// Upstream requests one HTTP/2 client connection may have in flight; its
 /// other streams wait. The IdV app opens a handful of streams at most.
 pub const PER_CLIENT_CONNECTION: usize = 8;
@@ -48,15 +50,6 @@ impl Default for ConnectionShare {
 pub struct InFlight {
     permits: Arc<Semaphore>,
     max: usize,
-}
-
-/// Which bound a request met.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Full {
-    /// `listen.max_connections` upstream requests in flight already.
-    Process,
-    /// The client connection's share stayed taken for the upstream timeout.
-    Connection,
 }
 
 /// A request's place in flight, with its connection's share if it has one;
@@ -85,19 +78,19 @@ impl InFlight {
         &self,
         share: Option<ConnectionShare>,
         wait: std::time::Duration,
-    ) -> Result<Permit, Full> {
+    ) -> Result<Permit, BusyLimit> {
         let share = match share {
             Some(ConnectionShare(semaphore)) => {
                 match tokio::time::timeout(wait, semaphore.acquire_owned()).await {
                     Ok(Ok(permit)) => Some(permit),
-                    _ => return Err(Full::Connection),
+                    _ => return Err(BusyLimit::Connection),
                 }
             }
             None => None,
         };
         let process = Arc::clone(&self.permits)
             .try_acquire_owned()
-            .map_err(|_| Full::Process)?;
+            .map_err(|_| BusyLimit::Process)?;
         Ok(Permit {
             _process: process,
             _share: share,
@@ -173,7 +166,7 @@ mod tests {
                 .take(Some(share.clone()), Duration::from_secs(1))
                 .await
                 .err(),
-            Some(Full::Connection)
+            Some(BusyLimit::Connection)
         );
         // Another connection is not held up by this one's share...
         let other = in_flight
@@ -187,7 +180,7 @@ mod tests {
         // ... but the process's bound holds for everyone.
         assert_eq!(
             in_flight.take(None, Duration::ZERO).await.err(),
-            Some(Full::Process)
+            Some(BusyLimit::Process)
         );
         drop((other, plain));
         // A place given back wakes the one waiting on the share.
