@@ -20,7 +20,7 @@
 //! Requests whose line would carry no verdict (LexisNexis never answered:
 //! refused, unreadable, or the client went away first; and Socure was not
 //! called) get a line each up to a rate
-//! ([`Admission::line_for_unforwarded`]), one budget for the whole process;
+//! ([`Admission::line_without_verdict`]), one budget for the whole process;
 //! past it they are counted into the summary line instead, so no client (an
 //! HTTP/2 rapid reset, on one connection or reconnecting) can write
 //! thousands of lines about requests that did nothing.
@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 
 /// Lines a second, for the whole process, for requests whose line would
 /// carry no verdict; past it they are only counted, in the summary line.
-pub const UNFORWARDED_LINES_PER_SECOND: u64 = 20;
+pub const NO_VERDICT_LINES_PER_SECOND: u64 = 20;
 
 /// Why requests went without a line of their own, as the summary line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +46,11 @@ pub enum Shed {
     /// `shadow.max_buffered_bytes` were held: shed at the door.
     Bytes = 1,
     /// Admitted, but with no verdict from either vendor, past the lines' rate.
-    Unforwarded = 2,
+    NoVerdict = 2,
 }
 
 impl Shed {
-    pub const ALL: [Shed; 3] = [Shed::Pending, Shed::Bytes, Shed::Unforwarded];
+    pub const ALL: [Shed; 3] = [Shed::Pending, Shed::Bytes, Shed::NoVerdict];
 }
 
 pub struct Admission {
@@ -67,7 +67,7 @@ pub struct Admission {
     shed: [AtomicU64; 3],
     /// The unforwarded lines' rate: the second (since `born`) in the high
     /// bits, the lines written in it in the low 20.
-    unforwarded_window: AtomicU64,
+    no_verdict_window: AtomicU64,
     born: Instant,
     /// Woken when the last slot is given back (shutdown waits for it).
     emptied: Notify,
@@ -85,7 +85,7 @@ impl Admission {
             bytes: AtomicUsize::new(0),
             bytes_peak: AtomicUsize::new(0),
             shed: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            unforwarded_window: AtomicU64::new(0),
+            no_verdict_window: AtomicU64::new(0),
             born: Instant::now(),
             emptied: Notify::new(),
         })
@@ -147,13 +147,13 @@ impl Admission {
     }
 
     /// Whether a request whose line carries no verdict may have its own
-    /// line: yes for the first [`UNFORWARDED_LINES_PER_SECOND`] each second.
+    /// line: yes for the first [`NO_VERDICT_LINES_PER_SECOND`] each second.
     /// When not, it is counted for the summary line and the caller drops
     /// its slot.
-    pub fn line_for_unforwarded(&self) -> bool {
+    pub fn line_without_verdict(&self) -> bool {
         let second = self.born.elapsed().as_secs();
         let allowed = self
-            .unforwarded_window
+            .no_verdict_window
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |window| {
                 let (at, lines) = (
                     window >> WINDOW_COUNT_BITS,
@@ -161,7 +161,7 @@ impl Admission {
                 );
                 if at != second {
                     Some((second << WINDOW_COUNT_BITS) | 1)
-                } else if lines < UNFORWARDED_LINES_PER_SECOND {
+                } else if lines < NO_VERDICT_LINES_PER_SECOND {
                     Some(window + 1)
                 } else {
                     None
@@ -169,7 +169,7 @@ impl Admission {
             })
             .is_ok();
         if !allowed {
-            self.count(Shed::Unforwarded);
+            self.count(Shed::NoVerdict);
         }
         allowed
     }
@@ -328,17 +328,17 @@ mod tests {
     }
 
     #[test]
-    fn unforwarded_lines_are_limited_per_second_and_the_rest_counted() {
+    fn lines_without_a_verdict_are_limited_per_second_and_the_rest_counted() {
         let admission = Admission::new(1, 1);
-        let allowed = (0..UNFORWARDED_LINES_PER_SECOND + 5)
-            .filter(|_| admission.line_for_unforwarded())
+        let allowed = (0..NO_VERDICT_LINES_PER_SECOND + 5)
+            .filter(|_| admission.line_without_verdict())
             .count();
         // Within one second of its birth (the test takes microseconds), or
         // at worst split over two windows.
-        assert!(allowed as u64 >= UNFORWARDED_LINES_PER_SECOND);
+        assert!(allowed as u64 >= NO_VERDICT_LINES_PER_SECOND);
         assert_eq!(
-            admission.take_shed()[Shed::Unforwarded as usize],
-            UNFORWARDED_LINES_PER_SECOND + 5 - allowed as u64
+            admission.take_shed()[Shed::NoVerdict as usize],
+            NO_VERDICT_LINES_PER_SECOND + 5 - allowed as u64
         );
     }
 

@@ -292,11 +292,11 @@ fn no_verdict(resolution: &ResolutionSide, socure: &SocureSide) -> bool {
 
 impl Shared {
     /// Whether a line with no verdict may be written: yes for the first
-    /// `UNFORWARDED_LINES_PER_SECOND` each second, for the whole process
+    /// `NO_VERDICT_LINES_PER_SECOND` each second, for the whole process
     /// (every connection draws on the same budget, so reconnecting gains
     /// nothing). When not, the request is counted into the summary line.
     fn line_for_no_verdict(&self) -> bool {
-        let allowed = self.admission.line_for_unforwarded();
+        let allowed = self.admission.line_without_verdict();
         if !allowed {
             self.metrics.line_aggregated();
         }

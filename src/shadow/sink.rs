@@ -42,7 +42,7 @@ use tokio::sync::oneshot;
 use crate::config::LogTarget;
 use crate::judge::pair;
 use crate::ops::metrics::Metrics;
-use crate::shadow::admission::{Admission, Shed, Slot, UNFORWARDED_LINES_PER_SECOND};
+use crate::shadow::admission::{Admission, NO_VERDICT_LINES_PER_SECOND, Shed, Slot};
 
 /// How often the writer turns the shed count into a summary line (only
 /// when something was shed).
@@ -699,8 +699,8 @@ fn shed_reason(why: Shed, admission: &Admission) -> String {
             "shadow.max_buffered_bytes ({}) already held",
             admission.max_bytes()
         ),
-        Shed::Unforwarded => format!(
-            "no verdict from either vendor (the request was refused, unreadable, or its client went away first) past {UNFORWARDED_LINES_PER_SECOND} lines a second for the process"
+        Shed::NoVerdict => format!(
+            "no verdict from either vendor (the request was refused, unreadable, or its client went away first) past {NO_VERDICT_LINES_PER_SECOND} lines a second for the process"
         ),
     }
 }
