@@ -91,14 +91,7 @@ impl Names {
 
 /// `name` up to [`MAX_NAME_BYTES`], ending at a character boundary.
 fn cut(name: &str) -> &str {
-    if name.len() <= MAX_NAME_BYTES {
-        return name;
-    }
-    let mut end = MAX_NAME_BYTES;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
+    &name[..name.floor_char_boundary(MAX_NAME_BYTES)]
 }
 
 /// Calls, failures and latency of one vendor (overall, or in one bucket:

@@ -162,11 +162,7 @@ fn tls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rus
 fn tls_reason(err: &rustls::Error) -> String {
     let mut reason = err.to_string();
     if reason.len() > MAX_TLS_REASON_BYTES {
-        let mut at = MAX_TLS_REASON_BYTES;
-        while !reason.is_char_boundary(at) {
-            at -= 1;
-        }
-        reason.truncate(at);
+        reason.truncate(reason.floor_char_boundary(MAX_TLS_REASON_BYTES));
         reason.push_str("...");
     }
     reason
