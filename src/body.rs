@@ -34,6 +34,14 @@ pub fn content_type(headers: &http::HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The body length a message declares, if it declares a sane one.
+pub fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// A body with nothing to wait for.
 pub fn full(bytes: Bytes) -> ProxyBody {
     Full::new(bytes)

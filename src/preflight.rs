@@ -14,11 +14,11 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use rustls::RootCertStore;
-use rustls::ServerConfig;
 
 use crate::config::effective::Effective;
-use crate::config::{self, Config, InterceptConfig, KeyError, ListenMode, TlsFiles};
+use crate::config::{self, Config, KeyError, ListenMode, TlsFiles};
 use crate::ingress::authority::{Authority, AuthorityError};
+use crate::ingress::listeners::Front;
 use crate::ingress::tls::{self, Identity, TlsError};
 use crate::shadow::fleet::{FleetError, FleetUse};
 use crate::shadow::sink;
@@ -44,6 +44,15 @@ impl PreflightError {
     pub fn lines(&self) -> Vec<String> {
         config::error_lines(self.file.as_deref(), &self.problems)
     }
+
+    /// One problem found while building, past the preflight (what it
+    /// cannot try without making something), placed as the preflight's are.
+    pub fn one(config: &Config, key: &str, message: impl Display) -> Self {
+        Self {
+            file: config.effective.file().map(Path::to_path_buf),
+            problems: vec![config.effective.key_error(key, message.to_string())],
+        }
+    }
 }
 
 /// A config that passed the preflight, and what was built from its files,
@@ -63,14 +72,6 @@ impl Checked {
     pub fn config(&self) -> &Config {
         &self.config
     }
-}
-
-/// How connections come in, with the TLS material already loaded.
-pub(crate) enum Front {
-    Plain,
-    Tls(ServerConfig),
-    /// Boxed: the CA is large beside the others, and moved once.
-    Intercept(Box<Authority>, InterceptConfig),
 }
 
 /// Runs every check on `config`. Each problem is placed as the loader
@@ -186,12 +187,12 @@ fn upstream(config: &Config, found: &mut Found) -> Option<Upstream> {
 /// The listener's TLS, or forward-proxy mode's CA.
 fn front(mode: &ListenMode, found: &mut Found) -> Option<Front> {
     match mode {
-        ListenMode::Reverse { tls: None } => Some(Front::Plain),
+        ListenMode::Reverse { tls: None } => Some(ListenMode::Reverse { tls: None }),
         ListenMode::Reverse { tls: Some(files) } => {
             let keys = ("listen.tls_cert_file", "listen.tls_key_file");
             let identity = found.identity(keys, files)?;
             match tls::server_config_with(identity) {
-                Ok(config) => Some(Front::Tls(config)),
+                Ok(config) => Some(ListenMode::Reverse { tls: Some(config) }),
                 Err(err) => {
                     found.add(pair_key(keys, &err), err);
                     None
@@ -202,7 +203,10 @@ fn front(mode: &ListenMode, found: &mut Found) -> Option<Front> {
             let keys = ("listen.ca_cert_file", "listen.ca_key_file");
             let ca = found.identity(keys, &intercept.ca)?;
             match Authority::from_read(ca) {
-                Ok(authority) => Some(Front::Intercept(Box::new(authority), intercept.clone())),
+                Ok(authority) => Some(ListenMode::ForwardProxy(Box::new((
+                    authority,
+                    intercept.clone(),
+                )))),
                 Err(err) => {
                     let key = match &err {
                         AuthorityError::Key { .. } => keys.1,

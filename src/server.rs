@@ -11,57 +11,42 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::body::pace::Pace;
-use crate::capacity;
+use crate::capacity::{self, Capacity};
 use crate::config::effective::Change;
 use crate::config::reload::LiveSettings;
-use crate::config::{self, Config, Resolve};
+use crate::config::{Config, ListenMode, Resolve};
 use crate::ingress::admin;
-use crate::ingress::intercept::Interceptor;
-use crate::ingress::serve::{Drain, HttpServing};
+use crate::ingress::listeners::{self, BindError, Front, Listeners};
+use crate::ingress::serve::HttpServing;
 use crate::ops::live::Live;
-use crate::ops::metrics::{Metrics, MirrorLoad};
+use crate::ops::metrics::Metrics;
 use crate::ops::readiness::Readiness;
 use crate::ops::stats;
-use crate::preflight::{self, Checked, Front, PreflightError};
-use crate::proxy::{Proxy, ProxyLimits};
-use crate::shadow::admission::Admission;
-use crate::shadow::mirror::{Mirror, MirrorLimits};
-use crate::shadow::sink::{self, LogReopen, SinkError, SinkReport, SinkTask};
+use crate::preflight::{self, Checked, PreflightError};
+use crate::proxy::Proxy;
+use crate::shadow::side::{ShadowSide, SideError, SideParts};
+use crate::shadow::sink::{LogReopen, SinkReport};
+use crate::shadow::ticket::Tickets;
 use crate::sys;
 
-/// How long the pairing task waits for the LexisNexis answer beyond the
-/// upstream timeout (the answer's body streams to the client first).
-const RESOLUTION_WAIT_MARGIN: Duration = Duration::from_secs(30);
 /// Once interrupted, a mirror only has to build and queue its line.
 const LINE_WRITE_BOUND: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The config or its files: found before anything was bound.
+    /// The config or its files, or a component built from them (the shadow
+    /// log): found before anything was bound, each named by its key.
     #[error(transparent)]
     Preflight(#[from] PreflightError),
-    #[error(transparent)]
-    Sink(#[from] SinkError),
     #[error("cannot start the mirror runtime: {0}")]
     Runtime(#[source] std::io::Error),
     /// A listener's address cannot be bound, which only trying can tell.
-    /// Names the key and the variable that can set it (whichever set this
-    /// value), so the operator knows both places to change it.
-    #[error("{key}{} {address}: {}", env.map(|var| format!(" (env {var})")).unwrap_or_default(), bind_reason(source))]
-    Bind {
-        key: &'static str,
-        env: Option<&'static str>,
-        address: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
 }
 
 /// What a reload did.
@@ -74,38 +59,6 @@ pub struct Reloaded {
     pub changes: Vec<Change>,
     /// Those of them a reload cannot apply.
     pub needs_restart: Vec<String>,
-}
-
-/// Why a bind failed, in the operator's terms.
-fn bind_reason(err: &std::io::Error) -> String {
-    match err.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            "address already in use: another process listens there".into()
-        }
-        std::io::ErrorKind::AddrNotAvailable => {
-            "address not available: no interface of this host has that IP address".into()
-        }
-        std::io::ErrorKind::PermissionDenied => {
-            "permission denied: a port below 1024 needs CAP_NET_BIND_SERVICE".into()
-        }
-        _ => crate::error::io_reason(err),
-    }
-}
-
-/// Binds `key`'s address.
-async fn bind(
-    key: &'static str,
-    address: SocketAddr,
-) -> Result<(TcpListener, SocketAddr), StartError> {
-    let failed = |source| StartError::Bind {
-        key,
-        env: config::env_var(key),
-        address,
-        source,
-    };
-    let listener = TcpListener::bind(address).await.map_err(failed)?;
-    let local = listener.local_addr().map_err(failed)?;
-    Ok((listener, local))
 }
 
 /// What a run did, reported once it has shut down.
@@ -189,19 +142,6 @@ impl Running {
     }
 }
 
-/// The mirrors' runtime, shut down without blocking when dropped: at the
-/// end of a run, or if the serving task is itself dropped (a runtime dropped
-/// plainly inside async code panics).
-struct MirrorRuntime(Option<tokio::runtime::Runtime>);
-
-impl Drop for MirrorRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 /// Tasks that live as long as the run: aborted when it ends, or if the
 /// serving task is itself dropped.
 struct SideTasks(Vec<JoinHandle<()>>);
@@ -223,7 +163,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     start_checked(preflight::check(config)?).await
 }
 
-/// Starts from a config that passed the [`preflight`], with what it built.
+/// Starts from a config that passed the [`preflight`], with what it built:
+/// each component in turn, everything that can fail before the ports are
+/// bound, then the serving task.
 pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
     let Checked {
         config,
@@ -232,8 +174,76 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         socure,
         fleet,
     } = checked;
-    let started_config = config.clone();
-    let worst = capacity::of(&config);
+    let worst = prepare_host(&config, &front);
+    let metrics = Metrics::new();
+    let live = Arc::new(Live::new(config.live()));
+    // The preflight made the Socure client when shadow mode is on, and also
+    // when it is off but could be turned on by a reload.
+    let (shadow, tickets) = match socure {
+        Some(socure) => {
+            let parts = SideParts {
+                socure,
+                fleet,
+                metrics: metrics.clone(),
+                live: Arc::clone(&live),
+            };
+            let (side, tickets) =
+                ShadowSide::build(&config, parts).map_err(|err| side_error(&config, err))?;
+            (Some(side), Some(tickets))
+        }
+        None => (None, None),
+    };
+    let proxy = proxy(&config, upstream, tickets, &metrics);
+    let listeners = Listeners::bind(&config).await?;
+    let entry = listeners.entry(front, &config, &metrics);
+    let (local_addr, admin_addr) = (listeners.data_addr, listeners.admin_addr);
+    let readiness = Arc::new(Readiness::default());
+    let side_tasks = side_tasks(&config, &metrics, listeners.admin, &readiness);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let log_reopen = shadow.as_ref().map(ShadowSide::log_reopen);
+    let can_shadow = shadow.is_some();
+    let http = HttpServing::new(Arc::clone(&proxy), &config.listen, metrics.clone());
+    let accepting = listeners::accept(
+        listeners.data,
+        entry,
+        http,
+        shutdown_rx,
+        config.listen.max_connections,
+    );
+    let stages = Stages::of(&config);
+    let task = tokio::spawn(async move {
+        let open = accepting.await;
+        let report = shut_down(open, &readiness, shadow, stages).await;
+        drop(side_tasks);
+        report
+    });
+    log_listening(&config, local_addr, admin_addr, &worst);
+    Ok(Running {
+        local_addr,
+        admin_addr,
+        metrics,
+        live,
+        can_shadow,
+        log_reopen,
+        config,
+        shutdown,
+        task,
+    })
+}
+
+/// The shadow side's failure, placed by its key as the preflight's are.
+fn side_error(config: &Config, err: SideError) -> StartError {
+    match (err.key(), err) {
+        (Some(key), err) => PreflightError::one(config, key, err).into(),
+        (None, SideError::Runtime(err)) => StartError::Runtime(err),
+        (None, err) => PreflightError::one(config, "shadow", err).into(),
+    }
+}
+
+/// The process's own limits and signals, checked and set before anything
+/// is built: returns what the config lets the proxy hold at worst.
+fn prepare_host(config: &Config, front: &Front) -> Capacity {
+    let worst = capacity::of(config);
     let descriptors = sys::raise_fd_limit();
     if let Some(limit) = descriptors.filter(|limit| *limit < worst.descriptors) {
         tracing::warn!(
@@ -244,7 +254,7 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
     }
     sys::reserve_fd_table();
     sys::ignore_file_size_signal();
-    if matches!(front, Front::Tls(_))
+    if matches!(front, ListenMode::Reverse { tls: Some(_) })
         && config.upstream.connect_to.is_none()
         && config.upstream.resolve == Resolve::System
     {
@@ -253,135 +263,55 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
              if the pod's hosts file points the vendor's name at this sidecar, requests loop back to it"
         );
     }
-    let metrics = Metrics::new();
-    let live = Arc::new(Live::new(config.live()));
-    // The preflight made the Socure client when shadow mode is on, and also
-    // when it is off but could be turned on by a reload (the key and the
-    // workflow are there).
-    let (mirror, sink_task, mirror_runtime) = if let Some(socure) = socure {
-        let admission = Admission::new(config.shadow.max_pending, config.shadow.max_buffered_bytes);
-        let probed = Arc::clone(&admission);
-        metrics.probe_mirror_load(move || MirrorLoad {
-            held: probed.held(),
-            peak: probed.peak(),
-            max: probed.max(),
-            bytes: probed.bytes(),
-            bytes_peak: probed.bytes_peak(),
-            max_bytes: probed.max_bytes(),
-        });
-        let (sink, sink_task) = sink::open(
-            &config.shadow.log_path,
-            metrics.clone(),
-            Arc::clone(&admission),
-            !config.shadow.enabled,
-        )?;
-        // One worker is plenty for the mirrors (they mostly wait), and keeps
-        // them from taking the forward path's workers.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("shadow-mirror")
-            .on_thread_start(sys::lower_priority)
-            .enable_all()
-            .build()
-            .map_err(StartError::Runtime)?;
-        let mirror = Mirror::new(
-            runtime.handle().clone(),
-            admission,
-            socure,
-            sink,
-            config.shadow.instant_verify_workflow.clone(),
-            MirrorLimits {
-                max_in_flight: config.shadow.max_in_flight,
-                resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
-                dedup_window: config.shadow.dedup_window,
-            },
-            metrics.clone(),
-            Arc::clone(&live),
-            fleet,
-        );
-        (Some(mirror), Some(sink_task), MirrorRuntime(Some(runtime)))
-    } else {
-        (None, None, MirrorRuntime(None))
-    };
-    let mirror_built = mirror.is_some();
-    let log_reopen = sink_task.as_ref().map(SinkTask::reopen);
-    let proxy = Arc::new(Proxy::new(
-        upstream,
-        mirror,
-        ProxyLimits {
-            workflow: config.shadow.instant_verify_workflow.clone(),
-            max_body_bytes: config.shadow.max_body_bytes,
-            max_request_body_bytes: config.listen.max_request_body_bytes,
-            body_pace: Pace {
-                grace: config.listen.timeouts.request_body_grace,
-                min_rate: config.listen.timeouts.request_body_min_rate,
-            },
-        },
-        metrics.clone(),
-        Arc::clone(&live),
-    ));
+    worst
+}
 
+/// The data path, with the upstream's load probed for the metrics.
+fn proxy(
+    config: &Config,
+    upstream: crate::upstream::forward::Upstream,
+    tickets: Option<Tickets>,
+    metrics: &Metrics,
+) -> Arc<Proxy> {
+    let proxy = Arc::new(Proxy::new(config, upstream, tickets, metrics.clone()));
     let probed = Arc::downgrade(&proxy);
     metrics.probe_upstream(move || {
         probed
             .upgrade()
             .map_or(0, |proxy| proxy.upstream_in_flight())
     });
-    let (listener, local_addr) = bind("listen.address", config.listen.address).await?;
-    let (admin_listener, admin_addr) = bind("admin.address", config.admin.address).await?;
-    // The interceptor is made only now: it must know the ports just bound,
-    // never to tunnel to them.
-    let entry = match front {
-        Front::Intercept(authority, intercept) => Entry::ForwardProxy(Arc::new(Interceptor::new(
-            *authority,
-            &intercept,
-            &config.upstream,
-            vec![local_addr.port(), admin_addr.port()],
-            metrics.clone(),
-        ))),
-        Front::Tls(server_config) => Entry::Tls(TlsAcceptor::from(Arc::new(server_config))),
-        Front::Plain => Entry::Plain,
-    };
-    let readiness = Arc::new(Readiness::default());
-    let running_metrics = metrics.clone();
+    proxy
+}
+
+/// What runs beside the data port for as long as the run: the admin port,
+/// the stats line, the histograms' upkeep.
+fn side_tasks(
+    config: &Config,
+    metrics: &Metrics,
+    admin_listener: tokio::net::TcpListener,
+    readiness: &Arc<Readiness>,
+) -> SideTasks {
     if let Err(err) = metrics.spawn_upkeep(METRICS_UPKEEP) {
         // Histograms then fold their samples only when scraped.
         tracing::warn!(error = %err, "cannot start the metrics upkeep thread");
     }
-    let mut side_tasks = vec![tokio::spawn(admin::serve(
+    let mut tasks = vec![tokio::spawn(admin::serve(
         admin_listener,
         metrics.clone(),
-        Arc::clone(&readiness),
+        Arc::clone(readiness),
     ))];
     if let Some(every) = config.log.stats_interval {
-        side_tasks.push(stats::spawn(metrics, every));
+        tasks.push(stats::spawn(metrics.clone(), every));
     }
-    let side_tasks = SideTasks(side_tasks);
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let stages = Stages {
-        drain: config.upstream.timeout + Duration::from_secs(1),
-        mirror_grace: config.shadow.shutdown_grace,
-    };
-    let http = HttpServing::new(Arc::clone(&proxy), &config.listen, running_metrics.clone());
-    let max_connections = config.listen.max_connections;
-    let task = tokio::spawn(async move {
-        let report = serve(
-            listener,
-            entry,
-            http,
-            proxy,
-            sink_task,
-            shutdown_rx,
-            readiness,
-            stages,
-            max_connections,
-        )
-        .await;
-        // Every mirror has written its line by now (or been counted as lost).
-        drop(mirror_runtime);
-        drop(side_tasks);
-        report
-    });
+    SideTasks(tasks)
+}
+
+fn log_listening(
+    config: &Config,
+    local_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    worst: &Capacity,
+) {
     tracing::info!(
         %local_addr,
         %admin_addr,
@@ -393,17 +323,6 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         worst_case_descriptors = worst.descriptors,
         "socure-shadow-proxy listening"
     );
-    Ok(Running {
-        local_addr,
-        admin_addr,
-        metrics: running_metrics,
-        live,
-        can_shadow: mirror_built,
-        log_reopen,
-        config: started_config,
-        shutdown,
-        task,
-    })
 }
 
 /// The time each shutdown stage may take.
@@ -412,82 +331,13 @@ struct Stages {
     mirror_grace: Duration,
 }
 
-/// How a client connection is taken in, by `[listen] mode`.
-enum Entry {
-    Plain,
-    Tls(TlsAcceptor),
-    ForwardProxy(Arc<Interceptor>),
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    listener: TcpListener,
-    entry: Entry,
-    http: HttpServing,
-    proxy: Arc<Proxy>,
-    sink_task: Option<SinkTask>,
-    mut shutdown: watch::Receiver<bool>,
-    readiness: Arc<Readiness>,
-    stages: Stages,
-    max_connections: usize,
-) -> RunReport {
-    // Each connection holds a token until it is done: the drain waits for them.
-    let open = TaskTracker::new();
-    let connections = Arc::new(Semaphore::new(max_connections));
-    loop {
-        // At the limit, stop accepting: new clients wait in the kernel's
-        // backlog instead of costing us a task and buffers each.
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let http = http.clone();
-        // Made here, not in the task: a connection counted after the drain
-        // began would not be waited for.
-        let drain = Drain::new(shutdown.clone(), open.token());
-        match &entry {
-            Entry::Plain => {
-                tokio::spawn(async move {
-                    http.serve(stream, None, drain).await;
-                    drop(permit);
-                });
-            }
-            Entry::Tls(acceptor) => {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    http.serve_tls(stream, acceptor, None, drain, &peer.to_string())
-                        .await;
-                    drop(permit);
-                });
-            }
-            Entry::ForwardProxy(interceptor) => {
-                let interceptor = Arc::clone(interceptor);
-                let shutdown = shutdown.clone();
-                // The permit goes in with the connection: a tunnel or an
-                // intercepted session keeps it for as long as it lives.
-                tokio::spawn(interceptor.serve(http, stream, drain, permit, shutdown));
-            }
+impl Stages {
+    fn of(config: &Config) -> Self {
+        Self {
+            drain: config.upstream.timeout + Duration::from_secs(1),
+            mirror_grace: config.shadow.shutdown_grace,
         }
     }
-
-    drop(listener);
-    shut_down(open, &readiness, &proxy, sink_task, stages).await
 }
 
 /// Shutdown's stages, each bounded: the connections drain (`/readyz` says
@@ -497,8 +347,7 @@ async fn serve(
 async fn shut_down(
     open: TaskTracker,
     readiness: &Readiness,
-    proxy: &Proxy,
-    sink_task: Option<SinkTask>,
+    shadow: Option<ShadowSide>,
     stages: Stages,
 ) -> RunReport {
     readiness.start_draining();
@@ -511,33 +360,13 @@ async fn shut_down(
         tracing::warn!("connections still open after the drain period; closing them");
     }
     let mut report = RunReport::default();
-    if let Some(mirror) = proxy.mirror() {
-        // Every admitted request holds its slot until its line is written,
-        // so "no slot held" is "every line written", queued jobs included.
-        if tokio::time::timeout(stages.mirror_grace, mirror.drained())
-            .await
-            .is_err()
-        {
-            report.mirrors_interrupted = mirror.held();
-            tracing::warn!(
-                interrupted = report.mirrors_interrupted,
-                "mirrors still running after the grace period; cutting them short"
-            );
-            mirror.interrupt();
-            if tokio::time::timeout(LINE_WRITE_BOUND, mirror.drained())
-                .await
-                .is_err()
-            {
-                report.mirrors_unfinished = mirror.held();
-                tracing::error!(
-                    unfinished = report.mirrors_unfinished,
-                    "mirrors did not write their lines"
-                );
-            }
-        }
-    }
-    if let Some(sink_task) = sink_task {
-        report.sink = sink_task.close().await;
+    if let Some(shadow) = shadow {
+        (report.mirrors_interrupted, report.mirrors_unfinished) =
+            drain_mirrors(&shadow, stages.mirror_grace).await;
+        report.sink = shadow.sink.close().await;
+        // The mirrors' runtime goes last: every mirror has written its
+        // line by now (or been counted as lost).
+        drop(shadow.runtime);
     }
     if report.sink.lost_any() {
         tracing::error!(
@@ -556,4 +385,31 @@ async fn shut_down(
         );
     }
     report
+}
+
+/// Gives the mirrors in flight their grace period, then cuts them short:
+/// returns how many were cut short, and how many of those did not even
+/// write their line.
+async fn drain_mirrors(shadow: &ShadowSide, grace: Duration) -> (usize, usize) {
+    let mirror = &shadow.mirror;
+    // Every admitted request holds its slot until its line is written,
+    // so "no slot held" is "every line written", queued jobs included.
+    if tokio::time::timeout(grace, mirror.drained()).await.is_ok() {
+        return (0, 0);
+    }
+    let interrupted = mirror.held();
+    tracing::warn!(
+        interrupted,
+        "mirrors still running after the grace period; cutting them short"
+    );
+    mirror.interrupt();
+    if tokio::time::timeout(LINE_WRITE_BOUND, mirror.drained())
+        .await
+        .is_ok()
+    {
+        return (interrupted, 0);
+    }
+    let unfinished = mirror.held();
+    tracing::error!(unfinished, "mirrors did not write their lines");
+    (interrupted, unfinished)
 }

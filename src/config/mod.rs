@@ -176,18 +176,22 @@ pub struct AdminConfig {
     pub address: SocketAddr,
 }
 
-/// How the IdV app's requests reach the proxy.
+/// How the IdV app's requests reach the proxy: one enum for the three
+/// stages of a start, by what each mode carries. As configured, the files
+/// (the defaults); once the preflight read them, the TLS configuration and
+/// the CA (`preflight::Front`); once bound, the acceptor and the interceptor
+/// (`ingress::listeners::Entry`).
 #[derive(Debug, Clone)]
-pub enum ListenMode {
+pub enum ListenMode<Tls = TlsFiles, Intercept = InterceptConfig> {
     /// The app connects to the proxy as if it were the vendor: plain HTTP,
     /// or TLS with a certificate for the vendor's name (`tls`).
-    Reverse { tls: Option<TlsFiles> },
+    Reverse { tls: Option<Tls> },
     /// The app uses the proxy as its `HTTPS_PROXY`; `CONNECT`s to the
     /// vendor are intercepted.
-    ForwardProxy(InterceptConfig),
+    ForwardProxy(Intercept),
 }
 
-impl ListenMode {
+impl<Tls, Intercept> ListenMode<Tls, Intercept> {
     /// The mode's name as the config spells it.
     pub fn name(&self) -> &'static str {
         match self {

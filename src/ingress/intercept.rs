@@ -33,8 +33,9 @@ use crate::ingress::authority::Authority;
 use crate::ingress::serve::{self, Drain, HttpServing};
 use crate::ingress::tunnel::{self, Carried, Intercepted, OpenError, TunnelRules};
 use crate::ops::metrics::{ConnectRefused, Metrics};
+use crate::proxy::answer::ProxyError;
 use crate::upstream::connect::Resolver;
-use crate::upstream::forward::{ForwardError, Target};
+use crate::upstream::forward::Target;
 
 /// Answers the `CONNECT`s of forward-proxy mode.
 pub struct Interceptor {
@@ -172,7 +173,7 @@ impl Interceptor {
             } else {
                 "this port is an HTTPS proxy: send CONNECT\n"
             };
-            return refuse(ForwardError::Forbidden(why));
+            return refuse(ProxyError::Forbidden(why));
         }
         let to = match connect_target(request.uri()) {
             Ok(to) => to,
@@ -188,7 +189,7 @@ impl Interceptor {
                 tracing::info!(to = %request.uri(), "CONNECT refused: an intercepted host at another port");
                 self.metrics
                     .connect_refused(ConnectRefused::InterceptedHostOtherPort);
-                refuse(ForwardError::Forbidden(
+                refuse(ProxyError::Forbidden(
                     "CONNECT refused: this host is carried only at its configured port\n",
                 ))
             }
@@ -230,18 +231,18 @@ impl Interceptor {
                 self.metrics.connect_refused(refusal.counted());
                 return refuse(refusal.into_error());
             }
-            Err(OpenError::Unreachable(err)) => return refuse(ForwardError::Tunnel(err)),
+            Err(OpenError::Unreachable(err)) => return refuse(ProxyError::Tunnel(err)),
             Err(OpenError::InterceptedUnknown(err)) => {
                 tracing::warn!(
                     %to,
                     error = %err,
                     "CONNECT not opened: where the intercepted hosts' traffic goes could not be learnt, so this tunnel could be to them"
                 );
-                return refuse(ForwardError::Tunnel(err));
+                return refuse(ProxyError::Tunnel(err));
             }
         };
         let Some(permit) = client.take_permit() else {
-            return refuse(ForwardError::Forbidden("one CONNECT per connection\n"));
+            return refuse(ProxyError::Forbidden("one CONNECT per connection\n"));
         };
         tracing::debug!(%to, %address, "CONNECT tunnelled untouched");
         let idle = self.tunnel_idle_timeout;
@@ -284,15 +285,15 @@ impl Interceptor {
             (Ok(config), Ok(target)) => (config, target),
             (Err(err), _) => {
                 tracing::error!(host, error = %err, "cannot mint a certificate for an intercepted host");
-                return refuse(ForwardError::Internal);
+                return refuse(ProxyError::Internal);
             }
-            (_, Err(err)) => return refuse(err),
+            (_, Err(err)) => return refuse(err.into()),
         };
         let Some(drain) = client.drain.lock().ok().and_then(|mut d| d.take()) else {
-            return refuse(ForwardError::Forbidden("one CONNECT per connection\n"));
+            return refuse(ProxyError::Forbidden("one CONNECT per connection\n"));
         };
         let Some(permit) = client.take_permit() else {
-            return refuse(ForwardError::Forbidden("one CONNECT per connection\n"));
+            return refuse(ProxyError::Forbidden("one CONNECT per connection\n"));
         };
         let http = client.http.clone();
         tokio::spawn(async move {
@@ -321,15 +322,15 @@ impl Interceptor {
 
 /// The `HOST:PORT` of a `CONNECT`, which RFC 9110 allows only in
 /// authority-form: no scheme, no path, no user-info, a port from 1 to 65535.
-fn connect_target(uri: &Uri) -> Result<HostPort, ForwardError> {
+fn connect_target(uri: &Uri) -> Result<HostPort, ProxyError> {
     use crate::config::HostPortError;
     if uri.scheme().is_some() || uri.path_and_query().is_some() {
-        return Err(ForwardError::BadConnect(HostPortError::NotAuthorityForm));
+        return Err(ProxyError::BadConnect(HostPortError::NotAuthorityForm));
     }
     let authority = uri
         .authority()
-        .ok_or(ForwardError::BadConnect(HostPortError::EmptyHost))?;
-    HostPort::parse(authority.as_str()).map_err(ForwardError::BadConnect)
+        .ok_or(ProxyError::BadConnect(HostPortError::EmptyHost))?;
+    HostPort::parse(authority.as_str()).map_err(ProxyError::BadConnect)
 }
 
 /// The `200` that turns the connection into a tunnel.
@@ -339,7 +340,7 @@ fn established() -> Response<ProxyBody> {
     response
 }
 
-fn refuse(err: ForwardError) -> Response<ProxyBody> {
+fn refuse(err: ProxyError) -> Response<ProxyBody> {
     tracing::debug!(error = %err, "proxy request refused");
     err.into_response()
 }
@@ -353,7 +354,7 @@ mod tests {
         let uri: Uri = text.parse().map_err(|_| HostPortError::BadHost)?;
         match connect_target(&uri) {
             Ok(to) => Ok(to.to_string()),
-            Err(ForwardError::BadConnect(err)) => Err(err),
+            Err(ProxyError::BadConnect(err)) => Err(err),
             Err(other) => panic!("{other}"),
         }
     }

@@ -29,8 +29,8 @@ use tower_service::Service;
 
 use crate::config::{Host, HostPort, InterceptConfig};
 use crate::ops::metrics::ConnectRefused;
+use crate::proxy::answer::ProxyError;
 use crate::upstream::connect::Resolver;
-use crate::upstream::forward::ForwardError;
 
 /// The only port tunnelled without a `tunnel_allow` entry: HTTPS.
 const HTTPS_PORT: u16 = 443;
@@ -79,8 +79,8 @@ impl Refusal {
 
     /// The 403 the client gets. Which internal range a name resolved to is
     /// left to the log.
-    pub fn into_error(self) -> ForwardError {
-        ForwardError::Forbidden(match self {
+    pub fn into_error(self) -> ProxyError {
+        ProxyError::Forbidden(match self {
             Refusal::NotListed => "CONNECT refused: this proxy only carries its configured hosts\n",
             Refusal::OwnPort => "CONNECT refused: that is one of this proxy's own ports\n",
             Refusal::Port => {

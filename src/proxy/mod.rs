@@ -5,27 +5,24 @@
 //! the mirror, and its answer is watched on its way back. Nothing here waits
 //! for Socure or for the shadow log.
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
-use http::header::CONTENT_LENGTH;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::body::pace::{Pace, Paced};
 use crate::body::{self, ProxyBody, RequestBody};
-use crate::error::{self, BoxError};
-use crate::judge::resolution::Exchange;
-use crate::ops::live::Live;
+use crate::config::Config;
+use crate::error::BoxError;
 use crate::ops::metrics::{Metrics, Phase, Route};
-use crate::shadow::admission::{Charge, Slot};
-use crate::shadow::mirror::{Mirror, MirrorInput, Reporter};
+use crate::shadow::ticket::{Ticket, Tickets};
 use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
 use crate::upstream::in_flight::{ConnectionShare, Permit, UpstreamBody};
 
+pub mod answer;
 pub mod tap;
 
+use answer::{ProxyError, fail};
 use tap::ResponseTap;
 
 /// Marks a request whose head carried both `Content-Length` and
@@ -36,45 +33,42 @@ pub struct AmbiguousLength;
 
 pub struct Proxy {
     upstream: Upstream,
-    /// `None` when shadow mode is off: then the proxy is a plain forwarder.
-    mirror: Option<Mirror>,
+    /// `None` when the mirror was not built: then the proxy is a plain
+    /// forwarder.
+    shadow: Option<Tickets>,
     limits: ProxyLimits,
     metrics: Metrics,
-    live: Arc<Live>,
 }
 
-/// The sizes the proxy accepts and holds.
+/// The sizes and paces the proxy accepts (`[listen]`).
 #[derive(Debug, Clone)]
-pub struct ProxyLimits {
-    /// The InstantVerify workflow whose requests are shadowed.
-    pub workflow: String,
-    /// Request bytes held for the mirror.
-    pub max_body_bytes: usize,
+struct ProxyLimits {
     /// The hard limit on any request body: past it, 413.
-    pub max_request_body_bytes: usize,
+    max_request_body_bytes: usize,
     /// How fast a request body must come: too slow, 408.
-    pub body_pace: Pace,
+    body_pace: Pace,
 }
 
 impl Proxy {
     pub fn new(
+        config: &Config,
         upstream: Upstream,
-        mirror: Option<Mirror>,
-        limits: ProxyLimits,
+        shadow: Option<Tickets>,
         metrics: Metrics,
-        live: Arc<Live>,
     ) -> Self {
+        let listen = &config.listen;
         Self {
             upstream,
-            mirror,
-            limits,
+            shadow,
+            limits: ProxyLimits {
+                max_request_body_bytes: listen.max_request_body_bytes,
+                body_pace: Pace {
+                    grace: listen.timeouts.request_body_grace,
+                    min_rate: listen.timeouts.request_body_min_rate,
+                },
+            },
             metrics,
-            live,
         }
-    }
-
-    pub fn mirror(&self) -> Option<&Mirror> {
-        self.mirror.as_ref()
     }
 
     /// Answers one request, whatever happens inside: a panic in this
@@ -82,28 +76,11 @@ impl Proxy {
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
         let started = std::time::Instant::now();
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        // One atomic load: a reload can turn shadow mode on or off between
-        // two requests, never in the middle of one.
-        let shadowed = self.mirror.as_ref().filter(|_| {
-            self.live.enabled() && tap::is_instant_verify(&method, &path, &self.limits.workflow)
-        });
-        // The door: without a slot the request is shed (counted) and goes
-        // through as if shadow mode were off, so an overload never queues
-        // mirror work or holds its body.
-        let (route, shadow) =
-            match shadowed.map(|mirror| (mirror, mirror.admit(self.reserve_for(&request)))) {
-                Some((mirror, Some(slot))) => (
-                    Route::Shadowed,
-                    Some(Admitted {
-                        mirror,
-                        slot: Some(slot),
-                        path: &path,
-                    }),
-                ),
-                Some((_, None)) => (Route::Shed, None),
-                None => (Route::Passthrough, None),
-            };
-        let answer = self.route(request, shadow, &method, &path);
+        let (route, ticket) = match &self.shadow {
+            Some(tickets) => tickets.take(&method, &path, request.headers()),
+            None => (Route::Passthrough, None),
+        };
+        let answer = self.route(request, ticket, &method, &path);
         let response = answer_even_if_panics(answer, &method, &path).await;
         self.metrics.forwarded(
             route,
@@ -119,15 +96,15 @@ impl Proxy {
     async fn route(
         &self,
         request: Request<Incoming>,
-        shadow: Option<Admitted<'_>>,
+        ticket: Option<Ticket>,
         method: &http::Method,
         path: &str,
     ) -> Response<ProxyBody> {
         let (mut parts, body) = request.into_parts();
         if let Err(err) = self.admit(&parts) {
-            if let Some(admitted) = shadow {
+            if let Some(ticket) = ticket {
                 // Whatever admit refuses never reached the upstream.
-                admitted.unforwarded(err.to_string(), Exchange::RequestRefused);
+                ticket.not_forwarded(err.exchange(), err.to_string());
             }
             return fail(err, method, path);
         }
@@ -138,8 +115,9 @@ impl Proxy {
         let permit = match self.upstream.take_place(share).await {
             Ok(permit) => permit,
             Err(err) => {
-                if let Some(admitted) = shadow {
-                    admitted.unforwarded(err.to_string(), exchange_for(&err));
+                let err = ProxyError::from(err);
+                if let Some(ticket) = ticket {
+                    ticket.not_forwarded(err.exchange(), err.to_string());
                 }
                 return self.fail(err, method, path);
             }
@@ -148,14 +126,14 @@ impl Proxy {
             Paced::new(body, self.limits.body_pace),
             self.limits.max_request_body_bytes,
         );
-        match shadow {
-            Some(admitted) => {
-                self.shadowed(admitted, parts, body, permit, method, path)
-                    .await
+        match ticket {
+            Some(ticket) => {
+                let request = Request::from_parts(parts, body);
+                self.shadowed(ticket, request, permit, method, path).await
             }
             None => match self.upstream.send(parts, body.boxed(), permit).await {
                 Ok(response) => passthrough(response, |body| body.map_err(BoxError::from).boxed()),
-                Err(err) => self.fail(err, method, path),
+                Err(err) => self.fail(err.into(), method, path),
             },
         }
     }
@@ -165,9 +143,9 @@ impl Proxy {
     /// `Transfer-Encoding` (hyper keeps only the latter, so the headers alone
     /// cannot show it), one with two `Host` fields or (HTTP/1.1) none, and a
     /// body declared larger than the hard limit.
-    fn admit(&self, parts: &http::request::Parts) -> Result<(), ForwardError> {
+    fn admit(&self, parts: &http::request::Parts) -> Result<(), ProxyError> {
         if parts.extensions.get::<AmbiguousLength>().is_some() {
-            return Err(ForwardError::AmbiguousLength);
+            return Err(ProxyError::AmbiguousLength);
         }
         // RFC 9112 section 3.2: more than one `Host` is a 400, and which one
         // a later hop would believe is anyone's guess.
@@ -178,37 +156,30 @@ impl Proxy {
             .nth(1)
             .is_some()
         {
-            return Err(ForwardError::BadTarget);
+            return Err(ProxyError::TwoHosts);
         }
         // Section 3.2 again: HTTP/1.1 must name its host (HTTP/1.0 had no
         // `Host`; HTTP/2 names it in `:authority`, which hyper puts in the URI).
         if parts.version == http::Version::HTTP_11
             && !parts.headers.contains_key(http::header::HOST)
         {
-            return Err(ForwardError::MissingHost);
+            return Err(ProxyError::MissingHost);
         }
-        let declared = declared_length(&parts.headers);
+        let declared = body::declared_length(&parts.headers);
         if declared.is_some_and(|n| n > self.limits.max_request_body_bytes as u64) {
-            return Err(ForwardError::TooLarge);
+            return Err(ForwardError::TooLarge.into());
         }
         Ok(())
     }
 
-    /// The bytes a shadowed request's body may hold for the mirror, reserved
-    /// at the door: its declared length, up to `shadow.max_body_bytes`
-    /// (all of it when the length is not declared).
-    fn reserve_for(&self, request: &Request<Incoming>) -> usize {
-        let max = self.limits.max_body_bytes;
-        declared_length(request.headers())
-            .map_or(max, |n| usize::try_from(n).unwrap_or(max).min(max))
-    }
-
     /// [`fail`], counting a body too slow among the timeouts and a busy
     /// upstream by its limit.
-    fn fail(&self, err: ForwardError, method: &http::Method, path: &str) -> Response<ProxyBody> {
+    fn fail(&self, err: ProxyError, method: &http::Method, path: &str) -> Response<ProxyBody> {
         match err {
-            ForwardError::BodyTimeout(_) => self.metrics.timed_out(Phase::RequestBody),
-            ForwardError::Busy(limit) => self.metrics.upstream_busy(limit),
+            ProxyError::Forward(ForwardError::BodyTimeout(_)) => {
+                self.metrics.timed_out(Phase::RequestBody);
+            }
+            ProxyError::Forward(ForwardError::Busy(limit)) => self.metrics.upstream_busy(limit),
             _ => {}
         }
         fail(err, method, path)
@@ -219,105 +190,44 @@ impl Proxy {
         self.upstream.in_flight()
     }
 
+    /// A shadowed request's way: its body read once (a copy to its
+    /// ticket), forwarded, and its answer shown to the ticket on its way back.
     async fn shadowed(
         &self,
-        admitted: Admitted<'_>,
-        parts: http::request::Parts,
-        body: RequestBody,
+        mut ticket: Ticket,
+        request: Request<RequestBody>,
         permit: Permit,
         method: &http::Method,
         path: &str,
     ) -> Response<ProxyBody> {
-        let read = match tap::read_request(body, self.limits.max_body_bytes).await {
+        let (parts, body) = request.into_parts();
+        let read = match tap::read_request(body, ticket.body_limit()).await {
             Ok(read) => read,
             Err(err) => {
-                let err = ForwardError::from_client_body(err);
-                admitted.unforwarded(err.to_string(), exchange_for(&err));
+                let err = ProxyError::from(ForwardError::from_client_body(err));
+                ticket.not_forwarded(err.exchange(), err.to_string());
                 return self.fail(err, method, path);
             }
         };
-        let input = match read.whole() {
-            Some(body) => MirrorInput::Body(body),
-            None => MirrorInput::Skip("request body larger than shadow.max_body_bytes".into()),
-        };
-        let charge = admitted.charge();
-        let mut reporter = admitted.start(input);
-        if let Some(reporter) = reporter.as_mut() {
-            reporter.start_clock();
-        }
+        ticket.request_read(read.whole());
+        ticket.sending();
         match self
             .upstream
             .send(parts, read.into_forward_body(), permit)
             .await
         {
             Ok(response) => {
-                let status = response.status().as_u16();
-                let content_type = body::content_type(response.headers());
-                passthrough(response, |body| {
-                    ResponseTap::new(body, status, content_type, reporter, charge).boxed()
-                })
+                ticket.answer_head(
+                    response.status().as_u16(),
+                    body::content_type(response.headers()),
+                );
+                passthrough(response, |body| ResponseTap::new(body, ticket).boxed())
             }
             Err(err) => {
-                if let Some(reporter) = reporter {
-                    reporter.report(exchange_for(&err));
-                }
+                let err = ProxyError::from(err);
+                ticket.not_forwarded(err.exchange(), err.to_string());
                 self.fail(err, method, path)
             }
-        }
-    }
-}
-
-/// The body length a request declares, if it declares a sane one.
-fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-}
-
-/// A request admitted to the mirror and not yet handed to it. Dropped so
-/// (the client went away while its body was being read, and the server
-/// dropped the request's future), it still starts its mirror, which records
-/// the client as gone: every admitted request gets its one line.
-struct Admitted<'a> {
-    mirror: &'a Mirror,
-    slot: Option<Slot>,
-    path: &'a str,
-}
-
-impl Admitted<'_> {
-    /// Hands the request to its mirror with what the tap could read. (The
-    /// slot is there until this or the drop takes it: `None` cannot happen.)
-    fn start(mut self, input: MirrorInput) -> Option<Reporter> {
-        let slot = self.slot.take()?;
-        Some(self.mirror.start(slot, self.path.to_owned(), input))
-    }
-
-    /// The request never reached LexisNexis (`exchange` says why). Its
-    /// mirror decides whether that earns a line of its own (see
-    /// `Mirror::start`): the data path only reports.
-    fn unforwarded(self, why: String, exchange: Exchange) {
-        if let Some(reporter) = self.start(MirrorInput::Skip(why)) {
-            reporter.report(exchange);
-        }
-    }
-
-    /// A reservation, against the same budget as the slot, for the copy of
-    /// the answer.
-    fn charge(&self) -> Option<Charge> {
-        self.slot.as_ref().map(|slot| slot.admission().charge())
-    }
-}
-
-impl Drop for Admitted<'_> {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            // The reporter, dropped unused, tells the task the client is gone.
-            drop(self.mirror.start(
-                slot,
-                self.path.to_owned(),
-                MirrorInput::Skip("the client went away before its request body was read".into()),
-            ));
         }
     }
 }
@@ -331,7 +241,7 @@ async fn answer_even_if_panics(
 ) -> Response<ProxyBody> {
     match std::panic::AssertUnwindSafe(route).catch_unwind().await {
         Ok(response) => response,
-        Err(_) => fail(ForwardError::Internal, method, path),
+        Err(_) => fail(ProxyError::Internal, method, path),
     }
 }
 
@@ -344,44 +254,6 @@ fn passthrough(
     let (mut head, body) = response.into_parts();
     forward::strip_hop_by_hop(&mut head.headers);
     Response::from_parts(head, wrap(body))
-}
-
-/// What the mirror records when the proxy answered instead of the upstream.
-fn exchange_for(err: &ForwardError) -> Exchange {
-    match err {
-        ForwardError::Timeout(_) => Exchange::UpstreamTimeout,
-        // Never sent: the proxy had no room for it on the way to LexisNexis.
-        ForwardError::Connect(_) | ForwardError::Busy(_) => Exchange::UpstreamUnreachable,
-        ForwardError::ClientBody(_) | ForwardError::BodyTimeout(_) => Exchange::RequestUnreadable,
-        ForwardError::TooLarge | ForwardError::AmbiguousLength | ForwardError::MissingHost => {
-            Exchange::RequestRefused
-        }
-        ForwardError::Upstream(_)
-        | ForwardError::BadTarget
-        | ForwardError::BadConnect(_)
-        | ForwardError::Setup(_)
-        | ForwardError::Forbidden(_)
-        | ForwardError::Tunnel(_) => Exchange::UpstreamFailed,
-        ForwardError::Internal => Exchange::InternalError,
-    }
-}
-
-/// Logs the proxy's own failure (path only: a query could carry anything)
-/// and builds its answer.
-fn fail(err: ForwardError, method: &http::Method, path: &str) -> Response<ProxyBody> {
-    let causes: Vec<String> = error::chain(&err)
-        .skip(1)
-        .map(ToString::to_string)
-        .collect();
-    tracing::warn!(
-        status = err.status().as_u16(),
-        error = %err,
-        cause = %causes.join(": "),
-        %method,
-        path,
-        "proxy answered for the upstream"
-    );
-    err.into_response()
 }
 
 #[cfg(test)]

@@ -1,48 +1,25 @@
-//! The tap: recognises InstantVerify traffic, reads its request body once, and watches its answer go by.
+//! The tap: reads a shadowed request's body once, and watches its answer go by.
 //!
 //! The request body is read into memory (up to `shadow.max_body_bytes`) and
 //! replayed to the upstream frame by frame, so the forwarded bytes are the
 //! received bytes. The answer is never held: [`ResponseTap`] passes every
-//! frame to the client as it arrives and keeps a copy on the side, which it
-//! hands to the pairing task when the body ends (or says why it didn't).
+//! frame to the client as it arrives and shows it to the request's shadow
+//! ticket, which keeps its copy, and tells the ticket how the body ended.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::upstream::in_flight::UpstreamBody;
-use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method};
+use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::BoxError;
 use crate::judge::resolution::Exchange;
-use crate::shadow::admission::Charge;
-use crate::shadow::mirror::Reporter;
-
-/// How much of an answer is kept for judging. InstantVerify answers are a few
-/// KiB; a bigger one is passed through whole and logged as too large to judge.
-/// Each admitted request may hold this much (README, "Memory ceiling").
-pub const RESPONSE_TAP_LIMIT: usize = 256 * 1024;
-
-/// Whether a request is an InstantVerify call to shadow:
-/// `POST /restws/identity/v2/{account}/{workflow}/conversation` with the
-/// configured workflow.
-pub fn is_instant_verify(method: &Method, path: &str, workflow: &str) -> bool {
-    if method != Method::POST || workflow.is_empty() {
-        return false;
-    }
-    let Some(rest) = path.strip_prefix("/restws/identity/v2/") else {
-        return false;
-    };
-    let mut segments = rest.split('/');
-    matches!(
-        (segments.next(), segments.next(), segments.next(), segments.next()),
-        (Some(account), Some(wf), Some("conversation"), None) if !account.is_empty() && wf == workflow
-    )
-}
+use crate::shadow::ticket::Ticket;
+use crate::upstream::in_flight::UpstreamBody;
 
 /// A request body read for the tap.
 pub struct ReadBody {
@@ -162,48 +139,19 @@ impl Body for Replay {
     }
 }
 
-/// Passes the upstream's answer through untouched and reports a copy when it ends.
+/// Passes the upstream's answer through untouched, showing each frame to
+/// the request's ticket, and tells the ticket how the body ended.
 pub struct ResponseTap {
     inner: UpstreamBody,
-    status: u16,
-    content_type: Option<String>,
-    seen: BytesMut,
-    truncated: bool,
-    reporter: Option<Reporter>,
-    /// The copy's bytes against `shadow.max_buffered_bytes`: it stops
-    /// growing (truncated) when the budget is spent, and travels with the
-    /// copy so the reservation ends when the copy is freed.
-    charge: Option<Charge>,
-}
-
-/// A copy of an answer and its reservation, freed together.
-struct ChargedCopy {
-    copy: BytesMut,
-    _charge: Option<Charge>,
-}
-
-impl AsRef<[u8]> for ChargedCopy {
-    fn as_ref(&self) -> &[u8] {
-        &self.copy
-    }
+    /// Until the body ends: then the ticket goes to the mirror.
+    ticket: Option<Ticket>,
 }
 
 impl ResponseTap {
-    pub fn new(
-        inner: UpstreamBody,
-        status: u16,
-        content_type: Option<String>,
-        reporter: Option<Reporter>,
-        charge: Option<Charge>,
-    ) -> Self {
+    pub fn new(inner: UpstreamBody, ticket: Ticket) -> Self {
         let mut tap = Self {
             inner,
-            status,
-            content_type,
-            seen: BytesMut::new(),
-            truncated: false,
-            reporter,
-            charge,
+            ticket: Some(ticket),
         };
         // An empty answer is complete before the first poll, and hyper may
         // never poll it.
@@ -219,16 +167,13 @@ impl ResponseTap {
 
     /// Reports the answer, or `failure` instead of it.
     fn finish(&mut self, failure: Option<Exchange>) {
-        if let Some(reporter) = self.reporter.take() {
-            reporter.report(failure.unwrap_or_else(|| Exchange::Answered {
-                status: self.status,
-                content_type: self.content_type.take(),
-                body: Bytes::from_owner(ChargedCopy {
-                    copy: std::mem::take(&mut self.seen),
-                    _charge: self.charge.take(),
-                }),
-                truncated: self.truncated,
-            }));
+        if let Some(ticket) = self.ticket.take() {
+            match failure {
+                None => ticket.answered(),
+                Some(exchange) => {
+                    ticket.not_forwarded(exchange, "the answer broke off".into());
+                }
+            }
         }
     }
 }
@@ -245,19 +190,8 @@ impl Body for ResponseTap {
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref()
-                    && !this.truncated
-                {
-                    let fits = this.seen.len() + data.len() <= RESPONSE_TAP_LIMIT
-                        && this.charge.as_mut().is_none_or(|c| c.grow(data.len()));
-                    if fits {
-                        this.seen.extend_from_slice(data);
-                    } else {
-                        // Once cut, the copy is not judged: free it now.
-                        this.truncated = true;
-                        this.seen = BytesMut::new();
-                        this.charge = None;
-                    }
+                if let (Some(data), Some(ticket)) = (frame.data_ref(), this.ticket.as_mut()) {
+                    ticket.answer_data(data);
                 }
                 this.finish_if_ended();
             }
@@ -279,37 +213,7 @@ impl Body for ResponseTap {
 
 impl Drop for ResponseTap {
     fn drop(&mut self) {
-        // The reporter's own drop says "client gone" if nothing else was said.
+        // The ticket's own drop says "client gone" if nothing else was said.
         self.finish_if_ended();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_configured_instant_verify_workflow_is_tapped() {
-        let wf = "gsa2.chk32.test.wf";
-        let path = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
-        assert!(is_instant_verify(&Method::POST, path, wf));
-        assert!(!is_instant_verify(&Method::GET, path, wf));
-        assert!(!is_instant_verify(&Method::POST, path, "other.wf"));
-        assert!(!is_instant_verify(
-            &Method::POST,
-            "/restws/identity/v2/test_account/customers.gsa2.phonefinder.wf/conversation",
-            wf
-        ));
-        assert!(!is_instant_verify(
-            &Method::POST,
-            &format!("{path}/more"),
-            wf
-        ));
-        assert!(!is_instant_verify(
-            &Method::POST,
-            "/restws/identity/v2//gsa2.chk32.test.wf/conversation",
-            wf
-        ));
-        assert!(!is_instant_verify(&Method::POST, path, ""));
     }
 }

@@ -241,13 +241,6 @@ pub struct Slot {
     bytes: usize,
 }
 
-impl Slot {
-    /// The admission this slot is from (for its answer's [`Charge`]).
-    pub fn admission(&self) -> &Arc<Admission> {
-        &self.admission
-    }
-}
-
 impl Drop for Slot {
     fn drop(&mut self) {
         self.admission.release(self.bytes);

@@ -1,4 +1,4 @@
-//! The hand-off between the forward path and the mirrors: a queue the mirror runtime drains on a tick, and the reporter through which a request gives its LexisNexis side.
+//! The hand-off between the forward path and the mirrors: what is handed over (a new job, a LexisNexis side) and the queue the mirror runtime drains on a tick.
 //!
 //! The forward path never awaits anything here and does not even wake the
 //! mirror's thread: it drops the new job, and later the LexisNexis side,
@@ -14,12 +14,12 @@
 //! path's timings are taken before it.)
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::judge::pair::ResolutionSide;
-use crate::judge::resolution::Exchange;
+use crate::shadow::admission::Slot;
 
 /// How often the mirror runtime takes what the forward path handed over
 /// while there is traffic.
@@ -30,16 +30,39 @@ pub const HANDOFF_TICK: Duration = Duration::from_millis(2);
 const HANDOFF_IDLE_TICK: Duration = Duration::from_millis(50);
 
 /// Work handed from the forward path to the mirror runtime without waking it.
-pub enum Handoff<J> {
+pub enum Handoff {
     /// A new mirror job, for the pump's `start`.
-    Start(J),
+    Start(Job),
     /// A task's LexisNexis side, delivered on the mirror's own thread.
     Report(oneshot::Sender<ResolutionSide>, ResolutionSide),
 }
 
+/// One admitted request, as the forward path hands it over.
+pub struct Job {
+    /// Held until the line is written.
+    pub slot: Slot,
+    pub path: String,
+    pub plan: Plan,
+    pub resolution: oneshot::Receiver<ResolutionSide>,
+    /// Whether the ticket already took this line's place in the no-verdict
+    /// rate (it decided at the door), so the task does not ask again.
+    pub lined: bool,
+}
+
+/// The Socure half of a task, decided on the forward path without waiting.
+pub enum Plan {
+    /// Mirror this body; without a permit the call is dropped for capacity.
+    Mirror {
+        body: Vec<u8>,
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    /// Nothing to mirror, and why (never quoting the request).
+    Skip(String),
+}
+
 /// Takes what the forward path handed over, every tick, on the mirror
 /// runtime: each new job goes to `start`.
-pub async fn pump<J>(handoff: mpsc::Receiver<Handoff<J>>, start: impl Fn(J)) {
+pub async fn pump(handoff: mpsc::Receiver<Handoff>, start: impl Fn(Job)) {
     let mut wait = HANDOFF_TICK;
     loop {
         tokio::time::sleep(wait).await;
@@ -62,95 +85,5 @@ pub async fn pump<J>(handoff: mpsc::Receiver<Handoff<J>>, start: impl Fn(J)) {
         } else {
             (wait * 2).min(HANDOFF_IDLE_TICK)
         };
-    }
-}
-
-/// Hands the LexisNexis side of a shadowed request to its pairing task,
-/// exactly once. Dropped unused, it reports that the client went away: the
-/// server drops a request's future when its client disconnects.
-pub struct ResolutionReporter<J> {
-    tx: Option<oneshot::Sender<ResolutionSide>>,
-    handoff: mpsc::SyncSender<Handoff<J>>,
-    started: Instant,
-}
-
-impl<J> ResolutionReporter<J> {
-    /// A reporter for the task that awaits `tx`, handing over through
-    /// `handoff`; its clock starts now.
-    pub fn new(tx: oneshot::Sender<ResolutionSide>, handoff: mpsc::SyncSender<Handoff<J>>) -> Self {
-        Self {
-            tx: Some(tx),
-            handoff,
-            started: Instant::now(),
-        }
-    }
-
-    /// Starts the vendor clock: call right before the upstream send.
-    pub fn start_clock(&mut self) {
-        self.started = Instant::now();
-    }
-
-    pub fn report(mut self, exchange: Exchange) {
-        self.send(exchange);
-    }
-
-    fn send(&mut self, exchange: Exchange) {
-        if let Some(tx) = self.tx.take() {
-            // Timed here, on the forward path: the hand-off delay is not LexisNexis's.
-            let elapsed = exchange.reached_upstream().then(|| self.started.elapsed());
-            // If the mirror runtime is gone, `tx` drops and the task (if any)
-            // records the client as gone; never waits for room.
-            let sent = self
-                .handoff
-                .try_send(Handoff::Report(tx, ResolutionSide { exchange, elapsed }));
-            if let Err(mpsc::TrySendError::Full(_)) = sent {
-                tracing::error!("mirror hand-off queue full; a line will say client_gone");
-            }
-        }
-    }
-}
-
-impl<J> Drop for ResolutionReporter<J> {
-    /// Dropped without a report: the client went away before the answer was
-    /// through, or the request's handling panicked (then the line says so
-    /// rather than blame the client).
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.send(Exchange::InternalError);
-        } else {
-            self.send(Exchange::ClientGone);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What a reporter dropped in the given way hands the mirror thread.
-    fn dropped_reporter_sends(panicking: bool) -> Exchange {
-        let (handoff, handed) = mpsc::sync_channel::<Handoff<()>>(2);
-        let (tx, _rx) = oneshot::channel();
-        let reporter = ResolutionReporter::new(tx, handoff);
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            let _held = reporter;
-            assert!(!panicking, "forced panic while a reporter is held");
-        }));
-        match handed.try_recv() {
-            Ok(Handoff::Report(_, side)) => side.exchange,
-            _ => panic!("the reporter handed nothing over"),
-        }
-    }
-
-    #[test]
-    fn a_reporter_dropped_by_a_panic_says_internal_error_not_client_gone() {
-        assert!(matches!(
-            dropped_reporter_sends(true),
-            Exchange::InternalError
-        ));
-        assert!(matches!(
-            dropped_reporter_sends(false),
-            Exchange::ClientGone
-        ));
     }
 }

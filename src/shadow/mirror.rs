@@ -1,8 +1,11 @@
 //! The mirror: for each shadowed request, one background task that calls Socure, awaits the LexisNexis side, and writes the line.
 //!
-//! The forward path takes a slot at the door (`admission`; without one the
-//! request is shed and only counted), queues the job (through `handoff`)
-//! and gets back a `Reporter`. The task always ends in exactly one line: the
+//! The forward path's ticket (`ticket`) takes a slot at the door
+//! (`admission`; without one the request is shed and only counted) and
+//! queues the job and later the LexisNexis side (through `handoff`); which
+//! applicants are sent to Socure is the gate's (`selection`). The task
+//! always ends in exactly one line (or, for a line that would carry no
+//! verdict past its rate, one count in the summary line): the
 //! Socure call is bounded by its timeout and by `max_in_flight` (past it the
 //! call is dropped, not queued), the wait for the LexisNexis side by
 //! `resolution_wait`, and at shutdown by the grace period, after which
@@ -11,59 +14,51 @@
 //! task still leaves its line.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use time::OffsetDateTime;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::FleetOnError;
+use crate::config::Config;
 use crate::judge::applicant;
-use crate::judge::applicant::Applicant;
 use crate::judge::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
-use crate::ops::metrics::{FleetOutcome, Metrics, Skipped};
-use crate::shadow::admission::{Admission, Slot};
-use crate::shadow::fleet::{FleetError, FleetUse};
-use crate::shadow::handoff::{Handoff, ResolutionReporter, pump};
-use crate::shadow::selection::{self, Budget, Dedup};
+use crate::ops::metrics::Metrics;
+use crate::shadow::admission::{Admission, Charge, Slot};
+use crate::shadow::fleet::FleetUse;
+use crate::shadow::handoff::{Handoff, Job, Plan, pump};
+use crate::shadow::selection::{self, Decision, Gate};
 use crate::shadow::sink::SinkSender;
 use crate::shadow::socure_client::SocureClient;
 
-/// The forward path's handle on one admitted request's mirror.
-pub type Reporter = ResolutionReporter<Job>;
+/// How long the pairing task waits for the LexisNexis answer beyond the
+/// upstream timeout (the answer's body streams to the client first).
+const RESOLUTION_WAIT_MARGIN: Duration = Duration::from_secs(30);
 
-/// What the tap could hand the mirror.
-pub enum MirrorInput {
-    /// The whole request body, as received, in one exact-size buffer (so it
-    /// never keeps a connection's larger read buffer alive).
-    Body(Vec<u8>),
-    /// Nothing to mirror, and why (never quoting the request).
-    Skip(String),
+/// What a mirror is built from besides the config.
+pub struct MirrorParts {
+    /// The mirrors' own runtime: a runtime of its own, so mirror work never
+    /// queues behind or ahead of the forward path's tasks.
+    pub runtime: tokio::runtime::Handle,
+    pub admission: Arc<Admission>,
+    pub socure: SocureClient,
+    pub sink: SinkSender,
+    pub metrics: Metrics,
+    pub live: Arc<Live>,
+    /// The fleet's shared budget and window, when there is one.
+    pub fleet: Option<FleetUse>,
 }
 
-/// How a mirror is bounded.
-#[derive(Debug, Clone, Copy)]
-pub struct MirrorLimits {
-    /// Socure calls in flight at most. Past it a call is dropped (and its
-    /// line says so): queueing would grow memory for as long as Socure is down.
-    pub max_in_flight: usize,
-    /// How long a task waits for the LexisNexis side.
-    pub resolution_wait: Duration,
-    /// The same applicant again within this is not sent again; zero: off.
-    pub dedup_window: Duration,
-}
-
+/// The mirrors of every admitted request; cloned into each ticket.
+#[derive(Clone)]
 pub struct Mirror {
-    /// To the pump on the mirror runtime: a runtime of its own, so mirror
-    /// work never queues behind or ahead of the forward path's tasks. Its
-    /// messages are bounded by the slots: two at most per admitted request.
-    handoff: mpsc::SyncSender<Handoff<Job>>,
-    admission: Arc<Admission>,
+    /// To the pump on the mirror runtime. Its messages are bounded by the
+    /// slots: two at most per admitted request.
+    handoff: mpsc::SyncSender<Handoff>,
     shared: Arc<Shared>,
 }
 
@@ -75,49 +70,29 @@ struct Shared {
     socure: SocureClient,
     sink: SinkSender,
     workflow: String,
-    limits: MirrorLimits,
+    /// How long a task waits for the LexisNexis side.
+    resolution_wait: Duration,
+    /// Socure calls in flight at most (`shadow.max_in_flight`). Past it a
+    /// call is dropped (and its line says so): queueing would grow memory
+    /// for as long as Socure is down.
     permits: Arc<Semaphore>,
     interrupted: CancellationToken,
     metrics: Metrics,
     live: Arc<Live>,
-    budget: Budget,
-    dedup: Option<Dedup>,
-    /// The fleet's shared budget and window, when there is one.
-    fleet: Option<FleetUse>,
-}
-
-/// One admitted request, as the forward path hands it over.
-pub struct Job {
-    /// Held until the line is written.
-    slot: Slot,
-    path: String,
-    plan: Plan,
-    resolution: oneshot::Receiver<ResolutionSide>,
-}
-
-/// The Socure half of a task, decided on the forward path without waiting.
-enum Plan {
-    /// Mirror this body; without a permit the call is dropped for capacity.
-    Mirror {
-        body: Vec<u8>,
-        permit: Option<OwnedSemaphorePermit>,
-    },
-    Skip(String),
+    gate: Gate,
 }
 
 impl Mirror {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        runtime: tokio::runtime::Handle,
-        admission: Arc<Admission>,
-        socure: SocureClient,
-        sink: SinkSender,
-        workflow: String,
-        limits: MirrorLimits,
-        metrics: Metrics,
-        live: Arc<Live>,
-        mut fleet: Option<FleetUse>,
-    ) -> Self {
+    pub fn new(config: &Config, parts: MirrorParts) -> Self {
+        let MirrorParts {
+            runtime,
+            admission,
+            socure,
+            sink,
+            metrics,
+            live,
+            mut fleet,
+        } = parts;
         if let Some(fleet) = fleet.as_mut() {
             // Its withdrawals end after their mirrors: it counts them itself.
             fleet.fleet.count_into(metrics.clone());
@@ -126,49 +101,71 @@ impl Mirror {
         // as large again for sides that arrive after their task gave up
         // waiting (its slot already given back), which the pump discards.
         let (handoff, taken) = mpsc::sync_channel(admission.max().saturating_mul(4));
+        let shadow = &config.shadow;
         let shared = Arc::new(Shared {
-            admission: Arc::clone(&admission),
+            admission,
             socure,
             sink,
-            workflow,
-            permits: Arc::new(Semaphore::new(limits.max_in_flight)),
-            limits,
+            workflow: shadow.instant_verify_workflow.clone(),
+            resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
+            permits: Arc::new(Semaphore::new(shadow.max_in_flight)),
             interrupted: CancellationToken::new(),
+            gate: Gate::new(
+                Arc::clone(&live),
+                metrics.clone(),
+                shadow.dedup_window,
+                shadow.max_in_flight,
+                fleet,
+            ),
             metrics,
             live,
-            budget: Budget::default(),
-            dedup: (!limits.dedup_window.is_zero()).then(|| Dedup::new(limits.dedup_window)),
-            fleet,
         });
         let spawner = Arc::clone(&shared);
         runtime.spawn(pump(taken, move |job| {
             tokio::spawn(run(Arc::clone(&spawner), job));
         }));
-        Self {
-            handoff,
-            admission,
-            shared,
-        }
+        Self { handoff, shared }
     }
 
     /// A place for one more request in the mirror, or `None`: then the
     /// request is shed (already counted) and forwarded without the mirror.
-    pub fn admit(&self, reserve: usize) -> Option<Slot> {
-        let slot = self.admission.try_admit(reserve);
+    pub(super) fn admit(&self, reserve: usize) -> Option<Slot> {
+        let slot = self.shared.admission.try_admit(reserve);
         if slot.is_none() {
             self.shared.metrics.mirror_shed();
         }
         slot
     }
 
+    /// A reservation, against the same budget as the slots, for a copy of
+    /// an answer.
+    pub(super) fn charge(&self) -> Charge {
+        self.shared.admission.charge()
+    }
+
+    /// Whether a line with no verdict may be written: yes for the first
+    /// `NO_VERDICT_LINES_PER_SECOND` each second, for the whole process
+    /// (every connection draws on the same budget, so reconnecting gains
+    /// nothing). When not, the request is counted into the summary line.
+    pub(super) fn line_for_no_verdict(&self) -> bool {
+        self.shared.line_for_no_verdict()
+    }
+
+    /// Counts, among the mirrors started, a request whose ticket decided at
+    /// the door that it gets no line of its own (it went into the summary
+    /// line's count instead), as if its mirror had decided so.
+    pub(super) fn counted_at_door(&self) {
+        self.shared.metrics.mirror_started();
+    }
+
     /// Returns once every admitted request's line is written.
     pub async fn drained(&self) {
-        self.admission.emptied().await;
+        self.shared.admission.emptied().await;
     }
 
     /// Requests admitted whose line is not written yet.
     pub fn held(&self) -> usize {
-        self.admission.held()
+        self.shared.admission.held()
     }
 
     /// Tells every task to stop waiting and write its line now: the shutdown
@@ -177,17 +174,25 @@ impl Mirror {
         self.shared.interrupted.cancel();
     }
 
-    /// Starts the mirror of one admitted request at `path` (no query) and
-    /// returns the handle through which the forward path reports the
-    /// LexisNexis side.
-    pub fn start(&self, slot: Slot, path: String, input: MirrorInput) -> Reporter {
+    /// Starts the mirror of one admitted request at `path` (no query): of
+    /// `body` when the tap read it whole, else `Err` saying why not; `lined`
+    /// when its ticket has already had its line allowed within the
+    /// no-verdict rate. Returns where the LexisNexis side goes
+    /// ([`Mirror::report`]).
+    pub(super) fn start(
+        &self,
+        slot: Slot,
+        path: String,
+        body: Result<Vec<u8>, String>,
+        lined: bool,
+    ) -> oneshot::Sender<ResolutionSide> {
         let (tx, resolution) = oneshot::channel();
-        let plan = match input {
-            MirrorInput::Body(body) => Plan::Mirror {
+        let plan = match body {
+            Ok(body) => Plan::Mirror {
                 body,
                 permit: Arc::clone(&self.shared.permits).try_acquire_owned().ok(),
             },
-            MirrorInput::Skip(reason) => Plan::Skip(reason),
+            Err(reason) => Plan::Skip(reason),
         };
         self.shared.metrics.mirror_started();
         let job = Job {
@@ -195,6 +200,7 @@ impl Mirror {
             path,
             plan,
             resolution,
+            lined,
         };
         match self.handoff.try_send(Handoff::Start(job)) {
             Ok(()) => {}
@@ -210,7 +216,16 @@ impl Mirror {
                 tracing::error!("mirror hand-off queue full; a shadow line was lost");
             }
         }
-        ResolutionReporter::new(tx, self.handoff.clone())
+        tx
+    }
+
+    /// Hands a task its LexisNexis side, on the mirror's own thread, never
+    /// waiting for room. If the mirror runtime is gone, `tx` drops and the
+    /// task (if any) records the client as gone.
+    pub(super) fn report(&self, tx: oneshot::Sender<ResolutionSide>, side: ResolutionSide) {
+        if let Err(mpsc::TrySendError::Full(_)) = self.handoff.try_send(Handoff::Report(tx, side)) {
+            tracing::error!("mirror hand-off queue full; a line will say client_gone");
+        }
     }
 }
 
@@ -222,8 +237,9 @@ async fn run(shared: Arc<Shared>, job: Job) {
         path,
         plan,
         resolution,
+        lined,
     } = job;
-    let task = shared.mirror(path.clone(), plan, resolution);
+    let task = shared.mirror(path.clone(), plan, resolution, lined);
     // Sampled out, or a line with no verdict past its rate: no line, only
     // the count; the slot goes back here.
     let Some(line) = line_even_if_panics(task, path, &shared.workflow).await else {
@@ -277,19 +293,6 @@ async fn line_even_if_panics(
     }
 }
 
-/// Whether a line would say nothing of either vendor: LexisNexis never
-/// answered (the request was refused, unreadable, or its client went away
-/// first: an HTTP/2 reset included) and Socure was not called.
-fn no_verdict(resolution: &ResolutionSide, socure: &SocureSide) -> bool {
-    matches!(
-        resolution.exchange,
-        Exchange::ClientGone | Exchange::RequestUnreadable | Exchange::RequestRefused
-    ) && !matches!(
-        socure,
-        SocureSide::Called { .. } | SocureSide::Interrupted { .. }
-    )
-}
-
 impl Shared {
     /// Whether a line with no verdict may be written: yes for the first
     /// `NO_VERDICT_LINES_PER_SECOND` each second, for the whole process
@@ -303,109 +306,12 @@ impl Shared {
         allowed
     }
 
-    /// The id of an earlier line for this applicant within the window, from
-    /// the fleet's Redis when there is one; `Err` (the line's reason) when
-    /// the fleet cannot say and its policy is to skip.
-    async fn duplicate_of(
-        &self,
-        applicant: &Applicant,
-        id: &str,
-    ) -> Result<Option<String>, String> {
-        let local = || {
-            self.dedup
-                .as_ref()
-                .and_then(|dedup| dedup.check(applicant, id))
-        };
-        let Some((fleet, key)) = self
-            .fleet
-            .as_ref()
-            .and_then(|fleet| Some((fleet, fleet.dedup_key.as_ref()?)))
-        else {
-            return Ok(local());
-        };
-        if self.limits.dedup_window.is_zero() {
-            return Ok(None);
-        }
-        let fingerprint = crate::judge::selection::fingerprint(applicant, key);
-        let started = Instant::now();
-        let claimed = fleet
-            .fleet
-            .claim_applicant(&fingerprint, id, self.limits.dedup_window)
-            .await;
-        let outcome = match &claimed {
-            Ok(None) => FleetOutcome::First,
-            Ok(Some(_)) => FleetOutcome::Duplicate,
-            Err(_) => FleetOutcome::ClaimFailed,
-        };
-        self.fleet_answered(outcome, started.elapsed(), claimed.as_ref().err());
-        match claimed {
-            Ok(earlier) => Ok(earlier),
-            Err(err) => self.fleet_unavailable(&err, local),
-        }
-    }
-
-    /// Takes one call from today's budget of `limit` (`u64::MAX`: none),
-    /// the fleet's when there is one: `Ok(false)` when it is used up.
-    async fn take_call(&self, limit: u64) -> Result<bool, String> {
-        let Some(fleet) = self.fleet.as_ref().filter(|_| limit != u64::MAX) else {
-            return Ok(self.budget.take(limit));
-        };
-        let today = OffsetDateTime::now_utc().date();
-        let started = Instant::now();
-        let reserved = fleet.fleet.reserve_call(today, limit).await;
-        let outcome = match &reserved {
-            Ok(true) => FleetOutcome::Granted,
-            Ok(false) => FleetOutcome::Refused,
-            Err(_) => FleetOutcome::ReserveFailed,
-        };
-        self.fleet_answered(outcome, started.elapsed(), reserved.as_ref().err());
-        match reserved {
-            Ok(granted) => Ok(granted),
-            Err(err) => self.fleet_unavailable(&err, || self.budget.take(limit)),
-        }
-    }
-
-    /// Counts a call to the fleet's Redis, and logs an outage once: when
-    /// calls start failing, and when they succeed again, not per request.
-    fn fleet_answered(
-        &self,
-        outcome: FleetOutcome,
-        elapsed: Duration,
-        failed: Option<&FleetError>,
-    ) {
-        self.metrics.fleet_call(outcome, elapsed);
-        let Some(fleet) = &self.fleet else { return };
-        match failed {
-            Some(err) if !fleet.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
-                error = %err,
-                on_error = ?fleet.on_error,
-                "fleet state unavailable: Redis failing; calls follow fleet.on_error until it answers again"
-            ),
-            None if fleet.failing.swap(false, Ordering::Relaxed) => {
-                tracing::info!("fleet state available again: Redis answers");
-            }
-            _ => {}
-        }
-    }
-
-    /// The fleet's policy when Redis fails: skip the call (the line says
-    /// why), or let this process's own state decide.
-    fn fleet_unavailable<T>(
-        &self,
-        err: &FleetError,
-        local: impl FnOnce() -> T,
-    ) -> Result<T, String> {
-        match self.fleet.as_ref().map(|f| f.on_error) {
-            Some(FleetOnError::Local) => Ok(local()),
-            _ => Err(format!("fleet_state_unavailable: {err}")),
-        }
-    }
-
     async fn mirror(
         &self,
         path: String,
         plan: Plan,
         rx: oneshot::Receiver<ResolutionSide>,
+        lined: bool,
     ) -> Option<ShadowLine> {
         let id = new_id();
         // Parsing happens here, off the forward path. The applicant is kept
@@ -418,99 +324,43 @@ impl Shared {
                 permit,
             ),
         };
-        // The sample comes first: an applicant left out costs nothing more
-        // and gets no line, only the count. The draw reads the Reference as
-        // sent (hashed, never written), so a user is sticky whatever it holds.
-        if let Ok(applicant) = &parsed
-            && !selection::sampled_in(
-                applicant.user_uuid.as_deref(),
-                self.live.sample_basis_points(),
-            )
-        {
-            self.metrics.sampled_out();
-            return None;
-        }
-        // Read once, so the check and its message agree across a reload.
-        let budget = self.live.max_calls_per_day();
-        // The Socure answer's bytes, in the mirror's budget until the line
-        // is made (its judging is the last use of them).
-        let mut answer_charge = self.admission.charge();
-        let mut reserve = |n| answer_charge.grow(n);
+        // Decided before the wait for LexisNexis begins: an applicant left
+        // out of the sample gives its slot back at once. (That side is
+        // queued for the task meanwhile, never lost.)
+        let decision = self
+            .gate
+            .decide(parsed.as_ref().map_err(String::as_str), &id, permit)
+            .await;
+        let call = match decision {
+            // Sampled out: no line, only the count.
+            Decision::SampledOut => return None,
+            Decision::Call(permit) => Ok(permit),
+            Decision::NotCalled(side) => Err(side),
+        };
         let socure_side = async {
-            let duplicate_of = match &parsed {
-                Ok(applicant) => self.duplicate_of(applicant, &id).await,
-                Err(_) => Ok(None),
-            };
-            match (&parsed, duplicate_of, permit) {
-                (Err(reason), _, _) => SocureSide::NotSent {
+            match (call, &parsed) {
+                (Ok(permit), Ok(applicant)) => {
+                    let side = self.call_socure(applicant).await;
+                    // The permit goes back as soon as the call ends, not when the line is written.
+                    drop(permit);
+                    side
+                }
+                (Err(side), _) => side,
+                // The gate calls only for a parsed applicant.
+                (Ok(_), Err(reason)) => SocureSide::NotSent {
                     reason: reason.clone(),
                 },
-                (Ok(_), Err(unavailable), _) => SocureSide::NotSent {
-                    reason: unavailable,
-                },
-                (Ok(_), Ok(Some(of)), _) => {
-                    self.metrics.mirror_not_sent(Skipped::Duplicate);
-                    SocureSide::Duplicate { of }
-                }
-                (Ok(_), Ok(None), None) => {
-                    self.metrics.mirror_not_sent(Skipped::Capacity);
-                    SocureSide::Dropped {
-                        reason: format!(
-                            "shadow.max_in_flight ({}) Socure calls already in flight",
-                            self.limits.max_in_flight
-                        ),
-                    }
-                }
-                (Ok(applicant), Ok(None), Some(permit)) => match self.take_call(budget).await {
-                    Err(unavailable) => SocureSide::NotSent {
-                        reason: unavailable,
-                    },
-                    Ok(false) => {
-                        self.metrics.mirror_not_sent(Skipped::Budget);
-                        SocureSide::BudgetExhausted {
-                            reason: format!(
-                                "socure.max_calls_per_day ({budget}) reached for today (UTC){}",
-                                if self.fleet.is_some() {
-                                    ", fleet-wide"
-                                } else {
-                                    ""
-                                }
-                            ),
-                        }
-                    }
-                    Ok(true) => {
-                        let started = Instant::now();
-                        self.metrics.socure_call_started();
-                        let side = tokio::select! {
-                            biased;
-                            call = self.socure.call(applicant, self.live.socure_timeout(), &mut reserve) => SocureSide::Called { call, elapsed: started.elapsed() },
-                            () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
-                        };
-                        self.metrics.socure_call_ended(started.elapsed());
-                        // The permit goes back as soon as the call ends, not when the line is written.
-                        drop(permit);
-                        side
-                    }
-                },
             }
         };
-        let resolution_side = async {
-            tokio::select! {
-                biased;
-                waited = tokio::time::timeout(self.limits.resolution_wait, rx) => match waited {
-                    Ok(Ok(side)) => side,
-                    // The reporter always sends before it drops; this is a backstop.
-                    Ok(Err(_)) => ResolutionSide { exchange: Exchange::ClientGone, elapsed: None },
-                    Err(_) => ResolutionSide {
-                        exchange: Exchange::Abandoned,
-                        elapsed: Some(self.limits.resolution_wait),
-                    },
-                },
-                () = self.interrupted.cancelled() => ResolutionSide { exchange: Exchange::Shutdown, elapsed: None },
-            }
-        };
-        let (socure_side, resolution_side) = tokio::join!(socure_side, resolution_side);
-        if no_verdict(&resolution_side, &socure_side) && !self.line_for_no_verdict() {
+        let (socure_side, resolution_side) = tokio::join!(socure_side, self.resolution_side(rx));
+        let called = matches!(
+            socure_side,
+            SocureSide::Called { .. } | SocureSide::Interrupted { .. }
+        );
+        if selection::no_verdict(&resolution_side.exchange, called)
+            && !lined
+            && !self.line_for_no_verdict()
+        {
             return None;
         }
         Some(pair::pair(
@@ -522,6 +372,42 @@ impl Shared {
             resolution_side,
             socure_side,
         ))
+    }
+
+    /// The Socure call, bounded by its timeout and cut short at the end of
+    /// the shutdown grace period.
+    async fn call_socure(&self, applicant: &applicant::Applicant) -> SocureSide {
+        // The Socure answer's bytes, in the mirror's budget until the line
+        // is made (its judging is the last use of them).
+        let mut answer_charge = self.admission.charge();
+        let mut reserve = |n| answer_charge.grow(n);
+        let started = Instant::now();
+        self.metrics.socure_call_started();
+        let side = tokio::select! {
+            biased;
+            call = self.socure.call(applicant, self.live.socure_timeout(), &mut reserve) => SocureSide::Called { call, elapsed: started.elapsed() },
+            () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
+        };
+        self.metrics.socure_call_ended(started.elapsed());
+        side
+    }
+
+    /// The LexisNexis side as the forward path reports it, or why it never
+    /// came: the wait ran out, or the shutdown grace period did.
+    async fn resolution_side(&self, rx: oneshot::Receiver<ResolutionSide>) -> ResolutionSide {
+        tokio::select! {
+            biased;
+            waited = tokio::time::timeout(self.resolution_wait, rx) => match waited {
+                Ok(Ok(side)) => side,
+                // The ticket always sends before it drops; this is a backstop.
+                Ok(Err(_)) => ResolutionSide { exchange: Exchange::ClientGone, elapsed: None },
+                Err(_) => ResolutionSide {
+                    exchange: Exchange::Abandoned,
+                    elapsed: Some(self.resolution_wait),
+                },
+            },
+            () = self.interrupted.cancelled() => ResolutionSide { exchange: Exchange::Shutdown, elapsed: None },
+        }
     }
 }
 

@@ -1,6 +1,10 @@
-//! Which eligible applicants are sent to Socure, which bills per call: the sticky sample, the daily budget, the duplicate window.
+//! Which eligible applicants are sent to Socure, which bills per call: the sticky sample, the daily budget, the duplicate window, and the fleet's say in them; one gate the mirror task asks once.
 //!
-//! All of it runs in the mirror task, off the forward path. What is pure (the
+//! All of it runs in the mirror task, off the forward path. [`Gate::decide`]
+//! applies the rules in order (the sample, the duplicate window, the room for
+//! one more call, the day's budget) and returns either a call to make or
+//! what the line says instead; with a fleet, the window and the budget are
+//! the fleet's (Redis), and `fleet.on_error` says what an outage means. What is pure (the
 //! sample draw from a user's uuid, the identity fingerprint) is in
 //! `judge::selection`; here is what needs a clock, a random draw or state:
 //! the draw for a request without a uuid, the count of today's calls, and
@@ -9,14 +13,240 @@
 //! back into a person, and the keys mean nothing to another process.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ring::hmac;
 use time::OffsetDateTime;
+use tokio::sync::OwnedSemaphorePermit;
 
+use crate::config::FleetOnError;
 use crate::judge::applicant::Applicant;
+use crate::judge::pair::SocureSide;
+use crate::judge::resolution::Exchange;
 use crate::judge::selection;
+use crate::ops::live::Live;
+use crate::ops::metrics::{FleetOutcome, Metrics, Skipped};
+use crate::shadow::fleet::{FleetError, FleetUse};
+
+/// What the gate decided for one applicant.
+pub enum Decision {
+    /// Left out of the sample: no call and no line, only the count.
+    SampledOut,
+    /// Call Socure, holding this place among the calls in flight.
+    Call(OwnedSemaphorePermit),
+    /// No call; the line says why.
+    NotCalled(SocureSide),
+}
+
+/// The selection rules and the state they keep, for the whole process.
+pub struct Gate {
+    live: Arc<Live>,
+    metrics: Metrics,
+    budget: Budget,
+    /// `None`: no duplicate window (`shadow.dedup_window_seconds = 0`).
+    dedup: Option<Dedup>,
+    dedup_window: Duration,
+    /// For the line's reason when no place is free.
+    max_in_flight: usize,
+    /// The fleet's shared budget and window, when there is one.
+    fleet: Option<FleetUse>,
+}
+
+impl Gate {
+    pub fn new(
+        live: Arc<Live>,
+        metrics: Metrics,
+        dedup_window: Duration,
+        max_in_flight: usize,
+        fleet: Option<FleetUse>,
+    ) -> Self {
+        Self {
+            live,
+            metrics,
+            budget: Budget::default(),
+            dedup: (!dedup_window.is_zero()).then(|| Dedup::new(dedup_window)),
+            dedup_window,
+            max_in_flight,
+            fleet,
+        }
+    }
+
+    /// Whether `applicant` (or why there is none to send) is sent to Socure
+    /// under line `id`, given the place among the calls in flight the
+    /// forward path could take for it (`None`: none was free).
+    pub async fn decide(
+        &self,
+        applicant: Result<&Applicant, &str>,
+        id: &str,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Decision {
+        let applicant = match applicant {
+            Ok(applicant) => applicant,
+            Err(reason) => return not_sent(reason.to_owned()),
+        };
+        // The sample comes first: an applicant left out costs nothing more.
+        // The draw reads the Reference as sent (hashed, never written), so a
+        // user is sticky whatever it holds.
+        if !sampled_in(
+            applicant.user_uuid.as_deref(),
+            self.live.sample_basis_points(),
+        ) {
+            self.metrics.sampled_out();
+            return Decision::SampledOut;
+        }
+        match self.duplicate_of(applicant, id).await {
+            Err(unavailable) => return not_sent(unavailable),
+            Ok(Some(of)) => {
+                self.metrics.mirror_not_sent(Skipped::Duplicate);
+                return Decision::NotCalled(SocureSide::Duplicate { of });
+            }
+            Ok(None) => {}
+        }
+        let Some(permit) = permit else {
+            self.metrics.mirror_not_sent(Skipped::Capacity);
+            return Decision::NotCalled(SocureSide::Dropped {
+                reason: format!(
+                    "shadow.max_in_flight ({}) Socure calls already in flight",
+                    self.max_in_flight
+                ),
+            });
+        };
+        // Read once, so the check and its message agree across a reload.
+        let limit = self.live.max_calls_per_day();
+        match self.take_call(limit).await {
+            Err(unavailable) => not_sent(unavailable),
+            Ok(true) => Decision::Call(permit),
+            Ok(false) => {
+                self.metrics.mirror_not_sent(Skipped::Budget);
+                Decision::NotCalled(SocureSide::BudgetExhausted {
+                    reason: format!(
+                        "socure.max_calls_per_day ({limit}) reached for today (UTC){}",
+                        if self.fleet.is_some() {
+                            ", fleet-wide"
+                        } else {
+                            ""
+                        }
+                    ),
+                })
+            }
+        }
+    }
+
+    /// The id of an earlier line for this applicant within the window, from
+    /// the fleet's Redis when there is one; `Err` (the line's reason) when
+    /// the fleet cannot say and its policy is to skip.
+    async fn duplicate_of(
+        &self,
+        applicant: &Applicant,
+        id: &str,
+    ) -> Result<Option<String>, String> {
+        let local = || {
+            self.dedup
+                .as_ref()
+                .and_then(|dedup| dedup.check(applicant, id))
+        };
+        let Some((fleet, key)) = self
+            .fleet
+            .as_ref()
+            .and_then(|fleet| Some((fleet, fleet.dedup_key.as_ref()?)))
+        else {
+            return Ok(local());
+        };
+        if self.dedup_window.is_zero() {
+            return Ok(None);
+        }
+        let fingerprint = selection::fingerprint(applicant, key);
+        let started = Instant::now();
+        let claimed = fleet
+            .fleet
+            .claim_applicant(&fingerprint, id, self.dedup_window)
+            .await;
+        let outcome = match &claimed {
+            Ok(None) => FleetOutcome::First,
+            Ok(Some(_)) => FleetOutcome::Duplicate,
+            Err(_) => FleetOutcome::ClaimFailed,
+        };
+        self.fleet_answered(outcome, started.elapsed(), claimed.as_ref().err());
+        match claimed {
+            Ok(earlier) => Ok(earlier),
+            Err(err) => self.fleet_unavailable(&err, local),
+        }
+    }
+
+    /// Takes one call from today's budget of `limit` (`u64::MAX`: none),
+    /// the fleet's when there is one: `Ok(false)` when it is used up.
+    async fn take_call(&self, limit: u64) -> Result<bool, String> {
+        let Some(fleet) = self.fleet.as_ref().filter(|_| limit != u64::MAX) else {
+            return Ok(self.budget.take(limit));
+        };
+        let today = OffsetDateTime::now_utc().date();
+        let started = Instant::now();
+        let reserved = fleet.fleet.reserve_call(today, limit).await;
+        let outcome = match &reserved {
+            Ok(true) => FleetOutcome::Granted,
+            Ok(false) => FleetOutcome::Refused,
+            Err(_) => FleetOutcome::ReserveFailed,
+        };
+        self.fleet_answered(outcome, started.elapsed(), reserved.as_ref().err());
+        match reserved {
+            Ok(granted) => Ok(granted),
+            Err(err) => self.fleet_unavailable(&err, || self.budget.take(limit)),
+        }
+    }
+
+    /// Counts a call to the fleet's Redis, and logs an outage once: when
+    /// calls start failing, and when they succeed again, not per request.
+    fn fleet_answered(
+        &self,
+        outcome: FleetOutcome,
+        elapsed: Duration,
+        failed: Option<&FleetError>,
+    ) {
+        self.metrics.fleet_call(outcome, elapsed);
+        let Some(fleet) = &self.fleet else { return };
+        match failed {
+            Some(err) if !fleet.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
+                error = %err,
+                on_error = ?fleet.on_error,
+                "fleet state unavailable: Redis failing; calls follow fleet.on_error until it answers again"
+            ),
+            None if fleet.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("fleet state available again: Redis answers");
+            }
+            _ => {}
+        }
+    }
+
+    /// The fleet's policy when Redis fails: skip the call (the line says
+    /// why), or let this process's own state decide.
+    fn fleet_unavailable<T>(
+        &self,
+        err: &FleetError,
+        local: impl FnOnce() -> T,
+    ) -> Result<T, String> {
+        match self.fleet.as_ref().map(|f| f.on_error) {
+            Some(FleetOnError::Local) => Ok(local()),
+            _ => Err(format!("fleet_state_unavailable: {err}")),
+        }
+    }
+}
+
+fn not_sent(reason: String) -> Decision {
+    Decision::NotCalled(SocureSide::NotSent { reason })
+}
+
+/// Whether a line would say nothing of either vendor: LexisNexis never
+/// answered (the request was refused, unreadable, or its client went away
+/// first: an HTTP/2 reset included) and Socure was not called. Such lines
+/// are written up to a rate, the rest only counted (`admission`).
+pub fn no_verdict(exchange: &Exchange, socure_called: bool) -> bool {
+    matches!(
+        exchange,
+        Exchange::ClientGone | Exchange::RequestUnreadable | Exchange::RequestRefused
+    ) && !socure_called
+}
 
 /// Whether the applicant with `user_uuid` is in a sample of `basis_points`
 /// (0 to 10,000). Without a uuid the draw is per request.

@@ -8,18 +8,17 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, LengthLimitError};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::body::ProxyBody;
 use crate::body::pace::BodyTimedOut;
-use crate::body::{ProxyBody, full};
-use crate::config::{HostPort, HostPortError, UpstreamConfig};
+use crate::config::{HostPort, UpstreamConfig};
 use crate::error::{BoxError, caused_by};
 use crate::ops::metrics::BusyLimit;
 use crate::upstream::connect::Redirect;
@@ -37,8 +36,8 @@ const HOP_BY_HOP: [&str; 6] = [
     "upgrade",
 ];
 
-/// Why the proxy answered instead of the upstream. The one place where the
-/// proxy's own failures become HTTP statuses is [`ForwardError::status`].
+/// Why a request could not be forwarded, or its answer not had. The data
+/// path's `proxy::answer` turns each into the client's answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
     #[error("upstream did not answer within {0:?}")]
@@ -54,25 +53,8 @@ pub enum ForwardError {
     /// The client did not keep its body's pace (`listen.request_body_*`).
     #[error("request body too slow")]
     BodyTimeout(#[source] BodyTimedOut),
-    /// Both `Content-Length` and `Transfer-Encoding`: a smuggling attempt
-    /// more often than a mistake, so it is refused, not forwarded.
-    #[error("request has both Content-Length and Transfer-Encoding")]
-    AmbiguousLength,
     #[error("request target cannot be forwarded")]
     BadTarget,
-    /// An HTTP/1.1 request without `Host` (RFC 9112 section 3.2 requires
-    /// the 400): which host it meant is anyone's guess.
-    #[error("HTTP/1.1 request without Host")]
-    MissingHost,
-    /// Forward-proxy mode: a `CONNECT` whose target is not `HOST:PORT`.
-    #[error("bad CONNECT target: {0}")]
-    BadConnect(#[source] HostPortError),
-    /// Forward-proxy mode: a request the proxy will not carry.
-    #[error("refused: {0}")]
-    Forbidden(&'static str),
-    /// Forward-proxy mode: a tunnel's far end could not be reached.
-    #[error("could not connect the tunnel")]
-    Tunnel(#[source] std::io::Error),
     #[error("upstream client could not be built: {0}")]
     Setup(&'static str),
     /// Too many requests on their way to the upstream already (`in_flight`).
@@ -81,31 +63,9 @@ pub enum ForwardError {
         BusyLimit::Connection => "this HTTP/2 connection's share",
     })]
     Busy(BusyLimit),
-    /// The request's own task panicked; the connection survives it.
-    #[error("internal error while handling the request")]
-    Internal,
 }
 
 impl ForwardError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ForwardError::Connect(_) | ForwardError::Upstream(_) | ForwardError::Tunnel(_) => {
-                StatusCode::BAD_GATEWAY
-            }
-            ForwardError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ForwardError::ClientBody(_)
-            | ForwardError::BadTarget
-            | ForwardError::MissingHost
-            | ForwardError::BadConnect(_)
-            | ForwardError::AmbiguousLength => StatusCode::BAD_REQUEST,
-            ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ForwardError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ForwardError::Setup(_) | ForwardError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ForwardError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
     /// A request body error: over the hard limit (413) or broken (400).
     pub fn from_client_body(err: BoxError) -> Self {
         if err.is::<LengthLimitError>() {
@@ -137,54 +97,6 @@ impl ForwardError {
             ForwardError::Upstream(err)
         }
     }
-
-    /// Whether the connection must close after this answer: the rest of the
-    /// request cannot be trusted to be where its framing says it ends.
-    fn closes_connection(&self) -> bool {
-        matches!(
-            self,
-            ForwardError::ClientBody(_)
-                | ForwardError::TooLarge
-                | ForwardError::BodyTimeout(_)
-                | ForwardError::AmbiguousLength
-        )
-    }
-
-    /// A short plain answer; never any detail an attacker or a log reader
-    /// could use, the log line has that.
-    pub fn into_response(self) -> Response<ProxyBody> {
-        let status = self.status();
-        let close = self.closes_connection();
-        let text = match self {
-            ForwardError::Timeout(_) => "upstream timed out\n",
-            ForwardError::Connect(_) | ForwardError::Upstream(_) | ForwardError::Tunnel(_) => {
-                "upstream unavailable\n"
-            }
-            ForwardError::Forbidden(why) => why,
-            ForwardError::ClientBody(_) => "bad request body\n",
-            ForwardError::TooLarge => "request body too large\n",
-            ForwardError::BodyTimeout(_) => "request body too slow\n",
-            ForwardError::AmbiguousLength => "both Content-Length and Transfer-Encoding\n",
-            ForwardError::BadTarget => "bad request target\n",
-            ForwardError::MissingHost => "missing Host header\n",
-            ForwardError::BadConnect(err) => bad_connect_text(err),
-            ForwardError::Setup(_) => "proxy misconfigured\n",
-            ForwardError::Internal => "proxy internal error\n",
-            ForwardError::Busy(_) => "too many requests in flight\n",
-        };
-        let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
-        *response.status_mut() = status;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        if close {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        response
-    }
 }
 
 /// Marks an error of the client's request body on its way to the upstream,
@@ -196,22 +108,6 @@ struct FromClient(#[source] BoxError);
 /// The pace error under a client error, if the request body was too slow.
 fn timed_out_body(err: &hyper_util::client::legacy::Error) -> Option<BodyTimedOut> {
     crate::error::chain(err).find_map(|cause| cause.downcast_ref::<BodyTimedOut>().copied())
-}
-
-/// The answer to a malformed `CONNECT` target: what is wrong with it, which
-/// only repeats the client's own request back.
-fn bad_connect_text(err: HostPortError) -> &'static str {
-    match err {
-        HostPortError::UserInfo => "bad CONNECT target: user-info (user@) is not allowed\n",
-        HostPortError::MissingPort | HostPortError::NotAuthorityForm => {
-            "bad CONNECT target: expected HOST:PORT\n"
-        }
-        HostPortError::BadPort => "bad CONNECT target: the port must be 1 to 65535\n",
-        HostPortError::EmptyHost => "bad CONNECT target: the host is empty\n",
-        HostPortError::BadHost => {
-            "bad CONNECT target: the host is not a host name or an IP address\n"
-        }
-    }
 }
 
 /// How long the upstream took to its response head; carried in the
@@ -456,14 +352,6 @@ mod tests {
         assert_eq!(
             names,
             vec![("x-first", "1"), ("x-last", "2"), ("x-last", "3")]
-        );
-    }
-
-    #[test]
-    fn proxy_errors_map_to_their_statuses() {
-        assert_eq!(
-            ForwardError::Timeout(Duration::from_secs(1)).status(),
-            StatusCode::GATEWAY_TIMEOUT
         );
     }
 }
