@@ -241,13 +241,13 @@ def table(results):
             detail = ", ".join(f"{k} {v:,}" for k, v in sorted(o.items()))
             lines = f"{answered:,}/{dropped:,}/{other:,}" + (f" ({detail})" if detail else "") \
                 + f" + {r['shed']:,}"
-            if r["scenario"] == "proxy on/fast" and r["load"] == "coverage":
+            if r["scenario"] in ("proxy on/fast", "baseline on/fast") and r["load"] == "coverage":
                 total = answered + dropped + other
                 share = answered / total if total else 0
                 lines += f"; answered {share:.1%}"
             accounted = answered + dropped + other + r["shed"]
             diff = accounted - r["done"]
-            if r["scenario"] == "proxy off":
+            if r["scenario"] in ("proxy off", "baseline off"):
                 lines = "none (shadow off)" if diff == -r["done"] else lines
                 check = "—"
             else:
@@ -269,7 +269,7 @@ def table(results):
             c = r["cpu_us_per_req"] / n["cpu_us_per_req"] if r["cpu_us_per_req"] else None
             vs = f"{r['rps'] / n['rps']:.2f}×, {fmt(c, 2)}×"
         m = base.get(("nginx+mirror", r["load"]))
-        if (m and r["scenario"].startswith("proxy on") and m.get("cpu_us_per_req")
+        if (m and r["scenario"].startswith(("proxy on", "baseline on")) and m.get("cpu_us_per_req")
                 and r["cpu_us_per_req"]):
             mirror = f"{r['cpu_us_per_req'] / m['cpu_us_per_req']:.2f}×"
         out.append(f"| {r['scenario']} | {load} | {done} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} "
@@ -286,6 +286,29 @@ def table(results):
     print("\n".join(out))
     for n in notes:
         print(f"- {n}")
+    against_baseline(rows, base)
+
+
+def against_baseline(rows, base):
+    """This commit's proxy against the baseline revision's, run by run."""
+    pairs = [(r, base.get(("baseline" + r["scenario"][len("proxy"):], r["load"])))
+             for r in rows if r["scenario"].startswith("proxy")]
+    pairs = [(r, b) for r, b in pairs if b and "tool_error" not in r and "tool_error" not in b]
+    if not pairs:
+        return
+    print()
+    print("| proxy | load | CPU µs/req: this (to exit) | baseline (to exit) | this / baseline "
+          "| req/s: this / baseline | p99 ms: this, baseline |")
+    print("| " + " | ".join(["---"] * 7) + " |")
+    for r, b in pairs:
+        def cpu(x):
+            to_exit = x.get("cpu_to_exit_us_per_req")
+            return fmt(x["cpu_us_per_req"]) + (f" ({fmt(to_exit)})" if to_exit is not None else "")
+        ratio = (r["cpu_us_per_req"] / b["cpu_us_per_req"]
+                 if r["cpu_us_per_req"] and b["cpu_us_per_req"] else None)
+        rps = r["rps"] / b["rps"] if r["rps"] and b["rps"] else None
+        print(f"| {r['scenario'][len('proxy '):]} | {r['load']} | {cpu(r)} | {cpu(b)} "
+              f"| {fmt(ratio, 2)}× | {fmt(rps, 2)}× | {fmt(r['p99_ms'], 2)}, {fmt(b['p99_ms'], 2)} |")
 
 
 if __name__ == "__main__":

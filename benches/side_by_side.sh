@@ -56,6 +56,12 @@
 # haproxy proxy-off proxy-on-fast proxy-on-slow2s proxy-on-blackhole; all by
 # default), KEEP=1 keeps the scratch folder (configs, tool outputs, logs,
 # results.jsonl, table.md) and prints where.
+# BASELINE=REV (a git revision, e.g. BASELINE=HEAD~3) also builds that
+# revision (release, in a worktree of its own, with its own target folder)
+# and adds its runs to the same run: base-off and base-on-fast by default,
+# or any base-* id in ONLY (base-off, base-on-fast, base-on-slow2s,
+# base-on-blackhole), with a table of this commit against it. E.g.
+#   BASELINE=HEAD~1 ONLY="proxy-off base-off proxy-on-fast base-on-fast" benches/side_by_side.sh
 #
 # Installs wrk, hey, nginx-light (or nginx), haproxy and python3 with apt-get
 # when missing (sudo unless root). Needs cargo (rustup) for the build.
@@ -120,6 +126,20 @@ TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 PROXY_BIN="$TARGET_DIR/release/socure-shadow-proxy"
 VENDORS_BIN="$TARGET_DIR/release/examples/bench_vendors"
+BASELINE_BIN=""
+if [ -n "${BASELINE:-}" ]; then
+  BASELINE_REV="$(git rev-parse --short "$BASELINE^{commit}")" || die "BASELINE=$BASELINE is not a revision"
+  BASELINE_TREE="$TARGET_DIR/side-by-side-baseline/tree-$BASELINE_REV"
+  if [ ! -d "$BASELINE_TREE" ]; then
+    git worktree add --detach "$BASELINE_TREE" "$BASELINE_REV" >/dev/null ||
+      die "cannot check out $BASELINE_REV"
+  fi
+  log "building the baseline $BASELINE_REV (cargo build --release, its own target folder)"
+  (cd "$BASELINE_TREE" &&
+    CARGO_TARGET_DIR="$TARGET_DIR/side-by-side-baseline/target" \
+      cargo build --release --quiet --bin socure-shadow-proxy)
+  BASELINE_BIN="$TARGET_DIR/side-by-side-baseline/target/release/socure-shadow-proxy"
+fi
 CLK_TCK="$(getconf CLK_TCK)"
 
 # --- scratch folder and cleanup ------------------------------------------------
@@ -401,15 +421,19 @@ HAPROXY
       SUT_MAIN=$BG_PID SUT_RSS_PID=$BG_PID SUT_ERRLOG="$dir/stderr"
       wait_port "$port" "$SUT_MAIN" "$scenario"
       ;;
-    proxy-*)
+    proxy-* | base-*)
       SUT_KIND=proxy
-      local dir="$WORK/$((++RUN_SEQ))-$scenario" enabled=true i
+      local dir="$WORK/$((++RUN_SEQ))-$scenario" enabled=true i bin=$PROXY_BIN
       mkdir -p "$dir"
-      case $scenario in
-        proxy-off) enabled=false socure=$SOCURE_BLACKHOLE ;;
-        proxy-on-fast) socure=127.0.0.1:$SOCURE_FAST_PORT ;;
-        proxy-on-slow2s) socure=$SOCURE_SLOW ;;
-        proxy-on-blackhole) socure=$SOCURE_BLACKHOLE ;;
+      if [[ $scenario == base-* ]]; then
+        [ -n "$BASELINE_BIN" ] || die "$scenario needs BASELINE=REV"
+        bin=$BASELINE_BIN
+      fi
+      case ${scenario#*-} in
+        off) enabled=false socure=$SOCURE_BLACKHOLE ;;
+        on-fast) socure=127.0.0.1:$SOCURE_FAST_PORT ;;
+        on-slow2s) socure=$SOCURE_SLOW ;;
+        on-blackhole) socure=$SOCURE_BLACKHOLE ;;
         *) die "unknown scenario $scenario" ;;
       esac
       PROXY_LOG="$dir/shadow.log"
@@ -443,7 +467,7 @@ TOML
         -u SOCURE_IDPLUS_BASE_URL -u SOCURE_IDPLUS_TIMEOUT_IN_SECONDS \
         SOCURE_IDPLUS_API_KEY=bench-fake-key \
         RUST_LOG=warn,socure_shadow_proxy::server=info \
-        "$PROXY_BIN" run --config "$dir/proxy.toml"
+        "$bin" run --config "$dir/proxy.toml"
       PROXY_WRAPPER_PID=$BG_PID
       for ((i = 0; i < 300; i++)); do
         [ -s "$PROXY_WRAP.pid" ] && grep -q 'local_addr=' "$dir/stderr" && break
@@ -574,6 +598,8 @@ scenario_name() {
   case $1 in
     proxy-off) echo "proxy off" ;;
     proxy-on-*) echo "proxy on/${1#proxy-on-}" ;;
+    base-off) echo "baseline off" ;;
+    base-on-*) echo "baseline on/${1#base-on-}" ;;
     *) echo "$1" ;;
   esac
 }
@@ -598,6 +624,7 @@ print(dict(c))' "$PROXY_LOG")"
 
 # --- run -------------------------------------------------------------------------
 SCENARIOS=(nginx nginx+mirror haproxy proxy-off proxy-on-fast proxy-on-slow2s proxy-on-blackhole)
+[ -z "$BASELINE_BIN" ] || SCENARIOS+=(base-off base-on-fast)
 if [ -n "$ONLY" ]; then
   read -r -a SCENARIOS <<<"$ONLY"
 fi
@@ -607,7 +634,7 @@ git diff --quiet HEAD -- 2>/dev/null || COMMIT="$COMMIT (with uncommitted change
 HEADER="$(
   echo "# Side-by-side benchmark"
   echo
-  echo "- commit: $COMMIT"
+  echo "- commit: $COMMIT${BASELINE_BIN:+; baseline: $BASELINE_REV}"
   echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
   echo "- tools: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v | head -1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), hey $(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo '?')"
   echo "- loads: closed = wrk -t1 -c32 ${CLOSED_SECONDS}s; fixed = hey -c 50 -q 40 ${FIXED_SECONDS}s (2,000/s offered); coverage = hey -c 100 -q 100 ${COVERAGE_SECONDS}s (10,000/s offered)"
@@ -622,7 +649,7 @@ done
 for scenario in "${SCENARIOS[@]}"; do
   measure "$scenario" closed
   measure "$scenario" fixed
-  if [ "$scenario" = proxy-on-fast ]; then
+  if [ "$scenario" = proxy-on-fast ] || [ "$scenario" = base-on-fast ]; then
     measure "$scenario" coverage
   fi
 done

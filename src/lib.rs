@@ -13,19 +13,28 @@
 //!   it reads only the judge's line format, never the proxy's runtime.
 //! - `ops`: metrics, live settings, readiness; atomics only.
 //! - `upstream`: the pooled client to LexisNexis and where its connections go.
-//! - `shadow`: the hand-off, the mirror tasks, the Socure client, the
-//!   selection of applicants, the shadow log. It never imports the data path.
-//! - `proxy`: one request's way: route, tap, forward, answer.
-//! - `ingress`: the listeners: one hyper setup, the framing watch, TLS,
-//!   forward-proxy interception, the admin port.
+//! - `shadow`: the ticket (the one item of it the data path names), the
+//!   door, the hand-off, the mirror tasks, the selection gate, the Socure
+//!   client, the shadow log. It never imports the data path.
+//! - `proxy`: one request's way: route, tap, forward, answer; the proxy's
+//!   own answers (`ProxyError`).
+//! - `ingress`: the listeners: the ports and the accept loop, one hyper
+//!   setup, the framing watch, TLS, forward-proxy interception, the admin
+//!   port.
 //! - [`preflight`]: every step of a start that can fail short of binding,
 //!   each problem named by its config key; `check-config` and `run` both
 //!   call it, and the server starts from what it built.
 //! - [`capacity`] (beside the preflight): what a configuration lets the
 //!   proxy hold at worst, descriptors and memory, from the bounds and the
 //!   buffer sizes the layers below define.
-//! - [`server`]: the composition root: builds everything, accepts, shuts
-//!   down in stages. Nothing imports it.
+//! - [`server`]: the composition root: builds each component in turn,
+//!   serves, shuts down in stages. Nothing imports it.
+//!
+//! One vendor, three words, each for one thing: `upstream` is the hop the
+//! data path forwards to (a host and a pool, whatever answers there);
+//! `resolution` is identity-idp's name for the stage that vendor serves, and
+//! so the judge's and the line's (`resolution_result`); LexisNexis is the
+//! vendor, in prose, in the fixtures' folders and in what the report prints.
 //!
 //! The modules are private; what the binary, the tests and the fuzz target
 //! use is re-exported here.
