@@ -72,18 +72,6 @@ pub enum Expired {
     MaxAge,
 }
 
-impl Expired {
-    /// The metric label.
-    pub fn phase(self) -> &'static str {
-        match self {
-            Expired::Header => "header",
-            Expired::Idle => "idle",
-            Expired::Write => "write",
-            Expired::MaxAge => "max_age",
-        }
-    }
-}
-
 /// What one connection's parts tell its watchdog.
 pub struct Activity {
     opened: Instant,

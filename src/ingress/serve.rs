@@ -177,7 +177,7 @@ impl HttpServing {
                 }
             },
             expired = activity.expired(&self.timeouts, false) => {
-                self.timed_out(expired);
+                self.metrics.timed_out(expired.into());
                 tracing::info!(client, "TLS handshake with a client timed out");
                 return;
             }
@@ -252,11 +252,15 @@ impl HttpServing {
                     connection.as_mut().graceful_shutdown();
                 }
                 expired = activity.expired(&self.timeouts, !draining) => {
-                    self.timed_out(expired);
+                    let phase = Phase::from(expired);
+                    self.metrics.timed_out(phase);
                     if expired != Expired::MaxAge {
                         // Dropping the connection closes the socket; a
                         // shadowed request cut here still gets its line.
-                        tracing::debug!(phase = expired.phase(), "connection closed: timed out");
+                        tracing::debug!(
+                            phase = <&str>::from(phase),
+                            "connection closed: timed out"
+                        );
                         return;
                     }
                     draining = true;
@@ -265,13 +269,17 @@ impl HttpServing {
             }
         }
     }
+}
 
-    fn timed_out(&self, expired: Expired) {
-        self.metrics.timed_out(match expired {
+/// The metric's phase for an expired deadline: its label is the log
+/// line's too.
+impl From<Expired> for Phase {
+    fn from(expired: Expired) -> Self {
+        match expired {
             Expired::Header => Phase::Header,
             Expired::Idle => Phase::Idle,
             Expired::Write => Phase::Write,
             Expired::MaxAge => Phase::MaxAge,
-        });
+        }
     }
 }

@@ -7,9 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::metrics::Metrics;
-
-const PREFIX: &str = "socure_shadow_proxy_";
+use super::metrics::{self, Metrics, PREFIX};
 
 /// Counter totals at one moment.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -42,15 +40,15 @@ impl Totals {
             let value = value as u64;
             let (name, labels) = series.split_once('{').unwrap_or((series, ""));
             match name.strip_prefix(PREFIX).unwrap_or_default() {
-                "requests_forwarded_total" => totals.requests += value,
-                "mirrors_started_total" => totals.shadowed += value,
-                "mirrors_shed_total" => totals.shed += value,
-                "mirrors_sampled_out_total" => totals.sampled_out += value,
-                "shadow_lines_written_total" => totals.lines_written += value,
-                "shadow_lines_lost_total" => totals.lines_lost += value,
-                "shadow_log_writable" => totals.log_writable = value >= 1,
-                "mirrors_total" => {
-                    if let Some(outcome) = label(labels, "socure_outcome") {
+                metrics::REQUESTS_FORWARDED => totals.requests += value,
+                metrics::MIRRORS_STARTED => totals.shadowed += value,
+                metrics::MIRRORS_SHED => totals.shed += value,
+                metrics::MIRRORS_SAMPLED_OUT => totals.sampled_out += value,
+                metrics::LINES_WRITTEN => totals.lines_written += value,
+                metrics::LINES_LOST => totals.lines_lost += value,
+                metrics::LOG_WRITABLE => totals.log_writable = value >= 1,
+                metrics::MIRRORS => {
+                    if let Some(outcome) = label(labels, metrics::SOCURE_OUTCOME) {
                         *totals.outcomes.entry(outcome.to_owned()).or_default() += value;
                     }
                 }

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use strum::EnumCount;
 use tokio::sync::Notify;
 
 /// Lines a second, for the whole process, for requests whose line would
@@ -39,18 +40,15 @@ use tokio::sync::Notify;
 pub const NO_VERDICT_LINES_PER_SECOND: u64 = 20;
 
 /// Why requests went without a line of their own, as the summary line says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A reason's discriminant indexes its count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray, strum::EnumCount)]
 pub enum Shed {
     /// `shadow.max_pending` were held: shed at the door.
-    Pending = 0,
+    Pending,
     /// `shadow.max_buffered_bytes` were held: shed at the door.
-    Bytes = 1,
+    Bytes,
     /// Admitted, but with no verdict from either vendor, past the lines' rate.
-    NoVerdict = 2,
-}
-
-impl Shed {
-    pub const ALL: [Shed; 3] = [Shed::Pending, Shed::Bytes, Shed::NoVerdict];
+    NoVerdict,
 }
 
 pub struct Admission {
@@ -64,7 +62,7 @@ pub struct Admission {
     bytes: AtomicUsize,
     bytes_peak: AtomicUsize,
     /// Counted since the writer last took them, by [`Shed`].
-    shed: [AtomicU64; 3],
+    shed: [AtomicU64; Shed::COUNT],
     /// The unforwarded lines' rate: the second (since `born`) in the high
     /// bits, the lines written in it in the low 20.
     no_verdict_window: AtomicU64,
@@ -84,7 +82,7 @@ impl Admission {
             max_bytes,
             bytes: AtomicUsize::new(0),
             bytes_peak: AtomicUsize::new(0),
-            shed: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            shed: [const { AtomicU64::new(0) }; Shed::COUNT],
             no_verdict_window: AtomicU64::new(0),
             born: Instant::now(),
             emptied: Notify::new(),
@@ -190,8 +188,10 @@ impl Admission {
 
     /// The counts since the last call, by [`Shed`]; each is returned
     /// exactly once.
-    pub fn take_shed(&self) -> [u64; 3] {
-        Shed::ALL.map(|why| self.shed[why as usize].swap(0, Ordering::AcqRel))
+    pub fn take_shed(&self) -> [u64; Shed::COUNT] {
+        self.shed
+            .each_ref()
+            .map(|count| count.swap(0, Ordering::AcqRel))
     }
 
     pub fn max_bytes(&self) -> usize {
@@ -277,6 +277,8 @@ impl Drop for Charge {
 
 #[cfg(test)]
 mod tests {
+    use strum::VariantArray;
+
     use super::*;
 
     #[test]
@@ -333,6 +335,25 @@ mod tests {
             admission.take_shed()[Shed::NoVerdict as usize],
             NO_VERDICT_LINES_PER_SECOND + 5 - allowed as u64
         );
+    }
+
+    /// The summary lines pair `take_shed`'s counts with `Shed::VARIANTS`
+    /// by position: each reason's count must come back at its own.
+    #[test]
+    fn each_reason_is_counted_apart_and_taken_once() {
+        let admission = Admission::new(1, 1);
+        let counted: Vec<u64> = (1..).take(Shed::COUNT).collect();
+        for (&why, &count) in Shed::VARIANTS.iter().zip(&counted) {
+            admission.restore_shed(why, count);
+        }
+        let taken: Vec<(Shed, u64)> = Shed::VARIANTS
+            .iter()
+            .copied()
+            .zip(admission.take_shed())
+            .collect();
+        let wanted: Vec<(Shed, u64)> = Shed::VARIANTS.iter().copied().zip(counted).collect();
+        assert_eq!(taken, wanted);
+        assert_eq!(admission.take_shed(), [0; Shed::COUNT], "taken once");
     }
 
     #[tokio::test]

@@ -36,6 +36,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use strum::VariantArray;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
@@ -545,7 +546,7 @@ impl Writer {
         let mut bytes = Vec::new();
         let mut ends = Vec::new();
         let mut reasons = Vec::new();
-        for (why, count) in Shed::ALL.into_iter().zip(counts) {
+        for (why, count) in Shed::VARIANTS.iter().copied().zip(counts) {
             if count == 0 {
                 continue;
             }
