@@ -34,7 +34,8 @@
 //! data path forwards to (a host and a pool, whatever answers there);
 //! `resolution` is identity-idp's name for the stage that vendor serves, and
 //! so the judge's and the line's (`resolution_result`); LexisNexis is the
-//! vendor, in prose, in the fixtures' folders and in what the report prints.
+//! vendor, in prose, in the fakes that stand in for it, in the fixtures'
+//! folders and in what the report prints.
 //!
 //! The modules are private; what the binary, the tests and the fuzz target
 //! use is re-exported here.
