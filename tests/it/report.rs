@@ -12,7 +12,7 @@ use socure_shadow_proxy::judge::pair::{
     self, EventProperties, Properties, ShadowLine, SocureOutcome,
 };
 use socure_shadow_proxy::judge::verdict::Verdict;
-use socure_shadow_proxy::report::{self, Format, Options, input::Source, tally::Window};
+use socure_shadow_report::{self as report, Format, Options, input::Source, tally::Window};
 
 const ALL: &[&str] = &["address", "first_name", "last_name", "ssn", "dob"];
 

@@ -13,7 +13,7 @@ use serde::de::IgnoredAny;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::judge::pair::{EVENT_NAME, SHED_EVENT_NAME};
+use socure_shadow_judge::pair::{EVENT_NAME, SHED_EVENT_NAME};
 
 /// What one line of input turned out to be.
 #[derive(Debug)]
@@ -196,9 +196,9 @@ mod tests {
 
     #[test]
     fn a_line_with_withheld_ids_is_read_as_any_other() {
-        use crate::judge::pair::{self, ResolutionSide, SocureSide};
-        use crate::judge::resolution::Exchange;
-        use crate::judge::socure::Answer;
+        use socure_shadow_judge::pair::{self, ResolutionSide, SocureSide};
+        use socure_shadow_judge::resolution::Exchange;
+        use socure_shadow_judge::socure::Answer;
         use std::time::Duration;
 
         let resolution = br#"{"Status":{"TransactionStatus":"passed","ConversationId":{"a":[1,2]},"Reference":"FAKEY 900-55-1234"}}"#;
