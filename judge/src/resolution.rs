@@ -8,6 +8,7 @@
 //! No message here quotes a response body.
 
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::redact::Redactor;
@@ -18,7 +19,21 @@ mod ruby;
 pub const VENDOR_NAME: &str = "lexisnexis:instant_verify";
 
 /// What the proxy saw of the upstream exchange for one shadowed request.
-#[derive(Debug, Clone)]
+/// Its variants, without their data, are the line's `resolution_outcome`
+/// ([`ResolutionOutcome`], derived here so the two cannot differ).
+#[derive(Debug, Clone, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(ResolutionOutcome),
+    doc = "How the LexisNexis side ended: the line's `resolution_outcome`, one per [`Exchange`] variant. The label is spelled once, by strum; serde writes the same (a test holds the two together).",
+    derive(
+        Serialize,
+        strum::IntoStaticStr,
+        strum::EnumString,
+        strum::VariantArray
+    ),
+    serde(rename_all = "snake_case"),
+    strum(serialize_all = "snake_case")
+)]
 pub enum Exchange {
     /// A whole answer, whatever its status. `truncated` when the body was
     /// larger than the tap keeps.
@@ -48,19 +63,8 @@ pub enum Exchange {
 
 impl Exchange {
     /// The `resolution_outcome` field of the line.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            Exchange::Answered { .. } => "answered",
-            Exchange::UpstreamTimeout => "upstream_timeout",
-            Exchange::UpstreamUnreachable => "upstream_unreachable",
-            Exchange::UpstreamFailed => "upstream_failed",
-            Exchange::ClientGone => "client_gone",
-            Exchange::RequestUnreadable => "request_unreadable",
-            Exchange::RequestRefused => "request_refused",
-            Exchange::Abandoned => "abandoned",
-            Exchange::Shutdown => "shutdown",
-            Exchange::InternalError => "internal_error",
-        }
+    pub fn outcome(&self) -> ResolutionOutcome {
+        self.into()
     }
 
     /// Whether LexisNexis was actually asked (an elapsed time means something).

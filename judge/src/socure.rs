@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::applicant::Applicant;
-use crate::pair::SocureOutcome;
 use crate::redact::{IdWithheld, Redactor};
 use crate::verdict::{IdsWithheld, Verdict, elements};
 
@@ -146,15 +145,6 @@ pub fn interrupted() -> Verdict {
         (Value::Null, None),
         false,
     )
-}
-
-/// The `socure_outcome` of a call.
-pub fn outcome(call: &Result<Answer, SocureError>) -> SocureOutcome {
-    match call {
-        Ok(_) => SocureOutcome::Answered,
-        Err(SocureError::Timeout) => SocureOutcome::TimedOut,
-        Err(_) => SocureOutcome::Failed,
-    }
 }
 
 /// Judges a Socure answer, CONTRACT.md section 3.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use strum::VariantArray as _;
 
 use crate::judge::pair::{Agreement, SocureOutcome};
 
@@ -325,7 +326,10 @@ impl Metrics {
             mirror_outcomes: r.counters(
                 "mirrors_total",
                 "socure_outcome",
-                &SocureOutcome::ALL.map(SocureOutcome::label),
+                &SocureOutcome::VARIANTS
+                    .iter()
+                    .map(|o| o.label())
+                    .collect::<Vec<_>>(),
             ),
             mirrors_skipped: r.counters("mirrors_not_sent_total", "reason", &SKIP_REASONS),
             sampled_out: r.counter("mirrors_sampled_out_total", &[]),
@@ -339,7 +343,14 @@ impl Metrics {
                 writable
             },
             lines_aggregated: r.counter("shadow_lines_aggregated_total", &[]),
-            agreement: r.counters("vendor_agreement_total", "agreement", &Agreement::LABELS),
+            agreement: r.counters(
+                "vendor_agreement_total",
+                "agreement",
+                &Agreement::VARIANTS
+                    .iter()
+                    .map(|a| a.label())
+                    .collect::<Vec<_>>(),
+            ),
             fleet_calls: FLEET_OUTCOMES
                 .iter()
                 .map(|(call, result)| {
