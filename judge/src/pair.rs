@@ -252,19 +252,35 @@ pub struct Judged {
     pub exception: bool,
 }
 
-/// Judges both sides and builds the line. `id` and `at` come from the
-/// caller (this crate has no clock or random source); `path` is the request
-/// path without its query; `applicant` the one parsed from the request, if
-/// any: it gives `user_id`, and the values redacted from the vendors' text.
+/// What a line is about besides the two sides: given by the caller, since
+/// this crate has no clock or random source.
+#[derive(Debug, Clone)]
+pub struct LineContext<'a> {
+    /// The line's id.
+    pub id: String,
+    pub at: OffsetDateTime,
+    /// The request path without its query.
+    pub path: String,
+    /// The one parsed from the request, if any: it gives `user_id`, and the
+    /// values redacted from the vendors' text.
+    pub applicant: Option<&'a Applicant>,
+    /// The LexisNexis workflow the proxy forwards to (`vendor_workflow`).
+    pub workflow: &'a str,
+}
+
+/// Judges both sides and builds the line.
 pub fn pair(
-    id: String,
-    at: OffsetDateTime,
-    path: String,
-    applicant: Option<&Applicant>,
-    workflow: &str,
+    context: LineContext<'_>,
     resolution: ResolutionSide,
     socure: SocureSide,
 ) -> ShadowLine {
+    let LineContext {
+        id,
+        at,
+        path,
+        applicant,
+        workflow,
+    } = context;
     let redactor = Redactor::new(applicant);
     let user_id = applicant.map_or(UserId::Absent, |a| a.user_id.clone());
     let duplicate_of = match &socure {
@@ -572,14 +588,27 @@ mod tests {
         );
     }
 
+    /// A line's context without an applicant.
+    fn test_context() -> LineContext<'static> {
+        LineContext {
+            id: "00000000-0000-4000-8000-000000000000".into(),
+            at: time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
+            path: "/p".into(),
+            applicant: None,
+            workflow: "wf",
+        }
+    }
+
     fn line_for(request: &[u8]) -> serde_json::Value {
         let applicant = crate::applicant::parse(request).expect("applicant");
         let line = pair(
-            "00000000-0000-4000-8000-000000000000".into(),
-            time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
-            "/p".into(),
-            Some(&applicant),
-            "wf",
+            LineContext {
+                id: "00000000-0000-4000-8000-000000000000".into(),
+                at: time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
+                path: "/p".into(),
+                applicant: Some(&applicant),
+                workflow: "wf",
+            },
             ResolutionSide {
                 exchange: Exchange::ClientGone,
                 elapsed: None,
@@ -629,11 +658,7 @@ mod tests {
     #[test]
     fn envelope_keys_come_in_the_events_log_order() {
         let line = pair(
-            "00000000-0000-4000-8000-000000000000".into(),
-            time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
-            "/p".into(),
-            None,
-            "wf",
+            test_context(),
             ResolutionSide {
                 exchange: Exchange::ClientGone,
                 elapsed: None,
@@ -663,11 +688,7 @@ mod tests {
     fn withheld_ids_are_named_beside_the_results_only_when_there_are_any() {
         let line_with = |socure_body: &[u8]| {
             let line = pair(
-                "00000000-0000-4000-8000-000000000000".into(),
-                time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
-                "/p".into(),
-                None,
-                "wf",
+                test_context(),
                 ResolutionSide {
                     exchange: Exchange::Answered {
                         status: 200,

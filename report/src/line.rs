@@ -228,11 +228,13 @@ mod tests {
             "9".repeat(300)
         );
         let line = pair::pair(
-            "00000000-0000-4000-8000-000000000000".into(),
-            time::macros::datetime!(2026-11-01 00:00:00 UTC),
-            "/p".into(),
-            None,
-            "wf",
+            pair::LineContext {
+                id: "00000000-0000-4000-8000-000000000000".into(),
+                at: time::macros::datetime!(2026-11-01 00:00:00 UTC),
+                path: "/p".into(),
+                applicant: None,
+                workflow: "wf",
+            },
             ResolutionSide {
                 exchange: Exchange::Answered {
                     status: 200,

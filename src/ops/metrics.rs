@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
-use strum::VariantArray as _;
+use strum::VariantArray;
 
 use crate::judge::pair::{Agreement, SocureOutcome};
 
@@ -256,6 +256,11 @@ impl Registrar {
     }
 }
 
+/// The judge's labels of a fixed set, in variant order (so at `as usize`).
+fn labels<T: VariantArray + Copy + Into<&'static str>>() -> Vec<&'static str> {
+    T::VARIANTS.iter().map(|&v| v.into()).collect()
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Counter,
@@ -326,10 +331,7 @@ impl Metrics {
             mirror_outcomes: r.counters(
                 "mirrors_total",
                 "socure_outcome",
-                &SocureOutcome::VARIANTS
-                    .iter()
-                    .map(|o| o.label())
-                    .collect::<Vec<_>>(),
+                &labels::<SocureOutcome>(),
             ),
             mirrors_skipped: r.counters("mirrors_not_sent_total", "reason", &SKIP_REASONS),
             sampled_out: r.counter("mirrors_sampled_out_total", &[]),
@@ -346,10 +348,7 @@ impl Metrics {
             agreement: r.counters(
                 "vendor_agreement_total",
                 "agreement",
-                &Agreement::VARIANTS
-                    .iter()
-                    .map(|a| a.label())
-                    .collect::<Vec<_>>(),
+                &labels::<Agreement>(),
             ),
             fleet_calls: FLEET_OUTCOMES
                 .iter()
