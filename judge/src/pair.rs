@@ -498,6 +498,13 @@ mod tests {
         for &outcome in ResolutionOutcome::VARIANTS {
             assert_eq!(<&str>::from(outcome).parse(), Ok(outcome));
         }
+        for &attribute in crate::verdict::Attribute::VARIANTS {
+            assert_eq!(attribute.label().parse(), Ok(attribute));
+        }
+        assert_eq!(
+            crate::verdict::Attribute::StateIdNumber.label(),
+            "state_id_number"
+        );
         // The labels themselves are the contract's: a few, spelled out.
         assert_eq!(SocureOutcome::TimedOut.label(), "timed_out");
         assert_eq!(SocureOutcome::BudgetExhausted.label(), "budget_exhausted");

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::redact::Redactor;
-use crate::verdict::{IdsWithheld, Verdict};
+use crate::verdict::{Attribute, IdsWithheld, Verdict};
 
 mod ruby;
 
@@ -483,7 +483,8 @@ fn failed_attributes(product: &Map<String, Value>) -> Result<Vec<String>, Raised
             _ => return Err(Raised::Malformed("an item is not an object")),
         };
         if status.and_then(Value::as_str) != Some("pass") {
-            attributes.push(attribute_for(name.and_then(Value::as_str).unwrap_or("")).to_owned());
+            let attribute = attribute_for(name.and_then(Value::as_str).unwrap_or(""));
+            attributes.push(attribute.label().to_owned());
         }
     }
     attributes.sort();
@@ -491,17 +492,17 @@ fn failed_attributes(product: &Map<String, Value>) -> Result<Vec<String>, Raised
     Ok(attributes)
 }
 
-fn attribute_for(check: &str) -> &'static str {
+fn attribute_for(check: &str) -> Attribute {
     match check {
         "Addr1Zip_StateMatch"
         | "IdentityOccupancyVerified"
         | "AddrDeliverable"
-        | "AddrNotHighRisk" => "address",
-        "SsnFullNameMatch" | "SSNSSAValid" => "ssn",
-        "SsnDeathMatchVerification" | "LexIDDeathMatch" => "dead",
-        "DOBFullVerified" | "DOBYearVerified" => "dob",
-        "DriversLicense" | "DriversLicenseVerification" => "state_id_number",
-        _ => "unknown",
+        | "AddrNotHighRisk" => Attribute::Address,
+        "SsnFullNameMatch" | "SSNSSAValid" => Attribute::Ssn,
+        "SsnDeathMatchVerification" | "LexIDDeathMatch" => Attribute::Dead,
+        "DOBFullVerified" | "DOBYearVerified" => Attribute::Dob,
+        "DriversLicense" | "DriversLicenseVerification" => Attribute::StateIdNumber,
+        _ => Attribute::Unknown,
     }
 }
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::applicant::Applicant;
 use crate::redact::{IdWithheld, Redactor};
-use crate::verdict::{IdsWithheld, Verdict, elements};
+use crate::verdict::{Attribute, IdsWithheld, Verdict, elements};
 
 pub const VENDOR_NAME: &str = "socure_kyc";
 /// Joined to the base URL's authority, as identity-idp's `URI.join` does.
@@ -193,21 +193,31 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Re
             // Ruby's `score.round == 1`: half away from zero, as f64::round.
             .is_some_and(|score| score.round() == 1.0)
     };
-    let attributes: Vec<String> = [
-        ("address", &["streetAddress", "city", "state", "zip"][..]),
-        ("first_name", &["firstName"][..]),
-        ("last_name", &["surName"][..]),
-        ("phone", &["mobileNumber"][..]),
-        ("ssn", &["ssn"][..]),
-        ("dob", &["dob"][..]),
+    let attributes: Vec<Attribute> = [
+        (
+            Attribute::Address,
+            &["streetAddress", "city", "state", "zip"][..],
+        ),
+        (Attribute::FirstName, &["firstName"][..]),
+        (Attribute::LastName, &["surName"][..]),
+        (Attribute::Phone, &["mobileNumber"][..]),
+        (Attribute::Ssn, &["ssn"][..]),
+        (Attribute::Dob, &["dob"][..]),
     ]
     .iter()
     .filter(|(_, fields)| fields.iter().all(|f| verified(f)))
-    .map(|(name, _)| (*name).to_owned())
+    .map(|&(attribute, _)| attribute)
     .collect();
-    let success = ["first_name", "last_name", "address", "dob", "ssn"]
-        .iter()
-        .all(|required| attributes.iter().any(|a| a == required));
+    let success = [
+        Attribute::FirstName,
+        Attribute::LastName,
+        Attribute::Address,
+        Attribute::Dob,
+        Attribute::Ssn,
+    ]
+    .iter()
+    .all(|required| attributes.contains(required));
+    let attributes: Vec<String> = attributes.iter().map(|a| a.label().to_owned()).collect();
 
     let mut reason_codes: Vec<String> = elements(kyc.get("reasonCodes"))
         .iter()

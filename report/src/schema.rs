@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 use socure_shadow_judge::pair::Agreement;
+use socure_shadow_judge::verdict::Attribute;
 use strum::VariantNames;
 
 /// The `schema` value of this layout.
@@ -49,7 +50,13 @@ pub const JUDGED_CELLS: [Agreement; 4] = [
     Agreement::BothFail,
 ];
 /// The attributes both vendors can speak about, in order.
-pub const ATTRIBUTES: [&str; 5] = ["address", "ssn", "dob", "first_name", "last_name"];
+pub const ATTRIBUTES: [Attribute; 5] = [
+    Attribute::Address,
+    Attribute::Ssn,
+    Attribute::Dob,
+    Attribute::FirstName,
+    Attribute::LastName,
+];
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -136,6 +143,7 @@ pub struct Attributes {
 
 #[derive(Debug, Serialize)]
 pub struct AttributeRow {
+    /// The [`Attribute`]'s name.
     pub attribute: &'static str,
     /// In `attributes_requiring_additional_verification`; share of `lexisnexis_judged`.
     pub lexisnexis_flagged: u64,

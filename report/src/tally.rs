@@ -6,6 +6,7 @@
 //! is not ours to trust), and a capped number of time buckets. What a cap
 //! turns away is counted and reported, never silently lost.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::{Counter, Histogram};
@@ -436,14 +437,17 @@ impl Tally {
         let asked = &line.resolution.attributes_requiring_additional_verification;
         if lexisnexis_judged {
             for name in asked {
-                if !ATTRIBUTES.contains(&name.as_ref()) {
+                // Names this build does not know (another version's) are
+                // other attributes too, under their own name.
+                if !name.parse().is_ok_and(|a| ATTRIBUTES.contains(&a)) {
                     self.other_lexisnexis.add(name, 1);
                 }
             }
         }
         for (i, attribute) in ATTRIBUTES.iter().enumerate() {
-            let flagged = lexisnexis_judged && asked.iter().any(|a| a == attribute);
-            let unverified = socure_verified.is_some_and(|v| !v.iter().any(|a| a == attribute));
+            let is = |name: &Cow<'_, str>| *name == attribute.label();
+            let flagged = lexisnexis_judged && asked.iter().any(is);
+            let unverified = socure_verified.is_some_and(|v| !v.iter().any(is));
             let counts = &mut self.attributes[i];
             counts[0] += u64::from(flagged);
             counts[1] += u64::from(unverified);
@@ -524,7 +528,7 @@ impl Tally {
                 .zip(self.attributes)
                 .map(
                     |(attribute, [flagged, unverified, both, explained])| AttributeRow {
-                        attribute,
+                        attribute: attribute.label(),
                         lexisnexis_flagged: flagged,
                         lexisnexis_flagged_share: share(flagged, self.lexisnexis_judged),
                         socure_unverified: unverified,
