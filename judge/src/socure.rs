@@ -147,6 +147,33 @@ pub fn interrupted() -> Verdict {
     )
 }
 
+/// The attributes whose every field Socure scored as verified, in
+/// identity-idp's order.
+fn verified_attributes(kyc: &Map<String, Value>) -> Vec<Attribute> {
+    let verified = |field: &str| {
+        kyc.get("fieldValidations")
+            .and_then(|v| v.get(field))
+            .and_then(Value::as_f64)
+            // Ruby's `score.round == 1`: half away from zero, as f64::round.
+            .is_some_and(|score| score.round() == 1.0)
+    };
+    [
+        (
+            Attribute::Address,
+            &["streetAddress", "city", "state", "zip"][..],
+        ),
+        (Attribute::FirstName, &["firstName"][..]),
+        (Attribute::LastName, &["surName"][..]),
+        (Attribute::Phone, &["mobileNumber"][..]),
+        (Attribute::Ssn, &["ssn"][..]),
+        (Attribute::Dob, &["dob"][..]),
+    ]
+    .iter()
+    .filter(|(_, fields)| fields.iter().all(|f| verified(f)))
+    .map(|&(attribute, _)| attribute)
+    .collect()
+}
+
 /// Judges a Socure answer, CONTRACT.md section 3.
 ///
 /// The body is read as JSON only when `content_type` says JSON, as
@@ -186,28 +213,7 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Re
         return failure("No kyc section on response".into(), reference_id, false);
     };
 
-    let verified = |field: &str| {
-        kyc.get("fieldValidations")
-            .and_then(|v| v.get(field))
-            .and_then(Value::as_f64)
-            // Ruby's `score.round == 1`: half away from zero, as f64::round.
-            .is_some_and(|score| score.round() == 1.0)
-    };
-    let attributes: Vec<Attribute> = [
-        (
-            Attribute::Address,
-            &["streetAddress", "city", "state", "zip"][..],
-        ),
-        (Attribute::FirstName, &["firstName"][..]),
-        (Attribute::LastName, &["surName"][..]),
-        (Attribute::Phone, &["mobileNumber"][..]),
-        (Attribute::Ssn, &["ssn"][..]),
-        (Attribute::Dob, &["dob"][..]),
-    ]
-    .iter()
-    .filter(|(_, fields)| fields.iter().all(|f| verified(f)))
-    .map(|&(attribute, _)| attribute)
-    .collect();
+    let attributes = verified_attributes(kyc);
     let success = [
         Attribute::FirstName,
         Attribute::LastName,
