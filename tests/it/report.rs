@@ -270,6 +270,16 @@ fn known_lines() -> String {
 }
 
 /// The report of `text`, read from a file as the command reads one.
+/// The attribute rows' names, in order.
+fn attribute_names(report: &Value) -> Vec<&str> {
+    report["attributes"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["attribute"].as_str().expect("attribute"))
+        .collect()
+}
+
 fn tally_of(text: &str, window: Window) -> report::schema::Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.log");
@@ -324,6 +334,16 @@ fn known_lines_give_the_hand_computed_report() {
     assert_eq!(input["last_time"], "2026-11-01T08:00:00.000Z");
 
     let agreement = &r["agreement"];
+    // The schema's words, whatever the enums they now come from.
+    assert_eq!(agreement["rows"], json!(["pass", "fail", "exception"]));
+    assert_eq!(
+        agreement["columns"],
+        json!(["pass", "fail", "exception", "timed_out", "not_called"])
+    );
+    assert_eq!(
+        attribute_names(&r),
+        ["address", "ssn", "dob", "first_name", "last_name"]
+    );
     assert_eq!(
         agreement["counts"],
         json!([[2, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 1]])
