@@ -7,6 +7,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY judge ./judge
+COPY report ./report
 # The commit `--version` and the build_info metric show. This stage has no
 # .git, so build.rs cannot ask git; without the arg the build still succeeds
 # and says "unknown commit":

@@ -14,7 +14,7 @@
 //! `resolution::judge` of the InstantVerify fixture (passed, or failed on
 //! the drawn checks), exceptions are `resolution::judge_exchange` and
 //! `socure::judge_call` of the failure, and the outcome labels are
-//! `Exchange::outcome` and `socure::outcome`. Only an answered Socure verdict
+//! `Exchange::outcome` and `SocureOutcome::of`. Only an answered Socure verdict
 //! is built field by field (judging a made-up body per line would double the
 //! cost and check nothing more), in the shape `socure::judge` gives.
 //!
@@ -42,7 +42,7 @@ use socure_shadow_proxy::judge::pair::{
     self, EventProperties, Properties, ShadowLine, SocureOutcome,
 };
 use socure_shadow_proxy::judge::redact::Redactor;
-use socure_shadow_proxy::judge::resolution::{self, Exchange};
+use socure_shadow_proxy::judge::resolution::{self, Exchange, ResolutionOutcome};
 use socure_shadow_proxy::judge::socure::{self, SocureError};
 use socure_shadow_proxy::judge::verdict::Verdict;
 use time::OffsetDateTime;
@@ -292,7 +292,7 @@ struct Generator {
     /// the logged product (a map of a dozen checks) for every line was a
     /// third of the run.
     lexis_nexis_judged: Vec<Option<Verdict>>,
-    answered: &'static str,
+    answered: ResolutionOutcome,
     /// Ids and user ids of recent lines whose applicant reached Socure: a
     /// duplicate names one of them, as the dedup window would.
     recent: VecDeque<(String, Option<String>)>,
@@ -646,7 +646,7 @@ impl Generator {
         let call = Err(error);
         Socure {
             result: Some(socure::judge_call(&call, &self.redactor)),
-            outcome: socure::outcome(&call),
+            outcome: SocureOutcome::of(&call),
             elapsed_ms: Some(elapsed_ms),
             reason: None,
             applicant: Applicant::Read,
@@ -693,7 +693,7 @@ const RECENT: usize = 512;
 /// The LexisNexis side of one line.
 struct LexisNexisSide {
     verdict: Verdict,
-    outcome: &'static str,
+    outcome: ResolutionOutcome,
     elapsed_ms: Option<u64>,
     /// Which way it went, for Socure's agreement with it.
     drawn: LexisNexis,

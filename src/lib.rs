@@ -9,8 +9,6 @@
 //!   what a reload may change.
 //! - [`judge`]: pure (a crate of its own, without I/O, clock or randomness):
 //!   the applicant, both vendors' verdicts, the shadow line.
-//! - [`report`]: the offline reader of the shadow log (`report` command);
-//!   it reads only the judge's line format, never the proxy's runtime.
 //! - `ops`: metrics, live settings, readiness; atomics only.
 //! - `upstream`: the pooled client to LexisNexis and where its connections go.
 //! - `shadow`: the ticket (the one item of it the data path names), the
@@ -37,6 +35,10 @@
 //! vendor, in prose, in the fakes that stand in for it, in the fixtures'
 //! folders and in what the report prints.
 //!
+//! The `report` command is not part of this library: it is the workspace
+//! crate `socure-shadow-report` (`report/`), which depends on the judge
+//! only, and the binary calls it.
+//!
 //! The modules are private; what the binary, the tests and the fuzz target
 //! use is re-exported here.
 
@@ -48,7 +50,6 @@ mod ingress;
 mod ops;
 pub mod preflight;
 mod proxy;
-pub mod report;
 pub mod server;
 mod shadow;
 mod sys;

@@ -1,4 +1,4 @@
-//! Operating-system tuning and questions: side threads yield to the forward path, the descriptor table is grown once at start, and the process's peak memory.
+//! Operating-system tuning and questions: side threads yield to the forward path and the descriptor table is grown once at start.
 //!
 //! At the bottom of the crate: best-effort calls with no knowledge of the proxy.
 
@@ -59,21 +59,6 @@ pub fn lower_priority() {
             "could not lower a side thread's priority"
         );
     }
-}
-
-/// This process's peak resident memory in KiB (`VmHWM`), or `None` where
-/// `/proc` does not say. It counts only this program: unlike `getrusage`'s
-/// `ru_maxrss`, not the memory of the parent it was spawned from.
-pub fn peak_memory_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Makes a file size limit (`ulimit -f`, RLIMIT_FSIZE) an error on the

@@ -73,11 +73,13 @@ fn socure_side(body: &[u8]) -> SocureSide {
 /// Pairs two sides into the line, as the mirror task does at its end.
 fn line(applicant: &Applicant, resolution: ResolutionSide, socure: SocureSide) -> ShadowLine {
     pair::pair(
-        LINE_ID.to_owned(),
-        AT,
-        PATH.to_owned(),
-        Some(applicant),
-        WORKFLOW,
+        pair::LineContext {
+            id: LINE_ID.to_owned(),
+            at: AT,
+            path: PATH.to_owned(),
+            applicant: Some(applicant),
+            workflow: WORKFLOW,
+        },
         resolution,
         socure,
     )

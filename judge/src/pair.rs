@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::applicant::{Applicant, UserId};
 use crate::redact::{IdWithheld, Redactor};
-use crate::resolution::{self, Exchange};
+use crate::resolution::{self, Exchange, ResolutionOutcome};
 use crate::socure::{self, Answer, SocureError};
 use crate::verdict::{IdsWithheld, Verdict};
 
@@ -78,7 +78,7 @@ pub struct EventProperties {
     pub resolution_result: Verdict,
     /// `null` when Socure was not called (`not_sent`, `dropped`).
     pub socure_result: Option<Verdict>,
-    pub resolution_outcome: &'static str,
+    pub resolution_outcome: ResolutionOutcome,
     pub resolution_elapsed_ms: Option<u64>,
     pub socure_outcome: SocureOutcome,
     pub socure_elapsed_ms: Option<u64>,
@@ -140,8 +140,23 @@ impl Serialize for WithheldIds {
 }
 
 /// How the Socure side ended: the line's `socure_outcome`. The one list of
-/// outcomes; the metrics count by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// outcomes; the metrics count by it (by `as usize`, so the values are the
+/// positions in [`SocureOutcome::VARIANTS`]) and the report reads it back.
+/// The label is spelled once, by strum; serde writes the same (a test holds
+/// the two together).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SocureOutcome {
     /// Socure answered (any status); the answer is judged.
     Answered = 0,
@@ -161,43 +176,32 @@ pub enum SocureOutcome {
 }
 
 impl SocureOutcome {
-    /// Every outcome, in variant order.
-    pub const ALL: [SocureOutcome; 8] = [
-        SocureOutcome::Answered,
-        SocureOutcome::TimedOut,
-        SocureOutcome::Failed,
-        SocureOutcome::NotSent,
-        SocureOutcome::Dropped,
-        SocureOutcome::Shutdown,
-        SocureOutcome::Duplicate,
-        SocureOutcome::BudgetExhausted,
-    ];
+    /// The outcome of a call that was made; the other outcomes are the
+    /// [`SocureSide`]s without one.
+    pub fn of(call: &Result<Answer, SocureError>) -> Self {
+        match call {
+            Ok(_) => SocureOutcome::Answered,
+            Err(SocureError::Timeout) => SocureOutcome::TimedOut,
+            Err(_) => SocureOutcome::Failed,
+        }
+    }
 
     /// The value the line and the metrics label carry.
     pub fn label(self) -> &'static str {
-        match self {
-            SocureOutcome::Answered => "answered",
-            SocureOutcome::TimedOut => "timed_out",
-            SocureOutcome::Failed => "failed",
-            SocureOutcome::NotSent => "not_sent",
-            SocureOutcome::Dropped => "dropped",
-            SocureOutcome::Shutdown => "shutdown",
-            SocureOutcome::Duplicate => "duplicate",
-            SocureOutcome::BudgetExhausted => "budget_exhausted",
-        }
+        self.into()
     }
 }
 
-impl Serialize for SocureOutcome {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.label())
-    }
-}
-
-/// How the two vendors' verdicts on one applicant compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the two vendors' verdicts on one applicant compare: the metric's
+/// `agreement` label, and the report's judged cells.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Agreement {
     BothPass = 0,
+    // The vendor's name is one word in every label.
+    #[strum(serialize = "only_lexisnexis_passes")]
     OnlyLexisNexisPasses = 1,
     OnlySocurePasses = 2,
     BothFail = 3,
@@ -206,14 +210,10 @@ pub enum Agreement {
 }
 
 impl Agreement {
-    /// Metric label values, in variant order.
-    pub const LABELS: [&'static str; 5] = [
-        "both_pass",
-        "only_lexisnexis_passes",
-        "only_socure_passes",
-        "both_fail",
-        "one_side_errored",
-    ];
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        self.into()
+    }
 
     pub fn of(event: &EventProperties) -> Self {
         let judged = |verdict: &Verdict| Judged {
@@ -252,19 +252,35 @@ pub struct Judged {
     pub exception: bool,
 }
 
-/// Judges both sides and builds the line. `id` and `at` come from the
-/// caller (this crate has no clock or random source); `path` is the request
-/// path without its query; `applicant` the one parsed from the request, if
-/// any: it gives `user_id`, and the values redacted from the vendors' text.
+/// What a line is about besides the two sides: given by the caller, since
+/// this crate has no clock or random source.
+#[derive(Debug, Clone)]
+pub struct LineContext<'a> {
+    /// The line's id.
+    pub id: String,
+    pub at: OffsetDateTime,
+    /// The request path without its query.
+    pub path: String,
+    /// The one parsed from the request, if any: it gives `user_id`, and the
+    /// values redacted from the vendors' text.
+    pub applicant: Option<&'a Applicant>,
+    /// The LexisNexis workflow the proxy forwards to (`vendor_workflow`).
+    pub workflow: &'a str,
+}
+
+/// Judges both sides and builds the line.
 pub fn pair(
-    id: String,
-    at: OffsetDateTime,
-    path: String,
-    applicant: Option<&Applicant>,
-    workflow: &str,
+    context: LineContext<'_>,
     resolution: ResolutionSide,
     socure: SocureSide,
 ) -> ShadowLine {
+    let LineContext {
+        id,
+        at,
+        path,
+        applicant,
+        workflow,
+    } = context;
     let redactor = Redactor::new(applicant);
     let user_id = applicant.map_or(UserId::Absent, |a| a.user_id.clone());
     let duplicate_of = match &socure {
@@ -274,7 +290,7 @@ pub fn pair(
     let (socure_result, socure_outcome, socure_elapsed_ms, socure_not_sent_reason) = match socure {
         SocureSide::Called { call, elapsed } => (
             Some(socure::judge_call(&call, &redactor)),
-            socure::outcome(&call),
+            SocureOutcome::of(&call),
             Some(millis(elapsed)),
             None,
         ),
@@ -447,6 +463,65 @@ pub fn timestamp(at: OffsetDateTime) -> String {
 mod tests {
     use super::*;
 
+    /// Every label the line, the metrics or the report use: serde's
+    /// (what the line says) equals strum's (what the metrics and the report
+    /// name and parse), for every variant; and the metrics' `as usize` is
+    /// the position in `VARIANTS`.
+    #[test]
+    fn serde_and_strum_spell_every_label_alike() {
+        fn check<T>(variants: &[T])
+        where
+            T: Serialize + Copy + std::fmt::Debug + Into<&'static str>,
+        {
+            assert!(!variants.is_empty());
+            for &variant in variants {
+                let label: &'static str = variant.into();
+                assert_eq!(
+                    serde_json::to_value(variant).expect("serialises"),
+                    serde_json::Value::from(label),
+                    "{variant:?}"
+                );
+            }
+        }
+        use strum::VariantArray;
+        check(SocureOutcome::VARIANTS);
+        check(ResolutionOutcome::VARIANTS);
+        check(IdWithheld::VARIANTS);
+        for (i, &outcome) in SocureOutcome::VARIANTS.iter().enumerate() {
+            assert_eq!(outcome as usize, i);
+            assert_eq!(outcome.label().parse(), Ok(outcome));
+        }
+        for (i, &agreement) in Agreement::VARIANTS.iter().enumerate() {
+            assert_eq!(agreement as usize, i);
+            assert_eq!(agreement.label().parse(), Ok(agreement));
+        }
+        for &outcome in ResolutionOutcome::VARIANTS {
+            assert_eq!(<&str>::from(outcome).parse(), Ok(outcome));
+        }
+        for &attribute in crate::verdict::Attribute::VARIANTS {
+            assert_eq!(attribute.label().parse(), Ok(attribute));
+        }
+        assert_eq!(
+            crate::verdict::Attribute::StateIdNumber.label(),
+            "state_id_number"
+        );
+        // The labels themselves are the contract's: a few, spelled out.
+        assert_eq!(SocureOutcome::TimedOut.label(), "timed_out");
+        assert_eq!(SocureOutcome::BudgetExhausted.label(), "budget_exhausted");
+        assert_eq!(
+            Agreement::OnlyLexisNexisPasses.label(),
+            "only_lexisnexis_passes"
+        );
+        assert_eq!(
+            Exchange::ClientGone.outcome(),
+            ResolutionOutcome::ClientGone
+        );
+        assert_eq!(
+            <&str>::from(ResolutionOutcome::UpstreamTimeout),
+            "upstream_timeout"
+        );
+    }
+
     #[test]
     fn timestamp_is_rfc3339_millis_z() {
         let at = time::macros::datetime!(2024-08-22 19:25:45.678912 UTC);
@@ -520,14 +595,27 @@ mod tests {
         );
     }
 
+    /// A line's context without an applicant.
+    fn test_context() -> LineContext<'static> {
+        LineContext {
+            id: "00000000-0000-4000-8000-000000000000".into(),
+            at: time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
+            path: "/p".into(),
+            applicant: None,
+            workflow: "wf",
+        }
+    }
+
     fn line_for(request: &[u8]) -> serde_json::Value {
         let applicant = crate::applicant::parse(request).expect("applicant");
         let line = pair(
-            "00000000-0000-4000-8000-000000000000".into(),
-            time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
-            "/p".into(),
-            Some(&applicant),
-            "wf",
+            LineContext {
+                id: "00000000-0000-4000-8000-000000000000".into(),
+                at: time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
+                path: "/p".into(),
+                applicant: Some(&applicant),
+                workflow: "wf",
+            },
             ResolutionSide {
                 exchange: Exchange::ClientGone,
                 elapsed: None,
@@ -577,11 +665,7 @@ mod tests {
     #[test]
     fn envelope_keys_come_in_the_events_log_order() {
         let line = pair(
-            "00000000-0000-4000-8000-000000000000".into(),
-            time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
-            "/p".into(),
-            None,
-            "wf",
+            test_context(),
             ResolutionSide {
                 exchange: Exchange::ClientGone,
                 elapsed: None,
@@ -611,11 +695,7 @@ mod tests {
     fn withheld_ids_are_named_beside_the_results_only_when_there_are_any() {
         let line_with = |socure_body: &[u8]| {
             let line = pair(
-                "00000000-0000-4000-8000-000000000000".into(),
-                time::macros::datetime!(2024-08-22 19:25:45.678912 UTC),
-                "/p".into(),
-                None,
-                "wf",
+                test_context(),
                 ResolutionSide {
                     exchange: Exchange::Answered {
                         status: 200,

@@ -100,27 +100,16 @@ enum Edge {
 
 /// Why a vendor's id was left out of the line (`null` there), as the line's
 /// `ids_withheld` says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum IdWithheld {
     /// More than [`MAX_ID_CHARS`] characters.
     TooLong,
     /// An object, an array or a boolean.
     NotAStringOrNumber,
-}
-
-impl IdWithheld {
-    pub fn label(self) -> &'static str {
-        match self {
-            IdWithheld::TooLong => "too_long",
-            IdWithheld::NotAStringOrNumber => "not_a_string_or_number",
-        }
-    }
-}
-
-impl Serialize for IdWithheld {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.label())
-    }
 }
 
 impl Redactor {

@@ -8,17 +8,32 @@
 //! No message here quotes a response body.
 
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::redact::Redactor;
-use crate::verdict::{IdsWithheld, Verdict};
+use crate::verdict::{Attribute, IdsWithheld, Verdict};
 
 mod ruby;
 
 pub const VENDOR_NAME: &str = "lexisnexis:instant_verify";
 
 /// What the proxy saw of the upstream exchange for one shadowed request.
-#[derive(Debug, Clone)]
+/// Its variants, without their data, are the line's `resolution_outcome`
+/// ([`ResolutionOutcome`], derived here so the two cannot differ).
+#[derive(Debug, Clone, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(ResolutionOutcome),
+    doc = "How the LexisNexis side ended: the line's `resolution_outcome`, one per [`Exchange`] variant. The label is spelled once, by strum; serde writes the same (a test holds the two together).",
+    derive(
+        Serialize,
+        strum::IntoStaticStr,
+        strum::EnumString,
+        strum::VariantArray
+    ),
+    serde(rename_all = "snake_case"),
+    strum(serialize_all = "snake_case")
+)]
 pub enum Exchange {
     /// A whole answer, whatever its status. `truncated` when the body was
     /// larger than the tap keeps.
@@ -48,19 +63,8 @@ pub enum Exchange {
 
 impl Exchange {
     /// The `resolution_outcome` field of the line.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            Exchange::Answered { .. } => "answered",
-            Exchange::UpstreamTimeout => "upstream_timeout",
-            Exchange::UpstreamUnreachable => "upstream_unreachable",
-            Exchange::UpstreamFailed => "upstream_failed",
-            Exchange::ClientGone => "client_gone",
-            Exchange::RequestUnreadable => "request_unreadable",
-            Exchange::RequestRefused => "request_refused",
-            Exchange::Abandoned => "abandoned",
-            Exchange::Shutdown => "shutdown",
-            Exchange::InternalError => "internal_error",
-        }
+    pub fn outcome(&self) -> ResolutionOutcome {
+        self.into()
     }
 
     /// Whether LexisNexis was actually asked (an elapsed time means something).
@@ -248,7 +252,8 @@ struct Logged {
 
 /// identity-idp's `InstantVerify::Proofer#build_result_from_response`, in its
 /// order, so that an answer it raises on is an exception here too (the first
-/// raise names the message) and any other answer gets the same values.
+/// raise names the message) and any other answer gets the same values. Each
+/// step below is called in the order the Ruby reaches it.
 fn judge_body(root: &Value, redactor: &Redactor) -> Result<Judged, Raised> {
     let root = root
         .as_object()
@@ -259,73 +264,15 @@ fn judge_body(root: &Value, redactor: &Redactor) -> Result<Judged, Raised> {
     let transaction_status = status_obj.and_then(|s| s.get("TransactionStatus"));
     // Only a string can be a valid status; any other value is an invalid one.
     let status = transaction_status.and_then(Value::as_str);
-    let reason_code = || -> Result<Option<&Value>, Raised> {
-        let reason = status_obj.and_then(|s| s.get("TransactionReasonCode"));
-        let reason = object(reason, "TransactionReasonCode is not an object")?;
-        Ok(reason.and_then(|r| r.get("Code")).filter(|c| !c.is_null()))
-    };
 
     // `VerificationErrorParser`: the products worth logging, then `base`.
-    let mut logged = Vec::new();
-    for (index, product) in products.iter().enumerate() {
-        let product = product
-            .as_object()
-            .ok_or(Raised::Malformed("a product is not an object"))?;
-        if !should_log(product)? {
-            continue;
-        }
-        let step = match product.get("ExecutedStepName") {
-            Some(Value::String(step)) => step.clone(),
-            None => return Err(Raised::Malformed("a product has no ExecutedStepName")),
-            Some(_) => {
-                return Err(Raised::Malformed(
-                    "a product's ExecutedStepName is not text",
-                ));
-            }
-        };
-        logged.push(Logged {
-            index,
-            step,
-            phone_finder: product.get("ProductType").and_then(Value::as_str) == Some("PhoneFinder"),
-        });
-    }
-    let base = match status {
-        Some("error") => {
-            let code = ruby::interpolate(reason_code()?);
-            // Its strings are redacted before printing (which escapes some
-            // characters a value may hold); the whole `base`, numbers and
-            // keys included, is redacted again as text.
-            let information = root.get("Information").map_or_else(
-                || "{}".to_owned(),
-                |information| {
-                    let mut information = information.clone();
-                    redactor.json_strings(&mut information);
-                    ruby::to_json(&information)
-                },
-            );
-            Some(format!("Response error with code '{code}': {information}"))
-        }
-        // `passed` included: identity-idp words any present code this way.
-        Some("passed" | "failed") => {
-            reason_code()?
-                .filter(|code| ruby::present(code))
-                .map(|code| {
-                    format!(
-                        "Verification failed with code: '{}'",
-                        ruby::interpolate(Some(code))
-                    )
-                })
-        }
-        _ => Some(format!(
-            "Invalid status in response body: '{}'",
-            ruby::interpolate(transaction_status)
-        )),
-    };
+    let logged = logged_products(products)?;
+    let base = base_error(root, status_obj, transaction_status, redactor)?;
 
     // `failed_result_can_pass_with_additional_verification?` matches the code
     // before anything else, then the mapper reads the InstantVerify product.
     let failed_code = match status {
-        Some("failed") => match reason_code()? {
+        Some("failed") => match reason_code(status_obj)? {
             Some(Value::String(code)) => Some(code.as_str()),
             None => return Err(Raised::FailedWithoutReasonCode),
             Some(_) => {
@@ -366,6 +313,83 @@ fn judge_body(root: &Value, redactor: &Redactor) -> Result<Judged, Raised> {
             .unwrap_or(Value::Null),
         can_pass,
         attributes,
+    })
+}
+
+/// `Status.TransactionReasonCode.Code`, `nil` as absent; read where the Ruby
+/// reads it (each time), so that its raise comes in the same place.
+fn reason_code(status_obj: Option<&Map<String, Value>>) -> Result<Option<&Value>, Raised> {
+    let reason = status_obj.and_then(|s| s.get("TransactionReasonCode"));
+    let reason = object(reason, "TransactionReasonCode is not an object")?;
+    Ok(reason.and_then(|r| r.get("Code")).filter(|c| !c.is_null()))
+}
+
+/// `VerificationErrorParser`'s products worth logging, in order, each
+/// with its step name (a product without one raises).
+fn logged_products(products: &[Value]) -> Result<Vec<Logged>, Raised> {
+    let mut logged = Vec::new();
+    for (index, product) in products.iter().enumerate() {
+        let product = product
+            .as_object()
+            .ok_or(Raised::Malformed("a product is not an object"))?;
+        if !should_log(product)? {
+            continue;
+        }
+        let step = match product.get("ExecutedStepName") {
+            Some(Value::String(step)) => step.clone(),
+            None => return Err(Raised::Malformed("a product has no ExecutedStepName")),
+            Some(_) => {
+                return Err(Raised::Malformed(
+                    "a product's ExecutedStepName is not text",
+                ));
+            }
+        };
+        logged.push(Logged {
+            index,
+            step,
+            phone_finder: product.get("ProductType").and_then(Value::as_str) == Some("PhoneFinder"),
+        });
+    }
+    Ok(logged)
+}
+
+/// `VerificationErrorParser`'s `base` error: the one the status gives, if
+/// any.
+fn base_error(
+    root: &Map<String, Value>,
+    status_obj: Option<&Map<String, Value>>,
+    transaction_status: Option<&Value>,
+    redactor: &Redactor,
+) -> Result<Option<String>, Raised> {
+    Ok(match transaction_status.and_then(Value::as_str) {
+        Some("error") => {
+            let code = ruby::interpolate(reason_code(status_obj)?);
+            // Its strings are redacted before printing (which escapes some
+            // characters a value may hold); the whole `base`, numbers and
+            // keys included, is redacted again as text.
+            let information = root.get("Information").map_or_else(
+                || "{}".to_owned(),
+                |information| {
+                    let mut information = information.clone();
+                    redactor.json_strings(&mut information);
+                    ruby::to_json(&information)
+                },
+            );
+            Some(format!("Response error with code '{code}': {information}"))
+        }
+        // `passed` included: identity-idp words any present code this way.
+        Some("passed" | "failed") => reason_code(status_obj)?
+            .filter(|code| ruby::present(code))
+            .map(|code| {
+                format!(
+                    "Verification failed with code: '{}'",
+                    ruby::interpolate(Some(code))
+                )
+            }),
+        _ => Some(format!(
+            "Invalid status in response body: '{}'",
+            ruby::interpolate(transaction_status)
+        )),
     })
 }
 
@@ -459,7 +483,8 @@ fn failed_attributes(product: &Map<String, Value>) -> Result<Vec<String>, Raised
             _ => return Err(Raised::Malformed("an item is not an object")),
         };
         if status.and_then(Value::as_str) != Some("pass") {
-            attributes.push(attribute_for(name.and_then(Value::as_str).unwrap_or("")).to_owned());
+            let attribute = attribute_for(name.and_then(Value::as_str).unwrap_or(""));
+            attributes.push(attribute.label().to_owned());
         }
     }
     attributes.sort();
@@ -467,17 +492,17 @@ fn failed_attributes(product: &Map<String, Value>) -> Result<Vec<String>, Raised
     Ok(attributes)
 }
 
-fn attribute_for(check: &str) -> &'static str {
+fn attribute_for(check: &str) -> Attribute {
     match check {
         "Addr1Zip_StateMatch"
         | "IdentityOccupancyVerified"
         | "AddrDeliverable"
-        | "AddrNotHighRisk" => "address",
-        "SsnFullNameMatch" | "SSNSSAValid" => "ssn",
-        "SsnDeathMatchVerification" | "LexIDDeathMatch" => "dead",
-        "DOBFullVerified" | "DOBYearVerified" => "dob",
-        "DriversLicense" | "DriversLicenseVerification" => "state_id_number",
-        _ => "unknown",
+        | "AddrNotHighRisk" => Attribute::Address,
+        "SsnFullNameMatch" | "SSNSSAValid" => Attribute::Ssn,
+        "SsnDeathMatchVerification" | "LexIDDeathMatch" => Attribute::Dead,
+        "DOBFullVerified" | "DOBYearVerified" => Attribute::Dob,
+        "DriversLicense" | "DriversLicenseVerification" => Attribute::StateIdNumber,
+        _ => Attribute::Unknown,
     }
 }
 

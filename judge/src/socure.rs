@@ -10,9 +10,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::applicant::Applicant;
-use crate::pair::SocureOutcome;
 use crate::redact::{IdWithheld, Redactor};
-use crate::verdict::{IdsWithheld, Verdict, elements};
+use crate::verdict::{Attribute, IdsWithheld, Verdict, elements};
 
 pub const VENDOR_NAME: &str = "socure_kyc";
 /// Joined to the base URL's authority, as identity-idp's `URI.join` does.
@@ -148,13 +147,31 @@ pub fn interrupted() -> Verdict {
     )
 }
 
-/// The `socure_outcome` of a call.
-pub fn outcome(call: &Result<Answer, SocureError>) -> SocureOutcome {
-    match call {
-        Ok(_) => SocureOutcome::Answered,
-        Err(SocureError::Timeout) => SocureOutcome::TimedOut,
-        Err(_) => SocureOutcome::Failed,
-    }
+/// The attributes whose every field Socure scored as verified, in
+/// identity-idp's order.
+fn verified_attributes(kyc: &Map<String, Value>) -> Vec<Attribute> {
+    let verified = |field: &str| {
+        kyc.get("fieldValidations")
+            .and_then(|v| v.get(field))
+            .and_then(Value::as_f64)
+            // Ruby's `score.round == 1`: half away from zero, as f64::round.
+            .is_some_and(|score| score.round() == 1.0)
+    };
+    [
+        (
+            Attribute::Address,
+            &["streetAddress", "city", "state", "zip"][..],
+        ),
+        (Attribute::FirstName, &["firstName"][..]),
+        (Attribute::LastName, &["surName"][..]),
+        (Attribute::Phone, &["mobileNumber"][..]),
+        (Attribute::Ssn, &["ssn"][..]),
+        (Attribute::Dob, &["dob"][..]),
+    ]
+    .iter()
+    .filter(|(_, fields)| fields.iter().all(|f| verified(f)))
+    .map(|&(attribute, _)| attribute)
+    .collect()
 }
 
 /// Judges a Socure answer, CONTRACT.md section 3.
@@ -196,28 +213,17 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Re
         return failure("No kyc section on response".into(), reference_id, false);
     };
 
-    let verified = |field: &str| {
-        kyc.get("fieldValidations")
-            .and_then(|v| v.get(field))
-            .and_then(Value::as_f64)
-            // Ruby's `score.round == 1`: half away from zero, as f64::round.
-            .is_some_and(|score| score.round() == 1.0)
-    };
-    let attributes: Vec<String> = [
-        ("address", &["streetAddress", "city", "state", "zip"][..]),
-        ("first_name", &["firstName"][..]),
-        ("last_name", &["surName"][..]),
-        ("phone", &["mobileNumber"][..]),
-        ("ssn", &["ssn"][..]),
-        ("dob", &["dob"][..]),
+    let attributes = verified_attributes(kyc);
+    let success = [
+        Attribute::FirstName,
+        Attribute::LastName,
+        Attribute::Address,
+        Attribute::Dob,
+        Attribute::Ssn,
     ]
     .iter()
-    .filter(|(_, fields)| fields.iter().all(|f| verified(f)))
-    .map(|(name, _)| (*name).to_owned())
-    .collect();
-    let success = ["first_name", "last_name", "address", "dob", "ssn"]
-        .iter()
-        .all(|required| attributes.iter().any(|a| a == required));
+    .all(|required| attributes.contains(required));
+    let attributes: Vec<String> = attributes.iter().map(|a| a.label().to_owned()).collect();
 
     let mut reason_codes: Vec<String> = elements(kyc.get("reasonCodes"))
         .iter()

@@ -37,6 +37,35 @@ pub struct Verdict {
     pub ids_withheld: IdsWithheld,
 }
 
+/// An attribute of the applicant as the results name it, in
+/// `attributes_requiring_additional_verification` (LexisNexis's failed
+/// checks) and `verified_attributes` (Socure's): identity-idp's names,
+/// spelled once here for both vendors and the report.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum Attribute {
+    Address,
+    FirstName,
+    LastName,
+    Phone,
+    Ssn,
+    Dob,
+    /// A death-record check failed (LexisNexis only).
+    Dead,
+    StateIdNumber,
+    /// A LexisNexis check identity-idp does not map.
+    Unknown,
+}
+
+impl Attribute {
+    /// The name the results carry.
+    pub fn label(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// Why `transaction_id` or `reference` is `null` when the vendor sent one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdsWithheld {

@@ -230,8 +230,8 @@ struct MirrorSeries {
     skipped: [Counter; Skipped::COUNT],
     in_flight: Gauge,
     socure_latency: Histogram,
-    outcomes: Vec<Counter>,
-    agreement: Vec<Counter>,
+    outcomes: [Counter; SocureOutcome::VARIANTS.len()],
+    agreement: [Counter; Agreement::VARIANTS.len()],
 }
 
 /// The shadow log's.
@@ -304,21 +304,6 @@ impl Registrar {
         const { assert!(T::VARIANTS.len() == N, "one counter per variant") };
         self.describe_counter(name, help);
         std::array::from_fn(|i| self.labelled(name, &[(key, T::VARIANTS[i].into())]))
-    }
-
-    /// One counter per label in `values`, in their order.
-    fn counters(
-        &self,
-        name: &str,
-        key: &'static str,
-        values: &[&'static str],
-        help: &'static str,
-    ) -> Vec<Counter> {
-        self.describe_counter(name, help);
-        values
-            .iter()
-            .map(|value| self.labelled(name, &[(key, value)]))
-            .collect()
     }
 
     /// A gauge set to `at` now.
@@ -488,16 +473,14 @@ impl MirrorSeries {
                 "socure_latency_seconds",
                 "Socure ID+ calls, start to judged answer or failure.",
             ),
-            outcomes: r.counters(
+            outcomes: r.family::<SocureOutcome, _>(
                 MIRRORS,
                 SOCURE_OUTCOME,
-                &SocureOutcome::ALL.map(SocureOutcome::label),
                 "Mirrors completed, by the socure_outcome their line records.",
             ),
-            agreement: r.counters(
+            agreement: r.family::<Agreement, _>(
                 "vendor_agreement_total",
                 "agreement",
-                &Agreement::LABELS,
                 "Lines by how the two vendors' verdicts compare.",
             ),
         }
@@ -676,12 +659,8 @@ impl Metrics {
 
     /// A line was made: its Socure outcome and how the vendors compared.
     pub fn line_made(&self, socure_outcome: SocureOutcome, agreement: Agreement) {
-        if let Some(counter) = self.0.mirror.outcomes.get(socure_outcome as usize) {
-            counter.increment(1);
-        }
-        if let Some(counter) = self.0.mirror.agreement.get(agreement as usize) {
-            counter.increment(1);
-        }
+        self.0.mirror.outcomes[socure_outcome as usize].increment(1);
+        self.0.mirror.agreement[agreement as usize].increment(1);
     }
 
     /// Proofing lines whole on disk.
@@ -790,6 +769,12 @@ mod tests {
         each_counts_on_its_own_series("connections_timed_out_total", "phase", Metrics::timed_out);
         each_counts_on_its_own_series("mirrors_not_sent_total", "reason", Metrics::mirror_not_sent);
         each_counts_on_its_own_series("connects_refused_total", "reason", Metrics::connect_refused);
+        each_counts_on_its_own_series("mirrors_total", "socure_outcome", |m, outcome| {
+            m.line_made(outcome, Agreement::BothPass);
+        });
+        each_counts_on_its_own_series("vendor_agreement_total", "agreement", |m, agreement| {
+            m.line_made(SocureOutcome::Answered, agreement);
+        });
         for &route in Route::VARIANTS {
             let metrics = Metrics::new();
             metrics.forwarded(route, 404, None, Duration::ZERO);

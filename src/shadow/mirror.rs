@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::judge::applicant;
-use crate::judge::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
+use crate::judge::pair::{self, Agreement, LineContext, ResolutionSide, ShadowLine, SocureSide};
 use crate::judge::resolution::Exchange;
 use crate::ops::live::Live;
 use crate::ops::metrics::Metrics;
@@ -276,11 +276,13 @@ async fn line_even_if_panics(
                 "mirror task panicked; writing its line without results"
             );
             Some(pair::pair(
-                new_id(),
-                OffsetDateTime::now_utc(),
-                path,
-                None,
-                workflow,
+                LineContext {
+                    id: new_id(),
+                    at: OffsetDateTime::now_utc(),
+                    path,
+                    applicant: None,
+                    workflow,
+                },
                 ResolutionSide {
                     exchange: Exchange::InternalError,
                     elapsed: None,
@@ -364,11 +366,13 @@ impl Shared {
             return None;
         }
         Some(pair::pair(
-            id,
-            OffsetDateTime::now_utc(),
-            path,
-            parsed.as_ref().ok(),
-            &self.workflow,
+            LineContext {
+                id,
+                at: OffsetDateTime::now_utc(),
+                path,
+                applicant: parsed.as_ref().ok(),
+                workflow: &self.workflow,
+            },
             resolution_side,
             socure_side,
         ))

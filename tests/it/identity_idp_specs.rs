@@ -10,6 +10,7 @@
 
 use crate::support::{RESULT_KEYS, SOCURE_REQUEST_KEYS, WORKFLOW, fixture_json, keys};
 use serde_json::{Value, json};
+use socure_shadow_proxy::judge::pair::SocureOutcome;
 use socure_shadow_proxy::judge::redact::Redactor;
 use socure_shadow_proxy::judge::resolution::{self, Exchange};
 use socure_shadow_proxy::judge::socure;
@@ -865,7 +866,7 @@ mod socure_request_spec {
     async fn http_200_has_kyc_data() {
         let (result, _) = call(kyc_answer(), BOUND).await;
         let verdict = socure::judge_call(&result, &Redactor::default());
-        assert_eq!(socure::outcome(&result).label(), "answered");
+        assert_eq!(SocureOutcome::of(&result).label(), "answered");
         assert_eq!(verdict.exception, None);
         assert_eq!(
             verdict.errors.get("reason_codes"),
@@ -954,7 +955,7 @@ mod socure_request_spec {
             Some("Connection failed: connection reset")
         );
         assert!(!verdict.timed_out);
-        assert_eq!(socure::outcome(&result).label(), "failed");
+        assert_eq!(SocureOutcome::of(&result).label(), "failed");
     }
 }
 

@@ -13,7 +13,6 @@ const LAYERS: &[&[&str]] = &[
     &["error", "body", "sys"],
     &["config"],
     &["judge"],
-    &["report"],
     &["ops"],
     &["upstream"],
     &["shadow"],
@@ -479,4 +478,146 @@ fn no_size_rule_is_silenced() {
         clippy.contains("too-many-arguments-threshold = 6"),
         "{clippy}"
     );
+}
+
+/// The modules of the crate whose sources are at `src`, by module path (`redact::spellings`), with their text.
+fn crate_modules(src: &Path) -> BTreeMap<String, String> {
+    walk(src)
+        .into_iter()
+        .map(|path| {
+            let relative = path.strip_prefix(src).expect("under src");
+            let mut segments: Vec<String> = relative
+                .iter()
+                .map(|s| s.to_string_lossy().trim_end_matches(".rs").to_owned())
+                .collect();
+            if matches!(segments.last().map(String::as_str), Some("mod" | "lib")) {
+                segments.pop();
+            }
+            let text = std::fs::read_to_string(&path).expect("read module");
+            (segments.join("::"), text)
+        })
+        .collect()
+}
+
+/// The import graph of one crate's modules, read as [`graph`] reads `src/`.
+fn crate_graph(modules: &BTreeMap<String, String>) -> Graph {
+    let known: BTreeSet<String> = modules.keys().cloned().collect();
+    modules
+        .iter()
+        .map(|(module, text)| {
+            let edges = paths(&code(text))
+                .iter()
+                .filter_map(|path| target(module, path, &known))
+                .filter(|to| to != module && !to.is_empty())
+                .collect();
+            (module.clone(), edges)
+        })
+        .collect()
+}
+
+/// The workspace's packages (the root and its `[workspace] members`), by name.
+fn workspace_packages() -> BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = |dir: &Path| -> toml::Table {
+        std::fs::read_to_string(dir.join("Cargo.toml"))
+            .expect("read a Cargo.toml")
+            .parse()
+            .expect("TOML")
+    };
+    let name = |table: &toml::Table| -> String {
+        table["package"]["name"]
+            .as_str()
+            .expect("package.name")
+            .to_owned()
+    };
+    let top = manifest(root);
+    let members = top["workspace"]["members"]
+        .as_array()
+        .expect("[workspace] members");
+    let mut names: BTreeSet<String> = members
+        .iter()
+        .map(|member| name(&manifest(&root.join(member.as_str().expect("a path")))))
+        .collect();
+    names.insert(name(&top));
+    assert!(names.len() >= 3, "{names:?}");
+    names
+}
+
+/// The workspace's crates that `code` names, as Rust spells them (`socure_shadow_judge`).
+fn workspace_crates_used(code: &str, packages: &BTreeSet<String>) -> BTreeSet<String> {
+    let crates: BTreeSet<String> = packages.iter().map(|p| p.replace('-', "_")).collect();
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|word| crates.contains(*word))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_judge_has_no_module_cycle_and_the_report_reads_the_judge_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+
+    let judge = crate_graph(&crate_modules(&root.join("judge/src")));
+    let edges: usize = judge.values().map(BTreeSet::len).sum();
+    assert!(edges > 10, "only {edges} imports found in the judge");
+    assert!(
+        judge.get("pair").is_some_and(|to| to.contains("socure")),
+        "expected pair -> socure; found {:?}",
+        judge.get("pair")
+    );
+    assert_eq!(
+        cycle(&judge),
+        None,
+        "an import cycle inside the judge crate"
+    );
+
+    // The manifest: among the workspace's crates, the judge only.
+    let manifest: toml::Table = std::fs::read_to_string(root.join("report/Cargo.toml"))
+        .expect("read report/Cargo.toml")
+        .parse()
+        .expect("TOML");
+    let packages = workspace_packages();
+    let ours: BTreeSet<&str> = ["dependencies", "dev-dependencies", "build-dependencies"]
+        .iter()
+        .filter_map(|section| manifest.get(*section).and_then(toml::Value::as_table))
+        .flat_map(|table| table.keys())
+        .map(String::as_str)
+        .filter(|name| packages.contains(*name))
+        .collect();
+    assert_eq!(ours, ["socure-shadow-judge"].into(), "report/Cargo.toml");
+
+    // The sources, tests included: no path into the proxy.
+    let report = crate_modules(&root.join("report/src"));
+    assert!(report.contains_key("tally"), "{:?}", report.keys());
+    let mut used = BTreeSet::new();
+    for (module, text) in &report {
+        assert!(
+            text.starts_with("//! "),
+            "report {module:?} has no //! line"
+        );
+        used.extend(workspace_crates_used(text, &packages));
+    }
+    assert_eq!(
+        used,
+        ["socure_shadow_judge".to_owned()].into(),
+        "report/src"
+    );
+
+    // And the proxy's library has no way back to it.
+    let library_uses: BTreeSet<String> = modules()
+        .values()
+        .flat_map(|text| workspace_crates_used(&code(text), &packages))
+        .collect();
+    assert!(
+        !library_uses.contains("socure_shadow_report") && !src().join("report").exists(),
+        "the proxy's library reaches the report: {library_uses:?}"
+    );
+    let looped = crate_graph(
+        &[
+            ("socure", "use crate::pair::SocureOutcome;"),
+            ("pair", "use crate::socure::{self, Answer};"),
+        ]
+        .map(|(m, t)| (m.to_owned(), t.to_owned()))
+        .into(),
+    );
+    assert!(cycle(&looped).is_some(), "{looped:?}");
 }

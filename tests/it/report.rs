@@ -11,8 +11,9 @@ use serde_json::{Map, Value, json};
 use socure_shadow_proxy::judge::pair::{
     self, EventProperties, Properties, ShadowLine, SocureOutcome,
 };
+use socure_shadow_proxy::judge::resolution::ResolutionOutcome;
 use socure_shadow_proxy::judge::verdict::Verdict;
-use socure_shadow_proxy::report::{self, Format, Options, input::Source, tally::Window};
+use socure_shadow_report::{self as report, Format, Options, input::Source, tally::Window};
 
 const ALL: &[&str] = &["address", "first_name", "last_name", "ssn", "dob"];
 
@@ -77,7 +78,7 @@ fn socure(verified: &[&str], codes: &[&str]) -> Verdict {
 struct Line {
     time: String,
     lexis_nexis: Verdict,
-    resolution_outcome: &'static str,
+    resolution_outcome: ResolutionOutcome,
     resolution_ms: u64,
     socure: Option<Verdict>,
     socure_outcome: SocureOutcome,
@@ -121,7 +122,7 @@ fn known_lines() -> String {
         Line {
             time: "2026-11-01T00:10:00.000Z".into(),
             lexis_nexis: pass.clone(),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 100,
             socure: Some(socure(ALL, &["I905", "I919"])),
             socure_outcome: SocureOutcome::Answered,
@@ -130,7 +131,7 @@ fn known_lines() -> String {
         Line {
             time: "2026-11-01T00:50:00.000Z".into(),
             lexis_nexis: pass.clone(),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 200,
             socure: Some(socure(ALL, &["I919"])),
             socure_outcome: SocureOutcome::Answered,
@@ -140,7 +141,7 @@ fn known_lines() -> String {
         Line {
             time: "2026-11-01T01:00:00.000Z".into(),
             lexis_nexis: pass.clone(),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 300,
             socure: Some(socure(&no_address, &["I919", "R705"])),
             socure_outcome: SocureOutcome::Answered,
@@ -150,7 +151,7 @@ fn known_lines() -> String {
         Line {
             time: "2026-11-01T02:00:00.000Z".into(),
             lexis_nexis: lexis_nexis(false, &["address"]),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 400,
             socure: Some(socure(&["first_name", "last_name", "ssn"], &["R705"])),
             socure_outcome: SocureOutcome::Answered,
@@ -160,7 +161,7 @@ fn known_lines() -> String {
         Line {
             time: "2026-11-01T03:00:00.000Z".into(),
             lexis_nexis: lexis_nexis(false, &["dead", "dob"]),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 500,
             socure: Some(socure(ALL, &["I919"])),
             socure_outcome: SocureOutcome::Answered,
@@ -178,7 +179,7 @@ fn known_lines() -> String {
                 None,
                 &[],
             ),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 600,
             socure: Some(socure(ALL, &[])),
             socure_outcome: SocureOutcome::Answered,
@@ -188,7 +189,7 @@ fn known_lines() -> String {
         Line {
             time: "2026-11-01T05:00:00.000Z".into(),
             lexis_nexis: pass.clone(),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 700,
             socure: Some(verdict(
                 "socure_kyc",
@@ -206,7 +207,7 @@ fn known_lines() -> String {
         Line {
             time: "2026-11-01T06:00:00.000Z".into(),
             lexis_nexis: pass.clone(),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 800,
             socure: Some(verdict(
                 "socure_kyc",
@@ -224,7 +225,7 @@ fn known_lines() -> String {
         Line {
             time: "2026-11-01T07:00:00.000Z".into(),
             lexis_nexis: pass,
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 900,
             socure: None,
             socure_outcome: SocureOutcome::Dropped,
@@ -242,7 +243,7 @@ fn known_lines() -> String {
                 None,
                 &[],
             ),
-            resolution_outcome: "upstream_timeout",
+            resolution_outcome: ResolutionOutcome::UpstreamTimeout,
             resolution_ms: 1000,
             socure: None,
             socure_outcome: SocureOutcome::Duplicate,
@@ -269,6 +270,16 @@ fn known_lines() -> String {
 }
 
 /// The report of `text`, read from a file as the command reads one.
+/// The attribute rows' names, in order.
+fn attribute_names(report: &Value) -> Vec<&str> {
+    report["attributes"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["attribute"].as_str().expect("attribute"))
+        .collect()
+}
+
 fn tally_of(text: &str, window: Window) -> report::schema::Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.log");
@@ -323,6 +334,16 @@ fn known_lines_give_the_hand_computed_report() {
     assert_eq!(input["last_time"], "2026-11-01T08:00:00.000Z");
 
     let agreement = &r["agreement"];
+    // The schema's words, whatever the enums they now come from.
+    assert_eq!(agreement["rows"], json!(["pass", "fail", "exception"]));
+    assert_eq!(
+        agreement["columns"],
+        json!(["pass", "fail", "exception", "timed_out", "not_called"])
+    );
+    assert_eq!(
+        attribute_names(&r),
+        ["address", "ssn", "dob", "first_name", "last_name"]
+    );
     assert_eq!(
         agreement["counts"],
         json!([[2, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 1]])
@@ -485,7 +506,7 @@ fn more_than_a_week_is_reported_by_day() {
         encode(Line {
             time: time.into(),
             lexis_nexis: lexis_nexis(true, &[]),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 10,
             socure: Some(socure(ALL, &[])),
             socure_outcome: SocureOutcome::Answered,
@@ -623,7 +644,7 @@ fn hostile_lines_keep_the_report_within_its_memory_bound() {
         text.push_str(&encode(Line {
             time: pair::timestamp(start + time::Duration::seconds(i * 9_000)),
             lexis_nexis: lexis_nexis(true, &[]),
-            resolution_outcome: "answered",
+            resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 100,
             socure: Some(socure(ALL, &[&code])),
             socure_outcome: SocureOutcome::Answered,
@@ -723,7 +744,7 @@ fn a_hostile_code_is_text_on_the_page_never_markup() {
     let text = encode(Line {
         time: "2026-11-01T00:00:00.000Z".into(),
         lexis_nexis: lexis_nexis(true, &[]),
-        resolution_outcome: "answered",
+        resolution_outcome: ResolutionOutcome::Answered,
         resolution_ms: 10,
         socure: Some(socure(ALL, &[code])),
         socure_outcome: SocureOutcome::Answered,

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{FromArgMatches, Parser, Subcommand};
 use socure_shadow_proxy::config::{Config, LogFormat, ProcessEnv};
-use socure_shadow_proxy::{authority, preflight, report, server};
+use socure_shadow_proxy::{authority, preflight, server};
+use socure_shadow_report as report;
 
 mod demo;
 mod docs;

@@ -27,7 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
 use socure_shadow_proxy::config::{API_KEY_ENV, Config};
-use socure_shadow_proxy::{report, server, tls};
+use socure_shadow_proxy::{server, tls};
+use socure_shadow_report as report;
 
 const WORKFLOW: &str = "gsa2.chk32.test.wf";
 const API_KEY: &str = "demo-fake-socure-key";

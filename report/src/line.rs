@@ -13,7 +13,8 @@ use serde::de::IgnoredAny;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::judge::pair::{EVENT_NAME, SHED_EVENT_NAME};
+use socure_shadow_judge::pair::{EVENT_NAME, SHED_EVENT_NAME, SocureOutcome};
+use socure_shadow_judge::resolution::ResolutionOutcome;
 
 /// What one line of input turned out to be.
 #[derive(Debug)]
@@ -37,10 +38,30 @@ pub struct Proofing<'a> {
     pub resolution: Side<'a>,
     /// `None` when Socure was not called (`socure_result: null`).
     pub socure: Option<Side<'a>>,
-    pub resolution_outcome: Cow<'a, str>,
-    pub socure_outcome: Cow<'a, str>,
+    pub resolution_outcome: Label<'a, ResolutionOutcome>,
+    pub socure_outcome: Label<'a, SocureOutcome>,
     pub resolution_elapsed_ms: Option<u64>,
     pub socure_elapsed_ms: Option<u64>,
+}
+
+/// An outcome label as the line spells it, and the judge's outcome it names.
+///
+/// The report decides by `known` only (so a label renamed in the judge is
+/// read by its new name, never compared with an old spelling here), and
+/// counts by `text`: a line from another version may carry an outcome this
+/// build does not know, which is then shown under its own name and decides
+/// nothing.
+#[derive(Debug)]
+pub struct Label<'a, T> {
+    pub text: Cow<'a, str>,
+    pub known: Option<T>,
+}
+
+impl<'a, T: std::str::FromStr> Label<'a, T> {
+    fn read(text: Cow<'a, str>) -> Self {
+        let known = text.parse().ok();
+        Self { text, known }
+    }
 }
 
 /// One vendor's result, as far as the report reads it.
@@ -143,8 +164,8 @@ pub fn read(text: &str) -> Seen<'_> {
             at,
             resolution,
             socure: event.socure_result,
-            resolution_outcome,
-            socure_outcome,
+            resolution_outcome: Label::read(resolution_outcome),
+            socure_outcome: Label::read(socure_outcome),
             resolution_elapsed_ms: event.resolution_elapsed_ms,
             socure_elapsed_ms: event.socure_elapsed_ms,
         }))
@@ -196,9 +217,9 @@ mod tests {
 
     #[test]
     fn a_line_with_withheld_ids_is_read_as_any_other() {
-        use crate::judge::pair::{self, ResolutionSide, SocureSide};
-        use crate::judge::resolution::Exchange;
-        use crate::judge::socure::Answer;
+        use socure_shadow_judge::pair::{self, ResolutionSide, SocureSide};
+        use socure_shadow_judge::resolution::Exchange;
+        use socure_shadow_judge::socure::Answer;
         use std::time::Duration;
 
         let resolution = br#"{"Status":{"TransactionStatus":"passed","ConversationId":{"a":[1,2]},"Reference":"FAKEY 900-55-1234"}}"#;
@@ -207,11 +228,13 @@ mod tests {
             "9".repeat(300)
         );
         let line = pair::pair(
-            "00000000-0000-4000-8000-000000000000".into(),
-            time::macros::datetime!(2026-11-01 00:00:00 UTC),
-            "/p".into(),
-            None,
-            "wf",
+            pair::LineContext {
+                id: "00000000-0000-4000-8000-000000000000".into(),
+                at: time::macros::datetime!(2026-11-01 00:00:00 UTC),
+                path: "/p".into(),
+                applicant: None,
+                workflow: "wf",
+            },
             ResolutionSide {
                 exchange: Exchange::Answered {
                     status: 200,
@@ -241,6 +264,11 @@ mod tests {
         assert_eq!(socure.errors.reason_codes, ["I919"]);
         assert_eq!(proofing.resolution_elapsed_ms, Some(5));
         assert_eq!(proofing.socure_elapsed_ms, Some(7));
-        assert_eq!(proofing.socure_outcome, "answered");
+        assert_eq!(proofing.socure_outcome.text, "answered");
+        assert_eq!(proofing.socure_outcome.known, Some(SocureOutcome::Answered));
+        assert_eq!(
+            proofing.resolution_outcome.known,
+            Some(ResolutionOutcome::Answered)
+        );
     }
 }

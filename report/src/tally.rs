@@ -6,6 +6,7 @@
 //! is not ours to trust), and a capped number of time buckets. What a cap
 //! turns away is counted and reported, never silently lost.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::{Counter, Histogram};
@@ -13,11 +14,15 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
+use socure_shadow_judge::pair::{Agreement, Judged, SocureOutcome};
+use socure_shadow_judge::resolution::ResolutionOutcome;
+use strum::VariantArray as _;
+
 use super::line::{Proofing, Seen, Side};
 use super::schema::{
-    ATTRIBUTES, AgreementMatrix, AttributeRow, Attributes, COLUMNS, CellCodes, Completeness, Count,
-    Input, Interval, JUDGED_CELLS, Latency, Point, ROWS, ReasonCodes, Report, SCHEMA, Series,
-    Vendor, Vendors,
+    ATTRIBUTES, AgreementMatrix, AttributeRow, Attributes, COLUMNS, CellCodes, Column,
+    Completeness, Count, Input, Interval, JUDGED_CELLS, Latency, Point, ROWS, ReasonCodes, Report,
+    Row, SCHEMA, Series, Vendor, Vendors,
 };
 
 /// Distinct names kept per map (reason codes, outcomes, shed reasons).
@@ -252,7 +257,10 @@ pub struct Tally {
     attributes: [[u64; 4]; 5],
     other_lexisnexis: Names,
     codes: Names,
-    codes_by_cell: [Names; 4],
+    /// Lines and codes by the judge's agreement (`as usize`), for the
+    /// [`JUDGED_CELLS`].
+    cell_lines: [u64; Agreement::VARIANTS.len()],
+    codes_by_cell: [Names; Agreement::VARIANTS.len()],
     lexisnexis: VendorTally<u64>,
     socure: VendorTally<u64>,
     timeline: Timeline,
@@ -261,13 +269,22 @@ pub struct Tally {
     shed: Names,
 }
 
-/// LexisNexis outcomes that mean the call was made and ended.
-const LEXISNEXIS_CALLED: [&str; 4] = [
-    "answered",
-    "upstream_timeout",
-    "upstream_unreachable",
-    "upstream_failed",
-];
+/// Whether the LexisNexis call was made and ended. Every outcome is named,
+/// so a new one in the judge is decided here before the report builds.
+fn lexisnexis_called(outcome: ResolutionOutcome) -> bool {
+    match outcome {
+        ResolutionOutcome::Answered
+        | ResolutionOutcome::UpstreamTimeout
+        | ResolutionOutcome::UpstreamUnreachable
+        | ResolutionOutcome::UpstreamFailed => true,
+        ResolutionOutcome::ClientGone
+        | ResolutionOutcome::RequestUnreadable
+        | ResolutionOutcome::RequestRefused
+        | ResolutionOutcome::Abandoned
+        | ResolutionOutcome::Shutdown
+        | ResolutionOutcome::InternalError => false,
+    }
+}
 
 impl Tally {
     pub fn new(window: Window, top: usize) -> Self {
@@ -290,6 +307,7 @@ impl Tally {
             attributes: [[0; 4]; 5],
             other_lexisnexis: Names::default(),
             codes: Names::default(),
+            cell_lines: Default::default(),
             codes_by_cell: Default::default(),
             lexisnexis: VendorTally::new(true),
             socure: VendorTally::new(true),
@@ -334,16 +352,22 @@ impl Tally {
     fn proofing(&mut self, line: &Proofing<'_>) {
         self.seen_at(line.at);
         self.proofing_lines += 1;
-        self.socure_outcomes.add(&line.socure_outcome, 1);
-        self.resolution_outcomes.add(&line.resolution_outcome, 1);
+        self.socure_outcomes.add(&line.socure_outcome.text, 1);
+        self.resolution_outcomes
+            .add(&line.resolution_outcome.text, 1);
 
         let row = row(&line.resolution);
         let column = column(line);
-        self.matrix[row][column] += 1;
-        let judged = row < 2 && column < 2;
-        let agreed = judged && row == column;
+        self.matrix[row as usize][column as usize] += 1;
+        let cell = cell(row, column);
+        if let Some(cell) = cell {
+            self.cell_lines[cell as usize] += 1;
+        }
+        let judged = cell.is_some();
+        let agreed = matches!(cell, Some(Agreement::BothPass | Agreement::BothFail));
 
-        let lexisnexis_called = LEXISNEXIS_CALLED.contains(&line.resolution_outcome.as_ref());
+        // An outcome this build does not know is not counted as a call.
+        let lexisnexis_called = line.resolution_outcome.known.is_some_and(lexisnexis_called);
         if lexisnexis_called {
             self.lexisnexis
                 .call(&line.resolution, line.resolution_elapsed_ms);
@@ -366,34 +390,40 @@ impl Tally {
         }
 
         self.attributes_of(line, row, column);
-        if column < 2 {
-            let codes = line
-                .socure
-                .as_ref()
-                .map_or(&[][..], |s| &s.errors.reason_codes);
-            let mut previous: Option<&str> = None;
-            // Judged lines carry them sorted and unique; counted once per line
-            // even if an older writer repeated one.
-            let mut sorted: Vec<&str> = codes.iter().map(AsRef::as_ref).collect();
-            sorted.sort_unstable();
-            for code in sorted {
-                if previous == Some(code) {
-                    continue;
-                }
-                previous = Some(code);
-                self.codes.add(code, 1);
-                if judged {
-                    self.codes_by_cell[row * 2 + column].add(code, 1);
-                }
+        if socure_judged(column) {
+            self.reason_codes_of(line, cell);
+        }
+    }
+
+    /// Socure's reason codes on a line it judged, overall and in the line's
+    /// judged cell.
+    fn reason_codes_of(&mut self, line: &Proofing<'_>, cell: Option<Agreement>) {
+        let codes = line
+            .socure
+            .as_ref()
+            .map_or(&[][..], |s| &s.errors.reason_codes);
+        let mut previous: Option<&str> = None;
+        // Judged lines carry them sorted and unique; counted once per line
+        // even if an older writer repeated one.
+        let mut sorted: Vec<&str> = codes.iter().map(AsRef::as_ref).collect();
+        sorted.sort_unstable();
+        for code in sorted {
+            if previous == Some(code) {
+                continue;
+            }
+            previous = Some(code);
+            self.codes.add(code, 1);
+            if let Some(cell) = cell {
+                self.codes_by_cell[cell as usize].add(code, 1);
             }
         }
     }
 
-    fn attributes_of(&mut self, line: &Proofing<'_>, row: usize, column: usize) {
-        let lexisnexis_judged = row < 2;
+    fn attributes_of(&mut self, line: &Proofing<'_>, row: Row, column: Column) {
+        let lexisnexis_judged = row != Row::Exception;
         // Pass or fail means `verified_attributes` was read; an older line
         // without it counts as judged with none verified.
-        let socure_verified = (column < 2).then(|| {
+        let socure_verified = socure_judged(column).then(|| {
             line.socure
                 .as_ref()
                 .and_then(|s| s.verified_attributes.as_deref())
@@ -402,19 +432,22 @@ impl Tally {
         self.lexisnexis_judged += u64::from(lexisnexis_judged);
         self.socure_judged += u64::from(socure_verified.is_some());
         self.both_judged += u64::from(lexisnexis_judged && socure_verified.is_some());
-        let socure_failed = column == 1;
+        let socure_failed = column == Column::Fail;
         self.socure_failures += u64::from(socure_failed);
         let asked = &line.resolution.attributes_requiring_additional_verification;
         if lexisnexis_judged {
             for name in asked {
-                if !ATTRIBUTES.contains(&name.as_ref()) {
+                // Names this build does not know (another version's) are
+                // other attributes too, under their own name.
+                if !name.parse().is_ok_and(|a| ATTRIBUTES.contains(&a)) {
                     self.other_lexisnexis.add(name, 1);
                 }
             }
         }
         for (i, attribute) in ATTRIBUTES.iter().enumerate() {
-            let flagged = lexisnexis_judged && asked.iter().any(|a| a == attribute);
-            let unverified = socure_verified.is_some_and(|v| !v.iter().any(|a| a == attribute));
+            let is = |name: &Cow<'_, str>| *name == attribute.label();
+            let flagged = lexisnexis_judged && asked.iter().any(is);
+            let unverified = socure_verified.is_some_and(|v| !v.iter().any(is));
             let counts = &mut self.attributes[i];
             counts[0] += u64::from(flagged);
             counts[1] += u64::from(unverified);
@@ -424,103 +457,19 @@ impl Tally {
     }
 
     pub fn finish(self, sources: Vec<String>) -> Report {
-        let time = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(TIME_FORMAT).ok());
-        let judged = self.matrix[0][0] + self.matrix[0][1] + self.matrix[1][0] + self.matrix[1][1];
-        let agreed = self.matrix[0][0] + self.matrix[1][1];
         let shed_requests: u64 = self.shed.counts.values().sum::<u64>() + self.shed.beyond_limit;
         Report {
             schema: SCHEMA,
             generated_by: format!("socure-shadow-proxy {}", env!("CARGO_PKG_VERSION")),
-            input: Input {
-                sources,
-                since: time(self.window.since),
-                until: time(self.window.until),
-                lines_read: self.lines_read,
-                proofing_lines: self.proofing_lines,
-                shed_lines: self.shed_lines,
-                other_events: self.other_events,
-                malformed: self.malformed,
-                outside_window: self.outside_window,
-                first_time: time(self.first),
-                last_time: time(self.last),
-            },
-            agreement: AgreementMatrix {
-                rows: ROWS,
-                columns: COLUMNS,
-                counts: self.matrix,
-                shares: self
-                    .matrix
-                    .map(|row| row.map(|n| share(n, self.proofing_lines))),
-                both_judged: judged,
-                agreed,
-                rate: share(agreed, judged),
-                wilson_95: wilson(agreed, judged),
-            },
-            attributes: Attributes {
-                lexisnexis_judged: self.lexisnexis_judged,
-                socure_judged: self.socure_judged,
-                both_judged: self.both_judged,
-                socure_failures: self.socure_failures,
-                rows: ATTRIBUTES
-                    .iter()
-                    .zip(self.attributes)
-                    .map(
-                        |(attribute, [flagged, unverified, both, explained])| AttributeRow {
-                            attribute,
-                            lexisnexis_flagged: flagged,
-                            lexisnexis_flagged_share: share(flagged, self.lexisnexis_judged),
-                            socure_unverified: unverified,
-                            socure_unverified_share: share(unverified, self.socure_judged),
-                            both,
-                            both_share: share(both, self.both_judged),
-                            socure_failures_explained: explained,
-                            socure_failures_explained_share: share(explained, self.socure_failures),
-                        },
-                    )
-                    .collect(),
-                other_lexisnexis: self.other_lexisnexis.ranked(None, self.lexisnexis_judged),
-            },
-            reason_codes: ReasonCodes {
-                socure_judged: self.socure_judged,
-                distinct: self.codes.counts.len() as u64,
-                beyond_limit: self.codes.beyond_limit,
-                top: self.codes.ranked(Some(self.top), self.socure_judged),
-                by_cell: JUDGED_CELLS
-                    .iter()
-                    .zip(&self.codes_by_cell)
-                    .enumerate()
-                    .map(|(i, (cell, codes))| {
-                        let lines = self.matrix[i / 2][i % 2];
-                        CellCodes {
-                            cell,
-                            lines,
-                            top: codes.ranked(Some(self.top), lines),
-                        }
-                    })
-                    .collect(),
-            },
+            input: self.input(sources),
+            agreement: self.agreement(),
+            attributes: self.attributes(),
+            reason_codes: self.reason_codes(),
             vendors: Vendors {
                 lexisnexis: self.lexisnexis.report(),
                 socure: self.socure.report(),
             },
-            series: Series {
-                bucket: if self.timeline.by_day { "day" } else { "hour" },
-                points: self
-                    .timeline
-                    .buckets
-                    .iter()
-                    .map(|(start, bucket)| Point {
-                        start: time(OffsetDateTime::from_unix_timestamp(*start).ok())
-                            .unwrap_or_default(),
-                        proofing_lines: bucket.proofing_lines,
-                        both_judged: bucket.both_judged,
-                        agreed: bucket.agreed,
-                        lexisnexis: bucket.lexisnexis.report(),
-                        socure: bucket.socure.report(),
-                    })
-                    .collect(),
-                lines_beyond_limit: self.timeline.beyond_limit,
-            },
+            series: self.series(),
             completeness: Completeness {
                 socure_outcome: self.socure_outcomes.ranked(None, self.proofing_lines),
                 resolution_outcome: self.resolution_outcomes.ranked(None, self.proofing_lines),
@@ -530,26 +479,161 @@ impl Tally {
             },
         }
     }
+
+    fn input(&self, sources: Vec<String>) -> Input {
+        Input {
+            sources,
+            since: time(self.window.since),
+            until: time(self.window.until),
+            lines_read: self.lines_read,
+            proofing_lines: self.proofing_lines,
+            shed_lines: self.shed_lines,
+            other_events: self.other_events,
+            malformed: self.malformed,
+            outside_window: self.outside_window,
+            first_time: time(self.first),
+            last_time: time(self.last),
+        }
+    }
+
+    fn agreement(&self) -> AgreementMatrix {
+        let judged: u64 = JUDGED_CELLS
+            .iter()
+            .map(|&c| self.cell_lines[c as usize])
+            .sum();
+        let agreed = self.cell_lines[Agreement::BothPass as usize]
+            + self.cell_lines[Agreement::BothFail as usize];
+        AgreementMatrix {
+            rows: ROWS,
+            columns: COLUMNS,
+            counts: self.matrix,
+            shares: self
+                .matrix
+                .map(|row| row.map(|n| share(n, self.proofing_lines))),
+            both_judged: judged,
+            agreed,
+            rate: share(agreed, judged),
+            wilson_95: wilson(agreed, judged),
+        }
+    }
+
+    fn attributes(&self) -> Attributes {
+        Attributes {
+            lexisnexis_judged: self.lexisnexis_judged,
+            socure_judged: self.socure_judged,
+            both_judged: self.both_judged,
+            socure_failures: self.socure_failures,
+            rows: ATTRIBUTES
+                .iter()
+                .zip(self.attributes)
+                .map(
+                    |(attribute, [flagged, unverified, both, explained])| AttributeRow {
+                        attribute: attribute.label(),
+                        lexisnexis_flagged: flagged,
+                        lexisnexis_flagged_share: share(flagged, self.lexisnexis_judged),
+                        socure_unverified: unverified,
+                        socure_unverified_share: share(unverified, self.socure_judged),
+                        both,
+                        both_share: share(both, self.both_judged),
+                        socure_failures_explained: explained,
+                        socure_failures_explained_share: share(explained, self.socure_failures),
+                    },
+                )
+                .collect(),
+            other_lexisnexis: self.other_lexisnexis.ranked(None, self.lexisnexis_judged),
+        }
+    }
+
+    fn reason_codes(&self) -> ReasonCodes {
+        ReasonCodes {
+            socure_judged: self.socure_judged,
+            distinct: self.codes.counts.len() as u64,
+            beyond_limit: self.codes.beyond_limit,
+            top: self.codes.ranked(Some(self.top), self.socure_judged),
+            by_cell: JUDGED_CELLS
+                .iter()
+                .map(|&cell| {
+                    let lines = self.cell_lines[cell as usize];
+                    CellCodes {
+                        cell: cell.label(),
+                        lines,
+                        top: self.codes_by_cell[cell as usize].ranked(Some(self.top), lines),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn series(&self) -> Series {
+        Series {
+            bucket: if self.timeline.by_day { "day" } else { "hour" },
+            points: self
+                .timeline
+                .buckets
+                .iter()
+                .map(|(start, bucket)| Point {
+                    start: time(OffsetDateTime::from_unix_timestamp(*start).ok())
+                        .unwrap_or_default(),
+                    proofing_lines: bucket.proofing_lines,
+                    both_judged: bucket.both_judged,
+                    agreed: bucket.agreed,
+                    lexisnexis: bucket.lexisnexis.report(),
+                    socure: bucket.socure.report(),
+                })
+                .collect(),
+            lines_beyond_limit: self.timeline.beyond_limit,
+        }
+    }
+}
+
+/// A time as the report writes it, or `null`.
+fn time(at: Option<OffsetDateTime>) -> Option<String> {
+    at.and_then(|t| t.format(TIME_FORMAT).ok())
 }
 
 /// The LexisNexis row: an exception, else pass or fail.
-fn row(resolution: &Side<'_>) -> usize {
+fn row(resolution: &Side<'_>) -> Row {
     match (resolution.exception.is_some(), resolution.success) {
-        (true, _) => 2,
-        (false, true) => 0,
-        (false, false) => 1,
+        (true, _) => Row::Exception,
+        (false, true) => Row::Pass,
+        (false, false) => Row::Fail,
     }
 }
 
 /// The Socure column: not called, timed out, an exception, else pass or fail.
-fn column(line: &Proofing<'_>) -> usize {
+fn column(line: &Proofing<'_>) -> Column {
+    let timed_out = line.socure_outcome.known == Some(SocureOutcome::TimedOut);
     match &line.socure {
-        None => 4,
-        Some(s) if s.timed_out || line.socure_outcome == "timed_out" => 3,
-        Some(s) if s.exception.is_some() => 2,
-        Some(s) if s.success => 0,
-        Some(_) => 1,
+        None => Column::NotCalled,
+        Some(s) if s.timed_out || timed_out => Column::TimedOut,
+        Some(s) if s.exception.is_some() => Column::Exception,
+        Some(s) if s.success => Column::Pass,
+        Some(_) => Column::Fail,
     }
+}
+
+/// Whether Socure judged the applicant (pass or fail).
+fn socure_judged(column: Column) -> bool {
+    matches!(column, Column::Pass | Column::Fail)
+}
+
+/// The judge's agreement, for a line both vendors judged; `None` otherwise.
+fn cell(row: Row, column: Column) -> Option<Agreement> {
+    let judged = |success| Judged {
+        success,
+        exception: false,
+    };
+    let lexisnexis = match row {
+        Row::Pass => true,
+        Row::Fail => false,
+        Row::Exception => return None,
+    };
+    let socure = match column {
+        Column::Pass => true,
+        Column::Fail => false,
+        Column::Exception | Column::TimedOut | Column::NotCalled => return None,
+    };
+    Some(Agreement::between(judged(lexisnexis), Some(judged(socure))))
 }
 
 fn share(count: u64, of: u64) -> Option<f64> {
@@ -578,6 +662,7 @@ pub fn wilson(successes: u64, n: u64) -> Option<Interval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::line::read;
 
     #[test]
     fn names_stop_growing_at_the_limit_and_are_cut_short() {
@@ -596,6 +681,60 @@ mod tests {
         one.add(&long, 1);
         one.add(&format!("{long}x"), 1);
         assert_eq!(one.counts.values().copied().collect::<Vec<_>>(), [2]);
+    }
+
+    /// A proofing line: LexisNexis passed, Socure's result an exception
+    /// without `timed_out`, the two outcome labels as given.
+    fn proofing_line(resolution_outcome: &str, socure_outcome: &str) -> String {
+        format!(
+            r#"{{"name":"idv_socure_shadow_mode_proofing_result","time":"2026-11-01T00:00:00.000Z","properties":{{"event_properties":{{"resolution_result":{{"success":true}},"socure_result":{{"success":false,"exception":"x"}},"resolution_outcome":"{resolution_outcome}","resolution_elapsed_ms":5,"socure_outcome":"{socure_outcome}","socure_elapsed_ms":7}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn outcomes_decide_as_the_judges_enums_and_unknown_ones_are_kept_by_name() {
+        let mut tally = Tally::new(Window::default(), 10);
+        // Spelled by the judge, whatever its spelling: a timed-out call is
+        // the timed_out column even where the result does not say so.
+        for socure in SocureOutcome::VARIANTS {
+            let resolution = ResolutionOutcome::UpstreamTimeout.into();
+            tally.add(read(&proofing_line(resolution, socure.label())));
+        }
+        // From another version: neither label is one this build knows.
+        tally.add(read(&proofing_line("upstream_retried", "timed_out_twice")));
+        let report = tally.finish(Vec::new());
+        let counts = report.agreement.counts[Row::Pass as usize];
+        assert_eq!(counts[Column::TimedOut as usize], 1, "{counts:?}");
+        assert_eq!(
+            counts[Column::Exception as usize],
+            SocureOutcome::VARIANTS.len() as u64,
+            "{counts:?}"
+        );
+        // Only the known outcome that means a call counts as one.
+        assert_eq!(
+            report.vendors.lexisnexis.calls,
+            SocureOutcome::VARIANTS.len() as u64
+        );
+        assert_eq!(report.vendors.socure.calls, 9);
+        let named =
+            |counts: &[Count], name: &str| counts.iter().find(|c| c.name == name).map(|c| c.count);
+        let completeness = &report.completeness;
+        assert_eq!(
+            named(&completeness.socure_outcome, "timed_out_twice"),
+            Some(1)
+        );
+        assert_eq!(
+            named(
+                &completeness.socure_outcome,
+                SocureOutcome::TimedOut.label()
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            named(&completeness.resolution_outcome, "upstream_retried"),
+            Some(1)
+        );
+        assert_eq!(report.input.malformed, 0);
     }
 
     #[test]

@@ -78,8 +78,26 @@ fn figure(out: &mut String, svg: &str, caption: &str) {
     );
 }
 
+/// The page: a head, then one section per part of the report, in the
+/// order the text format gives them.
 pub fn render(report: &Report) -> Result<String, ReportError> {
     let mut out = String::new();
+    head(&mut out, report);
+    agreement(&mut out, report)?;
+    attributes(&mut out, report)?;
+    reason_codes(&mut out, report)?;
+    vendors(&mut out, report)?;
+    completeness(&mut out, report);
+    let _ = writeln!(
+        out,
+        "<p class=small>{} · {}</p></body></html>",
+        escape(&report.generated_by),
+        escape(report.schema)
+    );
+    Ok(out)
+}
+
+fn head(out: &mut String, report: &Report) {
     out.push_str("<!doctype html>\n<html lang=en><head><meta charset=utf-8>\n");
     out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
     out.push_str("<meta name=viewport content=\"width=device-width, initial-scale=1\">\n");
@@ -96,23 +114,28 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
         "<p class=small>{}</p>",
         escape(&input_sentence(report))
     );
+}
 
+fn agreement(out: &mut String, report: &Report) -> Result<(), ReportError> {
     out.push_str("<h2 id=agreement>Agreement</h2>\n");
     figure(
-        &mut out,
+        out,
         &charts::agreement(report)?,
         "LexisNexis (rows) by Socure (columns): lines, and share of all proofing lines. Green: the vendors agree.",
     );
-    write_table(&mut out, &tables::agreement(report));
+    write_table(out, &tables::agreement(report));
+    Ok(())
+}
 
+fn attributes(out: &mut String, report: &Report) -> Result<(), ReportError> {
     let attributes = &report.attributes;
     out.push_str("<h2 id=attributes>Attributes</h2>\n");
     figure(
-        &mut out,
+        out,
         &charts::attributes(report)?,
         "Share of lines where LexisNexis asked for more verification of the attribute, where Socure left it unverified, and both.",
     );
-    write_table(&mut out, &tables::attributes(report));
+    write_table(out, &tables::attributes(report));
     let _ = writeln!(
         out,
         "<p class=small>Denominators: {} lines LexisNexis judged, {} Socure judged, {} both judged, {} Socure failures. A failure may miss several attributes.</p>",
@@ -124,15 +147,18 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
     if !attributes.other_lexisnexis.is_empty() {
         out.push_str("<p>Other attributes LexisNexis asked to verify:</p>\n");
         write_table(
-            &mut out,
+            out,
             &tables::counts("attribute", &attributes.other_lexisnexis),
         );
     }
+    Ok(())
+}
 
+fn reason_codes(out: &mut String, report: &Report) -> Result<(), ReportError> {
     let codes = &report.reason_codes;
     out.push_str("<h2 id=reason-codes>Socure reason codes</h2>\n");
     figure(
-        &mut out,
+        out,
         &charts::reason_codes(&codes.top)?,
         &format!(
             "The {} most frequent of {} distinct codes, share of the {} lines Socure judged.",
@@ -142,12 +168,15 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
         ),
     );
     out.push_str("<p>Within each cell where both vendors judged:</p>\n");
-    write_table(&mut out, &tables::codes_by_cell(report));
+    write_table(out, &tables::codes_by_cell(report));
+    Ok(())
+}
 
+fn vendors(out: &mut String, report: &Report) -> Result<(), ReportError> {
     out.push_str("<h2 id=vendors>Vendors: latency and reliability</h2>\n");
-    write_table(&mut out, &tables::vendors(report));
+    write_table(out, &tables::vendors(report));
     figure(
-        &mut out,
+        out,
         &charts::latency(report)?,
         &format!(
             "Latency p50 and p95 by {} (UTC), nearest rank.",
@@ -159,21 +188,17 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
         "<details><summary>By {} (UTC)</summary>",
         report.series.bucket
     );
-    write_table(&mut out, &tables::series(report));
+    write_table(out, &tables::series(report));
     out.push_str("</details>\n");
+    Ok(())
+}
 
+fn completeness(out: &mut String, report: &Report) {
     out.push_str("<h2 id=completeness>Completeness</h2>\n");
     let _ = writeln!(out, "<p>{}</p>", escape(&completeness_sentence(report)));
     for table in tables::completeness(report) {
-        write_table(&mut out, &table);
+        write_table(out, &table);
     }
-    let _ = writeln!(
-        out,
-        "<p class=small>{} · {}</p></body></html>",
-        escape(&report.generated_by),
-        escape(report.schema)
-    );
-    Ok(out)
 }
 
 #[cfg(test)]

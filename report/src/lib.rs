@@ -3,8 +3,9 @@
 //! The path of the data: [`input`] reads lines, [`line`] reads what one line
 //! says, [`tally`] counts it in fixed memory, [`schema`] is the result, and
 //! `text` and `html` (sharing `tables`, with `charts`) or `serde_json`
-//! render it. Nothing here
-//! touches the proxy's runtime: the report is an offline reader of the log.
+//! render it. A crate of its own beside the judge, which is all it depends
+//! on: the report is an offline reader of the log, and cannot touch the
+//! proxy's runtime.
 
 mod charts;
 mod html;
@@ -152,8 +153,7 @@ pub fn run(options: &Options) -> Result<Report, ReportError> {
             })?,
     }
     if options.stats {
-        let memory = crate::sys::peak_memory_kib()
-            .map_or_else(|| "unknown".into(), |kib| format!("{kib} KiB"));
+        let memory = peak_memory_kib().map_or_else(|| "unknown".into(), |kib| format!("{kib} KiB"));
         eprintln!(
             "report: {} lines read in {:.2} s; peak memory {memory}",
             report.input.lines_read,
@@ -161,6 +161,21 @@ pub fn run(options: &Options) -> Result<Report, ReportError> {
         );
     }
     Ok(report)
+}
+
+/// This process's peak resident memory in KiB (`VmHWM`), or `None` where
+/// `/proc` does not say. It counts only this program: unlike `getrusage`'s
+/// `ru_maxrss`, not the memory of the parent it was spawned from.
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A `--since`/`--until` value: RFC 3339, or a date meaning its midnight UTC.

@@ -6,23 +6,57 @@
 //! and is `null` when its denominator is zero.
 
 use serde::Serialize;
+use socure_shadow_judge::pair::Agreement;
+use socure_shadow_judge::verdict::Attribute;
+use strum::VariantNames;
 
 /// The `schema` value of this layout.
 pub const SCHEMA: &str = "socure-shadow-proxy.report.v1";
 
-/// The LexisNexis rows of the agreement matrix, in order.
-pub const ROWS: [&str; 3] = ["pass", "fail", "exception"];
-/// The Socure columns of the agreement matrix, in order.
-pub const COLUMNS: [&str; 5] = ["pass", "fail", "exception", "timed_out", "not_called"];
-/// The cells where both vendors judged the applicant, in order.
-pub const JUDGED_CELLS: [&str; 4] = [
-    "both_pass",
-    "only_lexisnexis_passes",
-    "only_socure_passes",
-    "both_fail",
+/// The LexisNexis rows of the agreement matrix, in order (`counts[row as usize]`).
+///
+/// The matrix's words are the report's own (`schema` v1), not outcome labels
+/// of the judge: a line's column is decided from its result and the judge's
+/// [`SocureOutcome`](socure_shadow_judge::pair::SocureOutcome), read as the enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
+pub enum Row {
+    Pass,
+    Fail,
+    Exception,
+}
+
+/// The Socure columns of the agreement matrix, in order (`counts[..][column as usize]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
+pub enum Column {
+    Pass,
+    Fail,
+    Exception,
+    TimedOut,
+    NotCalled,
+}
+
+/// [`Row`]'s labels, in order.
+pub const ROWS: &[&str] = <Row as VariantNames>::VARIANTS;
+/// [`Column`]'s labels, in order.
+pub const COLUMNS: &[&str] = <Column as VariantNames>::VARIANTS;
+/// The cells where both vendors judged the applicant, in order: the judge's
+/// [`Agreement`]s but the one that needs an exception or no Socure result.
+pub const JUDGED_CELLS: [Agreement; 4] = [
+    Agreement::BothPass,
+    Agreement::OnlyLexisNexisPasses,
+    Agreement::OnlySocurePasses,
+    Agreement::BothFail,
 ];
 /// The attributes both vendors can speak about, in order.
-pub const ATTRIBUTES: [&str; 5] = ["address", "ssn", "dob", "first_name", "last_name"];
+pub const ATTRIBUTES: [Attribute; 5] = [
+    Attribute::Address,
+    Attribute::Ssn,
+    Attribute::Dob,
+    Attribute::FirstName,
+    Attribute::LastName,
+];
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -67,9 +101,9 @@ pub struct Input {
 #[derive(Debug, Serialize)]
 pub struct AgreementMatrix {
     /// [`ROWS`].
-    pub rows: [&'static str; 3],
+    pub rows: &'static [&'static str],
     /// [`COLUMNS`].
-    pub columns: [&'static str; 5],
+    pub columns: &'static [&'static str],
     /// `counts[row][column]`.
     pub counts: [[u64; 5]; 3],
     /// `counts[row][column]` over all proofing lines.
@@ -109,6 +143,7 @@ pub struct Attributes {
 
 #[derive(Debug, Serialize)]
 pub struct AttributeRow {
+    /// The [`Attribute`]'s name.
     pub attribute: &'static str,
     /// In `attributes_requiring_additional_verification`; share of `lexisnexis_judged`.
     pub lexisnexis_flagged: u64,
@@ -150,6 +185,7 @@ pub struct ReasonCodes {
 
 #[derive(Debug, Serialize)]
 pub struct CellCodes {
+    /// The [`Agreement`]'s label.
     pub cell: &'static str,
     pub lines: u64,
     /// Share of `lines`.
