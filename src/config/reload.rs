@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::Config;
+use super::{Config, DailyLimit};
 
 /// The settings a reload applies at once; a change anywhere else needs a
 /// restart. One type, so the reload's diff, the live values and the reload
@@ -15,8 +15,8 @@ pub struct LiveSettings {
     pub sample_basis_points: u32,
     /// `socure.timeout_seconds`
     pub socure_timeout: Duration,
-    /// `socure.max_calls_per_day`; `None`: unlimited.
-    pub max_calls_per_day: Option<u64>,
+    /// `socure.max_calls_per_day`
+    pub max_calls_per_day: DailyLimit,
 }
 
 /// The keys of [`LiveSettings`], in the config's words.

@@ -417,7 +417,7 @@ fn a_reload_applies_the_live_settings_and_names_the_rest() {
     let live = live_only.live();
     assert_eq!(live.sample_basis_points, 1_250);
     assert_eq!(live.socure_timeout, Duration::from_secs(2));
-    assert_eq!(live.max_calls_per_day, Some(7));
+    assert_eq!(live.max_calls_per_day, DailyLimit::AtMost(7));
 
     let text =
         format!("{MINIMAL}[listen]\naddress = \"127.0.0.1:8081\"\n[shadow]\nmax_in_flight = 3\n");

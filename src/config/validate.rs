@@ -420,7 +420,7 @@ fn socure_section(
         timeout: timeout?,
         api_key,
         ca_file: raw.ca_file,
-        max_calls_per_day: raw.max_calls_per_day,
+        max_calls_per_day: raw.max_calls_per_day.into(),
     })
 }
 

@@ -6,9 +6,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::config::DailyLimit;
 use crate::config::reload::LiveSettings;
 
-/// `max_calls_per_day` unset.
+/// [`DailyLimit::Unlimited`] in `max_calls_per_day`'s atomic: a limit of
+/// `u64::MAX` calls a day is as good as none. Nothing outside this file
+/// sees the encoding.
 const UNLIMITED: u64 = u64::MAX;
 
 #[derive(Debug)]
@@ -38,7 +41,7 @@ impl Live {
         self.sample_basis_points
             .store(settings.sample_basis_points, Ordering::Relaxed);
         self.max_calls_per_day.store(
-            settings.max_calls_per_day.unwrap_or(UNLIMITED),
+            settings.max_calls_per_day.calls().unwrap_or(UNLIMITED),
             Ordering::Relaxed,
         );
         let timeout = u64::try_from(settings.socure_timeout.as_millis()).unwrap_or(u64::MAX);
@@ -54,8 +57,11 @@ impl Live {
         self.sample_basis_points.load(Ordering::Relaxed)
     }
 
-    pub fn max_calls_per_day(&self) -> u64 {
-        self.max_calls_per_day.load(Ordering::Relaxed)
+    pub fn max_calls_per_day(&self) -> DailyLimit {
+        match self.max_calls_per_day.load(Ordering::Relaxed) {
+            UNLIMITED => DailyLimit::Unlimited,
+            calls => DailyLimit::AtMost(calls),
+        }
     }
 
     pub fn socure_timeout(&self) -> Duration {

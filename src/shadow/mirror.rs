@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::FleetOnError;
+use crate::config::{DailyLimit, FleetOnError};
 use crate::judge::applicant;
 use crate::judge::applicant::Applicant;
 use crate::judge::pair::{self, Agreement, ResolutionSide, ShadowLine, SocureSide};
@@ -344,15 +344,15 @@ impl Shared {
         }
     }
 
-    /// Takes one call from today's budget of `limit` (`u64::MAX`: none),
-    /// the fleet's when there is one: `Ok(false)` when it is used up.
-    async fn take_call(&self, limit: u64) -> Result<bool, String> {
-        let Some(fleet) = self.fleet.as_ref().filter(|_| limit != u64::MAX) else {
+    /// Takes one call from today's budget of `limit`, the fleet's when
+    /// there is one and a limit: `Ok(false)` when it is used up.
+    async fn take_call(&self, limit: DailyLimit) -> Result<bool, String> {
+        let (Some(fleet), Some(calls)) = (self.fleet.as_ref(), limit.calls()) else {
             return Ok(self.budget.take(limit));
         };
         let today = OffsetDateTime::now_utc().date();
         let started = Instant::now();
-        let reserved = fleet.fleet.reserve_call(today, limit).await;
+        let reserved = fleet.fleet.reserve_call(today, calls).await;
         let outcome = match &reserved {
             Ok(true) => FleetOutcome::Granted,
             Ok(false) => FleetOutcome::Refused,

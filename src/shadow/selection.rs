@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use ring::hmac;
 use time::OffsetDateTime;
 
+use crate::config::DailyLimit;
 use crate::judge::applicant::Applicant;
 use crate::judge::selection;
 
@@ -34,8 +35,10 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Takes one call from today's budget; `false` when `limit` is reached.
-    pub fn take(&self, limit: u64) -> bool {
+    /// Takes one call from today's budget; `false` when `limit` is
+    /// reached. Calls are counted without a limit too, so one set by a
+    /// reload counts the day's calls before it.
+    pub fn take(&self, limit: DailyLimit) -> bool {
         let today = OffsetDateTime::now_utc()
             .unix_timestamp()
             .div_euclid(86_400);
@@ -45,7 +48,7 @@ impl Budget {
         if used.0 != today {
             *used = (today, 0);
         }
-        if used.1 >= limit {
+        if !limit.allows(used.1) {
             return false;
         }
         used.1 += 1;
@@ -123,9 +126,22 @@ mod tests {
     #[test]
     fn the_budget_stops_at_its_limit() {
         let budget = Budget::default();
-        assert!((0..3).all(|_| budget.take(3)));
-        assert!(!budget.take(3));
-        assert!(budget.take(4), "a raised limit applies at once");
-        assert!(!Budget::default().take(0));
+        assert!((0..3).all(|_| budget.take(DailyLimit::AtMost(3))));
+        assert!(!budget.take(DailyLimit::AtMost(3)));
+        assert!(
+            budget.take(DailyLimit::AtMost(4)),
+            "a raised limit applies at once"
+        );
+        assert!(!Budget::default().take(DailyLimit::AtMost(0)));
+    }
+
+    #[test]
+    fn calls_without_a_limit_count_toward_one_set_later() {
+        let budget = Budget::default();
+        assert!((0..3).all(|_| budget.take(DailyLimit::Unlimited)));
+        assert!(
+            !budget.take(DailyLimit::AtMost(3)),
+            "a reload's limit counts the day's calls"
+        );
     }
 }
