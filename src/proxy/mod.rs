@@ -85,7 +85,8 @@ impl Proxy {
         // One atomic load: a reload can turn shadow mode on or off between
         // two requests, never in the middle of one.
         let shadowed = self.mirror.as_ref().filter(|_| {
-            self.live.enabled() && tap::is_instant_verify(&method, &path, &self.limits.workflow)
+            self.live.current().shadow_enabled
+                && tap::is_instant_verify(&method, &path, &self.limits.workflow)
         });
         // The door: without a slot the request is shed (counted) and goes
         // through as if shadow mode were off, so an overload never queues

@@ -424,14 +424,14 @@ impl Shared {
         if let Ok(applicant) = &parsed
             && !selection::sampled_in(
                 applicant.user_uuid.as_deref(),
-                self.live.sample_basis_points(),
+                self.live.current().sample_basis_points,
             )
         {
             self.metrics.sampled_out();
             return None;
         }
         // Read once, so the check and its message agree across a reload.
-        let budget = self.live.max_calls_per_day();
+        let budget = self.live.current().max_calls_per_day;
         // The Socure answer's bytes, in the mirror's budget until the line
         // is made (its judging is the last use of them).
         let mut answer_charge = self.admission.charge();
@@ -483,7 +483,7 @@ impl Shared {
                         self.metrics.socure_call_started();
                         let side = tokio::select! {
                             biased;
-                            call = self.socure.call(applicant, self.live.socure_timeout(), &mut reserve) => SocureSide::Called { call, elapsed: started.elapsed() },
+                            call = self.socure.call(applicant, self.live.current().socure_timeout, &mut reserve) => SocureSide::Called { call, elapsed: started.elapsed() },
                             () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
                         };
                         self.metrics.socure_call_ended(started.elapsed());
