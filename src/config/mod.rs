@@ -297,8 +297,56 @@ pub struct SocureConfig {
     pub api_key: Option<Secret>,
     /// CA certificates trusted besides the web PKI roots.
     pub ca_file: Option<PathBuf>,
-    /// Socure calls per UTC day at most; `None`: unlimited.
-    pub max_calls_per_day: Option<u64>,
+    /// Socure calls per UTC day at most.
+    pub max_calls_per_day: DailyLimit,
+}
+
+/// `socure.max_calls_per_day`: how many Socure calls a UTC day may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DailyLimit {
+    /// The key is not set.
+    Unlimited,
+    /// At most this many (0: none at all).
+    AtMost(u64),
+}
+
+impl DailyLimit {
+    /// The limit as a number of calls, `None` when there is none.
+    pub fn calls(self) -> Option<u64> {
+        match self {
+            DailyLimit::Unlimited => None,
+            DailyLimit::AtMost(calls) => Some(calls),
+        }
+    }
+
+    /// Whether a day that has had `used` calls may have one more.
+    pub fn allows(self, used: u64) -> bool {
+        self.calls().is_none_or(|limit| used < limit)
+    }
+}
+
+impl From<Option<u64>> for DailyLimit {
+    fn from(calls: Option<u64>) -> Self {
+        calls.map_or(DailyLimit::Unlimited, DailyLimit::AtMost)
+    }
+}
+
+/// The number, as the key is written (the reasons a budget was refused
+/// name it).
+impl fmt::Display for DailyLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DailyLimit::Unlimited => f.write_str("unlimited"),
+            DailyLimit::AtMost(calls) => write!(f, "{calls}"),
+        }
+    }
+}
+
+/// As the config's JSON has it: the number, or `null` for none.
+impl serde::Serialize for DailyLimit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.calls().serialize(serializer)
+    }
 }
 
 /// Where shadow lines go.

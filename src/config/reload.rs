@@ -2,41 +2,44 @@
 
 use std::time::Duration;
 
-use super::Config;
+use serde::{Serialize, Serializer};
+
+use super::{Config, DailyLimit};
 
 /// The settings a reload applies at once; a change anywhere else needs a
-/// restart. One type, so the reload's diff, the live values and the reload
-/// log cannot disagree on which settings these are.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// restart. Each is listed here once: its field gives its type, and its
+/// serde name its key in the config's words, from which the reload's log
+/// line ([`LiveSettings::to_json`]) and the keys a reload may change
+/// ([`Config::needs_restart`]) are made; the running proxy keeps the whole
+/// struct (`ops::live`). A new live setting is a field here and the line
+/// of [`Config::live`] that reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LiveSettings {
-    /// `shadow.enabled`
+    #[serde(rename = "shadow.enabled")]
     pub shadow_enabled: bool,
-    /// `shadow.sample_percent`, in basis points.
+    /// In basis points; shown as the percentage the key holds.
+    #[serde(rename = "shadow.sample_percent", serialize_with = "percent")]
     pub sample_basis_points: u32,
-    /// `socure.timeout_seconds`
+    #[serde(rename = "socure.timeout_seconds", serialize_with = "seconds")]
     pub socure_timeout: Duration,
-    /// `socure.max_calls_per_day`; `None`: unlimited.
-    pub max_calls_per_day: Option<u64>,
+    #[serde(rename = "socure.max_calls_per_day")]
+    pub max_calls_per_day: DailyLimit,
 }
 
-/// The keys of [`LiveSettings`], in the config's words.
-pub const LIVE_KEYS: [&str; 4] = [
-    "shadow.enabled",
-    "shadow.sample_percent",
-    "socure.timeout_seconds",
-    "socure.max_calls_per_day",
-];
+fn percent<S: Serializer>(basis_points: &u32, serializer: S) -> Result<S::Ok, S::Error> {
+    (f64::from(*basis_points) / 100.0).serialize(serializer)
+}
+
+fn seconds<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    duration.as_secs_f64().serialize(serializer)
+}
 
 impl LiveSettings {
     /// The live settings as the config's keys and JSON values (`null` for
     /// an unlimited budget), for the reload's log line.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "shadow.enabled": self.shadow_enabled,
-            "shadow.sample_percent": f64::from(self.sample_basis_points) / 100.0,
-            "socure.timeout_seconds": self.socure_timeout.as_secs_f64(),
-            "socure.max_calls_per_day": self.max_calls_per_day,
-        })
+        // Plain numbers, booleans and `null`: nothing here can fail.
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -55,12 +58,14 @@ impl Config {
     /// this config and `new`, besides the live ones. The API key (from the
     /// environment) counts as a key too.
     pub fn needs_restart(&self, new: &Config) -> Vec<String> {
+        // The live keys are those of the reload's log line.
+        let live = self.live().to_json();
         let mut keys: Vec<String> = self
             .effective
             .changes(&new.effective)
             .into_iter()
             .map(|change| change.key)
-            .filter(|key| !LIVE_KEYS.contains(&key.as_str()))
+            .filter(|key| live.get(key).is_none())
             .collect();
         if self.socure.api_key != new.socure.api_key {
             keys.push("socure.api_key".into());

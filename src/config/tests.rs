@@ -417,7 +417,15 @@ fn a_reload_applies_the_live_settings_and_names_the_rest() {
     let live = live_only.live();
     assert_eq!(live.sample_basis_points, 1_250);
     assert_eq!(live.socure_timeout, Duration::from_secs(2));
-    assert_eq!(live.max_calls_per_day, Some(7));
+    assert_eq!(live.max_calls_per_day, DailyLimit::AtMost(7));
+    // The reload's log line: the keys in this order, the share as a
+    // percentage, the timeout in seconds, no limit as `null`.
+    assert_eq!(
+        live.to_json().to_string(),
+        r#"{"shadow.enabled":false,"shadow.sample_percent":12.5,"socure.timeout_seconds":2.0,"socure.max_calls_per_day":7}"#
+    );
+    assert_eq!(before.live().max_calls_per_day, DailyLimit::Unlimited);
+    assert!(before.live().to_json()["socure.max_calls_per_day"].is_null());
 
     let text =
         format!("{MINIMAL}[listen]\naddress = \"127.0.0.1:8081\"\n[shadow]\nmax_in_flight = 3\n");

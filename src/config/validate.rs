@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 
 use super::effective::Effective;
 use super::raw::{
-    DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS, EnvOrigins, RawConfig, RawFleet, RawListen, Secrets,
-    redis_password,
+    DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS, EnvOrigins, RawConfig, RawFleet, RawListen, RawLog,
+    RawShadow, RawSocure, RawUpstream, Secrets, redis_password,
 };
 use super::{
     API_KEY_ENV, AdminConfig, Config, DEDUP_KEY_ENV, FleetConfig, FleetOnError, Host, HostPort,
@@ -23,81 +23,172 @@ use super::{
 /// place per slot at start.
 const MAX_PENDING_LIMIT: usize = 1 << 20;
 
+/// Every problem found, in the order found: each section's check reports
+/// what is wrong with it and carries on, so one run names every bad key (as
+/// vector's `config::compiler` gathers every check's errors before it
+/// reports any).
+struct Problems<'a> {
+    origins: &'a EnvOrigins,
+    errors: &'a mut Vec<KeyError>,
+}
+
+impl Problems<'_> {
+    /// `key`'s value is bad; the error says where it came from.
+    fn bad(&mut self, key: &str, message: impl Into<String>) {
+        let env = self.origins.get(key).copied();
+        self.errors.push(KeyError::new(key, env, message));
+    }
+
+    /// `result`'s value, or `None` once its message is reported against `key`.
+    fn check<T>(&mut self, key: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.bad(key, message)).ok()
+    }
+}
+
+/// The typed configuration, or `None` with every problem in `errors`.
+/// One check per section, in the order their errors have always been
+/// named in; the checks that compare two sections follow the later one.
 pub(super) fn validate(
     raw: RawConfig,
     secrets: Secrets,
     origins: &EnvOrigins,
     errors: &mut Vec<KeyError>,
 ) -> Option<Config> {
+    let RawConfig {
+        listen,
+        admin,
+        log,
+        upstream,
+        shadow,
+        socure,
+        fleet,
+    } = raw;
     let Secrets {
         api_key,
         redis_password,
         dedup_key,
     } = secrets;
-    if raw.shadow.enabled && api_key.is_none() {
+    if shadow.enabled && api_key.is_none() {
         errors.push(KeyError::new(
             "socure.api_key",
             Some(API_KEY_ENV),
             "missing while shadow mode is enabled",
         ));
     }
-    let mut bad = |key: &str, message: String| {
-        errors.push(KeyError::new(key, origins.get(key).copied(), message))
-    };
+    let problems = &mut Problems { origins, errors };
+    let listen_keys = listen_section(&listen, problems);
+    let admin = admin_section(&admin.address, problems);
+    let log = log_section(&log, problems);
+    let shared_window = shadow.dedup_window_seconds > 0.0;
+    let fleet = fleet_section(fleet, redis_password, dedup_key, shared_window, problems);
+    let mode = listen_mode(listen, problems);
+    if let Some(ListenMode::ForwardProxy(intercept)) = &mode {
+        let admin_address = admin.as_ref().map(|admin| admin.address);
+        check_own_ports(intercept, listen_keys.address, admin_address, problems);
+    }
+    let upstream = upstream_section(upstream, mode.as_ref(), problems);
+    let shadow = shadow_section(shadow, problems);
+    let socure = socure_section(socure, api_key, problems);
+    Some(Config {
+        listen: listen_keys.with_mode(mode?)?,
+        admin: admin?,
+        log: log?,
+        upstream: upstream?,
+        shadow: shadow?,
+        socure: socure?,
+        fleet: fleet?,
+        // Filled in by `load`, which has the raw tree before it is consumed.
+        effective: Effective::default(),
+    })
+}
 
-    let address = raw
-        .listen
-        .address
-        .parse::<SocketAddr>()
-        .map_err(|_| {
-            bad(
-                "listen.address",
-                "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".into(),
-            )
+/// `[listen]` but its mode, each value `None` when bad. The mode and its
+/// keys are checked after `[fleet]`; the address is kept apart because
+/// the mode's checks compare it.
+struct ListenKeys {
+    address: Option<SocketAddr>,
+    max_request_body_bytes: Option<usize>,
+    max_header_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    timeouts: Option<ListenTimeouts>,
+    http2_max_concurrent_streams: Option<u32>,
+}
+
+impl ListenKeys {
+    fn with_mode(self, mode: ListenMode) -> Option<ListenConfig> {
+        Some(ListenConfig {
+            address: self.address?,
+            max_request_body_bytes: self.max_request_body_bytes?,
+            max_header_bytes: self.max_header_bytes?,
+            max_connections: self.max_connections?,
+            mode,
+            timeouts: self.timeouts?,
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams?,
         })
-        .ok();
+    }
+}
 
-    let max_request_body_bytes = positive(raw.listen.max_request_body_bytes, usize::MAX)
-        .map_err(|message| bad("listen.max_request_body_bytes", message))
-        .ok();
+/// `[listen]`: the address, the limits and the timeouts.
+fn listen_section(raw: &RawListen, problems: &mut Problems) -> ListenKeys {
+    let address = socket_address(&raw.address, "listen.address", "127.0.0.1:8080", problems);
+    let max_request_body_bytes = problems.check(
+        "listen.max_request_body_bytes",
+        positive(raw.max_request_body_bytes, usize::MAX),
+    );
     // hyper's smallest read buffer is 8 KiB.
-    let max_header_bytes = positive(raw.listen.max_header_bytes, usize::MAX)
+    let max_header_bytes = positive(raw.max_header_bytes, usize::MAX)
         .ok()
         .filter(|n| *n >= MIN_HEADER_BYTES)
-        .ok_or_else(|| {
-            bad(
-                "listen.max_header_bytes",
-                format!("must be at least {MIN_HEADER_BYTES}"),
-            )
-        })
-        .ok();
-
-    let max_connections = positive(raw.listen.max_connections, Semaphore::MAX_PERMITS)
-        .map_err(|message| bad("listen.max_connections", message))
-        .ok();
-    let timeouts = listen_timeouts(&raw.listen, &mut bad);
-    let http2_max_concurrent_streams = positive(raw.listen.http2_max_concurrent_streams, 1 << 16)
-        .map_err(|message| bad("listen.http2_max_concurrent_streams", message))
-        .ok()
+        .ok_or_else(|| format!("must be at least {MIN_HEADER_BYTES}"));
+    let max_header_bytes = problems.check("listen.max_header_bytes", max_header_bytes);
+    let max_connections = problems.check(
+        "listen.max_connections",
+        positive(raw.max_connections, Semaphore::MAX_PERMITS),
+    );
+    let timeouts = listen_timeouts(raw, problems);
+    let http2_max_concurrent_streams = problems
+        .check(
+            "listen.http2_max_concurrent_streams",
+            positive(raw.http2_max_concurrent_streams, 1 << 16),
+        )
         .and_then(|n| u32::try_from(n).ok());
+    ListenKeys {
+        address,
+        max_request_body_bytes,
+        max_header_bytes,
+        max_connections,
+        timeouts,
+        http2_max_concurrent_streams,
+    }
+}
 
-    let admin_address = raw
-        .admin
-        .address
+/// `key`'s `IP:PORT`; `example` shows the operator one.
+fn socket_address(
+    text: &str,
+    key: &str,
+    example: &str,
+    problems: &mut Problems,
+) -> Option<SocketAddr> {
+    let parsed = text
         .parse::<SocketAddr>()
-        .map_err(|_| {
-            bad(
-                "admin.address",
-                "expected HOST:PORT with an IP address, e.g. 127.0.0.1:9901".into(),
-            )
-        })
-        .ok();
-    let log_format = match raw.log.format.as_str() {
+        .map_err(|_| format!("expected HOST:PORT with an IP address, e.g. {example}"));
+    problems.check(key, parsed)
+}
+
+/// `[admin]`: where the probes and metrics listen.
+fn admin_section(address: &str, problems: &mut Problems) -> Option<AdminConfig> {
+    let address = socket_address(address, "admin.address", "127.0.0.1:9901", problems)?;
+    Some(AdminConfig { address })
+}
+
+/// `[log]`: the diagnostics' format and the stats line.
+fn log_section(raw: &RawLog, problems: &mut Problems) -> Option<LogConfig> {
+    let format = match raw.format.as_str() {
         "auto" => Some(LogFormat::Auto),
         "json" => Some(LogFormat::Json),
         "text" => Some(LogFormat::Text),
         other => {
-            bad(
+            problems.bad(
                 "log.format",
                 format!("expected \"auto\", \"json\" or \"text\", got {other:?}"),
             );
@@ -105,69 +196,111 @@ pub(super) fn validate(
         }
     };
     // 0 turns the stats line off.
-    let stats_interval = if raw.log.stats_interval_seconds == 0.0 {
+    let stats_interval = if raw.stats_interval_seconds == 0.0 {
         Some(None)
     } else {
-        seconds(raw.log.stats_interval_seconds)
+        problems
+            .check(
+                "log.stats_interval_seconds",
+                seconds(raw.stats_interval_seconds),
+            )
             .map(Some)
-            .map_err(|message| bad("log.stats_interval_seconds", message))
-            .ok()
     };
-    let fleet = fleet(
-        raw.fleet,
-        redis_password,
-        dedup_key,
-        raw.shadow.dedup_window_seconds > 0.0,
-        &mut bad,
-    );
-    let mode = listen_mode(raw.listen, &mut bad);
-    if let Some(ListenMode::ForwardProxy(intercept)) = &mode
-        && intercept.tunnel_other_hosts
-    {
+    Some(LogConfig {
+        format: format?,
+        stats_interval: stats_interval?,
+    })
+}
+
+/// The proxy's own ports, as a forward proxy's tunnels see them (both
+/// checks only say before start what the proxy refuses at run time).
+fn check_own_ports(
+    intercept: &InterceptConfig,
+    listen: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    problems: &mut Problems,
+) {
+    if intercept.tunnel_other_hosts {
         // A tunnel to one of the proxy's own ports is refused (it would
         // nest CONNECTs or reach the admin port), so a proxy on 443 could
         // open no tunnel at all: say so now, not with every 403.
-        for (key, address) in [
-            ("listen.address", address),
-            ("admin.address", admin_address),
-        ] {
+        for (key, address) in [("listen.address", listen), ("admin.address", admin)] {
             if address.is_some_and(|a| a.port() == 443) {
-                bad(
+                problems.bad(
                     key,
-                    "port 443 with listen.tunnel_other_hosts: tunnels to the proxy's own ports are refused, so no tunnel to 443 could open; use another port".into(),
+                    "port 443 with listen.tunnel_other_hosts: tunnels to the proxy's own ports are refused, so no tunnel to 443 could open; use another port",
                 );
             }
         }
     }
-    if let Some(ListenMode::ForwardProxy(intercept)) = &mode {
-        check_tunnel_allow_own_ports(&intercept.tunnel_allow, address, admin_address, &mut bad);
-    }
+    check_tunnel_allow_own_ports(&intercept.tunnel_allow, listen, admin, problems);
+}
+
+/// `[upstream]`: the vendor forwarded to, how it is reached, its
+/// timeouts. Its host must be one forward-proxy `mode` can recognise.
+fn upstream_section(
+    raw: RawUpstream,
+    mode: Option<&ListenMode>,
+    problems: &mut Problems,
+) -> Option<UpstreamConfig> {
     let client_identity = pair_of_files(
-        ("upstream.client_cert_file", raw.upstream.client_cert_file),
-        ("upstream.client_key_file", raw.upstream.client_key_file),
-        &mut bad,
+        ("upstream.client_cert_file", raw.client_cert_file),
+        ("upstream.client_key_file", raw.client_key_file),
+        problems,
     );
-    let connect_to = raw.upstream.connect_to.as_deref().and_then(|text| {
-        host_and_port(text)
-            .map_err(|message| bad("upstream.connect_to", message))
-            .ok()
-    });
-    let resolve = match raw.upstream.resolve.as_str() {
+    let connect_to = raw
+        .connect_to
+        .as_deref()
+        .and_then(|text| problems.check("upstream.connect_to", host_and_port(text)));
+    let resolve = resolve(&raw.resolve, &raw.dns_servers, problems);
+    let base_url = match raw.base_url.as_deref() {
+        None => {
+            problems.bad(
+                "upstream.base_url",
+                "required: the LexisNexis base URL to forward to",
+            );
+            None
+        }
+        Some(url) => problems.check("upstream.base_url", parse_base_url(url)),
+    };
+    if let (Some(ListenMode::ForwardProxy(_)), Some(url)) = (mode, &base_url)
+        && url.host().is_none_or(|host| Host::parse(host).is_err())
+    {
+        // Its host is what forward-proxy mode intercepts: one it could not
+        // compare would let the vendor's traffic through unshadowed.
+        problems.bad(
+            "upstream.base_url",
+            "in forward_proxy mode the host must be a DNS name or an IP address",
+        );
+    }
+    let timeout = problems.check("upstream.timeout_seconds", seconds(raw.timeout_seconds));
+    let connect_timeout = problems.check(
+        "upstream.connect_timeout_seconds",
+        seconds(raw.connect_timeout_seconds),
+    );
+    Some(UpstreamConfig {
+        base_url: base_url?,
+        timeout: timeout?,
+        connect_timeout: connect_timeout?,
+        ca_file: raw.ca_file,
+        client_identity: client_identity?,
+        connect_to,
+        resolve: resolve?,
+    })
+}
+
+/// `upstream.resolve` and the name servers that go with it.
+fn resolve(mode: &str, dns_servers: &[String], problems: &mut Problems) -> Option<Resolve> {
+    match mode {
         "dns" => {
-            let servers: Vec<Option<SocketAddr>> = raw
-                .upstream
-                .dns_servers
+            // Every bad server is named, not only the first.
+            let servers: Vec<Option<SocketAddr>> = dns_servers
                 .iter()
                 .map(|server| {
-                    server
+                    let parsed = server
                         .parse::<SocketAddr>()
-                        .map_err(|_| {
-                            bad(
-                                "upstream.dns_servers",
-                                format!("expected IP:PORT, got {server:?}"),
-                            )
-                        })
-                        .ok()
+                        .map_err(|_| format!("expected IP:PORT, got {server:?}"));
+                    problems.check("upstream.dns_servers", parsed)
                 })
                 .collect();
             servers
@@ -175,223 +308,158 @@ pub(super) fn validate(
                 .collect::<Option<Vec<_>>>()
                 .map(|servers| Resolve::Dns { servers })
         }
-        "system" if raw.upstream.dns_servers.is_empty() => Some(Resolve::System),
+        "system" if dns_servers.is_empty() => Some(Resolve::System),
         "system" => {
-            bad(
+            problems.bad(
                 "upstream.dns_servers",
-                "only used with upstream.resolve = \"dns\"".into(),
+                "only used with upstream.resolve = \"dns\"",
             );
             None
         }
         other => {
-            bad(
+            problems.bad(
                 "upstream.resolve",
                 format!("expected \"dns\" or \"system\", got {other:?}"),
             );
             None
         }
-    };
-
-    let upstream_url = match raw.upstream.base_url.as_deref() {
-        None => {
-            bad(
-                "upstream.base_url",
-                "required: the LexisNexis base URL to forward to".into(),
-            );
-            None
-        }
-        Some(url) => parse_base_url(url)
-            .map_err(|message| bad("upstream.base_url", message))
-            .ok(),
-    };
-    if let (Some(ListenMode::ForwardProxy(_)), Some(url)) = (&mode, &upstream_url)
-        && url.host().is_none_or(|host| Host::parse(host).is_err())
-    {
-        // Its host is what forward-proxy mode intercepts: one it could not
-        // compare would let the vendor's traffic through unshadowed.
-        bad(
-            "upstream.base_url",
-            "in forward_proxy mode the host must be a DNS name or an IP address".into(),
-        );
     }
-    let upstream_timeout = seconds(raw.upstream.timeout_seconds)
-        .map_err(|message| bad("upstream.timeout_seconds", message))
-        .ok();
-    let connect_timeout = seconds(raw.upstream.connect_timeout_seconds)
-        .map_err(|message| bad("upstream.connect_timeout_seconds", message))
-        .ok();
+}
 
-    let workflow = raw.shadow.instant_verify_workflow.unwrap_or_default();
+/// `[shadow]`: what is mirrored, where the lines go, the mirror's bounds.
+fn shadow_section(raw: RawShadow, problems: &mut Problems) -> Option<ShadowConfig> {
+    let workflow = raw.instant_verify_workflow.unwrap_or_default();
     if workflow.contains('/') {
-        bad(
+        problems.bad(
             "shadow.instant_verify_workflow",
-            "a workflow name cannot contain '/'".into(),
+            "a workflow name cannot contain '/'",
         );
-    } else if workflow.is_empty() && raw.shadow.enabled {
-        bad(
+    } else if workflow.is_empty() && raw.enabled {
+        problems.bad(
             "shadow.instant_verify_workflow",
-            "required when shadow mode is enabled: without it no request is recognised as InstantVerify".into(),
+            "required when shadow mode is enabled: without it no request is recognised as InstantVerify",
         );
     }
-    let log_path = match raw.shadow.log_path.as_str() {
+    let log_path = match raw.log_path.as_str() {
         "" => {
-            bad(
+            problems.bad(
                 "shadow.log_path",
-                "empty: use \"-\" for stdout or a file path".into(),
+                "empty: use \"-\" for stdout or a file path",
             );
             None
         }
         "-" => Some(LogTarget::Stdout),
         path => Some(LogTarget::File(PathBuf::from(path))),
     };
-    let max_body_bytes = positive(raw.shadow.max_body_bytes, usize::MAX)
-        .map_err(|message| bad("shadow.max_body_bytes", message))
-        .ok();
-    let max_in_flight = positive(raw.shadow.max_in_flight, Semaphore::MAX_PERMITS)
-        .map_err(|message| bad("shadow.max_in_flight", message))
-        .ok();
+    let mut size = |key: &str, value: u64, max: usize| problems.check(key, positive(value, max));
+    let max_body_bytes = size("shadow.max_body_bytes", raw.max_body_bytes, usize::MAX);
+    let max_in_flight = size(
+        "shadow.max_in_flight",
+        raw.max_in_flight,
+        Semaphore::MAX_PERMITS,
+    );
     // The shadow log's queue has a place per slot, allocated at start.
-    let max_pending = positive(raw.shadow.max_pending, MAX_PENDING_LIMIT)
-        .map_err(|message| bad("shadow.max_pending", message))
-        .ok();
-    let max_buffered_bytes = positive(raw.shadow.max_buffered_bytes, usize::MAX)
-        .map_err(|message| bad("shadow.max_buffered_bytes", message))
-        .ok();
-    let shutdown_grace = seconds(raw.shadow.shutdown_grace_seconds)
-        .map_err(|message| bad("shadow.shutdown_grace_seconds", message))
-        .ok();
+    let max_pending = size("shadow.max_pending", raw.max_pending, MAX_PENDING_LIMIT);
+    let max_buffered_bytes = size(
+        "shadow.max_buffered_bytes",
+        raw.max_buffered_bytes,
+        usize::MAX,
+    );
+    let shutdown_grace = problems.check(
+        "shadow.shutdown_grace_seconds",
+        seconds(raw.shutdown_grace_seconds),
+    );
+    let sample_basis_points =
+        problems.check("shadow.sample_percent", basis_points(raw.sample_percent));
+    let dedup_window = problems.check(
+        "shadow.dedup_window_seconds",
+        dedup_window(raw.dedup_window_seconds),
+    );
+    Some(ShadowConfig {
+        enabled: raw.enabled,
+        instant_verify_workflow: workflow,
+        log_path: log_path?,
+        max_body_bytes: max_body_bytes?,
+        max_in_flight: max_in_flight?,
+        max_pending: max_pending?,
+        max_buffered_bytes: max_buffered_bytes?,
+        shutdown_grace: shutdown_grace?,
+        sample_basis_points: sample_basis_points?,
+        dedup_window: dedup_window?,
+    })
+}
 
-    let sample_basis_points = {
-        let percent = raw.shadow.sample_percent;
-        if percent.is_finite() && (0.0..=100.0).contains(&percent) {
-            // Whole basis points: 0.01% is as fine as a sample needs.
-            Some((percent * 100.0).round() as u32)
-        } else {
-            bad(
-                "shadow.sample_percent",
-                format!("expected a number from 0 to 100, got {percent}"),
-            );
-            None
-        }
-    };
-    let dedup_window = if raw.shadow.dedup_window_seconds == 0.0 {
-        Some(Duration::ZERO)
+/// A percentage from 0 to 100 in whole basis points: 0.01% is as fine as
+/// a sample needs.
+fn basis_points(percent: f64) -> Result<u32, String> {
+    if percent.is_finite() && (0.0..=100.0).contains(&percent) {
+        Ok((percent * 100.0).round() as u32)
     } else {
-        seconds(raw.shadow.dedup_window_seconds)
-            .map_err(|message| {
-                bad(
-                    "shadow.dedup_window_seconds",
-                    format!("{message} (or 0: off)"),
-                )
-            })
-            .ok()
-    };
-    let socure_url = parse_base_url(&raw.socure.base_url)
-        .map_err(|message| bad("socure.base_url", message))
-        .ok();
-    let socure_timeout = seconds(raw.socure.timeout_seconds)
-        .map_err(|message| bad("socure.timeout_seconds", message))
-        .ok();
-    Some(Config {
-        listen: ListenConfig {
-            address: address?,
-            max_request_body_bytes: max_request_body_bytes?,
-            max_header_bytes: max_header_bytes?,
-            max_connections: max_connections?,
-            mode: mode?,
-            timeouts: timeouts?,
-            http2_max_concurrent_streams: http2_max_concurrent_streams?,
-        },
-        admin: AdminConfig {
-            address: admin_address?,
-        },
-        log: LogConfig {
-            format: log_format?,
-            stats_interval: stats_interval?,
-        },
-        upstream: UpstreamConfig {
-            base_url: upstream_url?,
-            timeout: upstream_timeout?,
-            connect_timeout: connect_timeout?,
-            ca_file: raw.upstream.ca_file,
-            client_identity: client_identity?,
-            connect_to,
-            resolve: resolve?,
-        },
-        shadow: ShadowConfig {
-            enabled: raw.shadow.enabled,
-            instant_verify_workflow: workflow,
-            log_path: log_path?,
-            max_body_bytes: max_body_bytes?,
-            max_in_flight: max_in_flight?,
-            max_pending: max_pending?,
-            max_buffered_bytes: max_buffered_bytes?,
-            shutdown_grace: shutdown_grace?,
-            sample_basis_points: sample_basis_points?,
-            dedup_window: dedup_window?,
-        },
-        socure: SocureConfig {
-            base_url: socure_url?,
-            timeout: socure_timeout?,
-            api_key,
-            ca_file: raw.socure.ca_file,
-            max_calls_per_day: raw.socure.max_calls_per_day,
-        },
-        fleet: fleet?,
-        // Filled in by `load`, which has the raw tree before it is consumed.
-        effective: Effective::default(),
+        Err(format!("expected a number from 0 to 100, got {percent}"))
+    }
+}
+
+/// The duplicate window; 0 turns it off.
+fn dedup_window(value: f64) -> Result<Duration, String> {
+    if value == 0.0 {
+        return Ok(Duration::ZERO);
+    }
+    seconds(value).map_err(|message| format!("{message} (or 0: off)"))
+}
+
+/// `[socure]`, with the API key only the environment gives (checked first).
+fn socure_section(
+    raw: RawSocure,
+    api_key: Option<Secret>,
+    problems: &mut Problems,
+) -> Option<SocureConfig> {
+    let base_url = problems.check("socure.base_url", parse_base_url(&raw.base_url));
+    let timeout = problems.check("socure.timeout_seconds", seconds(raw.timeout_seconds));
+    Some(SocureConfig {
+        base_url: base_url?,
+        timeout: timeout?,
+        api_key,
+        ca_file: raw.ca_file,
+        max_calls_per_day: raw.max_calls_per_day.into(),
     })
 }
 
 /// `[fleet]`, with the secrets only the environment gives. `None` (an
 /// error) when a key is bad; `Some(None)` without a Redis URL.
-fn fleet(
+/// `shared_window`: the duplicate window is on, so the fleet shares it.
+fn fleet_section(
     raw: RawFleet,
     password: Option<Secret>,
     dedup_key: Option<Secret>,
-    dedup_window: bool,
-    bad: &mut impl FnMut(&str, String),
+    shared_window: bool,
+    problems: &mut Problems,
 ) -> Option<Option<FleetConfig>> {
     let Some(url) = raw.redis_url else {
         return Some(None);
     };
     let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
     if !scheme_ok {
-        bad(
+        problems.bad(
             "fleet.redis_url",
-            "expected redis://HOST:PORT or rediss://HOST:PORT (TLS)".into(),
+            "expected redis://HOST:PORT or rediss://HOST:PORT (TLS)",
         );
     }
     // The password goes into the URL, where redis-rs reads it.
     let url = match (password, redis_password(&url)) {
         (Some(_), Some(_)) => {
-            bad(
+            problems.bad(
                 "fleet.redis_url",
                 format!("has a password, and {REDIS_PASSWORD_ENV} gives another: give one"),
             );
             None
         }
-        (Some(password), None) => url.split_once("://").map(|(scheme, rest)| {
-            let (user, host) = rest.rsplit_once('@').map_or(("", rest), |(u, h)| (u, h));
-            let encoded: String = password
-                .expose()
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                        char::from(b).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
-            format!("{scheme}://{user}:{encoded}@{host}")
-        }),
+        (Some(password), None) => with_password(&url, &password),
         (None, _) => Some(url),
     };
     let timeout = (raw.timeout_ms > 0 && raw.timeout_ms <= 60_000)
         .then(|| Duration::from_millis(raw.timeout_ms))
         .or_else(|| {
-            bad(
+            problems.bad(
                 "fleet.timeout_ms",
                 format!(
                     "expected milliseconds above 0 and at most 60000, got {}",
@@ -404,15 +472,15 @@ fn fleet(
         "skip" => Some(FleetOnError::Skip),
         "local" => Some(FleetOnError::Local),
         other => {
-            bad(
+            problems.bad(
                 "fleet.on_error",
                 format!("expected \"skip\" or \"local\", got {other:?}"),
             );
             None
         }
     };
-    if dedup_window && dedup_key.is_none() {
-        bad(
+    if shared_window && dedup_key.is_none() {
+        problems.bad(
             "fleet.dedup_key",
             format!(
                 "{DEDUP_KEY_ENV} is required for a duplicate window shared by the fleet: the same key on every replica"
@@ -430,13 +498,29 @@ fn fleet(
     }))
 }
 
+/// `url` with `password` percent-encoded into its user info.
+fn with_password(url: &str, password: &Secret) -> Option<String> {
+    url.split_once("://").map(|(scheme, rest)| {
+        let (user, host) = rest.rsplit_once('@').map_or(("", rest), |(u, h)| (u, h));
+        let encoded: String = password
+            .expose()
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!("{scheme}://{user}:{encoded}@{host}")
+    })
+}
+
 /// The `[listen]` timeouts, each checked (every bad one is reported).
-fn listen_timeouts(raw: &RawListen, bad: &mut impl FnMut(&str, String)) -> Option<ListenTimeouts> {
-    let mut timeout = |key: &str, value: f64| {
-        seconds(value)
-            .map_err(|message| bad(&format!("listen.{key}"), message))
-            .ok()
-    };
+fn listen_timeouts(raw: &RawListen, problems: &mut Problems) -> Option<ListenTimeouts> {
+    let mut timeout =
+        |key: &str, value: f64| problems.check(&format!("listen.{key}"), seconds(value));
     let header = timeout("header_timeout_seconds", raw.header_timeout_seconds);
     let idle = timeout("idle_timeout_seconds", raw.idle_timeout_seconds);
     let request_body_grace = timeout(
@@ -456,102 +540,114 @@ fn listen_timeouts(raw: &RawListen, bad: &mut impl FnMut(&str, String)) -> Optio
     })
 }
 
-/// `[listen] mode` and the keys that go with it.
-fn listen_mode(raw: RawListen, bad: &mut impl FnMut(&str, String)) -> Option<ListenMode> {
+/// `[listen] mode` and the keys that go with it. Both pairs of files are
+/// checked whatever the mode, then the mode's own keys.
+fn listen_mode(mut raw: RawListen, problems: &mut Problems) -> Option<ListenMode> {
     let tls = pair_of_files(
-        ("listen.tls_cert_file", raw.tls_cert_file),
-        ("listen.tls_key_file", raw.tls_key_file),
-        bad,
+        ("listen.tls_cert_file", raw.tls_cert_file.take()),
+        ("listen.tls_key_file", raw.tls_key_file.take()),
+        problems,
     );
     let ca = pair_of_files(
-        ("listen.ca_cert_file", raw.ca_cert_file),
-        ("listen.ca_key_file", raw.ca_key_file),
-        bad,
+        ("listen.ca_cert_file", raw.ca_cert_file.take()),
+        ("listen.ca_key_file", raw.ca_key_file.take()),
+        problems,
     );
     match raw.mode.as_str() {
-        "reverse" => {
-            let forward_only = [
-                (
-                    "listen.ca_cert_file",
-                    ca.as_ref().is_some_and(Option::is_some),
-                ),
-                ("listen.intercept_hosts", !raw.intercept_hosts.is_empty()),
-                ("listen.tunnel_other_hosts", raw.tunnel_other_hosts),
-                ("listen.tunnel_allow", !raw.tunnel_allow.is_empty()),
-                (
-                    "listen.tunnel_idle_timeout_seconds",
-                    raw.tunnel_idle_timeout_seconds.is_some(),
-                ),
-            ];
-            for (key, set) in forward_only {
-                if set {
-                    bad(key, "only used with listen.mode = \"forward_proxy\"".into());
-                }
-            }
-            Some(ListenMode::Reverse { tls: tls? })
-        }
-        "forward_proxy" => {
-            if tls.as_ref().is_some_and(Option::is_some) {
-                bad(
-                    "listen.tls_cert_file",
-                    "not used with listen.mode = \"forward_proxy\": the app reaches the proxy over plain HTTP and TLS runs inside CONNECT".into(),
-                );
-            }
-            let mut extra_hosts = Vec::new();
-            for host in raw.intercept_hosts {
-                match HostPort::parse_with_default(&host, 443) {
-                    Ok(host) => extra_hosts.push(host),
-                    Err(err) => bad(
-                        "listen.intercept_hosts",
-                        format!(
-                            "expected HOST or HOST:PORT (443 if not given), got {host:?}: {err}"
-                        ),
-                    ),
-                }
-            }
-            let mut tunnel_allow = Vec::new();
-            for entry in raw.tunnel_allow {
-                match HostPort::parse(&entry) {
-                    Ok(entry) => tunnel_allow.push(entry),
-                    Err(err) => bad(
-                        "listen.tunnel_allow",
-                        format!(
-                            "expected HOST:PORT (a host name, an IPv4 address or a bracketed IPv6 one, and a port), got {entry:?}: {err}"
-                        ),
-                    ),
-                }
-            }
-            let tunnel_idle_timeout = seconds(
-                raw.tunnel_idle_timeout_seconds
-                    .unwrap_or(DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS),
-            )
-            .map_err(|message| bad("listen.tunnel_idle_timeout_seconds", message))
-            .ok();
-            match ca? {
-                Some(ca) => Some(ListenMode::ForwardProxy(InterceptConfig {
-                    ca,
-                    extra_hosts,
-                    tunnel_other_hosts: raw.tunnel_other_hosts,
-                    tunnel_allow,
-                    tunnel_idle_timeout: tunnel_idle_timeout?,
-                })),
-                None => {
-                    bad(
-                        "listen.ca_cert_file",
-                        "required with listen.mode = \"forward_proxy\" (with listen.ca_key_file); `socure-shadow-proxy ca init DIR` makes one".into(),
-                    );
-                    None
-                }
-            }
-        }
+        "reverse" => reverse_mode(&raw, tls, ca.as_ref(), problems),
+        "forward_proxy" => forward_proxy_mode(raw, tls.as_ref(), ca, problems),
         other => {
-            bad(
+            problems.bad(
                 "listen.mode",
                 format!("expected \"reverse\" or \"forward_proxy\", got {other:?}"),
             );
             None
         }
     }
+}
+
+/// `mode = "reverse"`: every forward-proxy key set is named.
+fn reverse_mode(
+    raw: &RawListen,
+    tls: Option<Option<TlsFiles>>,
+    ca: Option<&Option<TlsFiles>>,
+    problems: &mut Problems,
+) -> Option<ListenMode> {
+    let forward_only = [
+        ("listen.ca_cert_file", ca.is_some_and(Option::is_some)),
+        ("listen.intercept_hosts", !raw.intercept_hosts.is_empty()),
+        ("listen.tunnel_other_hosts", raw.tunnel_other_hosts),
+        ("listen.tunnel_allow", !raw.tunnel_allow.is_empty()),
+        (
+            "listen.tunnel_idle_timeout_seconds",
+            raw.tunnel_idle_timeout_seconds.is_some(),
+        ),
+    ];
+    for (key, set) in forward_only {
+        if set {
+            problems.bad(key, "only used with listen.mode = \"forward_proxy\"");
+        }
+    }
+    Some(ListenMode::Reverse { tls: tls? })
+}
+
+/// `mode = "forward_proxy"`: the CA it signs with, the hosts it
+/// intercepts, the tunnels it opens.
+fn forward_proxy_mode(
+    raw: RawListen,
+    tls: Option<&Option<TlsFiles>>,
+    ca: Option<Option<TlsFiles>>,
+    problems: &mut Problems,
+) -> Option<ListenMode> {
+    if tls.is_some_and(Option::is_some) {
+        problems.bad(
+            "listen.tls_cert_file",
+            "not used with listen.mode = \"forward_proxy\": the app reaches the proxy over plain HTTP and TLS runs inside CONNECT",
+        );
+    }
+    let mut extra_hosts = Vec::new();
+    for host in raw.intercept_hosts {
+        match HostPort::parse_with_default(&host, 443) {
+            Ok(host) => extra_hosts.push(host),
+            Err(err) => problems.bad(
+                "listen.intercept_hosts",
+                format!("expected HOST or HOST:PORT (443 if not given), got {host:?}: {err}"),
+            ),
+        }
+    }
+    let mut tunnel_allow = Vec::new();
+    for entry in raw.tunnel_allow {
+        match HostPort::parse(&entry) {
+            Ok(entry) => tunnel_allow.push(entry),
+            Err(err) => problems.bad(
+                "listen.tunnel_allow",
+                format!(
+                    "expected HOST:PORT (a host name, an IPv4 address or a bracketed IPv6 one, and a port), got {entry:?}: {err}"
+                ),
+            ),
+        }
+    }
+    let tunnel_idle_timeout = problems.check(
+        "listen.tunnel_idle_timeout_seconds",
+        seconds(
+            raw.tunnel_idle_timeout_seconds
+                .unwrap_or(DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS),
+        ),
+    );
+    let Some(ca) = ca? else {
+        problems.bad(
+            "listen.ca_cert_file",
+            "required with listen.mode = \"forward_proxy\" (with listen.ca_key_file); `socure-shadow-proxy ca init DIR` makes one",
+        );
+        return None;
+    };
+    Some(ListenMode::ForwardProxy(InterceptConfig {
+        ca,
+        extra_hosts,
+        tunnel_other_hosts: raw.tunnel_other_hosts,
+        tunnel_allow,
+        tunnel_idle_timeout: tunnel_idle_timeout?,
+    }))
 }
 
 /// A `tunnel_allow` entry that names the proxy's own listen or admin port
@@ -565,7 +661,7 @@ fn check_tunnel_allow_own_ports(
     entries: &[HostPort],
     listen: Option<SocketAddr>,
     admin: Option<SocketAddr>,
-    bad: &mut impl FnMut(&str, String),
+    problems: &mut Problems,
 ) {
     let own = [("listen.address", listen), ("admin.address", admin)];
     for entry in entries {
@@ -584,7 +680,7 @@ fn check_tunnel_allow_own_ports(
             address.is_some_and(|address| address.port() != 0 && address.port() == entry.port)
         });
         if let (true, Some((key, _))) = (local, port_of) {
-            bad(
+            problems.bad(
                 "listen.tunnel_allow",
                 format!(
                     "{entry} is this proxy's own {key}: a tunnel there would be a CONNECT to the proxy itself; remove the entry"
@@ -598,7 +694,7 @@ fn check_tunnel_allow_own_ports(
 fn pair_of_files(
     (cert_key, cert): (&str, Option<PathBuf>),
     (key_key, key): (&str, Option<PathBuf>),
-    bad: &mut impl FnMut(&str, String),
+    problems: &mut Problems,
 ) -> Option<Option<TlsFiles>> {
     match (cert, key) {
         (Some(cert_file), Some(key_file)) => Some(Some(TlsFiles {
@@ -607,11 +703,11 @@ fn pair_of_files(
         })),
         (None, None) => Some(None),
         (Some(_), None) => {
-            bad(key_key, format!("required with {cert_key}"));
+            problems.bad(key_key, format!("required with {cert_key}"));
             None
         }
         (None, Some(_)) => {
-            bad(cert_key, format!("required with {key_key}"));
+            problems.bad(cert_key, format!("required with {key_key}"));
             None
         }
     }

@@ -1,64 +1,64 @@
 //! The settings a SIGHUP reload changes while the proxy serves: shadow mode
 //! on or off, the sample share, the daily Socure budget and the Socure
-//! timeout. Read with atomic loads on every request, written only by a
+//! timeout. Read without a lock on every request, written only by a
 //! reload; no request waits on them.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::config::reload::LiveSettings;
 
-/// `max_calls_per_day` unset.
-const UNLIMITED: u64 = u64::MAX;
-
+/// The live settings in force: one atomic pointer to the whole set, so
+/// they are kept as the config types them (nothing to encode for an
+/// atomic integer, nothing listed again here) and a reload replaces them
+/// together.
 #[derive(Debug)]
-pub struct Live {
-    enabled: AtomicBool,
-    sample_basis_points: AtomicU32,
-    max_calls_per_day: AtomicU64,
-    socure_timeout_ms: AtomicU64,
-}
+pub struct Live(ArcSwap<LiveSettings>);
 
 impl Live {
     pub fn new(settings: LiveSettings) -> Self {
-        let live = Self {
-            enabled: AtomicBool::new(false),
-            sample_basis_points: AtomicU32::new(0),
-            max_calls_per_day: AtomicU64::new(UNLIMITED),
-            socure_timeout_ms: AtomicU64::new(0),
-        };
-        live.apply(settings);
-        live
+        Self(ArcSwap::from_pointee(settings))
     }
 
-    /// Takes `settings`, each with one atomic store.
+    /// Puts `settings` in force, with one atomic store.
     pub fn apply(&self, settings: LiveSettings) {
-        self.enabled
-            .store(settings.shadow_enabled, Ordering::Relaxed);
-        self.sample_basis_points
-            .store(settings.sample_basis_points, Ordering::Relaxed);
-        self.max_calls_per_day.store(
-            settings.max_calls_per_day.unwrap_or(UNLIMITED),
-            Ordering::Relaxed,
-        );
-        let timeout = u64::try_from(settings.socure_timeout.as_millis()).unwrap_or(u64::MAX);
-        self.socure_timeout_ms
-            .store(timeout.max(1), Ordering::Relaxed);
+        self.0.store(Arc::new(settings));
     }
 
-    pub fn enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
+    /// The settings in force now, copied out: a request that reads this
+    /// once sees one reload's values throughout.
+    pub fn current(&self) -> LiveSettings {
+        **self.0.load()
     }
+}
 
-    pub fn sample_basis_points(&self) -> u32 {
-        self.sample_basis_points.load(Ordering::Relaxed)
-    }
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
 
-    pub fn max_calls_per_day(&self) -> u64 {
-        self.max_calls_per_day.load(Ordering::Relaxed)
-    }
+    use super::*;
+    use crate::config::DailyLimit;
 
-    pub fn socure_timeout(&self) -> Duration {
-        Duration::from_millis(self.socure_timeout_ms.load(Ordering::Relaxed))
+    #[test]
+    fn a_reload_replaces_every_setting_as_the_config_gives_it() {
+        let start = LiveSettings {
+            shadow_enabled: true,
+            sample_basis_points: 10_000,
+            socure_timeout: Duration::from_secs(5),
+            max_calls_per_day: DailyLimit::Unlimited,
+        };
+        let live = Live::new(start);
+        assert_eq!(live.current(), start);
+        // No value stands for another: not the largest limit for none, not
+        // a timeout rounded to what an integer of milliseconds holds.
+        let reloaded = LiveSettings {
+            shadow_enabled: false,
+            sample_basis_points: 1,
+            socure_timeout: Duration::from_micros(1_500),
+            max_calls_per_day: DailyLimit::AtMost(u64::MAX),
+        };
+        live.apply(reloaded);
+        assert_eq!(live.current(), reloaded);
     }
 }

@@ -389,7 +389,7 @@ impl Shared {
         self.metrics.socure_call_started();
         let side = tokio::select! {
             biased;
-            call = self.socure.call(applicant, self.live.socure_timeout(), &mut reserve) => SocureSide::Called { call, elapsed: started.elapsed() },
+            call = self.socure.call(applicant, self.live.current().socure_timeout, &mut reserve) => SocureSide::Called { call, elapsed: started.elapsed() },
             () = self.interrupted.cancelled() => SocureSide::Interrupted { elapsed: started.elapsed() },
         };
         self.metrics.socure_call_ended(started.elapsed());

@@ -21,7 +21,7 @@ use ring::hmac;
 use time::OffsetDateTime;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::config::FleetOnError;
+use crate::config::{DailyLimit, FleetOnError};
 use crate::judge::applicant::Applicant;
 use crate::judge::pair::SocureSide;
 use crate::judge::resolution::Exchange;
@@ -91,7 +91,7 @@ impl Gate {
         // user is sticky whatever it holds.
         if !sampled_in(
             applicant.user_uuid.as_deref(),
-            self.live.sample_basis_points(),
+            self.live.current().sample_basis_points,
         ) {
             self.metrics.sampled_out();
             return Decision::SampledOut;
@@ -114,7 +114,7 @@ impl Gate {
             });
         };
         // Read once, so the check and its message agree across a reload.
-        let limit = self.live.max_calls_per_day();
+        let limit = self.live.current().max_calls_per_day;
         match self.take_call(limit).await {
             Err(unavailable) => not_sent(unavailable),
             Ok(true) => Decision::Call(permit),
@@ -175,15 +175,15 @@ impl Gate {
         }
     }
 
-    /// Takes one call from today's budget of `limit` (`u64::MAX`: none),
-    /// the fleet's when there is one: `Ok(false)` when it is used up.
-    async fn take_call(&self, limit: u64) -> Result<bool, String> {
-        let Some(fleet) = self.fleet.as_ref().filter(|_| limit != u64::MAX) else {
+    /// Takes one call from today's budget of `limit`, the fleet's when
+    /// there is one and a limit: `Ok(false)` when it is used up.
+    async fn take_call(&self, limit: DailyLimit) -> Result<bool, String> {
+        let (Some(fleet), Some(calls)) = (self.fleet.as_ref(), limit.calls()) else {
             return Ok(self.budget.take(limit));
         };
         let today = OffsetDateTime::now_utc().date();
         let started = Instant::now();
-        let reserved = fleet.fleet.reserve_call(today, limit).await;
+        let reserved = fleet.fleet.reserve_call(today, calls).await;
         let outcome = match &reserved {
             Ok(true) => FleetOutcome::Granted,
             Ok(false) => FleetOutcome::Refused,
@@ -264,8 +264,10 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Takes one call from today's budget; `false` when `limit` is reached.
-    pub fn take(&self, limit: u64) -> bool {
+    /// Takes one call from today's budget; `false` when `limit` is
+    /// reached. Calls are counted without a limit too, so one set by a
+    /// reload counts the day's calls before it.
+    pub fn take(&self, limit: DailyLimit) -> bool {
         let today = OffsetDateTime::now_utc()
             .unix_timestamp()
             .div_euclid(86_400);
@@ -275,7 +277,7 @@ impl Budget {
         if used.0 != today {
             *used = (today, 0);
         }
-        if used.1 >= limit {
+        if !limit.allows(used.1) {
             return false;
         }
         used.1 += 1;
@@ -353,9 +355,22 @@ mod tests {
     #[test]
     fn the_budget_stops_at_its_limit() {
         let budget = Budget::default();
-        assert!((0..3).all(|_| budget.take(3)));
-        assert!(!budget.take(3));
-        assert!(budget.take(4), "a raised limit applies at once");
-        assert!(!Budget::default().take(0));
+        assert!((0..3).all(|_| budget.take(DailyLimit::AtMost(3))));
+        assert!(!budget.take(DailyLimit::AtMost(3)));
+        assert!(
+            budget.take(DailyLimit::AtMost(4)),
+            "a raised limit applies at once"
+        );
+        assert!(!Budget::default().take(DailyLimit::AtMost(0)));
+    }
+
+    #[test]
+    fn calls_without_a_limit_count_toward_one_set_later() {
+        let budget = Budget::default();
+        assert!((0..3).all(|_| budget.take(DailyLimit::Unlimited)));
+        assert!(
+            !budget.take(DailyLimit::AtMost(3)),
+            "a reload's limit counts the day's calls"
+        );
     }
 }

@@ -64,7 +64,8 @@ impl Tickets {
         path: &str,
         headers: &HeaderMap,
     ) -> (Route, Option<Ticket>) {
-        if !(self.live.enabled() && is_instant_verify(method, path, &self.workflow)) {
+        if !(self.live.current().shadow_enabled && is_instant_verify(method, path, &self.workflow))
+        {
             return (Route::Passthrough, None);
         }
         // Without a slot the request is shed (counted) and goes through as

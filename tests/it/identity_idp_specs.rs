@@ -712,7 +712,7 @@ mod socure_request_spec {
         API_KEY, FakeVendor, Message, Reply, json_ok, response, take_consent_timestamp,
     };
     use socure_shadow_proxy::SocureClient;
-    use socure_shadow_proxy::config::{Secret, SocureConfig};
+    use socure_shadow_proxy::config::{DailyLimit, Secret, SocureConfig};
     use socure_shadow_proxy::judge::applicant::{self, Applicant};
     use socure_shadow_proxy::judge::socure::{Answer, SocureError};
     use socure_shadow_proxy::tls;
@@ -764,7 +764,7 @@ mod socure_request_spec {
             timeout,
             api_key: Some(Secret::new(API_KEY)),
             ca_file: None,
-            max_calls_per_day: None,
+            max_calls_per_day: DailyLimit::Unlimited,
         };
         let tls = tls::client_config(None, None).expect("tls");
         let client = SocureClient::new(&config, tls).expect("client");
