@@ -1,9 +1,11 @@
-//! The data path: one request's way through the proxy: route, tap if shadowed, forward, answer.
+//! The data path: one request's way through the proxy: a ticket at the shadow's door, route, tap if it holds one, forward, answer.
 //!
-//! Every request is forwarded. Only an InstantVerify request, with shadow
-//! mode on, also goes through the tap: its body is read once and handed to
-//! the mirror, and its answer is watched on its way back. Nothing here waits
-//! for Socure or for the shadow log.
+//! Every request is forwarded. Only one that holds a shadow ticket (an
+//! InstantVerify request, shadow mode on, room in the mirror) also goes
+//! through the tap: its body is read once and its copy given to the ticket,
+//! and its answer is shown to the ticket on its way back. The ticket is all
+//! this module knows of the shadow side, and nothing here waits for Socure
+//! or for the shadow log.
 
 use futures_util::FutureExt;
 use http::{Request, Response};
