@@ -59,7 +59,6 @@ mod shadow {
     mod fault_matrix;
     mod fleet;
     mod log;
-    mod one_line;
     mod sampling;
     mod socure_request;
 }
