@@ -31,7 +31,6 @@ mod judging {
 
 /// What a hostile, leaky or heavy client can hold, and the mirror's own bounds.
 mod limits {
-    mod bounded;
     mod clients;
     mod hostile;
     mod load;
