@@ -2,7 +2,8 @@
 //!
 //! Past `max_in_flight` a mirror is dropped (the request is still answered
 //! at once, its line says so), and at shutdown mirrors still running after
-//! the grace period are cut short, each still writing its line.
+//! the grace period are cut short, each still writing its line. A body over
+//! `shadow.max_body_bytes` is forwarded whole and not mirrored.
 
 use std::time::{Duration, Instant};
 
@@ -277,4 +278,31 @@ async fn mirror_over_the_cap_is_dropped_and_shutdown_cuts_the_rest_short() {
             ),
         }
     }
+}
+
+#[tokio::test]
+async fn five_mib_body_on_the_shadow_path_is_forwarded_whole_but_not_mirrored() {
+    let Stack {
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing().await;
+    let mut body = fixture("lexis_nexis/instant_verify/request.json");
+    body.resize(5 * 1024 * 1024, b' ');
+    let answer = send(proxy.addr, &iv_post(&body)).await;
+    assert_eq!(answer.status(), 200);
+
+    let received = upstream.requests();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].body == body, "5 MiB forwarded byte for byte");
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1);
+    let e = event(&lines[0]);
+    assert_eq!(e["socure_outcome"], "not_sent");
+    assert_eq!(
+        e["socure_not_sent_reason"],
+        "request body larger than shadow.max_body_bytes"
+    );
+    assert_eq!(e["resolution_outcome"], "answered");
+    assert!(socure.requests().is_empty());
 }
