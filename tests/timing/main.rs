@@ -9,6 +9,10 @@
 //! so it must not share the CPU with the other tests (cargo runs test
 //! binaries one after another).
 
+// The support of tests/it, where every item is used (that binary checks it
+// for dead code); this one uses the fake vendors, `TestProxy` and
+// `RawClient` only.
+#[allow(dead_code, unused_imports)]
 #[path = "../it/support/mod.rs"]
 mod support;
 

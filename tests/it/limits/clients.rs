@@ -716,10 +716,7 @@ async fn connections_over_the_limit_wait_until_one_closes() {
     let mut third = RawClient::connect(proxy.addr).await;
     third.write(&instant_verify_request()).await;
     assert!(
-        third
-            .receive(Duration::from_millis(300))
-            .await
-            .is_none(),
+        third.receive(Duration::from_millis(300)).await.is_none(),
         "not served while two connections are open"
     );
     assert_eq!(upstream.requests().len(), 2);
