@@ -52,59 +52,14 @@ impl ProxyProcess {
         env: &[(&str, &str)],
         limits: &[(nix::sys::resource::Resource, u64)],
     ) -> Self {
-        use std::io::{BufRead, Read};
-        use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("shadow.log");
         let config = dir.path().join("proxy.toml");
         std::fs::write(&config, toml(&log)).expect("write config");
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"));
-        let limits = limits.to_vec();
-        // SAFETY: between fork and exec only setrlimit runs, an
-        // async-signal-safe system call; nothing is allocated or locked
-        // (the list was copied before the fork).
-        unsafe {
-            command.pre_exec(move || {
-                for &(resource, limit) in &limits {
-                    nix::sys::resource::setrlimit(resource, limit, limit)
-                        .map_err(std::io::Error::from)?;
-                }
-                Ok(())
-            });
-        }
-        let mut child = command
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .env("SOCURE_IDPLUS_API_KEY", API_KEY)
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the proxy binary");
+        let mut child = spawn(&config, env, limits);
         let pid = i32::try_from(child.id()).expect("pid");
-
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (line_tx, stderr_lines) = std::sync::mpsc::channel();
-        let mut err_pipe = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-        let stderr_copy = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut line = Vec::new();
-            while err_pipe.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-                stderr_copy.lock().expect("lock").extend_from_slice(&line);
-                let _ = line_tx.send(String::from_utf8_lossy(&line).into_owned());
-                line.clear();
-            }
-        });
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let mut out_pipe = child.stdout.take().expect("stdout");
-        let stdout_copy = Arc::clone(&stdout);
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = out_pipe.read_to_end(&mut all);
-            stdout_copy.lock().expect("lock").extend_from_slice(&all);
-        });
+        let (stderr, stderr_lines) = watch_stderr(&mut child);
+        let stdout = collect_stdout(&mut child);
         let (exit_tx, exited) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             if let Ok(status) = child.wait() {
@@ -124,23 +79,8 @@ impl ProxyProcess {
             _dir: dir,
         };
         let listening = process.wait_for_stderr("local_addr");
-        // Text (`name=value`) or JSON (`"name":"value"`) diagnostics.
-        let field = |name: &str| -> SocketAddr {
-            listening
-                .split(&format!("{name}="))
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .or_else(|| {
-                    listening
-                        .split(&format!("\"{name}\":\""))
-                        .nth(1)
-                        .and_then(|rest| rest.split('"').next())
-                })
-                .and_then(|addr| addr.parse().ok())
-                .expect("a socket address in the listening line")
-        };
-        process.addr = field("local_addr");
-        process.admin = field("admin_addr");
+        process.addr = listening_address(&listening, "local_addr");
+        process.admin = listening_address(&listening, "admin_addr");
         process
     }
 
@@ -196,4 +136,91 @@ impl Drop for ProxyProcess {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
+}
+
+/// `socure-shadow-proxy run --config config`, with the Socure key and `env`,
+/// under `limits`, its stdout and stderr piped.
+fn spawn(
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+    limits: &[(nix::sys::resource::Resource, u64)],
+) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"));
+    let limits = limits.to_vec();
+    // SAFETY: between fork and exec only setrlimit runs, an
+    // async-signal-safe system call; nothing is allocated or locked
+    // (the list was copied before the fork).
+    unsafe {
+        command.pre_exec(move || {
+            for &(resource, limit) in &limits {
+                nix::sys::resource::setrlimit(resource, limit, limit)
+                    .map_err(std::io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("SOCURE_IDPLUS_API_KEY", API_KEY)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the proxy binary")
+}
+
+/// Reads the child's stderr on a thread of its own: all of it so far, and
+/// each line as it is written.
+fn watch_stderr(
+    child: &mut std::process::Child,
+) -> (Arc<Mutex<Vec<u8>>>, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let (line_tx, stderr_lines) = std::sync::mpsc::channel();
+    let mut err_pipe = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let stderr_copy = Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        let mut line = Vec::new();
+        while err_pipe.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            stderr_copy.lock().expect("lock").extend_from_slice(&line);
+            let _ = line_tx.send(String::from_utf8_lossy(&line).into_owned());
+            line.clear();
+        }
+    });
+    (stderr, stderr_lines)
+}
+
+/// Reads the child's stdout to its end on a thread of its own.
+fn collect_stdout(child: &mut std::process::Child) -> Arc<Mutex<Vec<u8>>> {
+    use std::io::Read;
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let stdout_copy = Arc::clone(&stdout);
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = out_pipe.read_to_end(&mut all);
+        stdout_copy.lock().expect("lock").extend_from_slice(&all);
+    });
+    stdout
+}
+
+/// The address `name` in the "listening" line, in text (`name=value`) or
+/// JSON (`"name":"value"`) diagnostics.
+fn listening_address(listening: &str, name: &str) -> SocketAddr {
+    listening
+        .split(&format!("{name}="))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .or_else(|| {
+            listening
+                .split(&format!("\"{name}\":\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+        })
+        .and_then(|addr| addr.parse().ok())
+        .expect("a socket address in the listening line")
 }
