@@ -47,7 +47,21 @@ fn applicant() -> Vec<u8> {
 }
 
 fn cases() -> Vec<Case> {
-    let base = |name, upstream: Vec<u8>, socure, socure_outcome, socure_says| Case {
+    let mut all = socure_side();
+    all.extend(upstream_side());
+    all.extend(request_side());
+    all
+}
+
+/// A case where LexisNexis answers `upstream` and the client gets it.
+fn base(
+    name: &'static str,
+    upstream: Vec<u8>,
+    socure: Reply,
+    socure_outcome: &'static str,
+    socure_says: Option<&'static str>,
+) -> Case {
+    Case {
         name,
         upstream: Reply::Now(upstream.clone()),
         socure,
@@ -57,28 +71,16 @@ fn cases() -> Vec<Case> {
         resolution_exception: None,
         socure_outcome,
         socure_says,
-    };
+    }
+}
+
+/// Socure failing every way it can, LexisNexis answering.
+fn socure_side() -> Vec<Case> {
     let cut_json = {
         let full = json_ok(&fixture("socure/kyc_all_verified.json"));
         full[..full.len() - 40].to_vec()
     };
-    let ln_404 = response(
-        "404 Not Found",
-        &[("Content-Type", "text/plain")],
-        b"no such account",
-    );
-    let ln_503 = response(
-        "503 Service Unavailable",
-        &[("Content-Type", "text/plain")],
-        b"down",
-    );
-    let ln_html = response(
-        "200 OK",
-        &[("Content-Type", "text/html")],
-        b"<html>FAKEY maintenance</html>",
-    );
     vec![
-        // Socure's side.
         base(
             "socure timeout",
             ln_ok(),
@@ -140,7 +142,27 @@ fn cases() -> Vec<Case> {
             "answered",
             Some("No kyc section on response"),
         ),
-        // The upstream's side.
+    ]
+}
+
+/// LexisNexis failing every way it can (and once both sides at once).
+fn upstream_side() -> Vec<Case> {
+    let ln_404 = response(
+        "404 Not Found",
+        &[("Content-Type", "text/plain")],
+        b"no such account",
+    );
+    let ln_503 = response(
+        "503 Service Unavailable",
+        &[("Content-Type", "text/plain")],
+        b"down",
+    );
+    let ln_html = response(
+        "200 OK",
+        &[("Content-Type", "text/html")],
+        b"<html>FAKEY maintenance</html>",
+    );
+    vec![
         Case {
             resolution_outcome: "upstream_timeout",
             resolution_exception: Some("LexisNexis timed out waiting for verification response"),
@@ -192,7 +214,12 @@ fn cases() -> Vec<Case> {
             resolution_exception: Some("Unexpected status code '503'"),
             ..base("upstream 5xx", ln_503, socure_ok(), "answered", None)
         },
-        // The request itself.
+    ]
+}
+
+/// The request itself not an applicant the mirror can send.
+fn request_side() -> Vec<Case> {
+    vec![
         Case {
             body: b"FAKEY MCFAKERSON, not JSON".to_vec(),
             ..base(
