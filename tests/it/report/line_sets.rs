@@ -16,12 +16,10 @@ use socure_shadow_proxy::report::{self, Format, Options, input::Source, tally::W
 
 const ALL: &[&str] = &["address", "first_name", "last_name", "ssn", "dob"];
 
-/// A verdict: `exception` makes it an exception (a timeout when `timed_out`).
+/// A judged verdict.
 fn verdict(
     vendor_name: &'static str,
     success: bool,
-    exception: Option<&str>,
-    timed_out: bool,
     asked: &[&str],
     verified: Option<&[&str]>,
     codes: &[&str],
@@ -33,8 +31,8 @@ fn verdict(
     Verdict {
         success,
         errors,
-        exception: exception.map(str::to_owned),
-        timed_out,
+        exception: None,
+        timed_out: false,
         transaction_id: json!("fake-transaction"),
         reference: json!(""),
         can_pass_with_additional_verification: false,
@@ -49,29 +47,22 @@ fn verdict(
     }
 }
 
+/// A verdict that is an exception (a timeout when `timed_out`).
+fn exception(vendor_name: &'static str, message: &str, timed_out: bool) -> Verdict {
+    Verdict {
+        exception: Some(message.to_owned()),
+        timed_out,
+        ..verdict(vendor_name, false, &[], None, &[])
+    }
+}
+
 fn lexis_nexis(success: bool, asked: &[&str]) -> Verdict {
-    verdict(
-        "lexisnexis:instant_verify",
-        success,
-        None,
-        false,
-        asked,
-        None,
-        &[],
-    )
+    verdict("lexisnexis:instant_verify", success, asked, None, &[])
 }
 
 fn socure(verified: &[&str], codes: &[&str]) -> Verdict {
     let success = ALL.iter().all(|a| verified.contains(a));
-    verdict(
-        "socure_kyc",
-        success,
-        None,
-        false,
-        &[],
-        Some(verified),
-        codes,
-    )
+    verdict("socure_kyc", success, &[], Some(verified), codes)
 }
 
 struct Line {
@@ -111,12 +102,11 @@ fn encode(line: Line) -> String {
     String::from_utf8(pair::encode(&shadow).expect("encodes")).expect("utf-8")
 }
 
-/// Ten proofing lines (L1..L10), one shed summary, one other event, two
-/// malformed lines.
-fn known_lines() -> String {
+/// L1..L5: both vendors answered and were judged.
+fn known_judged_lines() -> Vec<Line> {
     let pass = lexis_nexis(true, &[]);
     let no_address = ["first_name", "last_name", "ssn", "dob"];
-    let lines = vec![
+    vec![
         // L1, L2: both pass, in the same hour.
         Line {
             time: "2026-11-01T00:10:00.000Z".into(),
@@ -166,17 +156,20 @@ fn known_lines() -> String {
             socure_outcome: SocureOutcome::Answered,
             socure_ms: Some(1000),
         },
+    ]
+}
+
+/// L6..L10: one side or the other failed, or was never asked.
+fn known_failed_lines() -> Vec<Line> {
+    let pass = lexis_nexis(true, &[]);
+    vec![
         // L6: LexisNexis answered 503; Socure passes, without codes.
         Line {
             time: "2026-11-01T04:00:00.000Z".into(),
-            lexis_nexis: verdict(
+            lexis_nexis: exception(
                 "lexisnexis:instant_verify",
+                "Unexpected status code '503'",
                 false,
-                Some("Unexpected status code '503'"),
-                false,
-                &[],
-                None,
-                &[],
             ),
             resolution_outcome: "answered",
             resolution_ms: 600,
@@ -190,14 +183,10 @@ fn known_lines() -> String {
             lexis_nexis: pass.clone(),
             resolution_outcome: "answered",
             resolution_ms: 700,
-            socure: Some(verdict(
+            socure: Some(exception(
                 "socure_kyc",
-                false,
-                Some("Timed out waiting for verification response"),
+                "Timed out waiting for verification response",
                 true,
-                &[],
-                None,
-                &[],
             )),
             socure_outcome: SocureOutcome::TimedOut,
             socure_ms: Some(1500),
@@ -208,15 +197,7 @@ fn known_lines() -> String {
             lexis_nexis: pass.clone(),
             resolution_outcome: "answered",
             resolution_ms: 800,
-            socure: Some(verdict(
-                "socure_kyc",
-                false,
-                Some("Invalid request (400)"),
-                false,
-                &[],
-                None,
-                &[],
-            )),
+            socure: Some(exception("socure_kyc", "Invalid request (400)", false)),
             socure_outcome: SocureOutcome::Answered,
             socure_ms: Some(50),
         },
@@ -233,14 +214,10 @@ fn known_lines() -> String {
         // L10: LexisNexis timed out; Socure skipped as a duplicate.
         Line {
             time: "2026-11-01T08:00:00.000Z".into(),
-            lexis_nexis: verdict(
+            lexis_nexis: exception(
                 "lexisnexis:instant_verify",
-                false,
-                Some("Timed out waiting for verification response"),
+                "Timed out waiting for verification response",
                 true,
-                &[],
-                None,
-                &[],
             ),
             resolution_outcome: "upstream_timeout",
             resolution_ms: 1000,
@@ -248,7 +225,14 @@ fn known_lines() -> String {
             socure_outcome: SocureOutcome::Duplicate,
             socure_ms: None,
         },
-    ];
+    ]
+}
+
+/// Ten proofing lines (L1..L10), one shed summary, one other event, two
+/// malformed lines.
+fn known_lines() -> String {
+    let mut lines = known_judged_lines();
+    lines.extend(known_failed_lines());
     let mut text: String = lines.into_iter().map(encode).collect();
     let at = |s: &str| {
         time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
@@ -312,7 +296,16 @@ fn owned(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
 #[test]
 fn known_lines_give_the_hand_computed_report() {
     let r = report_of(&known_lines(), Window::default());
+    assert_input(&r);
+    assert_agreement(&r);
+    assert_attributes(&r);
+    assert_reason_codes(&r);
+    assert_vendors(&r);
+    assert_series_and_completeness(&r);
+}
 
+/// L1..L10's report: the lines read, by kind, and the first and last time.
+fn assert_input(r: &Value) {
     let input = &r["input"];
     assert_eq!(input["lines_read"], 14);
     assert_eq!(input["proofing_lines"], 10);
@@ -321,7 +314,10 @@ fn known_lines_give_the_hand_computed_report() {
     assert_eq!(input["malformed"], 2);
     assert_eq!(input["first_time"], "2026-11-01T00:10:00.000Z");
     assert_eq!(input["last_time"], "2026-11-01T08:00:00.000Z");
+}
 
+/// L1..L10's report: the matrix, the agreement rate and its Wilson interval.
+fn assert_agreement(r: &Value) {
     let agreement = &r["agreement"];
     assert_eq!(
         agreement["counts"],
@@ -337,7 +333,10 @@ fn known_lines_give_the_hand_computed_report() {
     let high = agreement["wilson_95"]["high"].as_f64().expect("high");
     assert!((low - 0.230720).abs() < 1e-5, "{low}");
     assert!((high - 0.882386).abs() < 1e-5, "{high}");
+}
 
+/// L1..L10's report: the attributes each side flagged, and how they explain Socure's failures.
+fn assert_attributes(r: &Value) {
     let attributes = &r["attributes"];
     assert_eq!(attributes["lexisnexis_judged"], 8);
     assert_eq!(attributes["socure_judged"], 6);
@@ -376,7 +375,10 @@ fn known_lines_give_the_hand_computed_report() {
         counts(&attributes["other_lexisnexis"]),
         owned(&[("dead", 1)])
     );
+}
 
+/// L1..L10's report: Socure's reason codes, overall and by cell.
+fn assert_reason_codes(r: &Value) {
     let codes = &r["reason_codes"];
     assert_eq!(codes["socure_judged"], 6);
     assert_eq!(codes["distinct"], 3);
@@ -409,7 +411,10 @@ fn known_lines_give_the_hand_computed_report() {
             ("both_fail".into(), 1, owned(&[("R705", 1)])),
         ]
     );
+}
 
+/// L1..L10's report: each vendor's calls, timeouts, exceptions and latency percentiles.
+fn assert_vendors(r: &Value) {
     // Nearest rank: LexisNexis 100..1000 by 100 (ten calls, one timed out,
     // one 503); Socure 50, 200, 400 ... 1200, 1500 (eight calls).
     let lexis_nexis = &r["vendors"]["lexisnexis"];
@@ -429,7 +434,10 @@ fn known_lines_give_the_hand_computed_report() {
         socure["latency_ms"],
         json!({"samples": 8, "p50": 600, "p95": 1500, "p99": 1500, "max": 1500})
     );
+}
 
+/// L1..L10's report: the hourly series, and every outcome counted.
+fn assert_series_and_completeness(r: &Value) {
     let series = &r["series"];
     assert_eq!(series["bucket"], "hour");
     let points = series["points"].as_array().expect("points");
@@ -760,8 +768,9 @@ const TERMINAL_TRICKS: &[&str] = &[
     "I919\n  both_pass  999",
 ];
 
-#[test]
-fn report_text_shows_terminal_controls_as_escapes_never_raw() {
+/// A line for each of [`TERMINAL_TRICKS`] (and one quoting them all), each
+/// followed by a shed summary giving it as its reason.
+fn terminal_trick_lines() -> String {
     let codes: Vec<&str> = TERMINAL_TRICKS.to_vec();
     // Judged sides carry them as codes and attributes; one more line's
     // exceptions quote them all (the report never prints an exception).
@@ -814,9 +823,14 @@ fn report_text_shows_terminal_controls_as_escapes_never_raw() {
         });
         text.push_str(&String::from_utf8(pair::encode(&shed).expect("encodes")).expect("utf-8"));
     }
+    text
+}
+
+/// What `socure-shadow-proxy report --format text` prints for `text`.
+fn report_text(text: &str) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.log");
-    std::fs::write(&path, &text).expect("write lines");
+    std::fs::write(&path, text).expect("write lines");
     let output = Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
         .arg("report")
         .arg(&path)
@@ -829,7 +843,12 @@ fn report_text_shows_terminal_controls_as_escapes_never_raw() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let printed = String::from_utf8(output.stdout).expect("utf-8");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[test]
+fn report_text_shows_terminal_controls_as_escapes_never_raw() {
+    let printed = report_text(&terminal_trick_lines());
 
     // Not one raw control but the renderer's own line ends.
     for c in printed.chars() {
