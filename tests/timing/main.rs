@@ -11,8 +11,8 @@
 //! holds [`ONE_AT_A_TIME`] throughout.
 
 // The support of tests/it, where every item is used (that binary checks it
-// for dead code); this one uses the fake vendors, `TestProxy` and
-// `RawClient` only.
+// for dead code); this one uses a few: the fake vendors, `TestProxy`,
+// `RawClient` and the fixture helpers.
 #[allow(dead_code, unused_imports)]
 #[path = "../it/support/mod.rs"]
 mod support;
