@@ -148,15 +148,14 @@ struct Outcome {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let start = Instant::now();
-    let deadline = start + Duration::from_secs(args.seconds);
-    let clients = args.clients.unwrap_or(match args.scenario {
-        Scenario::HeldBodiesH1 => 1000,
-        Scenario::Trickle => 100,
-        Scenario::NonReader => 200,
-        Scenario::IdleSockets => 4200,
-        Scenario::HeldHeads => 4096,
-        Scenario::HeldBodiesH2 | Scenario::ZeroWindow => 0,
-    });
+    let run = Run {
+        args: &args,
+        clients: args
+            .clients
+            .unwrap_or_else(|| default_clients(args.scenario)),
+        start,
+        deadline: start + Duration::from_secs(args.seconds),
+    };
     let poller = args.admin.map(|admin| TimeoutPoller::spawn(admin, start));
     let mut summary = vec![(
         "scenario",
@@ -164,116 +163,7 @@ async fn main() -> anyhow::Result<()> {
             .to_possible_value()
             .map_or_else(String::new, |v| v.get_name().to_owned()),
     )];
-    match args.scenario {
-        Scenario::HeldBodiesH1 => {
-            let mut request = head("POST", IV_PATH, args.declared).into_bytes();
-            request.resize(request.len() + args.send.min(args.declared), b'x');
-            let request: Arc<[u8]> = request.into();
-            let outcomes = spawn_all(clients, |_| {
-                h1_client(
-                    args.proxy,
-                    start,
-                    deadline,
-                    Sending::Whole(Arc::clone(&request)),
-                )
-            })
-            .await;
-            summary.extend(h1_summary(&outcomes));
-        }
-        Scenario::Trickle => {
-            let outcomes = spawn_all(clients, |_| {
-                h1_client(args.proxy, start, deadline, Sending::Trickle)
-            })
-            .await;
-            summary.extend(h1_summary(&outcomes));
-        }
-        Scenario::NonReader => {
-            let request: Arc<[u8]> = match args.route {
-                Route::Shadowed => {
-                    let mut r =
-                        head("POST", &format!("{IV_PATH}?large"), IV_BODY.len()).into_bytes();
-                    r.extend_from_slice(IV_BODY);
-                    r.into()
-                }
-                Route::Passthrough => {
-                    b"GET /large HTTP/1.1\r\nHost: idv-vendor.test\r\n\r\n"[..].into()
-                }
-            };
-            // Ends early once the proxy has cut every client (seen in its
-            // metrics: the clients themselves cannot see it).
-            let all_cut = Arc::new(Notify::new());
-            if let Some(poller) = &poller {
-                poller.notify_at(clients as f64, Arc::clone(&all_cut));
-            }
-            let outcomes = spawn_all(clients, |_| {
-                non_reader(
-                    args.proxy,
-                    start,
-                    deadline,
-                    Arc::clone(&request),
-                    Arc::clone(&all_cut),
-                )
-            })
-            .await;
-            summary.extend(h1_summary(&outcomes));
-            summary.push(("cut", outcomes.iter().filter(|o| o.cut).count().to_string()));
-            summary.push((
-                "whole",
-                outcomes.iter().filter(|o| o.whole).count().to_string(),
-            ));
-        }
-        Scenario::IdleSockets => {
-            summary.extend(idle_sockets(args.proxy, clients, start, deadline).await)
-        }
-        Scenario::HeldBodiesH2 => {
-            let outcomes = spawn_all(args.connections.unwrap_or(4), |_| {
-                h2_connection(
-                    args.proxy,
-                    args.streams.unwrap_or(200),
-                    H2Load::HeldBodies {
-                        declared: args.declared,
-                        send: args.send.min(args.declared),
-                    },
-                    start,
-                    deadline,
-                )
-            })
-            .await;
-            summary.extend(h2_summary(&outcomes));
-        }
-        Scenario::ZeroWindow => {
-            let outcomes = spawn_all(args.connections.unwrap_or(200), |_| {
-                h2_connection(
-                    args.proxy,
-                    args.streams.unwrap_or(100),
-                    H2Load::ZeroWindow,
-                    start,
-                    deadline,
-                )
-            })
-            .await;
-            summary.extend(h2_summary(&outcomes));
-        }
-        Scenario::HeldHeads => {
-            // A head as large as asked, never ended by its blank line.
-            let mut request = format!(
-                "POST {IV_PATH} HTTP/1.1\r\nHost: idv-vendor.test\r\nContent-Type: application/json\r\nX-Padding: "
-            )
-            .into_bytes();
-            request.resize(args.head_bytes.max(request.len()), b'x');
-            let request: Arc<[u8]> = request.into();
-            let outcomes = spawn_all(clients, |_| {
-                h1_client(
-                    args.proxy,
-                    start,
-                    deadline,
-                    Sending::Whole(Arc::clone(&request)),
-                )
-            })
-            .await;
-            summary.extend(h1_summary(&outcomes));
-        }
-    }
+    summary.extend(run.scenario(poller.as_ref()).await);
     summary.push(("elapsed_s", secs(start.elapsed())));
     if let Some(poller) = poller {
         summary.extend(poller.finish().await);
@@ -284,6 +174,135 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     println!("{}", line.join(" "));
     Ok(())
+}
+
+/// HTTP/1 clients (or idle sockets) when `--clients` is not given.
+fn default_clients(scenario: Scenario) -> usize {
+    match scenario {
+        Scenario::HeldBodiesH1 => 1000,
+        Scenario::Trickle => 100,
+        Scenario::NonReader => 200,
+        Scenario::IdleSockets => 4200,
+        Scenario::HeldHeads => 4096,
+        Scenario::HeldBodiesH2 | Scenario::ZeroWindow => 0,
+    }
+}
+
+/// One scenario's run: its arguments, its clients, when it began and when
+/// it must end.
+struct Run<'a> {
+    args: &'a Args,
+    clients: usize,
+    start: Instant,
+    deadline: Instant,
+}
+
+impl Run<'_> {
+    /// Runs the scenario asked for; its part of the summary line.
+    async fn scenario(&self, poller: Option<&TimeoutPoller>) -> Vec<(&'static str, String)> {
+        let args = self.args;
+        match args.scenario {
+            Scenario::HeldBodiesH1 => {
+                let mut request = head("POST", IV_PATH, args.declared).into_bytes();
+                request.resize(request.len() + args.send.min(args.declared), b'x');
+                self.whole_requests(request.into()).await
+            }
+            Scenario::HeldHeads => {
+                // A head as large as asked, never ended by its blank line.
+                let mut request = format!(
+                    "POST {IV_PATH} HTTP/1.1\r\nHost: idv-vendor.test\r\nContent-Type: application/json\r\nX-Padding: "
+                )
+                .into_bytes();
+                request.resize(args.head_bytes.max(request.len()), b'x');
+                self.whole_requests(request.into()).await
+            }
+            Scenario::Trickle => {
+                let (proxy, start, deadline) = (args.proxy, self.start, self.deadline);
+                let outcomes = spawn_all(self.clients, |_| {
+                    h1_client(proxy, start, deadline, Sending::Trickle)
+                })
+                .await;
+                h1_summary(&outcomes)
+            }
+            Scenario::NonReader => self.non_readers(poller).await,
+            Scenario::IdleSockets => {
+                idle_sockets(args.proxy, self.clients, self.start, self.deadline).await
+            }
+            Scenario::HeldBodiesH2 => {
+                let load = H2Load::HeldBodies {
+                    declared: args.declared,
+                    send: args.send.min(args.declared),
+                };
+                self.h2_connections(load, 4, 200).await
+            }
+            Scenario::ZeroWindow => self.h2_connections(H2Load::ZeroWindow, 200, 100).await,
+        }
+    }
+
+    /// Every client sends `request` at once, then nothing.
+    async fn whole_requests(&self, request: Arc<[u8]>) -> Vec<(&'static str, String)> {
+        let (proxy, start, deadline) = (self.args.proxy, self.start, self.deadline);
+        let outcomes = spawn_all(self.clients, |_| {
+            h1_client(proxy, start, deadline, Sending::Whole(Arc::clone(&request)))
+        })
+        .await;
+        h1_summary(&outcomes)
+    }
+
+    /// Clients that never read the answer, on the route asked for.
+    async fn non_readers(&self, poller: Option<&TimeoutPoller>) -> Vec<(&'static str, String)> {
+        let request: Arc<[u8]> = match self.args.route {
+            Route::Shadowed => {
+                let mut r = head("POST", &format!("{IV_PATH}?large"), IV_BODY.len()).into_bytes();
+                r.extend_from_slice(IV_BODY);
+                r.into()
+            }
+            Route::Passthrough => {
+                b"GET /large HTTP/1.1\r\nHost: idv-vendor.test\r\n\r\n"[..].into()
+            }
+        };
+        // Ends early once the proxy has cut every client (seen in its
+        // metrics: the clients themselves cannot see it).
+        let all_cut = Arc::new(Notify::new());
+        if let Some(poller) = poller {
+            poller.notify_at(self.clients as f64, Arc::clone(&all_cut));
+        }
+        let (proxy, start, deadline) = (self.args.proxy, self.start, self.deadline);
+        let outcomes = spawn_all(self.clients, |_| {
+            non_reader(
+                proxy,
+                start,
+                deadline,
+                Arc::clone(&request),
+                Arc::clone(&all_cut),
+            )
+        })
+        .await;
+        let mut summary = h1_summary(&outcomes);
+        summary.push(("cut", outcomes.iter().filter(|o| o.cut).count().to_string()));
+        summary.push((
+            "whole",
+            outcomes.iter().filter(|o| o.whole).count().to_string(),
+        ));
+        summary
+    }
+
+    /// HTTP/2 connections each opening streams with `load`; the counts
+    /// default to `connections` and `streams` when not given.
+    async fn h2_connections(
+        &self,
+        load: H2Load,
+        connections: usize,
+        streams: u32,
+    ) -> Vec<(&'static str, String)> {
+        let (proxy, start, deadline) = (self.args.proxy, self.start, self.deadline);
+        let streams = self.args.streams.unwrap_or(streams);
+        let outcomes = spawn_all(self.args.connections.unwrap_or(connections), |_| {
+            h2_connection(proxy, streams, load, start, deadline)
+        })
+        .await;
+        h2_summary(&outcomes)
+    }
 }
 
 /// A connection to `addr`, at most `CONNECTS_AT_ONCE` connects in progress.
@@ -710,16 +729,8 @@ async fn h2_connection(
     outcome.connected = true;
     let (rd, wr) = stream.into_split();
     let wr = Arc::new(tokio::sync::Mutex::new(wr));
-    let state = Arc::new(Mutex::new(H2State {
-        connection_window: 65_535,
-        initial_window: 65_535,
-        windows: HashMap::new(),
-        max_streams: None,
-        ends: HashMap::new(),
-        ended: HashMap::new(),
-        goaway: None,
-        closed: None,
-    }));
+    let ids: Vec<u32> = (0..streams).map(|n| 1 + 2 * n).collect();
+    let state = Arc::new(Mutex::new(H2State::opening(&ids)));
     let changed = Arc::new(Notify::new());
     let reader = tokio::spawn(h2_reader(
         rd,
@@ -728,9 +739,55 @@ async fn h2_connection(
         Arc::clone(&changed),
         start,
     ));
-    // Preface, SETTINGS (no dynamic HPACK table, so the answers' statuses
-    // can be read without one; no push; a large window for the answers),
-    // and as much connection window for the answers.
+    if write_bounded(&wr, &h2_opening(load, &ids)).await {
+        outcome.streams = streams;
+        // A zero-window client is silent now but for PINGs and SETTINGS; the
+        // streams end when the proxy resets them or closes the connection.
+        if let H2Load::HeldBodies { send, .. } = load {
+            // The proxy refuses streams past its limit: let its SETTINGS and
+            // refusals arrive before any DATA (a PING's answer comes after them).
+            let _ = write_bounded(&wr, &frame(PING, 0, 0, &[0; 8])).await;
+            let _ = timeout(
+                Duration::from_secs(2),
+                wait_for(&state, &changed, |s| s.max_streams.is_some()),
+            )
+            .await;
+            sleep(Duration::from_millis(200)).await;
+            outcome.sent = h2_send_bodies(&wr, &state, &changed, &ids, send, deadline).await;
+        }
+    }
+    // Silent now; wait for the proxy to end every stream or the connection.
+    // A zero-window stream's answer head is not its end (its body never
+    // comes): only a reset, or the connection's close, ends it.
+    let zero_window = matches!(load, H2Load::ZeroWindow);
+    let ended = |e: &StreamEnd| match e {
+        StreamEnd::Open => false,
+        StreamEnd::Answered(_) => !zero_window,
+        StreamEnd::Reset(_) => true,
+    };
+    let _ = timeout_at(
+        deadline,
+        wait_for(&state, &changed, |s| {
+            s.closed.is_some() || s.ends.values().all(ended)
+        }),
+    )
+    .await;
+    reader.abort();
+    let s = state.lock().expect("state");
+    outcome.ends = ids
+        .iter()
+        .map(|id| (s.ends[id], s.ended.get(id).copied()))
+        .collect();
+    outcome.goaway = s.goaway;
+    outcome.closed = s.closed;
+    outcome
+}
+
+/// What a connection sends first: the preface, SETTINGS (no dynamic HPACK
+/// table, so the answers' statuses can be read without one; no push; a
+/// large window for the answers, or none for a zero-window client), as much
+/// connection window, and the HEADERS opening each of `ids`.
+fn h2_opening(load: H2Load, ids: &[u32]) -> Vec<u8> {
     let mut opening = PREFACE.to_vec();
     let mut settings = Vec::new();
     // A zero-window client lets no answer byte through, ever.
@@ -746,78 +803,25 @@ async fn h2_connection(
     if window > 0 {
         opening.extend(frame(WINDOW_UPDATE, 0, 0, &window.to_be_bytes()));
     }
-    let ids: Vec<u32> = (0..streams).map(|n| 1 + 2 * n).collect();
-    {
-        let mut s = state.lock().expect("state");
-        for &id in &ids {
-            let window = s.initial_window;
-            s.windows.insert(id, window);
-            s.ends.insert(id, StreamEnd::Open);
-        }
-    }
-    for &id in &ids {
+    for &id in ids {
         opening.extend(match load {
             H2Load::HeldBodies { declared, .. } => h2_headers(id, declared),
             H2Load::ZeroWindow => h2_get(id),
         });
     }
-    if let H2Load::ZeroWindow = load {
-        // Silent now but for PINGs and SETTINGS; the streams end when the
-        // proxy resets them or closes the connection.
-        if write_bounded(&wr, &opening).await {
-            outcome.streams = streams;
+    opening
+}
+
+/// Returns once `done` holds of the connection's state (unbounded: the
+/// caller bounds it).
+async fn wait_for(state: &Mutex<H2State>, changed: &Notify, done: impl Fn(&H2State) -> bool) {
+    loop {
+        let notified = changed.notified();
+        if done(&state.lock().expect("state")) {
+            return;
         }
-    } else if let H2Load::HeldBodies { send, .. } = load
-        && write_bounded(&wr, &opening).await
-    {
-        outcome.streams = streams;
-        // The proxy refuses streams past its limit: let its SETTINGS and
-        // refusals arrive before any DATA (a PING's answer comes after them).
-        let _ = write_bounded(&wr, &frame(PING, 0, 0, &[0; 8])).await;
-        let _ = timeout(Duration::from_secs(2), async {
-            loop {
-                let notified = changed.notified();
-                if state.lock().expect("state").max_streams.is_some() {
-                    break;
-                }
-                notified.await;
-            }
-        })
-        .await;
-        sleep(Duration::from_millis(200)).await;
-        outcome.sent = h2_send_bodies(&wr, &state, &changed, &ids, send, deadline).await;
+        notified.await;
     }
-    // Silent now; wait for the proxy to end every stream or the connection.
-    // A zero-window stream's answer head is not its end (its body never
-    // comes): only a reset, or the connection's close, ends it.
-    let zero_window = matches!(load, H2Load::ZeroWindow);
-    let _ = timeout_at(deadline, async {
-        loop {
-            let notified = changed.notified();
-            {
-                let s = state.lock().expect("state");
-                let ended = |e: &StreamEnd| match e {
-                    StreamEnd::Open => false,
-                    StreamEnd::Answered(_) => !zero_window,
-                    StreamEnd::Reset(_) => true,
-                };
-                if s.closed.is_some() || s.ends.values().all(ended) {
-                    break;
-                }
-            }
-            notified.await;
-        }
-    })
-    .await;
-    reader.abort();
-    let s = state.lock().expect("state");
-    outcome.ends = ids
-        .iter()
-        .map(|id| (s.ends[id], s.ended.get(id).copied()))
-        .collect();
-    outcome.goaway = s.goaway;
-    outcome.closed = s.closed;
-    outcome
 }
 
 /// Writes `bytes` unless it takes longer than `WRITE_BOUND`.
@@ -917,72 +921,15 @@ async fn h2_reader(
         if rd.read_exact(&mut payload).await.is_err() {
             break;
         }
-        let mut reply = None;
-        {
+        let reply = {
             let mut s = state.lock().expect("state");
             let was_open = s.ends.get(&id) == Some(&StreamEnd::Open);
-            match kind {
-                DATA if flags & END_STREAM != 0 => {
-                    s.ends.entry(id).and_modify(|e| {
-                        if *e == StreamEnd::Open {
-                            *e = StreamEnd::Answered(0);
-                        }
-                    });
-                }
-                HEADERS => {
-                    let status = status_from_block(&payload, flags).unwrap_or(0);
-                    s.ends.insert(id, StreamEnd::Answered(status));
-                }
-                RST_STREAM if payload.len() >= 4 => {
-                    // After an answer, a reset (NO_ERROR) only says "send no
-                    // more of the body": the answer is the stream's end.
-                    let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
-                    let end = s.ends.entry(id).or_insert(StreamEnd::Open);
-                    if *end == StreamEnd::Open {
-                        *end = StreamEnd::Reset(code);
-                    }
-                }
-                SETTINGS if flags & ACK == 0 => {
-                    for pair in payload.chunks_exact(6) {
-                        let value = u32::from_be_bytes([pair[2], pair[3], pair[4], pair[5]]);
-                        match u16::from_be_bytes([pair[0], pair[1]]) {
-                            0x3 => s.max_streams = Some(value),
-                            0x4 => {
-                                let delta = i64::from(value) - s.initial_window;
-                                s.initial_window = i64::from(value);
-                                for window in s.windows.values_mut() {
-                                    *window += delta;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    s.max_streams.get_or_insert(u32::MAX);
-                    reply = Some(frame(SETTINGS, ACK, 0, &[]));
-                }
-                PING if flags & ACK == 0 => reply = Some(frame(PING, ACK, 0, &payload)),
-                GOAWAY if payload.len() >= 8 => {
-                    s.goaway = Some(u32::from_be_bytes([
-                        payload[4], payload[5], payload[6], payload[7],
-                    ]));
-                }
-                WINDOW_UPDATE if payload.len() >= 4 => {
-                    let add = i64::from(
-                        u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
-                            & 0x7fff_ffff,
-                    );
-                    if id == 0 {
-                        s.connection_window += add;
-                    } else if let Some(window) = s.windows.get_mut(&id) {
-                        *window += add;
-                    }
-                }
-                _ => {}
-            }
+            let reply = s.on_frame(kind, flags, id, &payload);
             if was_open && s.ends.get(&id) != Some(&StreamEnd::Open) {
                 s.ended.insert(id, start.elapsed());
             }
-        }
+            reply
+        };
         changed.notify_waiters();
         if let Some(reply) = reply {
             // The writer may be stalled behind a full socket: never wait on it
@@ -992,6 +939,93 @@ async fn h2_reader(
     }
     state.lock().expect("state").closed = Some(start.elapsed());
     changed.notify_waiters();
+}
+
+impl H2State {
+    /// A connection's state before the proxy has said anything, with
+    /// streams `ids` open.
+    fn opening(ids: &[u32]) -> Self {
+        let initial_window = 65_535;
+        Self {
+            connection_window: 65_535,
+            initial_window,
+            windows: ids.iter().map(|&id| (id, initial_window)).collect(),
+            max_streams: None,
+            ends: ids.iter().map(|&id| (id, StreamEnd::Open)).collect(),
+            ended: HashMap::new(),
+            goaway: None,
+            closed: None,
+        }
+    }
+
+    /// Takes in one frame from the proxy; the frame to answer it with, if any.
+    fn on_frame(&mut self, kind: u8, flags: u8, id: u32, payload: &[u8]) -> Option<Vec<u8>> {
+        match kind {
+            DATA if flags & END_STREAM != 0 => {
+                self.ends.entry(id).and_modify(|e| {
+                    if *e == StreamEnd::Open {
+                        *e = StreamEnd::Answered(0);
+                    }
+                });
+            }
+            HEADERS => {
+                let status = status_from_block(payload, flags).unwrap_or(0);
+                self.ends.insert(id, StreamEnd::Answered(status));
+            }
+            RST_STREAM if payload.len() >= 4 => {
+                // After an answer, a reset (NO_ERROR) only says "send no
+                // more of the body": the answer is the stream's end.
+                let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                let end = self.ends.entry(id).or_insert(StreamEnd::Open);
+                if *end == StreamEnd::Open {
+                    *end = StreamEnd::Reset(code);
+                }
+            }
+            SETTINGS if flags & ACK == 0 => {
+                self.on_settings(payload);
+                return Some(frame(SETTINGS, ACK, 0, &[]));
+            }
+            PING if flags & ACK == 0 => return Some(frame(PING, ACK, 0, payload)),
+            GOAWAY if payload.len() >= 8 => {
+                self.goaway = Some(u32::from_be_bytes([
+                    payload[4], payload[5], payload[6], payload[7],
+                ]));
+            }
+            WINDOW_UPDATE if payload.len() >= 4 => {
+                let add = i64::from(
+                    u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
+                        & 0x7fff_ffff,
+                );
+                if id == 0 {
+                    self.connection_window += add;
+                } else if let Some(window) = self.windows.get_mut(&id) {
+                    *window += add;
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// SETTINGS from the proxy: its stream limit, and its initial window
+    /// (which moves every stream's window by the change).
+    fn on_settings(&mut self, payload: &[u8]) {
+        for pair in payload.chunks_exact(6) {
+            let value = u32::from_be_bytes([pair[2], pair[3], pair[4], pair[5]]);
+            match u16::from_be_bytes([pair[0], pair[1]]) {
+                0x3 => self.max_streams = Some(value),
+                0x4 => {
+                    let delta = i64::from(value) - self.initial_window;
+                    self.initial_window = i64::from(value);
+                    for window in self.windows.values_mut() {
+                        *window += delta;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.max_streams.get_or_insert(u32::MAX);
+    }
 }
 
 /// The `:status` at the start of a response's header block, read without a

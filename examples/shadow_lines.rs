@@ -556,24 +556,52 @@ impl Generator {
                 .latency_ms(1_100.0, 0.5, 300, SOCURE_TIMEOUT_MS - 10),
         );
         if self.rng.chance(0.01) {
-            let body = format!(
-                r#"{{"status":"Error","referenceId":"{}","msg":"Invalid request"}}"#,
-                self.rng.uuid()
-            );
-            let verdict = socure::judge(
-                400,
-                Some("application/json"),
-                body.as_bytes(),
-                &self.redactor,
-            );
-            return Socure {
-                result: Some(verdict),
-                outcome: SocureOutcome::Answered,
-                elapsed_ms,
-                reason: None,
-                applicant: Applicant::Read,
-            };
+            return Socure::answered(self.socure_400(), elapsed_ms);
         }
+        let verified_attributes = self.socure_verified_attributes(lexis_nexis);
+        // `socure::judge`'s rule, applied to what was drawn.
+        let success = SOCURE_REQUIRED
+            .iter()
+            .all(|required| verified_attributes.iter().any(|a| a == required));
+        let mut errors = Map::new();
+        errors.insert(
+            "reason_codes".into(),
+            json!(self.socure_reason_codes(success)),
+        );
+        let verdict = Verdict {
+            success,
+            errors,
+            exception: None,
+            timed_out: false,
+            transaction_id: Value::String(self.rng.uuid()),
+            reference: Value::String(String::new()),
+            can_pass_with_additional_verification: false,
+            attributes_requiring_additional_verification: Vec::new(),
+            vendor_name: socure::VENDOR_NAME,
+            vendor_workflow: None,
+            verified_attributes: Some(verified_attributes),
+            ids_withheld: Default::default(),
+        };
+        Socure::answered(verdict, elapsed_ms)
+    }
+
+    /// A 400 from Socure, as its judge words it.
+    fn socure_400(&mut self) -> Verdict {
+        let body = format!(
+            r#"{{"status":"Error","referenceId":"{}","msg":"Invalid request"}}"#,
+            self.rng.uuid()
+        );
+        socure::judge(
+            400,
+            Some("application/json"),
+            body.as_bytes(),
+            &self.redactor,
+        )
+    }
+
+    /// The attributes Socure verified: mostly all when LexisNexis passed,
+    /// mostly not when it failed; a phone now and then.
+    fn socure_verified_attributes(&mut self, lexis_nexis: LexisNexis) -> Vec<String> {
         let passes = match lexis_nexis {
             LexisNexis::Passed => self.rng.chance(0.90),
             LexisNexis::Failed => self.rng.chance(0.10),
@@ -589,7 +617,7 @@ impl Generator {
         // Socure is never sent a phone number, but its answer can still
         // score one now and then.
         let phone = self.rng.chance(0.05);
-        let verified_attributes: Vec<String> = SOCURE_ATTRIBUTES
+        SOCURE_ATTRIBUTES
             .iter()
             .filter(
                 |attribute| match SOCURE_REQUIRED.iter().position(|r| r == *attribute) {
@@ -598,11 +626,12 @@ impl Generator {
                 },
             )
             .map(|attribute| (*attribute).to_owned())
-            .collect();
-        // `socure::judge`'s rule, applied to what was drawn.
-        let success = SOCURE_REQUIRED
-            .iter()
-            .all(|required| verified_attributes.iter().any(|a| a == required));
+            .collect()
+    }
+
+    /// A few information codes, and risk codes when it did not pass; sorted,
+    /// each once.
+    fn socure_reason_codes(&mut self, success: bool) -> Vec<&'static str> {
         let mut codes: Vec<&str> = Vec::with_capacity(8);
         for _ in 0..2 + self.rng.below(4) {
             codes.push(*self.rng.pick(&SOCURE_INFO_CODES));
@@ -614,28 +643,7 @@ impl Generator {
         }
         codes.sort_unstable();
         codes.dedup();
-        let mut errors = Map::new();
-        errors.insert("reason_codes".into(), json!(codes));
-        Socure {
-            result: Some(Verdict {
-                success,
-                errors,
-                exception: None,
-                timed_out: false,
-                transaction_id: Value::String(self.rng.uuid()),
-                reference: Value::String(String::new()),
-                can_pass_with_additional_verification: false,
-                attributes_requiring_additional_verification: Vec::new(),
-                vendor_name: socure::VENDOR_NAME,
-                vendor_workflow: None,
-                verified_attributes: Some(verified_attributes),
-                ids_withheld: Default::default(),
-            }),
-            outcome: SocureOutcome::Answered,
-            elapsed_ms,
-            reason: None,
-            applicant: Applicant::Read,
-        }
+        codes
     }
 
     fn socure_failed(&mut self, error: SocureError) -> Socure {
@@ -711,6 +719,17 @@ struct Socure {
 }
 
 impl Socure {
+    /// Socure answered, and its judge said `verdict`.
+    fn answered(verdict: Verdict, elapsed_ms: Option<u64>) -> Self {
+        Self {
+            result: Some(verdict),
+            outcome: SocureOutcome::Answered,
+            elapsed_ms,
+            reason: None,
+            applicant: Applicant::Read,
+        }
+    }
+
     fn not_called(outcome: SocureOutcome, reason: Option<String>, applicant: Applicant) -> Self {
         Self {
             result: None,

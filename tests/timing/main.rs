@@ -7,8 +7,13 @@
 //!
 //! A test binary of its own, apart from `tests/it`: it compares latencies,
 //! so it must not share the CPU with the other tests (cargo runs test
-//! binaries one after another).
+//! binaries one after another), nor its two tests with each other: each
+//! holds [`ONE_AT_A_TIME`] throughout.
 
+// The support of tests/it, where every item is used (that binary checks it
+// for dead code); this one uses a few: the fake vendors, `TestProxy`,
+// `RawClient` and the fixture helpers.
+#[allow(dead_code, unused_imports)]
 #[path = "../it/support/mod.rs"]
 mod support;
 
@@ -16,8 +21,14 @@ use std::time::Duration;
 
 use crate::support::*;
 
+/// Held by each test for its whole run, so the two never share the CPU
+/// although the harness starts them on threads of their own. An async
+/// mutex: it is held across awaits, and each test has its own runtime.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn second_request_on_a_connection_does_not_wait_for_the_first_mirror() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let raw_answer = json_ok(&fixture(
         "lexis_nexis/instant_verify/successful_response.json",
     ));
@@ -97,6 +108,7 @@ fn slow_socure_on_its_own_thread() -> FakeVendor {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_latency_with_a_slow_socure_matches_shadow_off() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // p99 of 500 is the 5th worst: a single scheduler hiccup on this
     // shared machine cannot decide it alone.
     const ROUNDS: usize = 500;

@@ -157,84 +157,34 @@ async fn run(keep: Option<PathBuf>) -> Result<bool, Box<dyn std::error::Error>> 
         .build()?;
     let mut demo = Demo {
         client,
+        lexis_nexis,
+        socure,
+        log_path,
         sent: 0,
         unchanged: 0,
     };
+    let acts = [demo.act_one().await?, demo.act_two().await?];
 
-    // Act one: every verdict pair, all at once, as a busy IdV pod would send them.
-    let proxy = server::start(demo_config(lexis_nexis, socure, &log_path, None)?).await?;
-    let base = format!("http://{}", proxy.local_addr());
-    println!(
-        "fake LexisNexis on {lexis_nexis}, fake Socure on {socure}, proxy on {}\n",
-        proxy.local_addr()
-    );
-    let mut requests: Vec<(String, String, String)> = CASES
-        .iter()
-        .map(|case| {
-            (
-                INSTANT_VERIFY_PATH.to_owned(),
-                applicant_body(case),
-                format!("{} {}: {}", case.first_name, case.last_name, case.what),
-            )
-        })
-        .collect();
-    requests.push((
-        PHONE_FINDER_PATH.to_owned(),
-        PF_REQUEST.to_owned(),
-        "PhoneFinder request (never shadowed)".to_owned(),
-    ));
-    // No answer waits for Socure, so these all come back at LexisNexis's pace.
-    let answers = futures_util::future::join_all(
-        requests
-            .iter()
-            .map(|(path, body, _)| demo.send(&base, path, body)),
-    )
-    .await;
-    for ((path, body, who), answer) in requests.iter().zip(answers) {
-        demo.check(path, body, who, answer?);
-    }
-    let act_one = proxy.shutdown().await;
-
-    // Act two: Socure busy, and an applicant who tries again.
-    println!(
-        "\nact two: shadow.max_in_flight = 1 and shadow.dedup_window_seconds = 60; Socure holds {}'s call",
-        HOLD.first_name
-    );
-    let proxy = server::start(demo_config(lexis_nexis, socure, &log_path, Some(BUSY))?).await?;
-    let base = format!("http://{}", proxy.local_addr());
-    let held = applicant_body(&HOLD);
-    let answer = demo.send(&base, INSTANT_VERIFY_PATH, &held).await?;
-    demo.check(
-        INSTANT_VERIFY_PATH,
-        &held,
-        "HOLDY MCFAKERSON: Socure takes its time",
-        answer,
-    );
-    // The one Socure slot is taken from here until the release below.
-    HOLD_ARRIVED.notified().await;
-    let dropped = applicant_body(&DROP);
-    let answer = demo.send(&base, INSTANT_VERIFY_PATH, &dropped).await?;
-    demo.check(
-        INSTANT_VERIFY_PATH,
-        &dropped,
-        "DROPPY MCFAKERSON: no Socure slot free, dropped",
-        answer,
-    );
-    let answer = demo.send(&base, INSTANT_VERIFY_PATH, &held).await?;
-    demo.check(
-        INSTANT_VERIFY_PATH,
-        &held,
-        "HOLDY MCFAKERSON again: a duplicate, no second call",
-        answer,
-    );
-    HOLD_RELEASE.add_permits(1);
-    let act_two = proxy.shutdown().await;
-
-    let text = read_from(&log_path, offset).await?;
-    let report = text_report(&log_path);
+    let log_path = &demo.log_path;
+    let text = read_from(log_path, offset).await?;
+    let report = text_report(log_path);
     if keep.is_none() {
-        let _ = tokio::fs::remove_file(&log_path).await;
+        let _ = tokio::fs::remove_file(log_path).await;
     }
+    let lines = print_lines(&text)?;
+    let ok = demo.summary(&lines, keep.as_deref());
+    println!("\n{}", report?);
+    // Every line the lines say was written, every mirror finished.
+    let ok = ok
+        && acts.iter().map(|act| act.sink.lines_written).sum::<u64>() == lines.len() as u64
+        && acts.iter().map(|act| act.mirrors_unfinished).sum::<usize>() == 0;
+    println!("{}", if ok { "demo ok" } else { "demo FAILED" });
+    Ok(ok)
+}
+
+/// The shadow lines as the proxy wrote them, then each line's pair of
+/// verdicts; the lines, parsed.
+fn print_lines(text: &str) -> Result<Vec<Value>, serde_json::Error> {
     println!("\nshadow lines, as the proxy wrote them:");
     let lines: Vec<Value> = text
         .lines()
@@ -255,50 +205,134 @@ async fn run(keep: Option<PathBuf>) -> Result<bool, Box<dyn std::error::Error>> 
             event["socure_outcome"].as_str().unwrap_or("-"),
         );
     }
-    let expected_lines = CASES.len() + 2 + 1;
-    let outcome = |name: &str| {
-        lines
-            .iter()
-            .filter(|l| l["properties"]["event_properties"]["socure_outcome"] == name)
-            .count()
-    };
-    println!("\nsummary");
-    println!("  requests sent            {}", demo.sent);
-    println!("  answered unchanged       {}", demo.unchanged);
-    println!(
-        "  shadow lines written     {} (expected {expected_lines})",
-        lines.len()
-    );
-    println!(
-        "  dropped, duplicate       {}, {}",
-        outcome("dropped"),
-        outcome("duplicate")
-    );
-    if let Some(path) = &keep {
-        println!(
-            "  kept in                  {} (try: socure-shadow-proxy report {0})",
-            path.display()
-        );
-    }
-    println!("\n{}", report?);
-    let ok = demo.unchanged == demo.sent
-        && lines.len() == expected_lines
-        && act_one.sink.lines_written + act_two.sink.lines_written == expected_lines as u64
-        && act_one.mirrors_unfinished + act_two.mirrors_unfinished == 0
-        && outcome("dropped") == 1
-        && outcome("duplicate") == 1;
-    println!("{}", if ok { "demo ok" } else { "demo FAILED" });
-    Ok(ok)
+    Ok(lines)
 }
 
 /// Sends the demo's requests and keeps count of what came back unchanged.
 struct Demo {
     client: reqwest::Client,
+    lexis_nexis: SocketAddr,
+    socure: SocketAddr,
+    log_path: PathBuf,
     sent: usize,
     unchanged: usize,
 }
 
 impl Demo {
+    /// Act one: every verdict pair, all at once, as a busy IdV pod would send them.
+    async fn act_one(&mut self) -> Result<server::RunReport, Box<dyn std::error::Error>> {
+        let config = demo_config(self.lexis_nexis, self.socure, &self.log_path, None)?;
+        let proxy = server::start(config).await?;
+        let base = format!("http://{}", proxy.local_addr());
+        println!(
+            "fake LexisNexis on {}, fake Socure on {}, proxy on {}\n",
+            self.lexis_nexis,
+            self.socure,
+            proxy.local_addr()
+        );
+        let mut requests: Vec<(String, String, String)> = CASES
+            .iter()
+            .map(|case| {
+                (
+                    INSTANT_VERIFY_PATH.to_owned(),
+                    applicant_body(case),
+                    format!("{} {}: {}", case.first_name, case.last_name, case.what),
+                )
+            })
+            .collect();
+        requests.push((
+            PHONE_FINDER_PATH.to_owned(),
+            PF_REQUEST.to_owned(),
+            "PhoneFinder request (never shadowed)".to_owned(),
+        ));
+        // No answer waits for Socure, so these all come back at LexisNexis's pace.
+        let answers = futures_util::future::join_all(
+            requests
+                .iter()
+                .map(|(path, body, _)| self.send(&base, path, body)),
+        )
+        .await;
+        for ((path, body, who), answer) in requests.iter().zip(answers) {
+            self.check(path, body, who, answer?);
+        }
+        Ok(proxy.shutdown().await)
+    }
+
+    /// Act two: Socure busy, and an applicant who tries again.
+    async fn act_two(&mut self) -> Result<server::RunReport, Box<dyn std::error::Error>> {
+        println!(
+            "\nact two: shadow.max_in_flight = 1 and shadow.dedup_window_seconds = 60; Socure holds {}'s call",
+            HOLD.first_name
+        );
+        let config = demo_config(self.lexis_nexis, self.socure, &self.log_path, Some(BUSY))?;
+        let proxy = server::start(config).await?;
+        let base = format!("http://{}", proxy.local_addr());
+        let held = applicant_body(&HOLD);
+        self.send_and_check(&base, &held, "HOLDY MCFAKERSON: Socure takes its time")
+            .await?;
+        // The one Socure slot is taken from here until the release below.
+        HOLD_ARRIVED.notified().await;
+        self.send_and_check(
+            &base,
+            &applicant_body(&DROP),
+            "DROPPY MCFAKERSON: no Socure slot free, dropped",
+        )
+        .await?;
+        self.send_and_check(
+            &base,
+            &held,
+            "HOLDY MCFAKERSON again: a duplicate, no second call",
+        )
+        .await?;
+        HOLD_RELEASE.add_permits(1);
+        Ok(proxy.shutdown().await)
+    }
+
+    /// One InstantVerify request, its answer checked.
+    async fn send_and_check(
+        &mut self,
+        base: &str,
+        body: &str,
+        who: &str,
+    ) -> Result<(), reqwest::Error> {
+        let answer = self.send(base, INSTANT_VERIFY_PATH, body).await?;
+        self.check(INSTANT_VERIFY_PATH, body, who, answer);
+        Ok(())
+    }
+
+    /// Prints the counts; whether they are what the demo must give.
+    fn summary(&self, lines: &[Value], keep: Option<&std::path::Path>) -> bool {
+        let expected_lines = CASES.len() + 2 + 1;
+        let outcome = |name: &str| {
+            lines
+                .iter()
+                .filter(|l| l["properties"]["event_properties"]["socure_outcome"] == name)
+                .count()
+        };
+        println!("\nsummary");
+        println!("  requests sent            {}", self.sent);
+        println!("  answered unchanged       {}", self.unchanged);
+        println!(
+            "  shadow lines written     {} (expected {expected_lines})",
+            lines.len()
+        );
+        println!(
+            "  dropped, duplicate       {}, {}",
+            outcome("dropped"),
+            outcome("duplicate")
+        );
+        if let Some(path) = keep {
+            println!(
+                "  kept in                  {} (try: socure-shadow-proxy report {0})",
+                path.display()
+            );
+        }
+        self.unchanged == self.sent
+            && lines.len() == expected_lines
+            && outcome("dropped") == 1
+            && outcome("duplicate") == 1
+    }
+
     async fn send(
         &self,
         base: &str,

@@ -1,4 +1,4 @@
-//! Timeouts from accept to last byte, the mirror's byte budget, and the lines of requests that never reached LexisNexis: what a hostile or leaky client can hold, and for how long.
+//! Timeouts from accept to last byte, the connection limit, the mirror's byte budget, and the lines of requests that never reached LexisNexis: what a hostile or leaky client can hold, and for how long.
 //!
 //! Every timeout here is set to a second or two, so each test is bounded by
 //! the timeout it checks; waits are on events (an answer, a close, a metric
@@ -692,4 +692,41 @@ async fn a_flood_of_connections_past_the_limit_never_starves_the_admin_port() {
     assert_eq!(metric(&text, "socure_shadow_proxy_upstream_in_flight"), 0.0);
     drop(flood);
     assert!(upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_wait_until_one_closes() {
+    let upstream = FakeVendor::always(json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    )))
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let options = Options {
+        max_connections: 2,
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+
+    let mut first = RawClient::connect(proxy.addr).await;
+    assert_eq!(first.send(&instant_verify_request()).await.status(), 200);
+    let mut second = RawClient::connect(proxy.addr).await;
+    assert_eq!(second.send(&instant_verify_request()).await.status(), 200);
+
+    // The kernel completes the third handshake, but the proxy does not take it.
+    let mut third = RawClient::connect(proxy.addr).await;
+    third.write(&instant_verify_request()).await;
+    assert!(
+        third.receive(Duration::from_millis(300)).await.is_none(),
+        "not served while two connections are open"
+    );
+    assert_eq!(upstream.requests().len(), 2);
+
+    drop(first);
+    let answer = third
+        .receive(TEST_BOUND)
+        .await
+        .expect("served once a connection closed");
+    assert_eq!(answer.status(), 200);
+    drop(second);
+    assert_eq!(proxy.finish().await.len(), 3);
 }

@@ -17,12 +17,10 @@ use socure_shadow_report::{self as report, Format, Options, input::Source, tally
 
 const ALL: &[&str] = &["address", "first_name", "last_name", "ssn", "dob"];
 
-/// A verdict: `exception` makes it an exception (a timeout when `timed_out`).
+/// A judged verdict.
 fn verdict(
     vendor_name: &'static str,
     success: bool,
-    exception: Option<&str>,
-    timed_out: bool,
     asked: &[&str],
     verified: Option<&[&str]>,
     codes: &[&str],
@@ -34,8 +32,8 @@ fn verdict(
     Verdict {
         success,
         errors,
-        exception: exception.map(str::to_owned),
-        timed_out,
+        exception: None,
+        timed_out: false,
         transaction_id: json!("fake-transaction"),
         reference: json!(""),
         can_pass_with_additional_verification: false,
@@ -50,29 +48,22 @@ fn verdict(
     }
 }
 
+/// A verdict that is an exception (a timeout when `timed_out`).
+fn exception(vendor_name: &'static str, message: &str, timed_out: bool) -> Verdict {
+    Verdict {
+        exception: Some(message.to_owned()),
+        timed_out,
+        ..verdict(vendor_name, false, &[], None, &[])
+    }
+}
+
 fn lexis_nexis(success: bool, asked: &[&str]) -> Verdict {
-    verdict(
-        "lexisnexis:instant_verify",
-        success,
-        None,
-        false,
-        asked,
-        None,
-        &[],
-    )
+    verdict("lexisnexis:instant_verify", success, asked, None, &[])
 }
 
 fn socure(verified: &[&str], codes: &[&str]) -> Verdict {
     let success = ALL.iter().all(|a| verified.contains(a));
-    verdict(
-        "socure_kyc",
-        success,
-        None,
-        false,
-        &[],
-        Some(verified),
-        codes,
-    )
+    verdict("socure_kyc", success, &[], Some(verified), codes)
 }
 
 struct Line {
@@ -112,12 +103,11 @@ fn encode(line: Line) -> String {
     String::from_utf8(pair::encode(&shadow).expect("encodes")).expect("utf-8")
 }
 
-/// Ten proofing lines (L1..L10), one shed summary, one other event, two
-/// malformed lines.
-fn known_lines() -> String {
+/// L1..L5: both vendors answered and were judged.
+fn known_judged_lines() -> Vec<Line> {
     let pass = lexis_nexis(true, &[]);
     let no_address = ["first_name", "last_name", "ssn", "dob"];
-    let lines = vec![
+    vec![
         // L1, L2: both pass, in the same hour.
         Line {
             time: "2026-11-01T00:10:00.000Z".into(),
@@ -167,17 +157,20 @@ fn known_lines() -> String {
             socure_outcome: SocureOutcome::Answered,
             socure_ms: Some(1000),
         },
+    ]
+}
+
+/// L6..L10: one side or the other failed, or was never asked.
+fn known_failed_lines() -> Vec<Line> {
+    let pass = lexis_nexis(true, &[]);
+    vec![
         // L6: LexisNexis answered 503; Socure passes, without codes.
         Line {
             time: "2026-11-01T04:00:00.000Z".into(),
-            lexis_nexis: verdict(
+            lexis_nexis: exception(
                 "lexisnexis:instant_verify",
+                "Unexpected status code '503'",
                 false,
-                Some("Unexpected status code '503'"),
-                false,
-                &[],
-                None,
-                &[],
             ),
             resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 600,
@@ -191,14 +184,10 @@ fn known_lines() -> String {
             lexis_nexis: pass.clone(),
             resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 700,
-            socure: Some(verdict(
+            socure: Some(exception(
                 "socure_kyc",
-                false,
-                Some("Timed out waiting for verification response"),
+                "Timed out waiting for verification response",
                 true,
-                &[],
-                None,
-                &[],
             )),
             socure_outcome: SocureOutcome::TimedOut,
             socure_ms: Some(1500),
@@ -209,15 +198,7 @@ fn known_lines() -> String {
             lexis_nexis: pass.clone(),
             resolution_outcome: ResolutionOutcome::Answered,
             resolution_ms: 800,
-            socure: Some(verdict(
-                "socure_kyc",
-                false,
-                Some("Invalid request (400)"),
-                false,
-                &[],
-                None,
-                &[],
-            )),
+            socure: Some(exception("socure_kyc", "Invalid request (400)", false)),
             socure_outcome: SocureOutcome::Answered,
             socure_ms: Some(50),
         },
@@ -234,14 +215,10 @@ fn known_lines() -> String {
         // L10: LexisNexis timed out; Socure skipped as a duplicate.
         Line {
             time: "2026-11-01T08:00:00.000Z".into(),
-            lexis_nexis: verdict(
+            lexis_nexis: exception(
                 "lexisnexis:instant_verify",
-                false,
-                Some("Timed out waiting for verification response"),
+                "Timed out waiting for verification response",
                 true,
-                &[],
-                None,
-                &[],
             ),
             resolution_outcome: ResolutionOutcome::UpstreamTimeout,
             resolution_ms: 1000,
@@ -249,7 +226,14 @@ fn known_lines() -> String {
             socure_outcome: SocureOutcome::Duplicate,
             socure_ms: None,
         },
-    ];
+    ]
+}
+
+/// Ten proofing lines (L1..L10), one shed summary, one other event, two
+/// malformed lines.
+fn known_lines() -> String {
+    let mut lines = known_judged_lines();
+    lines.extend(known_failed_lines());
     let mut text: String = lines.into_iter().map(encode).collect();
     let at = |s: &str| {
         time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
@@ -323,7 +307,16 @@ fn owned(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
 #[test]
 fn known_lines_give_the_hand_computed_report() {
     let r = report_of(&known_lines(), Window::default());
+    assert_input(&r);
+    assert_agreement(&r);
+    assert_attributes(&r);
+    assert_reason_codes(&r);
+    assert_vendors(&r);
+    assert_series_and_completeness(&r);
+}
 
+/// L1..L10's report: the lines read, by kind, and the first and last time.
+fn assert_input(r: &Value) {
     let input = &r["input"];
     assert_eq!(input["lines_read"], 14);
     assert_eq!(input["proofing_lines"], 10);
@@ -332,7 +325,10 @@ fn known_lines_give_the_hand_computed_report() {
     assert_eq!(input["malformed"], 2);
     assert_eq!(input["first_time"], "2026-11-01T00:10:00.000Z");
     assert_eq!(input["last_time"], "2026-11-01T08:00:00.000Z");
+}
 
+/// L1..L10's report: the matrix, the agreement rate and its Wilson interval.
+fn assert_agreement(r: &Value) {
     let agreement = &r["agreement"];
     // The schema's words, whatever the enums they now come from.
     assert_eq!(agreement["rows"], json!(["pass", "fail", "exception"]));
@@ -358,7 +354,10 @@ fn known_lines_give_the_hand_computed_report() {
     let high = agreement["wilson_95"]["high"].as_f64().expect("high");
     assert!((low - 0.230720).abs() < 1e-5, "{low}");
     assert!((high - 0.882386).abs() < 1e-5, "{high}");
+}
 
+/// L1..L10's report: the attributes each side flagged, and how they explain Socure's failures.
+fn assert_attributes(r: &Value) {
     let attributes = &r["attributes"];
     assert_eq!(attributes["lexisnexis_judged"], 8);
     assert_eq!(attributes["socure_judged"], 6);
@@ -397,7 +396,10 @@ fn known_lines_give_the_hand_computed_report() {
         counts(&attributes["other_lexisnexis"]),
         owned(&[("dead", 1)])
     );
+}
 
+/// L1..L10's report: Socure's reason codes, overall and by cell.
+fn assert_reason_codes(r: &Value) {
     let codes = &r["reason_codes"];
     assert_eq!(codes["socure_judged"], 6);
     assert_eq!(codes["distinct"], 3);
@@ -430,7 +432,10 @@ fn known_lines_give_the_hand_computed_report() {
             ("both_fail".into(), 1, owned(&[("R705", 1)])),
         ]
     );
+}
 
+/// L1..L10's report: each vendor's calls, timeouts, exceptions and latency percentiles.
+fn assert_vendors(r: &Value) {
     // Nearest rank: LexisNexis 100..1000 by 100 (ten calls, one timed out,
     // one 503); Socure 50, 200, 400 ... 1200, 1500 (eight calls).
     let lexis_nexis = &r["vendors"]["lexisnexis"];
@@ -450,7 +455,10 @@ fn known_lines_give_the_hand_computed_report() {
         socure["latency_ms"],
         json!({"samples": 8, "p50": 600, "p95": 1500, "p99": 1500, "max": 1500})
     );
+}
 
+/// L1..L10's report: the hourly series, and every outcome counted.
+fn assert_series_and_completeness(r: &Value) {
     let series = &r["series"];
     assert_eq!(series["bucket"], "hour");
     let points = series["points"].as_array().expect("points");
@@ -781,8 +789,9 @@ const TERMINAL_TRICKS: &[&str] = &[
     "I919\n  both_pass  999",
 ];
 
-#[test]
-fn report_text_shows_terminal_controls_as_escapes_never_raw() {
+/// A line for each of [`TERMINAL_TRICKS`] (and one quoting them all), each
+/// followed by a shed summary giving it as its reason.
+fn terminal_trick_lines() -> String {
     let codes: Vec<&str> = TERMINAL_TRICKS.to_vec();
     // Judged sides carry them as codes and attributes; one more line's
     // exceptions quote them all (the report never prints an exception).
@@ -835,9 +844,14 @@ fn report_text_shows_terminal_controls_as_escapes_never_raw() {
         });
         text.push_str(&String::from_utf8(pair::encode(&shed).expect("encodes")).expect("utf-8"));
     }
+    text
+}
+
+/// What `socure-shadow-proxy report --format text` prints for `text`.
+fn report_text(text: &str) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.log");
-    std::fs::write(&path, &text).expect("write lines");
+    std::fs::write(&path, text).expect("write lines");
     let output = Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
         .arg("report")
         .arg(&path)
@@ -850,7 +864,12 @@ fn report_text_shows_terminal_controls_as_escapes_never_raw() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let printed = String::from_utf8(output.stdout).expect("utf-8");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[test]
+fn report_text_shows_terminal_controls_as_escapes_never_raw() {
+    let printed = report_text(&terminal_trick_lines());
 
     // Not one raw control but the renderer's own line ends.
     for c in printed.chars() {

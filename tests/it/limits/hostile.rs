@@ -117,33 +117,6 @@ async fn oversized_and_too_many_headers_are_refused_with_431() {
 }
 
 #[tokio::test]
-async fn five_mib_body_on_the_shadow_path_is_forwarded_whole_but_not_mirrored() {
-    let Stack {
-        upstream,
-        socure,
-        proxy,
-    } = Stack::passing().await;
-    let mut body = fixture("lexis_nexis/instant_verify/request.json");
-    body.resize(5 * 1024 * 1024, b' ');
-    let answer = send(proxy.addr, &iv_post(&body)).await;
-    assert_eq!(answer.status(), 200);
-
-    let received = upstream.requests();
-    assert_eq!(received.len(), 1);
-    assert!(received[0].body == body, "5 MiB forwarded byte for byte");
-    let lines = proxy.finish().await;
-    assert_eq!(lines.len(), 1);
-    let e = event(&lines[0]);
-    assert_eq!(e["socure_outcome"], "not_sent");
-    assert_eq!(
-        e["socure_not_sent_reason"],
-        "request body larger than shadow.max_body_bytes"
-    );
-    assert_eq!(e["resolution_outcome"], "answered");
-    assert!(socure.requests().is_empty());
-}
-
-#[tokio::test]
 async fn body_over_the_hard_limit_is_413() {
     let upstream = FakeVendor::always(json_ok(&fixture(
         "lexis_nexis/instant_verify/successful_response.json",

@@ -16,25 +16,89 @@ async fn readyz_once_unready(admin: std::net::SocketAddr) -> String {
     .expect("readyz turned 503 in time")
 }
 
+/// What the scripted sequence of [`metrics_count_a_scripted_sequence_exactly`]
+/// leaves, once the proxy is shut down.
+const SCRIPTED_TOTALS: [(&str, f64); 17] = [
+    (
+        "requests_forwarded_total{route=\"shadowed\",status_class=\"2xx\"}",
+        4.0,
+    ),
+    (
+        "requests_forwarded_total{route=\"passthrough\",status_class=\"2xx\"}",
+        1.0,
+    ),
+    (
+        "requests_forwarded_total{route=\"shadowed\",status_class=\"5xx\"}",
+        0.0,
+    ),
+    ("mirrors_started_total", 4.0),
+    ("mirrors_total{socure_outcome=\"answered\"}", 3.0),
+    ("mirrors_total{socure_outcome=\"not_sent\"}", 1.0),
+    ("mirrors_total{socure_outcome=\"dropped\"}", 0.0),
+    ("mirrors_not_sent_total{reason=\"max_in_flight\"}", 0.0),
+    ("mirrors_in_flight", 0.0),
+    ("shadow_lines_written_total", 4.0),
+    ("shadow_lines_lost_total", 0.0),
+    ("vendor_agreement_total{agreement=\"both_pass\"}", 3.0),
+    (
+        "vendor_agreement_total{agreement=\"one_side_errored\"}",
+        1.0,
+    ),
+    (
+        "vendor_agreement_total{agreement=\"only_socure_passes\"}",
+        0.0,
+    ),
+    ("upstream_latency_seconds_count", 5.0),
+    ("proxy_overhead_seconds_count", 5.0),
+    ("socure_latency_seconds_count", 3.0),
+];
+
 #[tokio::test]
 async fn metrics_count_a_scripted_sequence_exactly() {
     let Stack {
         upstream, proxy, ..
     } = Stack::passing().await;
+    send_scripted_sequence(&proxy).await;
+    assert_eq!(upstream.requests().len(), 5);
+
+    let (status, live) = admin_get(proxy.admin, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(live.contains("# HELP socure_shadow_proxy_requests_forwarded_total"));
+    assert_build_info(&live);
+    assert_eq!(
+        metric(
+            &live,
+            "socure_shadow_proxy_requests_forwarded_total{route=\"shadowed\",status_class=\"2xx\"}"
+        ),
+        4.0
+    );
+
+    let (lines, text) = proxy.finish_with_metrics().await;
+    assert_eq!(lines.len(), 4);
+    for (series, value) in SCRIPTED_TOTALS {
+        assert_eq!(
+            metric(&text, &format!("socure_shadow_proxy_{series}")),
+            value,
+            "{series}"
+        );
+    }
+}
+
+/// Three applicants, one shadowed body that is not an applicant (a line, no
+/// Socure call), one request not shadowed; every answer a 200.
+async fn send_scripted_sequence(proxy: &TestProxy) {
     for _ in 0..3 {
         assert_eq!(
             send(proxy.addr, &instant_verify_request()).await.status(),
             200
         );
     }
-    // Shadowed, but not an applicant: a line, no Socure call.
     assert_eq!(
         send(proxy.addr, &iv_post(b"{\"not\":\"an applicant\"}"))
             .await
             .status(),
         200
     );
-    // Not shadowed.
     let phone = request(
         "POST",
         PF_PATH,
@@ -42,12 +106,10 @@ async fn metrics_count_a_scripted_sequence_exactly() {
         b"{}",
     );
     assert_eq!(send(proxy.addr, &phone).await.status(), 200);
-    assert_eq!(upstream.requests().len(), 5);
+}
 
-    let (status, live) = admin_get(proxy.admin, "/metrics").await;
-    assert_eq!(status, 200);
-    assert!(live.contains("# HELP socure_shadow_proxy_requests_forwarded_total"));
-    // Which build is answering: the crate's version and the commit build.rs found.
+/// Which build is answering: the crate's version and the commit build.rs found.
+fn assert_build_info(live: &str) {
     assert!(live.contains("# TYPE socure_shadow_proxy_build_info gauge"));
     let (labels, value) = live
         .lines()
@@ -65,57 +127,6 @@ async fn metrics_count_a_scripted_sequence_exactly() {
     assert_eq!(label("version"), env!("CARGO_PKG_VERSION"));
     assert!(!label("commit").is_empty(), "{labels}");
     assert_eq!(label("commit"), env!("SHADOW_PROXY_BUILD_COMMIT"));
-    assert_eq!(
-        metric(
-            &live,
-            "socure_shadow_proxy_requests_forwarded_total{route=\"shadowed\",status_class=\"2xx\"}"
-        ),
-        4.0
-    );
-
-    let (lines, text) = proxy.finish_with_metrics().await;
-    assert_eq!(lines.len(), 4);
-    let exact = [
-        (
-            "requests_forwarded_total{route=\"shadowed\",status_class=\"2xx\"}",
-            4.0,
-        ),
-        (
-            "requests_forwarded_total{route=\"passthrough\",status_class=\"2xx\"}",
-            1.0,
-        ),
-        (
-            "requests_forwarded_total{route=\"shadowed\",status_class=\"5xx\"}",
-            0.0,
-        ),
-        ("mirrors_started_total", 4.0),
-        ("mirrors_total{socure_outcome=\"answered\"}", 3.0),
-        ("mirrors_total{socure_outcome=\"not_sent\"}", 1.0),
-        ("mirrors_total{socure_outcome=\"dropped\"}", 0.0),
-        ("mirrors_not_sent_total{reason=\"max_in_flight\"}", 0.0),
-        ("mirrors_in_flight", 0.0),
-        ("shadow_lines_written_total", 4.0),
-        ("shadow_lines_lost_total", 0.0),
-        ("vendor_agreement_total{agreement=\"both_pass\"}", 3.0),
-        (
-            "vendor_agreement_total{agreement=\"one_side_errored\"}",
-            1.0,
-        ),
-        (
-            "vendor_agreement_total{agreement=\"only_socure_passes\"}",
-            0.0,
-        ),
-        ("upstream_latency_seconds_count", 5.0),
-        ("proxy_overhead_seconds_count", 5.0),
-        ("socure_latency_seconds_count", 3.0),
-    ];
-    for (series, value) in exact {
-        assert_eq!(
-            metric(&text, &format!("socure_shadow_proxy_{series}")),
-            value,
-            "{series}"
-        );
-    }
 }
 
 #[tokio::test]
@@ -230,11 +241,56 @@ async fn sighup_turns_shadow_mode_off_and_on_with_traffic_flowing() {
         ..Options::default()
     };
     let proxy = ProxyProcess::start(upstream.addr, socure.addr, &on, &[]);
+    let (stop, traffic) = keep_alive_traffic(proxy.addr);
+    let vendors = [&upstream, &socure];
 
-    // Traffic on one keep-alive connection, before, during and after every
-    // reload: each answer must be a 200, and the connection must survive.
+    let iv = instant_verify_request();
+    for _ in 0..3 {
+        assert_eq!(send(proxy.addr, &iv).await.status(), 200);
+    }
+    assert_turned_off(&reload(&proxy, vendors, &off));
+    let restart = proxy.wait_for_stderr("needs a restart");
+    assert!(restart.contains("listen.max_connections"), "{restart}");
+    for _ in 0..3 {
+        assert_eq!(
+            send(proxy.addr, &iv).await.status(),
+            200,
+            "forwarded while off"
+        );
+    }
+    let reloaded = reload(&proxy, vendors, &on);
+    assert_eq!(
+        reloaded["fields"]["applied"]["shadow.enabled"], true,
+        "{reloaded}"
+    );
+    for _ in 0..3 {
+        assert_eq!(send(proxy.addr, &iv).await.status(), 200);
+    }
+
+    let _ = stop.send(());
+    let answered = traffic.await.expect("no request of the traffic failed");
+    assert!(answered > 0);
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
+    assert_eq!(
+        proxy.log_lines().len(),
+        6,
+        "shadowed before and after, not between"
+    );
+    assert_eq!(socure.requests().len(), 6);
+    assert_eq!(upstream.requests().len(), 9 + answered);
+}
+
+/// Traffic on one keep-alive connection until told to stop, before, during
+/// and after every reload: each answer must be a 200, and the connection
+/// must survive. The task returns how many were answered.
+fn keep_alive_traffic(
+    addr: std::net::SocketAddr,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<usize>,
+) {
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let addr = proxy.addr;
     let traffic = tokio::spawn(async move {
         let mut client = RawClient::connect(addr).await;
         let phone = request(
@@ -256,23 +312,29 @@ async fn sighup_turns_shadow_mode_off_and_on_with_traffic_flowing() {
             }
         }
     });
+    (stop_tx, traffic)
+}
 
-    let reload = |options: &Options| {
-        let log = proxy.log.clone();
-        std::fs::write(
-            &proxy.config,
-            options.toml(upstream.addr, socure.addr, &log),
-        )
-        .expect("rewrite config");
-        proxy.signal(nix::sys::signal::Signal::SIGHUP);
-        proxy.wait_for_stderr("configuration reloaded")
-    };
-    let iv = instant_verify_request();
-    for _ in 0..3 {
-        assert_eq!(send(proxy.addr, &iv).await.status(), 200);
-    }
-    let reloaded: serde_json::Value =
-        serde_json::from_str(&reload(&off)).expect("the reload line is JSON");
+/// Rewrites the config with `options` in front of the `[upstream, socure]`
+/// fakes, sends SIGHUP, and returns the "configuration reloaded" line.
+fn reload(
+    proxy: &ProxyProcess,
+    [upstream, socure]: [&FakeVendor; 2],
+    options: &Options,
+) -> serde_json::Value {
+    std::fs::write(
+        &proxy.config,
+        options.toml(upstream.addr, socure.addr, &proxy.log),
+    )
+    .expect("rewrite config");
+    proxy.signal(nix::sys::signal::Signal::SIGHUP);
+    serde_json::from_str(&proxy.wait_for_stderr("configuration reloaded"))
+        .expect("the reload line is JSON")
+}
+
+/// The reload line of turning shadow mode off: applied, with the change
+/// that needs a restart listed but not applied.
+fn assert_turned_off(reloaded: &serde_json::Value) {
     let fields = &reloaded["fields"];
     assert_eq!(fields["applied"]["shadow.enabled"], false, "{reloaded}");
     // An unlimited budget is `null`, not a Rust `None`.
@@ -289,37 +351,6 @@ async fn sighup_turns_shadow_mode_off_and_on_with_traffic_flowing() {
         changed.contains(&serde_json::json!({"key": "listen.max_connections", "from": 4096, "to": 100, "applied": false})),
         "{reloaded}"
     );
-    let restart = proxy.wait_for_stderr("needs a restart");
-    assert!(restart.contains("listen.max_connections"), "{restart}");
-    for _ in 0..3 {
-        assert_eq!(
-            send(proxy.addr, &iv).await.status(),
-            200,
-            "forwarded while off"
-        );
-    }
-    let reloaded: serde_json::Value =
-        serde_json::from_str(&reload(&on)).expect("the reload line is JSON");
-    assert_eq!(
-        reloaded["fields"]["applied"]["shadow.enabled"], true,
-        "{reloaded}"
-    );
-    for _ in 0..3 {
-        assert_eq!(send(proxy.addr, &iv).await.status(), 200);
-    }
-
-    let _ = stop_tx.send(());
-    let answered = traffic.await.expect("no request of the traffic failed");
-    assert!(answered > 0);
-    proxy.signal(nix::sys::signal::Signal::SIGTERM);
-    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
-    assert_eq!(
-        proxy.log_lines().len(),
-        6,
-        "shadowed before and after, not between"
-    );
-    assert_eq!(socure.requests().len(), 6);
-    assert_eq!(upstream.requests().len(), 9 + answered);
 }
 
 #[tokio::test]

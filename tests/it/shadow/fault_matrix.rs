@@ -1,7 +1,10 @@
-//! The fault matrix: every way either side can fail, each driven through the
-//! proxy on its own. Each leaves exactly one line whose fields say what
-//! happened, and the client gets exactly what the upstream sent (or the
-//! proxy's own 502/504 when the upstream sent nothing).
+//! Exactly one line per shadowed request, whatever happened to either side,
+//! and it says what. The fault matrix drives every way either side can fail
+//! through the proxy on its own: each leaves exactly one line whose fields say
+//! what happened, and the client gets exactly what the upstream sent (or the
+//! proxy's own 502/504 when the upstream sent nothing). The faults the matrix
+//! cannot express (the client leaving, an answer cut short on its way to the
+//! client) have their own tests below it.
 
 use std::time::Duration;
 
@@ -44,7 +47,21 @@ fn applicant() -> Vec<u8> {
 }
 
 fn cases() -> Vec<Case> {
-    let base = |name, upstream: Vec<u8>, socure, socure_outcome, socure_says| Case {
+    let mut all = socure_side();
+    all.extend(upstream_side());
+    all.extend(request_side());
+    all
+}
+
+/// A case where LexisNexis answers `upstream` and the client gets it.
+fn base(
+    name: &'static str,
+    upstream: Vec<u8>,
+    socure: Reply,
+    socure_outcome: &'static str,
+    socure_says: Option<&'static str>,
+) -> Case {
+    Case {
         name,
         upstream: Reply::Now(upstream.clone()),
         socure,
@@ -54,28 +71,16 @@ fn cases() -> Vec<Case> {
         resolution_exception: None,
         socure_outcome,
         socure_says,
-    };
+    }
+}
+
+/// Socure failing every way it can, LexisNexis answering.
+fn socure_side() -> Vec<Case> {
     let cut_json = {
         let full = json_ok(&fixture("socure/kyc_all_verified.json"));
         full[..full.len() - 40].to_vec()
     };
-    let ln_404 = response(
-        "404 Not Found",
-        &[("Content-Type", "text/plain")],
-        b"no such account",
-    );
-    let ln_503 = response(
-        "503 Service Unavailable",
-        &[("Content-Type", "text/plain")],
-        b"down",
-    );
-    let ln_html = response(
-        "200 OK",
-        &[("Content-Type", "text/html")],
-        b"<html>maintenance</html>",
-    );
     vec![
-        // Socure's side.
         base(
             "socure timeout",
             ln_ok(),
@@ -137,7 +142,27 @@ fn cases() -> Vec<Case> {
             "answered",
             Some("No kyc section on response"),
         ),
-        // The upstream's side.
+    ]
+}
+
+/// LexisNexis failing every way it can (and once both sides at once).
+fn upstream_side() -> Vec<Case> {
+    let ln_404 = response(
+        "404 Not Found",
+        &[("Content-Type", "text/plain")],
+        b"no such account",
+    );
+    let ln_503 = response(
+        "503 Service Unavailable",
+        &[("Content-Type", "text/plain")],
+        b"down",
+    );
+    let ln_html = response(
+        "200 OK",
+        &[("Content-Type", "text/html")],
+        b"<html>FAKEY maintenance</html>",
+    );
+    vec![
         Case {
             resolution_outcome: "upstream_timeout",
             resolution_exception: Some("LexisNexis timed out waiting for verification response"),
@@ -161,6 +186,21 @@ fn cases() -> Vec<Case> {
             ..base("upstream reset", Vec::new(), socure_ok(), "answered", None)
         },
         Case {
+            resolution_outcome: "upstream_failed",
+            resolution_exception: Some(
+                "LexisNexis request failed: connection closed before the answer was complete",
+            ),
+            upstream: Reply::Reset,
+            client: ClientGets::Proxy(502, b"upstream unavailable\n"),
+            ..base(
+                "both sides reset",
+                Vec::new(),
+                Reply::Reset,
+                "failed",
+                Some("Connection failed: connection reset"),
+            )
+        },
+        Case {
             resolution_exception: Some(
                 "An error occured parsing the response body JSON, status=200 content_type=text/html",
             ),
@@ -174,7 +214,12 @@ fn cases() -> Vec<Case> {
             resolution_exception: Some("Unexpected status code '503'"),
             ..base("upstream 5xx", ln_503, socure_ok(), "answered", None)
         },
-        // The request itself.
+    ]
+}
+
+/// The request itself not an applicant the mirror can send.
+fn request_side() -> Vec<Case> {
+    vec![
         Case {
             body: b"FAKEY MCFAKERSON, not JSON".to_vec(),
             ..base(
@@ -207,88 +252,149 @@ fn exception(result: &Value) -> Option<&str> {
 #[tokio::test]
 async fn every_fault_leaves_one_line_that_says_what_happened() {
     for case in cases() {
-        let upstream_reply = case.upstream.clone();
-        let upstream = FakeVendor::start(move |_| upstream_reply.clone()).await;
-        let socure_reply = case.socure.clone();
-        let socure = FakeVendor::start(move |_| socure_reply.clone()).await;
-        let options = Options {
-            socure_timeout_seconds: 0.5,
-            upstream_timeout_seconds: 0.5,
-            ..Options::default()
-        };
-        let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
-        let answer = send(proxy.addr, &iv_post(&case.body)).await;
-        match &case.client {
-            ClientGets::Upstream(raw) => {
-                let sent = parse(raw);
-                assert_eq!(answer.start_line, sent.start_line, "{}", case.name);
-                assert_eq!(
-                    answer.end_to_end_headers(&[]),
-                    sent.end_to_end_headers(&[]),
-                    "{}",
-                    case.name
-                );
-                assert_eq!(answer.body, sent.body, "{}", case.name);
-            }
-            ClientGets::Proxy(status, body) => {
-                assert_eq!(answer.status(), *status, "{}", case.name);
-                assert_eq!(answer.body, *body, "{}", case.name);
-            }
-        }
-
-        let lines = tokio::time::timeout(Duration::from_secs(10), proxy.finish())
-            .await
-            .expect("finish");
+        let (answer, lines, socure) = drive(&case).await;
+        assert_client_got(&case, &answer);
         assert_eq!(lines.len(), 1, "{}: exactly one line", case.name);
-        let e = event(&lines[0]);
-        assert_eq!(
-            e["resolution_outcome"], case.resolution_outcome,
-            "{}",
+        assert!(
+            !lines[0].to_string().contains("FAKEY"),
+            "{}: no part of either body",
             case.name
         );
-        assert_eq!(
-            exception(&e["resolution_result"]),
-            case.resolution_exception,
-            "{}",
-            case.name
-        );
-        assert_eq!(e["socure_outcome"], case.socure_outcome, "{}", case.name);
-        match case.socure_outcome {
-            "not_sent" => {
-                assert!(e["socure_result"].is_null(), "{}", case.name);
-                assert_eq!(
-                    e["socure_not_sent_reason"].as_str(),
-                    case.socure_says,
-                    "{}",
-                    case.name
-                );
-                assert!(
-                    socure.requests().is_empty(),
-                    "{}: no Socure call",
-                    case.name
-                );
-                assert!(
-                    !lines[0].to_string().contains("FAKEY"),
-                    "{}: no part of the body",
-                    case.name
-                );
-            }
-            _ => {
-                assert_eq!(
-                    exception(&e["socure_result"]),
-                    case.socure_says,
-                    "{}",
-                    case.name
-                );
-                assert_eq!(
-                    socure.requests().len(),
-                    1,
-                    "{}: one call, no retry",
-                    case.name
-                );
-            }
+        assert_line_says(&case, event(&lines[0]), &socure);
+    }
+}
+
+/// Runs one case through its own proxy: the client's answer, the lines and
+/// the fake Socure (to count its calls).
+async fn drive(case: &Case) -> (Message, Vec<Value>, FakeVendor) {
+    let upstream_reply = case.upstream.clone();
+    let upstream = FakeVendor::start(move |_| upstream_reply.clone()).await;
+    let socure_reply = case.socure.clone();
+    let socure = FakeVendor::start(move |_| socure_reply.clone()).await;
+    let options = Options {
+        socure_timeout_seconds: 0.5,
+        upstream_timeout_seconds: 0.5,
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    let answer = send(proxy.addr, &iv_post(&case.body)).await;
+    let lines = tokio::time::timeout(Duration::from_secs(10), proxy.finish())
+        .await
+        .expect("finish");
+    (answer, lines, socure)
+}
+
+fn assert_client_got(case: &Case, answer: &Message) {
+    match &case.client {
+        ClientGets::Upstream(raw) => {
+            let sent = parse(raw);
+            assert_eq!(answer.start_line, sent.start_line, "{}", case.name);
+            assert_eq!(
+                answer.end_to_end_headers(&[]),
+                sent.end_to_end_headers(&[]),
+                "{}",
+                case.name
+            );
+            assert_eq!(answer.body, sent.body, "{}", case.name);
+        }
+        ClientGets::Proxy(status, body) => {
+            assert_eq!(answer.status(), *status, "{}", case.name);
+            assert_eq!(answer.body, *body, "{}", case.name);
         }
     }
+}
+
+/// The line's outcomes and exceptions are the case's, and Socure was
+/// called once (no retry) or, when nothing was sent, never.
+fn assert_line_says(case: &Case, e: &Value, socure: &FakeVendor) {
+    let name = case.name;
+    assert_eq!(e["resolution_outcome"], case.resolution_outcome, "{name}");
+    assert_eq!(
+        exception(&e["resolution_result"]),
+        case.resolution_exception,
+        "{name}"
+    );
+    assert_eq!(e["socure_outcome"], case.socure_outcome, "{name}");
+    if case.socure_outcome == "not_sent" {
+        assert!(e["socure_result"].is_null(), "{name}");
+        assert_eq!(
+            e["socure_not_sent_reason"].as_str(),
+            case.socure_says,
+            "{name}"
+        );
+        assert!(socure.requests().is_empty(), "{name}: no Socure call");
+    } else {
+        assert_eq!(exception(&e["socure_result"]), case.socure_says, "{name}");
+        assert_eq!(socure.requests().len(), 1, "{name}: one call, no retry");
+    }
+}
+
+/// A proxy in front of `upstream` with a Socure that verifies everyone.
+async fn proxy_for(upstream: &FakeVendor) -> (TestProxy, FakeVendor) {
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    (
+        TestProxy::start(upstream.addr, socure.addr, Options::default()).await,
+        socure,
+    )
+}
+
+#[tokio::test]
+async fn client_gone_before_the_upstream_answered() {
+    let upstream = FakeVendor::start(|_| Reply::Hang).await;
+    let (proxy, socure) = proxy_for(&upstream).await;
+
+    let mut client = RawClient::connect(proxy.addr).await;
+    client.write(&instant_verify_request()).await;
+    upstream.wait_for_requests(1).await;
+    drop(client);
+
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1);
+    let e = event(&lines[0]);
+    assert_eq!(e["resolution_outcome"], "client_gone");
+    assert_eq!(
+        e["resolution_result"]["exception"],
+        "Client closed the connection before the LexisNexis answer was complete"
+    );
+    assert_eq!(e["socure_outcome"], "answered", "the mirror still ran");
+    assert_eq!(socure.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn upstream_cut_off_in_the_middle_of_its_answer() {
+    let full = json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    ));
+    let half = full[..full.len() - 100].to_vec();
+    let sent_part = half.clone();
+    let upstream = FakeVendor::start(move |_| Reply::CutMidBody(half.clone())).await;
+    let (proxy, _socure) = proxy_for(&upstream).await;
+
+    let mut client = RawClient::connect(proxy.addr).await;
+    client.write(&instant_verify_request()).await;
+    let got = client.read_to_close().await;
+    assert!(
+        got.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "the head went through"
+    );
+    let body_part = &sent_part[sent_part
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head")
+        + 4..];
+    assert!(
+        got.ends_with(body_part),
+        "what the upstream sent reached the client, then the cut"
+    );
+
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1);
+    let e = event(&lines[0]);
+    assert_eq!(e["resolution_outcome"], "upstream_failed");
+    assert_eq!(
+        e["resolution_result"]["exception"],
+        "LexisNexis request failed: connection closed before the answer was complete"
+    );
 }
 
 /// The config for a proxy in front of `upstream` whose Socure is `socure`

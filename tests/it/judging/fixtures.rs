@@ -126,9 +126,8 @@ fn passing_socure_result() -> Value {
     }))
 }
 
-#[tokio::test]
-async fn every_lexis_nexis_fixture_is_judged_as_the_contract_says() {
-    let failed_base = |code: &str| json!([format!("Verification failed with code: '{code}'")]);
+/// The fixtures LexisNexis passes, and what their lines must hold.
+fn passed_fixture_cases() -> Vec<(&'static str, Value)> {
     // A passed answer logs its InstantVerify product too (identity-idp since
     // PR #7943), and its failed items still map to attributes.
     let passed = |fixture_name: &str, attributes: Value| {
@@ -139,7 +138,7 @@ async fn every_lexis_nexis_fixture_is_judged_as_the_contract_says() {
             "attributes_requiring_additional_verification": attributes
         }))
     };
-    let cases: Vec<(&str, Value)> = vec![
+    vec![
         (
             "successful_response.json",
             passed("successful_response.json", json!([])),
@@ -155,6 +154,13 @@ async fn every_lexis_nexis_fixture_is_judged_as_the_contract_says() {
                 json!(["state_id_number"]),
             ),
         ),
+    ]
+}
+
+/// The fixtures LexisNexis fails or errs on, and what their lines must hold.
+fn failed_fixture_cases() -> Vec<(&'static str, Value)> {
+    let failed_base = |code: &str| json!([format!("Verification failed with code: '{code}'")]);
+    vec![
         (
             "address_failure_response.json",
             ln_result(json!({
@@ -210,8 +216,13 @@ async fn every_lexis_nexis_fixture_is_judged_as_the_contract_says() {
                 "reference": "1234-abcd"
             })),
         ),
-    ];
+    ]
+}
 
+#[tokio::test]
+async fn every_lexis_nexis_fixture_is_judged_as_the_contract_says() {
+    let mut cases = passed_fixture_cases();
+    cases.extend(failed_fixture_cases());
     let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
     for (fixture_name, expected) in cases {
         let upstream = FakeVendor::always(json_ok(&fixture(&format!(
@@ -294,9 +305,9 @@ async fn derived_lexis_nexis_answers_follow_the_contract() {
     }
 }
 
-#[tokio::test]
-async fn every_socure_answer_is_judged_as_the_contract_says() {
-    let cases: Vec<(&str, Reply, Value, &str)> = vec![
+/// Each Socure answer (or failure), the result its line must hold, and its outcome.
+fn socure_cases() -> Vec<(&'static str, Reply, Value, &'static str)> {
+    vec![
         (
             "kyc_all_verified",
             Reply::Now(json_ok(&fixture("socure/kyc_all_verified.json"))),
@@ -372,8 +383,12 @@ async fn every_socure_answer_is_judged_as_the_contract_says() {
             socure_result(json!({"exception": "Connection failed: connection reset"})),
             "failed",
         ),
-    ];
+    ]
+}
 
+#[tokio::test]
+async fn every_socure_answer_is_judged_as_the_contract_says() {
+    let cases = socure_cases();
     let ln_passed = ln_result(json!({
         "success": true,
         "reference": "Reference1",

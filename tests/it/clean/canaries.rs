@@ -67,7 +67,34 @@ fn assert_clean(what: &str, bytes: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_canary_in_any_byte_the_proxy_writes() {
-    // The upstream answers by the query string; Socure rotates through its fault modes.
+    let (upstream, socure) = vendors_in_every_mode().await;
+    let options = Options {
+        socure_timeout_seconds: 0.5,
+        upstream_timeout_seconds: 0.5,
+        shutdown_grace_seconds: 2.0,
+        ..Options::default()
+    };
+    let proxy = ProxyProcess::start(
+        upstream.addr,
+        socure.addr,
+        &options,
+        &[
+            ("RUST_LOG", "trace"),
+            ("SOCURE_IDPLUS_API_KEY", API_KEY_CANARY),
+        ],
+    );
+    let sent = send_canaries(&proxy).await;
+    assert_credentials_still_reach_the_vendors(&upstream, &socure, sent);
+
+    proxy.signal(Signal::SIGTERM);
+    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
+    assert!(status.success());
+    assert_nothing_written_holds_a_canary(&proxy);
+}
+
+/// A LexisNexis that answers by the query string (`mode=500`, `mode=hang`,
+/// else the fixture) and a Socure that rotates through its fault modes.
+async fn vendors_in_every_mode() -> (FakeVendor, FakeVendor) {
     let upstream = FakeVendor::start(|request| {
         let ok = fixture("lexis_nexis/instant_verify/successful_response.json");
         if request.start_line.contains("mode=500") {
@@ -92,22 +119,13 @@ async fn no_canary_in_any_byte_the_proxy_writes() {
         _ => Reply::Hang,
     })
     .await;
-    let options = Options {
-        socure_timeout_seconds: 0.5,
-        upstream_timeout_seconds: 0.5,
-        shutdown_grace_seconds: 2.0,
-        ..Options::default()
-    };
-    let proxy = ProxyProcess::start(
-        upstream.addr,
-        socure.addr,
-        &options,
-        &[
-            ("RUST_LOG", "trace"),
-            ("SOCURE_IDPLUS_API_KEY", API_KEY_CANARY),
-        ],
-    );
+    (upstream, socure)
+}
 
+/// Sends the canary applicant down every path (eight of them InstantVerify
+/// or PhoneFinder, a broken body, a GET with an SSN in its query); returns
+/// how many requests were sent.
+async fn send_canaries(proxy: &ProxyProcess) -> usize {
     let headers = [
         ("Content-Type", "application/json"),
         ("Authorization", AUTH_CANARY),
@@ -137,7 +155,16 @@ async fn no_canary_in_any_byte_the_proxy_writes() {
         &request("GET", &format!("/x?ssn={}", PII_CANARIES[2]), &headers, b""),
     )
     .await;
-    sent += 2;
+    sent + 2
+}
+
+/// Everything was forwarded, the IdP's credentials with it, and Socure got
+/// its key: the canaries were in the traffic.
+fn assert_credentials_still_reach_the_vendors(
+    upstream: &FakeVendor,
+    socure: &FakeVendor,
+    sent: usize,
+) {
     assert_eq!(upstream.requests().len(), sent, "everything was forwarded");
     assert!(
         upstream
@@ -154,11 +181,11 @@ async fn no_canary_in_any_byte_the_proxy_writes() {
                 == Some(&format!("SocureApiKey {API_KEY_CANARY}"))),
         "the key still reaches Socure"
     );
+}
 
-    proxy.signal(Signal::SIGTERM);
-    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
-    assert!(status.success());
-
+/// No canary in the shadow log, stderr or stdout of the exited process,
+/// and the lines still say what they should.
+fn assert_nothing_written_holds_a_canary(proxy: &ProxyProcess) {
     let lines = proxy.log_lines();
     assert_eq!(lines.len(), 8, "every InstantVerify request left one line");
     let log = std::fs::read(&proxy.log).expect("log");
@@ -636,57 +663,15 @@ async fn nel_del_and_c1_controls_in_vendor_text_are_escaped_in_the_line() {
     );
 }
 
+const REDIS_PASSWORD: &str = "CANARY-REDIS-PASSWORD-31c7";
+const DEDUP_KEY: &str = "CANARY-DEDUP-KEY-8e21";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_mode_sends_redis_no_pii_password_or_key() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    const REDIS_PASSWORD: &str = "CANARY-REDIS-PASSWORD-31c7";
-    const DEDUP_KEY: &str = "CANARY-DEDUP-KEY-8e21";
     let redis = crate::support::redis_server::RedisServer::start_with_password(REDIS_PASSWORD);
-    // Everything Redis is asked, as MONITOR shows it.
-    let mut monitor = tokio::net::TcpStream::connect(("127.0.0.1", redis.port))
-        .await
-        .expect("connect");
-    monitor
-        .write_all(format!("AUTH {REDIS_PASSWORD}\r\nMONITOR\r\n").as_bytes())
-        .await
-        .expect("monitor");
-    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    tokio::spawn(async move {
-        let mut buffer = [0u8; 8192];
-        while let Ok(n @ 1..) = monitor.read(&mut buffer).await {
-            if seen_tx.send(buffer[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-
-    let (upstream, socure) = (
-        FakeVendor::always(json_ok(&fixture(
-            "lexis_nexis/instant_verify/successful_response.json",
-        )))
-        .await,
-        socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await,
-    );
-    let proxy = TestProxy::from_toml_with_env(
-        |log| {
-            format!(
-                "{}\n[fleet]\nredis_url = \"redis://127.0.0.1:{}/\"\ntimeout_ms = 2000\n",
-                Options {
-                    max_calls_per_day: Some(10),
-                    dedup_window_seconds: 60.0,
-                    ..Options::default()
-                }
-                .toml(upstream.addr, socure.addr, log),
-                redis.port
-            )
-        },
-        &[
-            ("SHADOW_PROXY_REDIS_PASSWORD", REDIS_PASSWORD),
-            ("SHADOW_PROXY_DEDUP_KEY", DEDUP_KEY),
-        ],
-    )
-    .await;
+    let seen = monitor(redis.port).await;
+    let (upstream, socure) = passing_vendors().await;
+    let proxy = fleet_proxy(redis.port, &upstream, &socure).await;
     assert_eq!(
         send(proxy.addr, &iv_post(&canary_body())).await.status(),
         200
@@ -710,13 +695,71 @@ async fn fleet_mode_sends_redis_no_pii_password_or_key() {
         assert!(!written.contains(secret), "{secret} in a line");
     }
 
-    // A marker after the proxy's last command: once MONITOR shows it, it has
-    // shown everything before it.
-    let client = redis::Client::open(format!(
-        "redis://:{REDIS_PASSWORD}@127.0.0.1:{}/",
-        redis.port
-    ))
-    .expect("client");
+    let captured = everything_monitor_saw(redis.port, seen).await;
+    let text = String::from_utf8_lossy(&captured);
+    assert!(text.contains("budget") && text.contains("seen"), "{text}");
+    assert_clean("what reached Redis", &captured);
+    for secret in [REDIS_PASSWORD, DEDUP_KEY] {
+        assert!(
+            !text.contains(secret),
+            "{secret} reached Redis's MONITOR: {text}"
+        );
+    }
+}
+
+/// Everything Redis on `port` is asked from now on, as MONITOR shows it.
+async fn monitor(port: u16) -> tokio::sync::mpsc::UnboundedReceiver<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut monitor = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    monitor
+        .write_all(format!("AUTH {REDIS_PASSWORD}\r\nMONITOR\r\n").as_bytes())
+        .await
+        .expect("monitor");
+    let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 8192];
+        while let Ok(n @ 1..) = monitor.read(&mut buffer).await {
+            if seen_tx.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    seen
+}
+
+/// A proxy in fleet mode against Redis on `redis_port` (password and dedup
+/// key the canaries), with a daily budget and a duplicate window.
+async fn fleet_proxy(redis_port: u16, upstream: &FakeVendor, socure: &FakeVendor) -> TestProxy {
+    TestProxy::from_toml_with_env(
+        |log| {
+            format!(
+                "{}\n[fleet]\nredis_url = \"redis://127.0.0.1:{redis_port}/\"\ntimeout_ms = 2000\n",
+                Options {
+                    max_calls_per_day: Some(10),
+                    dedup_window_seconds: 60.0,
+                    ..Options::default()
+                }
+                .toml(upstream.addr, socure.addr, log),
+            )
+        },
+        &[
+            ("SHADOW_PROXY_REDIS_PASSWORD", REDIS_PASSWORD),
+            ("SHADOW_PROXY_DEDUP_KEY", DEDUP_KEY),
+        ],
+    )
+    .await
+}
+
+/// What MONITOR showed up to now: a marker is sent after the proxy's last
+/// command, and once MONITOR shows it, it has shown everything before it.
+async fn everything_monitor_saw(
+    port: u16,
+    mut seen: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) -> Vec<u8> {
+    let client = redis::Client::open(format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/"))
+        .expect("client");
     let mut connection = client
         .get_multiplexed_async_connection()
         .await
@@ -734,13 +777,5 @@ async fn fleet_mode_sends_redis_no_pii_password_or_key() {
     })
     .await
     .expect("the marker in time");
-    let text = String::from_utf8_lossy(&captured);
-    assert!(text.contains("budget") && text.contains("seen"), "{text}");
-    assert_clean("what reached Redis", &captured);
-    for secret in [REDIS_PASSWORD, DEDUP_KEY] {
-        assert!(
-            !text.contains(secret),
-            "{secret} reached Redis's MONITOR: {text}"
-        );
-    }
+    captured
 }

@@ -1,4 +1,9 @@
-//! Overload: with the mirror starved, requests past `max_pending` are shed at the door. Every request is still answered with the upstream's bytes, the mirror never holds more than its bound, and lines plus shed counts equal requests exactly, also when SIGTERM comes right after the burst.
+//! The mirror's own bounds. Overload: with the mirror starved, requests past `max_pending` are shed at the door. Every request is still answered with the upstream's bytes, the mirror never holds more than its bound, and lines plus shed counts equal requests exactly, also when SIGTERM comes right after the burst.
+//!
+//! Past `max_in_flight` a mirror is dropped (the request is still answered
+//! at once, its line says so), and at shutdown mirrors still running after
+//! the grace period are cut short, each still writing its line. A body over
+//! `shadow.max_body_bytes` is forwarded whole and not mirrored.
 
 use std::time::{Duration, Instant};
 
@@ -195,4 +200,109 @@ async fn sigterm_right_after_a_burst_accounts_for_every_request_and_exits_0() {
         "{proofing} lines + {shed} shed"
     );
     assert!(shed > 0, "the mirror was full, so some were shed");
+}
+
+#[tokio::test]
+async fn mirror_over_the_cap_is_dropped_and_shutdown_cuts_the_rest_short() {
+    let raw_answer = json_ok(&fixture(
+        "lexis_nexis/instant_verify/successful_response.json",
+    ));
+    let upstream = FakeVendor::always(raw_answer.clone()).await;
+    let socure = FakeVendor::start(|_| Reply::Hang).await;
+    let options = Options {
+        max_in_flight: 2,
+        socure_timeout_seconds: 60.0,
+        shutdown_grace_seconds: 0.2,
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+
+    for _ in 0..2 {
+        let answer = send(proxy.addr, &instant_verify_request()).await;
+        assert_eq!(answer.body, parse(&raw_answer).body);
+    }
+    // Both permits are now held by calls Socure will never answer.
+    socure.wait_for_requests(2).await;
+    let answer = send(proxy.addr, &instant_verify_request()).await;
+    assert_eq!(
+        answer.status(),
+        200,
+        "over the cap, still forwarded at once"
+    );
+    assert_eq!(answer.body, parse(&raw_answer).body);
+
+    let started = Instant::now();
+    let lines = proxy.finish().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown is bounded by the grace period, not the 60 s Socure timeout"
+    );
+    assert_eq!(
+        socure.requests().len(),
+        2,
+        "the dropped mirror made no call"
+    );
+    assert_eq!(lines.len(), 3, "one line each");
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .map(|l| event(l)["socure_outcome"].as_str().expect("outcome"))
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "shutdown").count(),
+        2,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "dropped").count(),
+        1,
+        "{outcomes:?}"
+    );
+    for line in &lines {
+        let e = event(line);
+        assert_eq!(
+            e["resolution_outcome"], "answered",
+            "the LexisNexis side was in"
+        );
+        assert_eq!(e["resolution_result"]["success"], true);
+        match e["socure_outcome"].as_str() {
+            Some("dropped") => {
+                assert!(e["socure_result"].is_null());
+                assert_eq!(
+                    e["socure_not_sent_reason"],
+                    "shadow.max_in_flight (2) Socure calls already in flight"
+                );
+            }
+            _ => assert_eq!(
+                e["socure_result"]["exception"],
+                "Proxy shut down before Socure answered"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn five_mib_body_on_the_shadow_path_is_forwarded_whole_but_not_mirrored() {
+    let Stack {
+        upstream,
+        socure,
+        proxy,
+    } = Stack::passing().await;
+    let mut body = fixture("lexis_nexis/instant_verify/request.json");
+    body.resize(5 * 1024 * 1024, b' ');
+    let answer = send(proxy.addr, &iv_post(&body)).await;
+    assert_eq!(answer.status(), 200);
+
+    let received = upstream.requests();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].body == body, "5 MiB forwarded byte for byte");
+    let lines = proxy.finish().await;
+    assert_eq!(lines.len(), 1);
+    let e = event(&lines[0]);
+    assert_eq!(e["socure_outcome"], "not_sent");
+    assert_eq!(
+        e["socure_not_sent_reason"],
+        "request body larger than shadow.max_body_bytes"
+    );
+    assert_eq!(e["resolution_outcome"], "answered");
+    assert!(socure.requests().is_empty());
 }
