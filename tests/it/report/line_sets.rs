@@ -337,7 +337,7 @@ fn assert_agreement(r: &Value) {
         json!(["pass", "fail", "exception", "timed_out", "not_called"])
     );
     assert_eq!(
-        attribute_names(&r),
+        attribute_names(r),
         ["address", "ssn", "dob", "first_name", "last_name"]
     );
     assert_eq!(
