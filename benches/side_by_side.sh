@@ -126,19 +126,11 @@ TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 PROXY_BIN="$TARGET_DIR/release/socure-shadow-proxy"
 VENDORS_BIN="$TARGET_DIR/release/examples/bench_vendors"
+# shellcheck source=benches/shared.sh
+. benches/shared.sh
 BASELINE_BIN=""
 if [ -n "${BASELINE:-}" ]; then
-  BASELINE_REV="$(git rev-parse --short "$BASELINE^{commit}")" || die "BASELINE=$BASELINE is not a revision"
-  BASELINE_TREE="$TARGET_DIR/side-by-side-baseline/tree-$BASELINE_REV"
-  if [ ! -d "$BASELINE_TREE" ]; then
-    git worktree add --detach "$BASELINE_TREE" "$BASELINE_REV" >/dev/null ||
-      die "cannot check out $BASELINE_REV"
-  fi
-  log "building the baseline $BASELINE_REV (cargo build --release, its own target folder)"
-  (cd "$BASELINE_TREE" &&
-    CARGO_TARGET_DIR="$TARGET_DIR/side-by-side-baseline/target" \
-      cargo build --release --quiet --bin socure-shadow-proxy)
-  BASELINE_BIN="$TARGET_DIR/side-by-side-baseline/target/release/socure-shadow-proxy"
+  build_baseline "$BASELINE" "$TARGET_DIR"
 fi
 CLK_TCK="$(getconf CLK_TCK)"
 
@@ -438,35 +430,9 @@ HAPROXY
       esac
       PROXY_LOG="$dir/shadow.log"
       PROXY_WRAP="$dir/rusage.json"
-      cat >"$dir/proxy.toml" <<TOML
-# socure.max_calls_per_day is left unset: no daily budget.
-[listen]
-address = "127.0.0.1:0"
-[admin]
-address = "127.0.0.1:0"
-[log]
-format = "text"
-[upstream]
-base_url = "http://127.0.0.1:$LN_PORT"
-[shadow]
-enabled = $enabled
-instant_verify_workflow = "gsa2.chk32.test.wf"
-log_path = "$PROXY_LOG"
-# Every request carries the same applicant: no dedup.
-dedup_window_seconds = 0
-[socure]
-base_url = "http://$socure"
-timeout_seconds = 5
-TOML
-      # The environment overrides the file: clear the variables that would.
+      bench_proxy_toml "$enabled" "127.0.0.1:$LN_PORT" "$socure" "$PROXY_LOG" >"$dir/proxy.toml"
       start_bg "proxy $scenario $tag" "$dir/stderr" "$SUT_CPU" \
-        python3 "$HELPER" wrap "$PROXY_WRAP" \
-        env -u SHADOW_PROXY_LISTEN_ADDRESS -u SHADOW_PROXY_ADMIN_ADDRESS \
-        -u LEXISNEXIS_BASE_URL -u IDV_SOCURE_SHADOW_MODE_ENABLED \
-        -u LEXISNEXIS_INSTANT_VERIFY_WORKFLOW -u SHADOW_PROXY_LOG_PATH \
-        -u SOCURE_IDPLUS_BASE_URL -u SOCURE_IDPLUS_TIMEOUT_IN_SECONDS \
-        SOCURE_IDPLUS_API_KEY=bench-fake-key \
-        RUST_LOG=warn,socure_shadow_proxy::server=info \
+        python3 "$HELPER" wrap "$PROXY_WRAP" env "${BENCH_PROXY_ENV[@]}" \
         "$bin" run --config "$dir/proxy.toml"
       PROXY_WRAPPER_PID=$BG_PID
       for ((i = 0; i < 300; i++)); do

@@ -1,9 +1,10 @@
 //! Fake vendors for the benchmarks in `benches/`: a fast LexisNexis that
 //! answers every request with the InstantVerify success fixture, a Socure that
 //! drops packets (a listening socket whose accept queue is full and never
-//! drained, so new SYNs go unanswered), and a slow Socure that reads each
+//! drained, so new SYNs go unanswered), a slow Socure that reads each
 //! request and answers the all-verified fixture 2 s later
-//! (`benches/side_by_side.sh`).
+//! (`benches/side_by_side.sh`), and a fast Socure that answers it at once
+//! (`benches/instructions.sh`).
 //!
 //! The fake LexisNexis answers a large body instead (`LARGE_BYTES` of
 //! JSON-ish bytes) to a request for `/large`, or for any path with the query
@@ -11,7 +12,8 @@
 //! never read their answer (`benches/hostile_memory.sh`).
 //!
 //! Prints `lexis_nexis=ADDR socure=ADDR socure_slow=ADDR large_path=/large
-//! large_bytes=N` on its first line, then serves until killed.
+//! large_bytes=N socure_fast=ADDR` on its first line, then serves until
+//! killed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -49,14 +51,17 @@ async fn main() -> std::io::Result<()> {
         TcpStream::connect(socure.local_addr()?).await?,
     ];
     let socure_slow = TcpListener::bind("127.0.0.1:0").await?;
+    let socure_fast = TcpListener::bind("127.0.0.1:0").await?;
     println!(
-        "lexis_nexis={} socure={} socure_slow={} large_path={LARGE_PATH} large_bytes={LARGE_BYTES}",
+        "lexis_nexis={} socure={} socure_slow={} large_path={LARGE_PATH} large_bytes={LARGE_BYTES} socure_fast={}",
         lexis_nexis.local_addr()?,
         socure.local_addr()?,
-        socure_slow.local_addr()?
+        socure_slow.local_addr()?,
+        socure_fast.local_addr()?
     );
 
     tokio::spawn(serve(socure_slow, SOCURE_ANSWER, None, SLOW_SOCURE_DELAY));
+    tokio::spawn(serve(socure_fast, SOCURE_ANSWER, None, Duration::ZERO));
     serve(lexis_nexis, ANSWER, Some(large_answer()), Duration::ZERO).await
 }
 

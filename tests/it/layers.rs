@@ -39,33 +39,10 @@ fn src() -> PathBuf {
 /// Every module file of the library (the binary under `src/bin` is not part
 /// of it), by module path.
 fn modules() -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
-    let mut dirs = vec![src()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read src") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                if path != src().join("bin") {
-                    dirs.push(path);
-                }
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let relative = path.strip_prefix(src()).expect("under src");
-            let mut segments: Vec<String> = relative
-                .iter()
-                .map(|s| s.to_string_lossy().trim_end_matches(".rs").to_owned())
-                .collect();
-            if matches!(segments.last().map(String::as_str), Some("mod" | "lib")) {
-                segments.pop();
-            }
-            let text = std::fs::read_to_string(&path).expect("read module");
-            found.insert(segments.join("::"), text);
-        }
-    }
-    found
+    crate_modules(&src())
+        .into_iter()
+        .filter(|(module, _)| module != "bin" && !module.starts_with("bin::"))
+        .collect()
 }
 
 /// The code of a module without comments and without its inline test module

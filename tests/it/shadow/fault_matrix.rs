@@ -54,6 +54,20 @@ fn cases() -> Vec<Case> {
 }
 
 /// A case where LexisNexis answers `upstream` and the client gets it.
+/// `case` with LexisNexis resetting the connection: the client gets the
+/// proxy's 502, and the line says why.
+fn upstream_reset(case: Case) -> Case {
+    Case {
+        resolution_outcome: "upstream_failed",
+        resolution_exception: Some(
+            "LexisNexis request failed: connection closed before the answer was complete",
+        ),
+        upstream: Reply::Reset,
+        client: ClientGets::Proxy(502, b"upstream unavailable\n"),
+        ..case
+    }
+}
+
 fn base(
     name: &'static str,
     upstream: Vec<u8>,
@@ -176,30 +190,20 @@ fn upstream_side() -> Vec<Case> {
                 None,
             )
         },
-        Case {
-            resolution_outcome: "upstream_failed",
-            resolution_exception: Some(
-                "LexisNexis request failed: connection closed before the answer was complete",
-            ),
-            upstream: Reply::Reset,
-            client: ClientGets::Proxy(502, b"upstream unavailable\n"),
-            ..base("upstream reset", Vec::new(), socure_ok(), "answered", None)
-        },
-        Case {
-            resolution_outcome: "upstream_failed",
-            resolution_exception: Some(
-                "LexisNexis request failed: connection closed before the answer was complete",
-            ),
-            upstream: Reply::Reset,
-            client: ClientGets::Proxy(502, b"upstream unavailable\n"),
-            ..base(
-                "both sides reset",
-                Vec::new(),
-                Reply::Reset,
-                "failed",
-                Some("Connection failed: connection reset"),
-            )
-        },
+        upstream_reset(base(
+            "upstream reset",
+            Vec::new(),
+            socure_ok(),
+            "answered",
+            None,
+        )),
+        upstream_reset(base(
+            "both sides reset",
+            Vec::new(),
+            Reply::Reset,
+            "failed",
+            Some("Connection failed: connection reset"),
+        )),
         Case {
             resolution_exception: Some(
                 "An error occured parsing the response body JSON, status=200 content_type=text/html",
