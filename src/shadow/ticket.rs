@@ -219,7 +219,11 @@ impl Ticket {
             },
             None => Exchange::UpstreamFailed,
         };
-        self.end(exchange, String::new);
+        // The body is read before anything goes upstream, so the mirror has
+        // started by now; the reason is for the line if it somehow had not.
+        self.end(exchange, || {
+            "the request body was not read for the mirror".into()
+        });
     }
 
     /// The request was answered by the proxy, not by LexisNexis (or the
