@@ -39,6 +39,24 @@ const VENDOR_MESSAGE: &str = "Invalid request: the field physicalAddress must be
      of at most 100 characters; dob must be a date (YYYY-MM-DD) in the past; see \
      https://developer.socure.com/reference for the ID+ KYC module (request 7f3a9)";
 
+/// 4 KiB of vendor text: the usual message again and again, with the
+/// fixture applicant's name, street and city quoted in it every few lines.
+fn vendor_text_4kib() -> String {
+    let mut text = String::with_capacity(4096);
+    let quotes = ["TESTY MCTESTERSON", "123 Main St", "Baton Rouge"];
+    for quote in quotes.iter().cycle() {
+        if text.len() >= 4096 {
+            break;
+        }
+        text.push_str(VENDOR_MESSAGE);
+        text.push_str(" (as sent: ");
+        text.push_str(quote);
+        text.push_str(") ");
+    }
+    text.truncate(4096);
+    text
+}
+
 const WORKFLOW: &str = "gsa2.chk32.test.wf";
 const PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
 const JSON: Option<&str> = Some("application/json");
@@ -91,6 +109,11 @@ fn check_inputs() {
     assert!(
         !socure::request_body(&applicant, AT).is_empty(),
         "empty Socure request body"
+    );
+    let redacted = Redactor::new(Some(&applicant)).text(&vendor_text_4kib());
+    assert!(
+        redacted.contains("[redacted]") && !redacted.to_lowercase().contains("mctesterson"),
+        "the 4 KiB text's quotes are not redacted: {redacted}"
     );
     for (name, body, success) in [
         ("successful_response.json", IV_SUCCESS, true),
@@ -160,6 +183,14 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("redact");
     group.bench_function("text_ascii", |b| {
         b.iter(|| redactor.text(black_box(VENDOR_MESSAGE)))
+    });
+    // A long vendor text (4 KiB) quoting the applicant here and there: the
+    // case one scan for all the applicant's values is for.
+    let long = vendor_text_4kib();
+    group.bench_function("text_4kib", |b| b.iter(|| redactor.text(black_box(&long))));
+    // Built once per line, from the applicant's values in every spelling.
+    group.bench_function("build", |b| {
+        b.iter(|| Redactor::new(Some(black_box(&applicant))))
     });
     group.finish();
 

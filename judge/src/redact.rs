@@ -378,17 +378,26 @@ impl Redactor {
     fn known_values(&self, text: &str, spans: &mut Vec<(usize, usize)>) {
         let folded = Folded::new(text);
         for needle in &self.needles {
-            for (at, _) in folded.text.match_indices(&needle.folded) {
+            // Every occurrence, overlapping ones too (`abab` twice in
+            // `ababab`): the spans are merged afterwards, and a match that
+            // touches what it may not can hide one that does not.
+            let mut from = 0;
+            while let Some(found) = folded
+                .text
+                .get(from..)
+                .and_then(|rest| rest.find(&needle.folded))
+            {
+                let at = from + found;
                 let end = at + needle.folded.len();
+                from = at + folded.text[at..].chars().next().map_or(1, char::len_utf8);
                 let touches = match needle.edge {
                     Edge::Any => false,
                     Edge::NotAlphanumeric => folded.touches(at, end, char::is_alphanumeric),
                     Edge::NotDigit => folded.touches(at, end, |c| c.is_ascii_digit()),
                 };
-                if touches {
-                    continue;
+                if !touches {
+                    spans.push(folded.original(text, at, end));
                 }
-                spans.push(folded.original(text, at, end));
             }
         }
     }
@@ -878,6 +887,26 @@ mod tests {
                 "{value} in {redacted}"
             );
         }
+    }
+
+    /// Every value is found where two overlap (`fakey` and `keystone` in
+    /// `fakeystone`) and where one recurs overlapping itself (`abab` in
+    /// `xababab`: a search that resumed after each match would leave `ab`).
+    #[test]
+    fn overlapping_values_are_each_found() {
+        let body = json!({
+            "Person": {"Name": {"FirstName": "Fakey", "LastName": "Keystone"}}
+        });
+        let applicant = applicant::parse(body.to_string().as_bytes()).expect("applicant");
+        let r = Redactor::new(Some(&applicant));
+        assert_eq!(r.text("x fakeystone y"), "x [redacted] y");
+        assert_eq!(r.text("KEYSTONEFAKEY!"), "[redacted]!");
+        let body = json!({"Person": {"Name": {"FirstName": "Abab", "LastName": "Fakerson"}}});
+        let applicant = applicant::parse(body.to_string().as_bytes()).expect("applicant");
+        assert_eq!(
+            Redactor::new(Some(&applicant)).text("xababab"),
+            "x[redacted]"
+        );
     }
 
     #[test]
