@@ -233,10 +233,9 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
 
 /// The shadow side's failure, placed by its key as the preflight's are.
 fn side_error(config: &Config, err: SideError) -> StartError {
-    match (err.key(), err) {
-        (Some(key), err) => PreflightError::one(config, key, err).into(),
-        (None, SideError::Runtime(err)) => StartError::Runtime(err),
-        (None, err) => PreflightError::one(config, "shadow", err).into(),
+    match err {
+        SideError::Log(_) => PreflightError::one(config, "shadow.log_path", err).into(),
+        SideError::Runtime(err) => StartError::Runtime(err),
     }
 }
 

@@ -16,21 +16,11 @@ use crate::sys;
 /// Why the shadow side could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum SideError {
-    /// `shadow.log_path` cannot be opened (or made).
+    /// `shadow.log_path` cannot be opened (or made); the start names that key.
     #[error(transparent)]
     Log(#[from] SinkError),
     #[error("cannot start the mirror runtime: {0}")]
     Runtime(#[source] std::io::Error),
-}
-
-impl SideError {
-    /// The config key to change, when one is to blame.
-    pub fn key(&self) -> Option<&'static str> {
-        match self {
-            SideError::Log(_) => Some("shadow.log_path"),
-            SideError::Runtime(_) => None,
-        }
-    }
 }
 
 /// What the shadow side is built from besides the config: what the
