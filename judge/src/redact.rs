@@ -29,7 +29,7 @@ mod normal;
 mod spellings;
 
 use normal::normalise;
-use spellings::{MAX_GROUP_GAP, NUMBER_MIN_DIGITS, Number};
+use spellings::{MAX_GROUP_GAP, Numbers};
 
 /// What every redacted span becomes.
 pub const REDACTED: &str = "[redacted]";
@@ -76,7 +76,7 @@ pub struct Redactor {
     /// normalised and case-folded.
     needles: Vec<Needle>,
     /// The applicant's values that are numbers, as digit groups.
-    numbers: Vec<Number>,
+    numbers: Numbers,
     /// For `Year`/`Month`/`Day` keys in a vendor's JSON.
     dob: Option<Dob>,
 }
@@ -146,7 +146,7 @@ impl Redactor {
             return Self::default();
         };
         let mut values: Vec<String> = Vec::new();
-        let mut numbers: Vec<Number> = Vec::new();
+        let mut numbers = Numbers::default();
         for name in [
             &applicant.first_name,
             &applicant.middle_name,
@@ -164,10 +164,10 @@ impl Redactor {
             values.push(name);
         }
         if let Some(ssn) = &applicant.ssn {
-            numbers.extend(spellings::ssn(&digits_of(ssn)));
+            spellings::ssn(&mut numbers, &digits_of(ssn));
         }
         if let Some(dob) = applicant.dob {
-            numbers.extend(spellings::dob(dob));
+            spellings::dob(&mut numbers, dob);
         }
         for address in applicant.address.iter().chain(&applicant.other_addresses) {
             for line in [&address.street1, &address.street2].into_iter().flatten() {
@@ -176,11 +176,11 @@ impl Redactor {
             values.extend(address.city.as_deref().map(comparable));
             if let Some(zip5) = &address.zip5 {
                 let zip4 = address.zip4.as_deref().map(digits_of);
-                numbers.extend(spellings::zip(&digits_of(zip5), zip4.as_deref()));
+                spellings::zip(&mut numbers, &digits_of(zip5), zip4.as_deref());
             }
         }
         for phone in &applicant.phones {
-            numbers.extend(spellings::phone(&digits_of(phone)));
+            spellings::phone(&mut numbers, &digits_of(phone));
         }
         values.extend(applicant.email.as_deref().map(comparable));
         // A Reference that is not a UUID is free text of unknown content;
@@ -210,12 +210,6 @@ impl Redactor {
             .collect();
         needles.sort_by(|a, b| (&a.folded, a.edge).cmp(&(&b.folded, b.edge)));
         needles.dedup_by(|a, b| a.folded == b.folded);
-        numbers.retain(|groups| {
-            groups.iter().all(|g| !g.is_empty())
-                && groups.iter().map(String::len).sum::<usize>() >= NUMBER_MIN_DIGITS
-        });
-        numbers.sort();
-        numbers.dedup();
         Self {
             needles,
             numbers,
@@ -448,16 +442,16 @@ impl Redactor {
     /// only: a vendor's long transaction number may hold a ZIP by chance.
     fn known_numbers(&self, text: &str, rules: Rules, spans: &mut Vec<(usize, usize)>) {
         let groups = digit_groups(text);
-        for number in &self.numbers {
-            let k = number.len();
+        for (number, k) in self.numbers.iter() {
+            let number = &number[..k];
             for window in groups.windows(k) {
                 let same_chain = window.iter().all(|g| g.chain == window[0].chain);
-                let fits = |(i, (group, value)): (usize, (&Group<'_>, &String))| match i {
+                let fits = |(i, (group, &value)): (usize, (&Group<'_>, &&str))| match i {
                     _ if !group.digits => group.value == value,
                     _ if k == 1 && rules == Rules::Id => group.value == value,
-                    _ if k == 1 => group.value.contains(value.as_str()),
-                    0 => group.value.ends_with(value.as_str()),
-                    _ if i == k - 1 => group.value.starts_with(value.as_str()),
+                    _ if k == 1 => group.value.contains(value),
+                    0 => group.value.ends_with(value),
+                    _ if i == k - 1 => group.value.starts_with(value),
                     _ => group.value == value,
                 };
                 if same_chain && window.iter().zip(number).enumerate().all(fits) {

@@ -6,96 +6,215 @@
 //! `900_55_1234`), and a month written as a word counts as its number
 //! (`July 23, 1971` is the groups 7, 23, 1971).
 
+use std::sync::LazyLock;
+
 use crate::applicant::Dob;
+
+/// Between two groups of one number: `" - "` is three.
+pub(super) const MAX_GROUP_GAP: usize = 3;
+
+/// A number with fewer digits than this is not matched: it identifies no one.
+const NUMBER_MIN_DIGITS: usize = 4;
+
+/// The most groups a number has (a date's, an SSN's, a phone's three).
+const MAX_GROUPS: usize = 3;
+
+/// Where one group's digits are in [`Numbers`]' text.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Digits {
+    start: usize,
+    end: usize,
+}
 
 /// A value as digit groups, in order: `[900, 55, 1234]`. It matches where
 /// the text holds these groups one after another, with at most
 /// [`MAX_GROUP_GAP`] characters that are neither letters nor digits between
 /// each two (the redactor's `known_numbers` says how the end groups meet
 /// longer runs of digits).
-pub(super) type Number = Vec<String>;
+#[derive(Clone, Copy)]
+struct Number {
+    groups: [Digits; MAX_GROUPS],
+    len: usize,
+}
 
-/// Between two groups of one number: `" - "` is three.
-pub(super) const MAX_GROUP_GAP: usize = 3;
+/// The applicant's numbers in every spelling matched. Their digits are
+/// written once, end to end, into one string, and each spelling is the
+/// places of its groups in it: a date's two dozen spellings are a few
+/// bytes and one list, not seventy strings built (and dropped) per line.
+#[derive(Default)]
+pub(super) struct Numbers {
+    text: String,
+    list: Vec<Number>,
+}
 
-/// A number with fewer digits than this is not matched: it identifies no one.
-pub(super) const NUMBER_MIN_DIGITS: usize = 4;
+impl Numbers {
+    /// Writes one group's digits and says where they are.
+    fn digits(&mut self, write: impl FnOnce(&mut String)) -> Digits {
+        let start = self.text.len();
+        write(&mut self.text);
+        Digits {
+            start,
+            end: self.text.len(),
+        }
+    }
+
+    fn str(&self, digits: Digits) -> &str {
+        self.text.get(digits.start..digits.end).unwrap_or_default()
+    }
+
+    /// A number of these groups (at most [`MAX_GROUPS`]; none is longer),
+    /// unless one is empty or all hold fewer than [`NUMBER_MIN_DIGITS`].
+    fn add(&mut self, groups: &[Digits]) {
+        let groups = groups.get(..MAX_GROUPS).unwrap_or(groups);
+        let digits: usize = groups.iter().map(|g| g.end - g.start).sum();
+        if digits < NUMBER_MIN_DIGITS || groups.iter().any(|g| g.start == g.end) {
+            return;
+        }
+        let mut number = Number {
+            groups: [Digits::default(); MAX_GROUPS],
+            len: groups.len(),
+        };
+        number.groups[..groups.len()].copy_from_slice(groups);
+        self.list.push(number);
+    }
+
+    /// Each number's groups, in the order given.
+    pub(super) fn iter(&self) -> impl Iterator<Item = ([&str; MAX_GROUPS], usize)> {
+        self.list
+            .iter()
+            .map(|number| (number.groups.map(|digits| self.str(digits)), number.len))
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// `n` in decimal, zero-padded to `width` digits: what `{n:0width$}` writes,
+/// for the non-negative numbers of a date, without the formatter.
+fn push_padded(text: &mut String, n: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let at = at.min(digits.len().saturating_sub(width));
+    for &digit in &digits[at..] {
+        text.push(char::from(digit));
+    }
+}
 
 /// A date of birth in year-month-day, month-day-year and day-month-year
 /// order, months and days padded or not, the year in four digits (or two
-/// after a month and day: `7/23/71`), and run together (`19710723`).
-pub(super) fn dob(dob: Dob) -> Vec<Number> {
-    let year = format!("{:04}", dob.year);
-    let short_year = format!("{:02}", dob.year.rem_euclid(100));
-    let (month, day) = (format!("{:02}", dob.month), format!("{:02}", dob.day));
-    let months = padded_or_not(dob.month);
-    let days = padded_or_not(dob.day);
-    let mut numbers = Vec::new();
-    for m in &months {
-        for d in &days {
-            numbers.push(vec![year.clone(), m.clone(), d.clone()]);
-            numbers.push(vec![m.clone(), d.clone(), year.clone()]);
-            numbers.push(vec![d.clone(), m.clone(), year.clone()]);
-            numbers.push(vec![m.clone(), d.clone(), short_year.clone()]);
-            numbers.push(vec![d.clone(), m.clone(), short_year.clone()]);
+/// after a month and day: `7/23/71`), and run together (`19710723`). When
+/// the month and the day are the same number, day-first spellings are the
+/// month-first ones again, and are not added twice.
+pub(super) fn dob(numbers: &mut Numbers, dob: Dob) {
+    // The year is 1 to 9999 (the applicant's parse checks it).
+    let year = dob.year.unsigned_abs();
+    let (month, day) = (u32::from(dob.month), u32::from(dob.day));
+    let full_year = numbers.digits(|t| push_padded(t, year, 4));
+    let short_year = numbers.digits(|t| push_padded(t, year % 100, 2));
+    let months = padded_or_not(numbers, month);
+    let days = padded_or_not(numbers, day);
+    let day_first = month != day;
+    for &m in months.iter().flatten() {
+        for &d in days.iter().flatten() {
+            numbers.add(&[full_year, m, d]);
+            numbers.add(&[m, d, full_year]);
+            numbers.add(&[m, d, short_year]);
+            if day_first {
+                numbers.add(&[d, m, full_year]);
+                numbers.add(&[d, m, short_year]);
+            }
         }
     }
-    for run in [
-        format!("{year}{month}{day}"),
-        format!("{month}{day}{year}"),
-        format!("{day}{month}{year}"),
-        format!("{month}{day}{short_year}"),
-    ] {
-        numbers.push(vec![run]);
+    // Each run's three numbers with their widths; the day-first one only
+    // when it differs from the month-first one.
+    let runs = [
+        Some([(year, 4), (month, 2), (day, 2)]),
+        Some([(month, 2), (day, 2), (year, 4)]),
+        day_first.then_some([(day, 2), (month, 2), (year, 4)]),
+        Some([(month, 2), (day, 2), (year % 100, 2)]),
+    ];
+    for parts in runs.into_iter().flatten() {
+        let run = numbers.digits(|t| {
+            for (n, width) in parts {
+                push_padded(t, n, width);
+            }
+        });
+        numbers.add(&[run]);
     }
-    numbers.sort();
-    numbers.dedup();
-    numbers
 }
 
-fn padded_or_not(n: u8) -> Vec<String> {
-    let mut both = vec![n.to_string(), format!("{n:02}")];
-    both.dedup();
-    both
+/// `n` as written, and zero-padded to two digits when that differs.
+fn padded_or_not(numbers: &mut Numbers, n: u32) -> [Option<Digits>; 2] {
+    let bare = numbers.digits(|t| push_padded(t, n, 1));
+    let padded = (n < 10).then(|| numbers.digits(|t| push_padded(t, n, 2)));
+    [Some(bare), padded]
 }
 
 /// An SSN whole and in its 3-2-4 groups; any other count of digits whole.
-pub(super) fn ssn(digits: &str) -> Vec<Number> {
-    let mut numbers = vec![vec![digits.to_owned()]];
-    if let (Some(area), Some(group), Some(serial)) =
-        (digits.get(..3), digits.get(3..5), digits.get(5..))
-        && digits.len() == 9
-    {
-        numbers.push(vec![area.into(), group.into(), serial.into()]);
+pub(super) fn ssn(numbers: &mut Numbers, digits: &str) {
+    let whole = numbers.digits(|t| t.push_str(digits));
+    numbers.add(&[whole]);
+    if digits.len() == 9 && digits.is_ascii() {
+        let at = |from: usize, to: usize| Digits {
+            start: whole.start + from,
+            end: whole.start + to,
+        };
+        numbers.add(&[at(0, 3), at(3, 5), at(5, 9)]);
     }
-    numbers
 }
 
 /// A ZIP alone, with its ZIP+4, and run together with it.
-pub(super) fn zip(zip5: &str, zip4: Option<&str>) -> Vec<Number> {
-    let mut numbers = vec![vec![zip5.to_owned()]];
-    if let Some(zip4) = zip4.filter(|z| !z.is_empty()) {
-        numbers.push(vec![zip5.to_owned(), zip4.to_owned()]);
-        numbers.push(vec![format!("{zip5}{zip4}")]);
+pub(super) fn zip(numbers: &mut Numbers, zip5: &str, zip4: Option<&str>) {
+    // Written once, run together: the ZIP and the ZIP+4 are its two parts.
+    let zip4 = zip4.filter(|z| !z.is_empty()).unwrap_or_default();
+    let run = numbers.digits(|t| {
+        t.push_str(zip5);
+        t.push_str(zip4);
+    });
+    let middle = run.start + zip5.len();
+    let five = Digits {
+        start: run.start,
+        end: middle,
+    };
+    numbers.add(&[five]);
+    if !zip4.is_empty() {
+        let four = Digits {
+            start: middle,
+            end: run.end,
+        };
+        numbers.add(&[five, four]);
+        numbers.add(&[run]);
     }
-    numbers
 }
 
 /// A US phone number from its digits: all of them, the last ten whole and
 /// as area, exchange and line, and the exchange and line alone.
-pub(super) fn phone(digits: &str) -> Vec<Number> {
-    let mut numbers = vec![vec![digits.to_owned()]];
-    let Some(ten) = digits.get(digits.len().saturating_sub(10)..) else {
-        return numbers;
-    };
-    if let (Some(area), Some(exchange), Some(line)) = (ten.get(..3), ten.get(3..6), ten.get(6..))
-        && ten.len() == 10
-    {
-        numbers.push(vec![ten.to_owned()]);
-        numbers.push(vec![area.into(), exchange.into(), line.into()]);
-        numbers.push(vec![exchange.into(), line.into()]);
+pub(super) fn phone(numbers: &mut Numbers, digits: &str) {
+    let whole = numbers.digits(|t| t.push_str(digits));
+    numbers.add(&[whole]);
+    if digits.len() >= 10 && digits.is_ascii() {
+        let ten = whole.end - 10;
+        let at = |from: usize, to: usize| Digits {
+            start: ten + from,
+            end: ten + to,
+        };
+        // Ten digits: the last ten are the whole, already added.
+        if digits.len() > 10 {
+            numbers.add(&[at(0, 10)]);
+        }
+        numbers.add(&[at(0, 3), at(3, 6), at(6, 10)]);
+        numbers.add(&[at(3, 6), at(6, 10)]);
     }
-    numbers
 }
 
 /// The number a month's name stands for, as a digit group: `July`, `Jul`
@@ -147,33 +266,46 @@ pub(super) fn street(line: &str) -> Vec<String> {
     let mut spellings = vec![String::new()];
     for (i, word) in line.split(' ').enumerate() {
         let bare = word.trim_end_matches('.');
-        let choices: &[&str] = STREET_WORDS
-            .iter()
-            .find(|group| group.contains(&bare))
+        let choices: &[&str] = street_word_group(bare)
             .filter(|group| spellings.len() * group.len() <= MAX_STREET_SPELLINGS)
-            .map_or(&[][..], |group| &group[..]);
-        let choices: Vec<&str> = if choices.is_empty() {
-            vec![word]
-        } else {
-            choices.to_vec()
-        };
-        spellings = spellings
-            .iter()
-            .flat_map(|before| {
-                choices.iter().map(move |choice| {
-                    if i == 0 {
-                        (*choice).to_owned()
-                    } else {
-                        format!("{before} {choice}")
-                    }
-                })
-            })
-            .collect();
+            .unwrap_or(&[]);
+        let choices: &[&str] = if choices.is_empty() { &[word] } else { choices };
+        let mut next = Vec::with_capacity(spellings.len() * choices.len());
+        for before in &spellings {
+            for choice in choices {
+                let mut spelling = String::with_capacity(before.len() + 1 + choice.len());
+                if i > 0 {
+                    spelling.push_str(before);
+                    spelling.push(' ');
+                }
+                spelling.push_str(choice);
+                next.push(spelling);
+            }
+        }
+        spellings = next;
     }
     if !spellings.iter().any(|s| s == line) {
         spellings.push(line.to_owned());
     }
     spellings
+}
+
+/// The group of [`STREET_WORDS`] that holds `word`, if any: looked up in a
+/// sorted index (built once), not by reading the ~250 words for each word
+/// of each street line.
+fn street_word_group(word: &str) -> Option<&'static [&'static str]> {
+    static INDEX: LazyLock<Vec<(&'static str, usize)>> = LazyLock::new(|| {
+        let mut index: Vec<(&'static str, usize)> = STREET_WORDS
+            .iter()
+            .enumerate()
+            .flat_map(|(group, words)| words.iter().map(move |&word| (word, group)))
+            .collect();
+        index.sort_unstable();
+        index
+    });
+    let found = INDEX.binary_search_by(|&(entry, _)| entry.cmp(word)).ok()?;
+    let &(_, group) = INDEX.get(found)?;
+    STREET_WORDS.get(group).copied()
 }
 
 /// So that a street whose every word has spellings stays a few dozen needles.
