@@ -13,8 +13,10 @@
 //! - [`redact`]: vendor text made fit for the line (the applicant's values, SSN shapes).
 //! - [`pair`]: both sides and their timings to one shadow line; how they agree.
 //! - [`selection`]: the sample draw and the duplicate fingerprint.
+//! - `lenient`: JSON read into the few fields judged, accepting what `serde_json::Value` accepts.
 
 pub mod applicant;
+mod lenient;
 pub mod pair;
 pub mod redact;
 pub mod resolution;

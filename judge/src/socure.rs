@@ -5,6 +5,8 @@
 //! itself (one per applicant, never retried) is the proxy's `SocureClient`;
 //! what it brings back, an [`Answer`] or a [`SocureError`], is judged here.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -147,16 +149,60 @@ pub fn interrupted() -> Verdict {
     )
 }
 
-/// The attributes whose every field Socure scored as verified, in
-/// identity-idp's order.
-fn verified_attributes(kyc: &Map<String, Value>) -> Vec<Attribute> {
-    let verified = |field: &str| {
-        kyc.get("fieldValidations")
-            .and_then(|v| v.get(field))
-            .and_then(Value::as_f64)
+/// The `fieldValidations` identity-idp reads, in [`Kyc::scores`]' order.
+const FIELDS: [&str; 9] = [
+    "firstName",
+    "surName",
+    "streetAddress",
+    "city",
+    "state",
+    "zip",
+    "mobileNumber",
+    "dob",
+    "ssn",
+];
+
+/// What is judged of an answer's `kyc` section, however it was read.
+#[derive(Default)]
+struct Kyc<'a> {
+    /// `fieldValidations`' numbers, by [`FIELDS`]; `None` when absent or
+    /// not a number.
+    scores: [Option<f64>; FIELDS.len()],
+    /// `reasonCodes`' strings, in order (other items are not codes).
+    reason_codes: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Kyc<'a> {
+    /// The section of an answer parsed as a `Value`.
+    fn of(kyc: &'a Map<String, Value>) -> Self {
+        let validations = kyc.get("fieldValidations");
+        Self {
+            scores: FIELDS.map(|field| {
+                validations
+                    .and_then(|v| v.get(field))
+                    .and_then(Value::as_f64)
+            }),
+            reason_codes: elements(kyc.get("reasonCodes"))
+                .iter()
+                .filter_map(Value::as_str)
+                .map(Cow::Borrowed)
+                .collect(),
+        }
+    }
+
+    fn verified(&self, field: &str) -> bool {
+        FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .and_then(|i| self.scores[i])
             // Ruby's `score.round == 1`: half away from zero, as f64::round.
             .is_some_and(|score| score.round() == 1.0)
-    };
+    }
+}
+
+/// The attributes whose every field Socure scored as verified, in
+/// identity-idp's order.
+fn verified_attributes(kyc: &Kyc<'_>) -> Vec<Attribute> {
     [
         (
             Attribute::Address,
@@ -169,7 +215,7 @@ fn verified_attributes(kyc: &Map<String, Value>) -> Vec<Attribute> {
         (Attribute::Dob, &["dob"][..]),
     ]
     .iter()
-    .filter(|(_, fields)| fields.iter().all(|f| verified(f)))
+    .filter(|(_, fields)| fields.iter().all(|f| kyc.verified(f)))
     .map(|&(attribute, _)| attribute)
     .collect()
 }
@@ -181,8 +227,23 @@ fn verified_attributes(kyc: &Map<String, Value>) -> Vec<Attribute> {
 /// `text/plain` has no `msg` and no `referenceId` to take. Socure's own
 /// text that reaches the line (`msg`, reason codes, `referenceId`) goes
 /// through `redactor`: a 400 may quote the fields it refused.
+///
+/// A 2xx JSON answer is read by `typed::read` into the few fields judged;
+/// only a body that reader refuses (which then is no JSON for a `Value`
+/// either) and every other status go through a parsed `Value`.
 pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Redactor) -> Verdict {
-    let parsed = match is_json_media_type(content_type).then(|| serde_json::from_slice(body)) {
+    let json = is_json_media_type(content_type);
+    if json && (200..300).contains(&status) {
+        match typed::read(body) {
+            Ok(Some(answer)) => {
+                let reference_id = typed::reference_id(answer.reference_id, redactor);
+                return judge_answered(reference_id, answer.kyc, redactor);
+            }
+            Ok(None) => return not_an_object(status),
+            Err(_) => {}
+        }
+    }
+    let parsed = match json.then(|| serde_json::from_slice(body)) {
         Some(Ok(Value::Object(map))) => Some(map),
         _ => None,
     };
@@ -202,18 +263,32 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Re
         return failure(format!("{message} ({status})"), reference_id, false);
     }
     let Some(root) = parsed else {
-        return failure(
-            format!("Response body is not a JSON object ({status})"),
-            (Value::Null, None),
-            false,
-        );
+        return not_an_object(status);
     };
     let reference_id = reference_id(Some(&root), redactor);
-    let Some(kyc) = root.get("kyc").and_then(Value::as_object) else {
+    let kyc = root.get("kyc").and_then(Value::as_object).map(Kyc::of);
+    judge_answered(reference_id, kyc, redactor)
+}
+
+fn not_an_object(status: u16) -> Verdict {
+    failure(
+        format!("Response body is not a JSON object ({status})"),
+        (Value::Null, None),
+        false,
+    )
+}
+
+/// Judges a 2xx answer's `kyc` section (`None`: absent or not an object).
+fn judge_answered(
+    reference_id: (Value, Option<IdWithheld>),
+    kyc: Option<Kyc<'_>>,
+    redactor: &Redactor,
+) -> Verdict {
+    let Some(kyc) = kyc else {
         return failure("No kyc section on response".into(), reference_id, false);
     };
 
-    let attributes = verified_attributes(kyc);
+    let attributes = verified_attributes(&kyc);
     let success = [
         Attribute::FirstName,
         Attribute::LastName,
@@ -225,9 +300,9 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Re
     .all(|required| attributes.contains(required));
     let attributes: Vec<String> = attributes.iter().map(|a| a.label().to_owned()).collect();
 
-    let mut reason_codes: Vec<String> = elements(kyc.get("reasonCodes"))
+    let mut reason_codes: Vec<String> = kyc
+        .reason_codes
         .iter()
-        .filter_map(Value::as_str)
         .map(|code| redactor.text(code))
         .collect();
     reason_codes.sort();
@@ -255,6 +330,163 @@ pub fn judge(status: u16, content_type: Option<&str>, body: &[u8], redactor: &Re
             transaction_id: withheld,
             reference: None,
         },
+    }
+}
+
+/// The typed reading of a 2xx answer: `referenceId` and `kyc`'s
+/// `fieldValidations` and `reasonCodes`, every other key skipped unbuilt,
+/// with what a `Value` lookup would find (the last of a duplicated key, a
+/// value of another type read as absent).
+mod typed {
+    use std::borrow::Cow;
+
+    use serde::de::{MapAccess, SeqAccess};
+    use serde_json::Value;
+
+    use super::{FIELDS, Kyc};
+    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip, skip_entries, skip_items};
+    use crate::redact::{IdWithheld, Redactor};
+
+    pub(super) struct Answer<'a> {
+        /// `None`: no such key.
+        pub(super) reference_id: Option<Shape<'a, Option<Opaque>>>,
+        /// `None`: absent or not an object.
+        pub(super) kyc: Option<Kyc<'a>>,
+    }
+
+    /// The answer, `None` when the body is JSON but not an object; an error
+    /// when it is not JSON (for a `Value` neither).
+    pub(super) fn read(body: &[u8]) -> serde_json::Result<Option<Answer<'_>>> {
+        Ok(
+            match serde_json::from_slice::<Any<'_, Answer<'_>>>(body)?.0 {
+                Shape::Nested(answer) => answer,
+                _ => None,
+            },
+        )
+    }
+
+    /// As `super::reference_id` makes it of a `Value`.
+    pub(super) fn reference_id(
+        id: Option<Shape<'_, Option<Opaque>>>,
+        redactor: &Redactor,
+    ) -> (Value, Option<IdWithheld>) {
+        let mut id = match id {
+            None | Some(Shape::Null) => Value::Null,
+            Some(Shape::Text(text)) => Value::String(text.into_owned()),
+            Some(Shape::Number(n)) => Value::Number(n),
+            // Its content does not matter: it is withheld as not an id.
+            Some(Shape::Bool | Shape::Nested(_)) => Value::Bool(true),
+        };
+        let withheld = redactor.id(&mut id);
+        (id, withheld)
+    }
+
+    impl<'de> Nested<'de> for Answer<'de> {
+        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            let mut answer = Answer {
+                reference_id: None,
+                kyc: None,
+            };
+            while let Some(Key(key)) = map.next_key()? {
+                match &*key {
+                    "referenceId" => answer.reference_id = Some(map.next_value::<Any<_>>()?.0),
+                    "kyc" => {
+                        answer.kyc = match map.next_value::<Any<'de, Kyc<'de>>>()?.0 {
+                            Shape::Nested(kyc) => kyc,
+                            _ => None,
+                        }
+                    }
+                    _ => {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+            }
+            Ok(Some(answer))
+        }
+
+        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            skip_items(&mut seq)?;
+            Ok(None)
+        }
+    }
+
+    impl<'de> Nested<'de> for Kyc<'de> {
+        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            let mut kyc = Kyc::default();
+            while let Some(Key(key)) = map.next_key()? {
+                match &*key {
+                    "fieldValidations" => {
+                        kyc.scores = match map.next_value::<Any<'de, Scores>>()?.0 {
+                            Shape::Nested(Some(Scores(scores))) => scores,
+                            _ => Default::default(),
+                        }
+                    }
+                    "reasonCodes" => {
+                        kyc.reason_codes = match map.next_value::<Any<'de, Codes<'de>>>()?.0 {
+                            Shape::Nested(Some(Codes(codes))) => codes,
+                            _ => Vec::new(),
+                        }
+                    }
+                    _ => {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+            }
+            Ok(Some(kyc))
+        }
+
+        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            skip_items(&mut seq)?;
+            Ok(None)
+        }
+    }
+
+    /// `fieldValidations` as an object (anything else has no scores).
+    struct Scores([Option<f64>; FIELDS.len()]);
+
+    impl<'de> Nested<'de> for Scores {
+        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            let mut scores = [None; FIELDS.len()];
+            while let Some(Key(key)) = map.next_key()? {
+                match FIELDS.iter().position(|field| *field == key) {
+                    Some(i) => {
+                        scores[i] = match map.next_value::<Any<'de, Opaque>>()?.0 {
+                            Shape::Number(n) => n.as_f64(),
+                            _ => None,
+                        }
+                    }
+                    None => {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+            }
+            Ok(Some(Scores(scores)))
+        }
+
+        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            skip_items(&mut seq)?;
+            Ok(None)
+        }
+    }
+
+    /// `reasonCodes` as a list: its strings (anything else has none).
+    struct Codes<'a>(Vec<Cow<'a, str>>);
+
+    impl<'de> Nested<'de> for Codes<'de> {
+        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            skip_entries(&mut map)?;
+            Ok(None)
+        }
+
+        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            let mut codes = Vec::new();
+            while let Some(item) = seq.next_element::<Any<'de, Opaque>>()? {
+                if let Shape::Text(code) = item.0 {
+                    codes.push(code);
+                }
+            }
+            Ok(Some(Codes(codes)))
+        }
     }
 }
 
@@ -373,6 +605,59 @@ mod tests {
             v.errors.get("reason_codes"),
             Some(&serde_json::json!(["I919", "R [redacted]"]))
         );
+    }
+
+    /// The typed reading judges every body as the `Value` one did: what
+    /// serde_json refuses as a `Value` (a number out of range, nesting
+    /// deeper than 128, a lone surrogate, trailing bytes) is no object here
+    /// either, even in a key no judge reads; the last of a duplicated key
+    /// counts; an escaped key is its text; a value of another type is absent.
+    #[test]
+    fn typed_reading_accepts_and_refuses_what_a_value_does() {
+        let judged = |body: &str| {
+            let v = judge(
+                200,
+                Some("application/json"),
+                body.as_bytes(),
+                &Redactor::default(),
+            );
+            (
+                v.exception,
+                v.verified_attributes,
+                v.errors,
+                v.transaction_id,
+            )
+        };
+        let valid = r#"{"referenceId":"r1","kyc":{"fieldValidations":{"firstName":0.99},"reasonCodes":["I1"]}}"#;
+        let (exception, attributes, errors, id) = judged(valid);
+        assert_eq!(exception, None);
+        assert_eq!(attributes, Some(vec!["first_name".to_owned()]));
+        assert_eq!(errors["reason_codes"], serde_json::json!(["I1"]));
+        assert_eq!(id, "r1");
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        for refused in [
+            r#"{"kyc":{},"x":1e400}"#.to_owned(),
+            format!(r#"{{"kyc":{{}},"x":{deep}}}"#),
+            r#"{"kyc":{},"x":"\ud800"}"#.to_owned(),
+            r#"{"kyc":{}} x"#.to_owned(),
+            r#"[{"kyc":{}}]"#.to_owned(),
+        ] {
+            assert_eq!(
+                judged(&refused).0.as_deref(),
+                Some("Response body is not a JSON object (200)"),
+                "{refused}"
+            );
+        }
+        let (exception, attributes, errors, id) = judged(
+            r#"{"kyc":{"reasonCodes":["A"]},"referenceId":[1],"k\u0079c":{"reasonCodes":["B",7,null],
+                "fieldValidations":{"firstName":0.99,"surName":"0.99","firstName":0.2}},"referenceId":5}"#,
+        );
+        assert_eq!(exception, None);
+        assert_eq!(attributes, Some(Vec::new()));
+        assert_eq!(errors["reason_codes"], serde_json::json!(["B"]));
+        assert_eq!(id, 5);
+        let (exception, ..) = judged(r#"{"kyc":{"reasonCodes":["A"]},"kyc":"none"}"#);
+        assert_eq!(exception.as_deref(), Some("No kyc section on response"));
     }
 
     #[test]
