@@ -5,14 +5,65 @@ Every key must be equal, except where the proxy deliberately differs (README,
 message is the proxy's own, so only whether there is one is compared, and
 vendor text is redacted and capped, so a proxy value with `[redacted]` (or a
 cut, `…`) matches when identity-idp's value is it with those spans filled in.
+The proxy writes vendor text in the one form its redactor matches in (NFKC,
+default-ignorable code points dropped, a run of whitespace one space:
+judge/src/redact/normal.rs), so identity-idp's strings are put in that form
+before they are compared.
 Exits 1 on any mismatch, printing the first few.
 """
 import json
 import re
 import sys
+import unicodedata
 
 REDACTED = "[redacted]"
 CUT = "\u2026"
+
+
+# Rust's `char::is_whitespace` (Unicode White_Space), which differs from
+# Python's `str.isspace` (that counts U+001C to U+001F too).
+WHITESPACE = set("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {
+    chr(c) for c in range(0x2000, 0x200B)}
+# Unicode 15's Default_Ignorable_Code_Point, as normal.rs lists it.
+IGNORABLE = [(0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+             (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+             (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+             (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+             (0xE0000, 0xE0FFF)]
+
+
+def ignorable(c):
+    return any(low <= ord(c) <= high for low, high in IGNORABLE)
+
+
+def normal(text):
+    """`text` as normal.rs's `normalise` writes it."""
+    kept = unicodedata.normalize("NFKC", "".join(c for c in text if not ignorable(c)))
+    out, blank = [], []
+    for c in kept:
+        if ignorable(c):
+            continue
+        if c in WHITESPACE:
+            blank.append(c)
+            continue
+        if blank:
+            out.append(blank[0] if len(blank) == 1 else " ")
+            blank = []
+        out.append(c)
+    if blank:
+        out.append(blank[0] if len(blank) == 1 else " ")
+    return "".join(out)
+
+
+def normalised(value):
+    """Every string in `value`, keys too, in the proxy's form."""
+    if isinstance(value, str):
+        return normal(value)
+    if isinstance(value, list):
+        return [normalised(item) for item in value]
+    if isinstance(value, dict):
+        return {normal(key): normalised(item) for key, item in value.items()}
+    return value
 
 
 def redacted_from(want, got):
@@ -58,7 +109,7 @@ for case, expected, actual in zip(cases, ruby, rust):
     if (expected_exception is None) != (actual_exception is None):
         diffs.append(("exception", expected_exception, actual_exception))
     diffs += [(key, expected[key], actual.get(key)) for key in expected
-              if not redacted_from(expected[key], actual.get(key))]
+              if not redacted_from(normalised(expected[key]), actual.get(key))]
     exceptions += expected_exception is not None
     if diffs:
         mismatches += 1
