@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::lenient::{Opaque, Shape};
+
 /// The identity fields of one applicant, as the IdP sent them.
 ///
 /// `Debug` shows which fields are present, never their values.
@@ -61,10 +63,10 @@ pub enum UserId {
 
 impl UserId {
     /// The `user_id` of `Settings.Reference`, `reference` being its JSON value.
-    fn of(reference: Option<&Value>) -> Self {
+    fn of(reference: Option<&Shape<'_, Option<Opaque>>>) -> Self {
         match reference {
-            None | Some(Value::Null) => UserId::Absent,
-            Some(Value::String(reference)) => match reference.rsplit(':').next() {
+            None | Some(Shape::Null) => UserId::Absent,
+            Some(Shape::Text(reference)) => match reference.rsplit(':').next() {
                 Some(uuid) if is_uuid(uuid) => UserId::Uuid(uuid.to_owned()),
                 _ => UserId::Invalid,
             },
@@ -140,48 +142,58 @@ pub enum ApplicantError {
 }
 
 /// Reads the applicant out of an InstantVerify request body.
+///
+/// The body is read straight into the fields below (`fields::read`:
+/// borrowed text, everything else skipped unbuilt); only a body that
+/// reader refuses, which a `Value` refuses too, is parsed again as a
+/// `Value`, for the place where it stopped.
 pub fn parse(body: &[u8]) -> Result<Applicant, ApplicantError> {
-    let root: Value = serde_json::from_slice(body).map_err(|err| ApplicantError::NotJson {
-        line: err.line(),
-        column: err.column(),
-    })?;
-    let root = root.as_object().ok_or(ApplicantError::NotAnApplicant(
-        "the body is not a JSON object",
-    ))?;
-    let person = root
-        .get("Person")
-        .and_then(Value::as_object)
-        .ok_or(ApplicantError::NotAnApplicant("no Person object"))?;
+    match fields::read(body) {
+        Ok(Some(fields)) => build(fields),
+        Ok(None) => Err(ApplicantError::NotAnApplicant(
+            "the body is not a JSON object",
+        )),
+        Err(_) => {
+            let root: Value =
+                serde_json::from_slice(body).map_err(|err| ApplicantError::NotJson {
+                    line: err.line(),
+                    column: err.column(),
+                })?;
+            match root.as_object() {
+                Some(root) => build(fields::of(root)),
+                None => Err(ApplicantError::NotAnApplicant(
+                    "the body is not a JSON object",
+                )),
+            }
+        }
+    }
+}
 
-    let name = person.get("Name");
-    let reference = root.get("Settings").and_then(|s| s.get("Reference"));
+/// The applicant from the request's fields, as identity-idp sent them.
+fn build(fields: Fields<'_>) -> Result<Applicant, ApplicantError> {
+    let person = fields
+        .person
+        .ok_or(ApplicantError::NotAnApplicant("no Person object"))?;
+    let addresses = person.addresses.as_deref();
+    let reference = fields.reference.as_ref();
     let applicant = Applicant {
-        first_name: text(name.and_then(|n| n.get("FirstName"))),
-        middle_name: text(name.and_then(|n| n.get("MiddleName"))),
-        last_name: text(name.and_then(|n| n.get("LastName"))),
-        ssn: text(person.get("SSN").and_then(|s| s.get("Number"))),
-        dob: person.get("DateOfBirth").and_then(dob),
-        address: person.get("Addresses").and_then(primary_address),
-        other_addresses: person
-            .get("Addresses")
-            .map(other_addresses)
-            .unwrap_or_default(),
-        phones: person
-            .get("Phones")
-            .and_then(Value::as_array)
-            .map(|phones| {
-                phones
-                    .iter()
-                    .filter_map(|p| text(p.get("Number")))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        email: text(person.get("Email")),
-        user_uuid: reference
-            .and_then(Value::as_str)
-            .and_then(|reference| reference.rsplit(':').next())
-            .filter(|uuid| !uuid.is_empty())
-            .map(str::to_owned),
+        first_name: text(&person.name[0]),
+        middle_name: text(&person.name[1]),
+        last_name: text(&person.name[2]),
+        ssn: text(&person.ssn),
+        dob: dob(&person.dob),
+        address: addresses.and_then(primary_address),
+        other_addresses: addresses.map(other_addresses).unwrap_or_default(),
+        phones: person.phones.iter().filter_map(text).collect(),
+        email: text(&person.email),
+        user_uuid: match reference {
+            Some(Shape::Text(reference)) => reference
+                .rsplit(':')
+                .next()
+                .filter(|uuid| !uuid.is_empty())
+                .map(str::to_owned),
+            _ => None,
+        },
         user_id: UserId::of(reference),
     };
     let has_identity = applicant.first_name.is_some()
@@ -199,24 +211,68 @@ pub fn parse(body: &[u8]) -> Result<Applicant, ApplicantError> {
     }
 }
 
+/// A field's value as read: `None` when absent.
+type Leaf<'a> = Option<Shape<'a, Option<Opaque>>>;
+
+/// What an applicant is built from: the values a `Value` lookup finds at
+/// each path (the last of a duplicated key; nothing under a value that is
+/// not an object).
+struct Fields<'a> {
+    /// `Settings.Reference`.
+    reference: Leaf<'a>,
+    /// `Person`, when it is an object.
+    person: Option<Person<'a>>,
+}
+
+#[derive(Default)]
+struct Person<'a> {
+    /// `Name.FirstName`, `Name.MiddleName`, `Name.LastName`.
+    name: [Leaf<'a>; 3],
+    /// `SSN.Number`.
+    ssn: Leaf<'a>,
+    /// `DateOfBirth.Year`, `.Month`, `.Day`.
+    dob: [Leaf<'a>; 3],
+    /// `Addresses`, when it is a list: each item's fields, `None` for an
+    /// item that is not an object (it still has its place).
+    addresses: Option<Vec<Option<AddressFields<'a>>>>,
+    /// `Phones[].Number`, when `Phones` is a list.
+    phones: Vec<Leaf<'a>>,
+    email: Leaf<'a>,
+}
+
+/// One address's fields, in [`ADDRESS_KEYS`]' order.
+type AddressFields<'a> = [Leaf<'a>; 7];
+
+const NAME_KEYS: [&str; 3] = ["FirstName", "MiddleName", "LastName"];
+const DOB_KEYS: [&str; 3] = ["Year", "Month", "Day"];
+const ADDRESS_KEYS: [&str; 7] = [
+    "StreetAddress1",
+    "StreetAddress2",
+    "City",
+    "State",
+    "Zip5",
+    "Zip4",
+    "Context",
+];
+
 /// A string as sent; a number is carried as its JSON text (a Zip5 sent as
 /// 70802 is still that zip). Anything else is absent.
-fn text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+fn text(value: &Leaf<'_>) -> Option<String> {
+    match value.as_ref()? {
+        Shape::Text(s) => Some(s.clone().into_owned()),
+        Shape::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-fn number(value: Option<&Value>) -> Option<i64> {
+fn number(value: &Leaf<'_>) -> Option<i64> {
     text(value)?.trim().parse().ok()
 }
 
-fn dob(value: &Value) -> Option<Dob> {
-    let year = i32::try_from(number(value.get("Year"))?).ok()?;
-    let month = u8::try_from(number(value.get("Month"))?).ok()?;
-    let day = u8::try_from(number(value.get("Day"))?).ok()?;
+fn dob([year, month, day]: &[Leaf<'_>; 3]) -> Option<Dob> {
+    let year = i32::try_from(number(year)?).ok()?;
+    let month = u8::try_from(number(month)?).ok()?;
+    let day = u8::try_from(number(day)?).ok()?;
     // Only a real date is sent; "1980-02-31" would be an invented value.
     let month_enum = time::Month::try_from(month).ok()?;
     time::Date::from_calendar_date(year, month_enum, day).ok()?;
@@ -228,42 +284,288 @@ fn dob(value: &Value) -> Option<Dob> {
 
 /// Where the primary address is in `Addresses`: the one whose `Context` is
 /// `primary`, else the first.
-fn primary_index(addresses: &[Value]) -> Option<usize> {
+fn primary_index(addresses: &[Option<AddressFields<'_>>]) -> Option<usize> {
     addresses
         .iter()
-        .position(|a| a.get("Context").and_then(Value::as_str) == Some("primary"))
+        .position(|a| {
+            matches!(a.as_ref().and_then(|a| a[6].as_ref()), Some(Shape::Text(context)) if context == "primary")
+        })
         .or_else(|| (!addresses.is_empty()).then_some(0))
 }
 
-fn primary_address(value: &Value) -> Option<Address> {
-    let addresses = value.as_array()?;
-    address(addresses.get(primary_index(addresses)?)?)
+fn primary_address(addresses: &[Option<AddressFields<'_>>]) -> Option<Address> {
+    address(addresses.get(primary_index(addresses)?)?.as_ref()?)
 }
 
-fn other_addresses(value: &Value) -> Vec<Address> {
-    let Some(addresses) = value.as_array() else {
-        return Vec::new();
-    };
+fn other_addresses(addresses: &[Option<AddressFields<'_>>]) -> Vec<Address> {
     let primary = primary_index(addresses);
     addresses
         .iter()
         .enumerate()
         .filter(|(i, _)| Some(*i) != primary)
-        .filter_map(|(_, a)| address(a))
+        .filter_map(|(_, a)| address(a.as_ref()?))
         .collect()
 }
 
-fn address(chosen: &Value) -> Option<Address> {
-    chosen.as_object()?;
+fn address(chosen: &AddressFields<'_>) -> Option<Address> {
     let address = Address {
-        street1: text(chosen.get("StreetAddress1")),
-        street2: text(chosen.get("StreetAddress2")),
-        city: text(chosen.get("City")),
-        state: text(chosen.get("State")),
-        zip5: text(chosen.get("Zip5")),
-        zip4: text(chosen.get("Zip4")),
+        street1: text(&chosen[0]),
+        street2: text(&chosen[1]),
+        city: text(&chosen[2]),
+        state: text(&chosen[3]),
+        zip5: text(&chosen[4]),
+        zip4: text(&chosen[5]),
     };
     (address != Address::default()).then_some(address)
+}
+
+/// The request's fields read two ways: straight from the bytes (`read`)
+/// or from a parsed `Value` (`of`), to the same [`Fields`].
+mod fields {
+    use std::borrow::Cow;
+    use std::marker::PhantomData;
+
+    use serde::de::{MapAccess, SeqAccess};
+    use serde_json::{Map, Value};
+
+    use super::{ADDRESS_KEYS, DOB_KEYS, Fields, Leaf, NAME_KEYS, Person};
+    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip, skip_entries, skip_items};
+
+    /// The fields, `None` when the body is JSON but not an object; an error
+    /// when it is not JSON (for a `Value` neither).
+    pub(super) fn read(body: &[u8]) -> serde_json::Result<Option<Fields<'_>>> {
+        Ok(
+            match serde_json::from_slice::<Any<'_, Fields<'_>>>(body)?.0 {
+                Shape::Nested(fields) => fields,
+                _ => None,
+            },
+        )
+    }
+
+    /// The fields of a parsed body.
+    pub(super) fn of(root: &Map<String, Value>) -> Fields<'_> {
+        let person = root
+            .get("Person")
+            .and_then(Value::as_object)
+            .map(|person| Person {
+                name: picked(person.get("Name"), &NAME_KEYS),
+                ssn: leaf(person.get("SSN").and_then(|s| s.get("Number"))),
+                dob: picked(person.get("DateOfBirth"), &DOB_KEYS),
+                addresses: person
+                    .get("Addresses")
+                    .and_then(Value::as_array)
+                    .map(|items| {
+                        items
+                            .iter()
+                            .map(|item| item.as_object().map(|_| picked(Some(item), &ADDRESS_KEYS)))
+                            .collect()
+                    }),
+                phones: person
+                    .get("Phones")
+                    .and_then(Value::as_array)
+                    .map(|phones| phones.iter().map(|p| leaf(p.get("Number"))).collect())
+                    .unwrap_or_default(),
+                email: leaf(person.get("Email")),
+            });
+        Fields {
+            reference: leaf(root.get("Settings").and_then(|s| s.get("Reference"))),
+            person,
+        }
+    }
+
+    fn leaf(value: Option<&Value>) -> Leaf<'_> {
+        value.map(shape)
+    }
+
+    /// The values at `keys` of `value` (nothing when it is not an object).
+    fn picked<'a, const N: usize>(value: Option<&'a Value>, keys: &[&str; N]) -> [Leaf<'a>; N] {
+        keys.map(|key| leaf(value.and_then(|v| v.get(key))))
+    }
+
+    /// A `Value` as the shape the typed reader gives it.
+    fn shape(value: &Value) -> Shape<'_, Option<Opaque>> {
+        match value {
+            Value::Null => Shape::Null,
+            Value::Bool(_) => Shape::Bool,
+            Value::Number(n) => Shape::Number(n.clone()),
+            Value::String(s) => Shape::Text(Cow::Borrowed(s)),
+            Value::Array(_) | Value::Object(_) => Shape::Nested(Some(Opaque)),
+        }
+    }
+
+    /// The keys a [`Picked`] keeps (at most [`MAX_KEYS`]).
+    trait Keys {
+        const KEYS: &'static [&'static str];
+    }
+
+    const MAX_KEYS: usize = 7;
+
+    struct NameKeys;
+    impl Keys for NameKeys {
+        const KEYS: &'static [&'static str] = &NAME_KEYS;
+    }
+    struct DobKeys;
+    impl Keys for DobKeys {
+        const KEYS: &'static [&'static str] = &DOB_KEYS;
+    }
+    struct AddressKeys;
+    impl Keys for AddressKeys {
+        const KEYS: &'static [&'static str] = &ADDRESS_KEYS;
+    }
+    /// `SSN.Number`, `Phones[].Number`.
+    struct NumberKey;
+    impl Keys for NumberKey {
+        const KEYS: &'static [&'static str] = &["Number"];
+    }
+    struct SettingsKeys;
+    impl Keys for SettingsKeys {
+        const KEYS: &'static [&'static str] = &["Reference"];
+    }
+
+    /// An object's values at `K`'s keys, in their order (the last of a
+    /// duplicated key; anything else skipped).
+    struct Picked<'a, K>([Leaf<'a>; MAX_KEYS], PhantomData<K>);
+
+    impl<'de, K: Keys> Nested<'de> for Picked<'de, K> {
+        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            let mut leaves = [(); MAX_KEYS].map(|()| None);
+            while let Some(Key(key)) = map.next_key()? {
+                match K::KEYS.iter().position(|k| *k == key) {
+                    Some(i) if i < MAX_KEYS => {
+                        leaves[i] = Some(map.next_value::<Any<'de, Opaque>>()?.0);
+                    }
+                    _ => {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+            }
+            Ok(Some(Picked(leaves, PhantomData)))
+        }
+
+        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            skip_items(&mut seq)?;
+            Ok(None)
+        }
+    }
+
+    /// The first `N` leaves of a value read as [`Picked`]: none when it is
+    /// not an object.
+    fn leaves<'a, K, const N: usize>(value: Any<'a, Picked<'a, K>>) -> [Leaf<'a>; N] {
+        match value.0 {
+            Shape::Nested(Some(Picked(leaves, _))) => {
+                let mut leaves = leaves.into_iter();
+                [(); N].map(|()| leaves.next().flatten())
+            }
+            _ => [(); N].map(|()| None),
+        }
+    }
+
+    /// A list's items, each read by `T` (`None`: not an object); not a
+    /// list, none.
+    struct Items<T>(Vec<Option<T>>);
+
+    impl<'de, T: Nested<'de>> Nested<'de> for Items<T> {
+        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            skip_entries(&mut map)?;
+            Ok(None)
+        }
+
+        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<Any<'de, T>>()? {
+                items.push(match item.0 {
+                    Shape::Nested(item) => item,
+                    _ => None,
+                });
+            }
+            Ok(Some(Items(items)))
+        }
+    }
+
+    impl<'de> Nested<'de> for Person<'de> {
+        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            let mut person = Person::default();
+            while let Some(Key(key)) = map.next_key()? {
+                match &*key {
+                    "Name" => person.name = leaves::<NameKeys, 3>(map.next_value()?),
+                    "SSN" => [person.ssn] = leaves::<NumberKey, 1>(map.next_value()?),
+                    "DateOfBirth" => person.dob = leaves::<DobKeys, 3>(map.next_value()?),
+                    "Addresses" => {
+                        person.addresses = match map
+                            .next_value::<Any<'de, Items<Picked<'de, AddressKeys>>>>()?
+                            .0
+                        {
+                            Shape::Nested(Some(Items(items))) => Some(
+                                items
+                                    .into_iter()
+                                    .map(|item| {
+                                        item.map(|Picked(leaves, _)| {
+                                            let mut leaves = leaves.into_iter();
+                                            [(); 7].map(|()| leaves.next().flatten())
+                                        })
+                                    })
+                                    .collect(),
+                            ),
+                            _ => None,
+                        }
+                    }
+                    "Phones" => {
+                        person.phones = match map
+                            .next_value::<Any<'de, Items<Picked<'de, NumberKey>>>>()?
+                            .0
+                        {
+                            Shape::Nested(Some(Items(items))) => items
+                                .into_iter()
+                                .map(|item| item.and_then(|Picked([number, ..], _)| number))
+                                .collect(),
+                            _ => Vec::new(),
+                        }
+                    }
+                    "Email" => person.email = Some(map.next_value::<Any<'de, Opaque>>()?.0),
+                    _ => {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+            }
+            Ok(Some(person))
+        }
+
+        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            skip_items(&mut seq)?;
+            Ok(None)
+        }
+    }
+
+    impl<'de> Nested<'de> for Fields<'de> {
+        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+            let mut fields = Fields {
+                reference: None,
+                person: None,
+            };
+            while let Some(Key(key)) = map.next_key()? {
+                match &*key {
+                    "Settings" => {
+                        [fields.reference] = leaves::<SettingsKeys, 1>(map.next_value()?);
+                    }
+                    "Person" => {
+                        fields.person = match map.next_value::<Any<'de, Person<'de>>>()?.0 {
+                            Shape::Nested(person) => person,
+                            _ => None,
+                        }
+                    }
+                    _ => {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+            }
+            Ok(Some(fields))
+        }
+
+        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+            skip_items(&mut seq)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Shows presence only.
@@ -458,6 +760,50 @@ mod tests {
                 "the body is not a JSON object"
             ))
         );
+    }
+
+    /// The typed reading takes what a `Value` lookup took: what serde_json
+    /// refuses as a `Value` (a number out of range, nesting deeper than
+    /// 128, a lone surrogate) is not JSON here either, even under a key no
+    /// field is read from, and says where it stopped; the last of a
+    /// duplicated key counts; an escaped key is its text; a value of
+    /// another type is absent; an address that is not an object keeps its
+    /// place.
+    #[test]
+    fn typed_reading_takes_what_a_value_lookup_took() {
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        for refused in [
+            r#"{"Person":{"Name":{"FirstName":"FAKEY"}},"x":1e400}"#.to_owned(),
+            format!(r#"{{"Person":{{"Name":{{"FirstName":"FAKEY"}}}},"x":{deep}}}"#),
+            r#"{"Person":{"Name":{"FirstName":"FAKEY"}},"x":"\ud800"}"#.to_owned(),
+        ] {
+            assert!(
+                matches!(
+                    parse(refused.as_bytes()),
+                    Err(ApplicantError::NotJson { line: 1, .. })
+                ),
+                "{refused}"
+            );
+        }
+        let a = parse(
+            br#"{"Person":{"Name":{"FirstName":"NOBODY"}},"P\u0065rson":{"Name":[1],"Name":{
+                "FirstName":"NOBODY","LastName":["MCFAKERSON"],"FirstName":"FAKEY"},
+                "SSN":{"Number":900123456},"Addresses":[1,{"Zip5":59010,"Context":"mailing"},
+                {"StreetAddress1":"1 FAKE RD","Context":"primary"}],"Phones":[{"Number":true},
+                {"Number":"5551231234"},"x"],"Email":{"a":1}},"Settings":{"Reference":"sp:x"}}"#,
+        )
+        .expect("applicant");
+        assert_eq!(a.first_name.as_deref(), Some("FAKEY"));
+        assert_eq!(a.last_name, None);
+        assert_eq!(a.ssn.as_deref(), Some("900123456"));
+        let primary = a.address.expect("address");
+        assert_eq!(primary.street1.as_deref(), Some("1 FAKE RD"));
+        assert_eq!(a.other_addresses.len(), 1);
+        assert_eq!(a.other_addresses[0].zip5.as_deref(), Some("59010"));
+        assert_eq!(a.phones, ["5551231234"]);
+        assert_eq!(a.email, None);
+        assert_eq!(a.user_uuid.as_deref(), Some("x"));
+        assert_eq!(a.user_id, UserId::Invalid);
     }
 
     #[test]
