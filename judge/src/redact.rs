@@ -99,9 +99,28 @@ impl ByteSet {
     fn of(text: &str) -> Self {
         let mut set = Self::default();
         for b in text.bytes() {
-            set.0[usize::from(b >> 6)] |= 1 << (b & 63);
+            set.add(b);
         }
         set
+    }
+
+    /// The bytes of an ASCII `text` once folded ([`Folded::new`]: lower
+    /// case, and when it holds a tab, a line feed or another of `\t..=\r`,
+    /// each of those a space), without writing the folded text.
+    fn of_folded_ascii(text: &str) -> Self {
+        let mut set = Self::default();
+        for b in text.bytes() {
+            set.add(if (b'\t'..=b'\r').contains(&b) {
+                b' '
+            } else {
+                b.to_ascii_lowercase()
+            });
+        }
+        set
+    }
+
+    fn add(&mut self, b: u8) {
+        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
     }
 
     /// Whether every byte of `self` is in `other` too.
@@ -306,7 +325,7 @@ impl Redactor {
                 }
                 let changes = |key: &String| {
                     matches!(self.redact(key, Rules::Text), Cow::Owned(_))
-                        || key.chars().nth(MAX_TEXT_CHARS).is_some()
+                        || longer_than_text_cap(key)
                 };
                 // Rebuilt only when a key changes (in order, as the vendor sent
                 // them). A key that becomes one already there replaces its
@@ -401,6 +420,19 @@ impl Redactor {
 
     /// Where the applicant's word values occur in `text`, case-insensitively.
     fn known_values(&self, text: &str, spans: &mut Vec<(usize, usize)>) {
+        // Most texts (a vendor's keys, its short statuses and names of
+        // checks) hold none of the values: an ASCII one is not folded
+        // (a copy) unless the bytes of one may be in it.
+        if text.is_ascii() {
+            let present = ByteSet::of_folded_ascii(text);
+            if !self
+                .needles
+                .iter()
+                .any(|needle| needle.bytes.within(present))
+            {
+                return;
+            }
+        }
         let folded = Folded::new(text);
         let present = ByteSet::of(&folded.text);
         for needle in &self.needles {
@@ -863,10 +895,16 @@ fn emails(text: &str, spans: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// Whether `text` has more than [`MAX_TEXT_CHARS`] characters; a text of
+/// no more bytes than that has no more characters, and is not counted.
+fn longer_than_text_cap(text: &str) -> bool {
+    text.len() > MAX_TEXT_CHARS && text.chars().nth(MAX_TEXT_CHARS).is_some()
+}
+
 /// At most [`MAX_TEXT_CHARS`] characters, cut on a char boundary; a cut
 /// text ends in `…` so a reader knows.
 fn cap(text: &mut String) {
-    if text.chars().nth(MAX_TEXT_CHARS).is_some() {
+    if longer_than_text_cap(text) {
         let keep = text
             .char_indices()
             .nth(MAX_TEXT_CHARS - 1)
@@ -936,6 +974,23 @@ mod tests {
             Redactor::new(Some(&applicant)).text("xababab"),
             "x[redacted]"
         );
+    }
+
+    #[test]
+    fn an_ascii_texts_folded_bytes_are_those_of_its_folded_copy() {
+        for text in [
+            "",
+            "MiXeD Case 123",
+            "tab\there",
+            "LINE\nFEED\r\x0b\x0c end",
+            "no  blanks-at_all!",
+            "\t",
+        ] {
+            assert!(
+                ByteSet::of_folded_ascii(text) == ByteSet::of(&Folded::new(text).text),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
