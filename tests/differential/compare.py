@@ -36,29 +36,49 @@ def ignorable(c):
     return any(low <= ord(c) <= high for low, high in IGNORABLE)
 
 
-def normal(text):
-    """`text` as normal.rs's `normalise` writes it."""
+# What ActiveSupport's `to_json` writes for a whitespace character, or a
+# backslash (so `\\n` is not read as `\n`).
+PRINTED = re.compile(r"\\\\|\\(?:[ntrf]|u(?:2028|2029|000[bB]))|.", re.S)
+# `errors.base` of an `error` status: the code as Ruby's `inspect` prints it,
+# then `Information` as its `to_json` prints it.
+ERROR_BASE = re.compile(r"(Response error with code '.*?': )(.*)", re.S)
+
+
+def normal(text, escapes=False):
+    """`text` as normal.rs's `normalise` writes it: a run of whitespace is
+    one space. With `escapes`, text printed by `to_json` from strings the
+    proxy put in that form before printing (`Information`, quoted in
+    `errors.base`), where Ruby printed each whitespace character of a run as
+    an escape (`\\n`, `\\u2028`) on its own: those count in a run too."""
     kept = unicodedata.normalize("NFKC", "".join(c for c in text if not ignorable(c)))
     out, blank = [], []
-    for c in kept:
-        if ignorable(c):
+    for token in PRINTED.findall(kept) if escapes else kept:
+        if len(token) == 1 and ignorable(token):
             continue
-        if c in WHITESPACE:
-            blank.append(c)
+        if token in WHITESPACE or (len(token) > 1 and token != "\\\\"):
+            blank.append(token)
             continue
         if blank:
             out.append(blank[0] if len(blank) == 1 else " ")
             blank = []
-        out.append(c)
+        out.append(token)
     if blank:
         out.append(blank[0] if len(blank) == 1 else " ")
     return "".join(out)
 
 
+def normal_text(text):
+    """A string of the result in the proxy's form (see `normal`)."""
+    error = ERROR_BASE.fullmatch(text)
+    if error:
+        return normal(error.group(1)) + normal(error.group(2), escapes=True)
+    return normal(text)
+
+
 def normalised(value):
     """Every string in `value`, keys too, in the proxy's form."""
     if isinstance(value, str):
-        return normal(value)
+        return normal_text(value)
     if isinstance(value, list):
         return [normalised(item) for item in value]
     if isinstance(value, dict):
