@@ -474,19 +474,21 @@ impl Redactor {
     /// only: a vendor's long transaction number may hold a ZIP by chance.
     fn known_numbers(&self, text: &str, rules: Rules, spans: &mut Vec<(usize, usize)>) {
         let groups = digit_groups(text);
-        for (number, k) in self.numbers.iter() {
-            let number = &number[..k];
+        for (k, number) in self.numbers.iter() {
             for window in groups.windows(k) {
                 let same_chain = window.iter().all(|g| g.chain == window[0].chain);
-                let fits = |(i, (group, &value)): (usize, (&Group<'_>, &&str))| match i {
-                    _ if !group.digits => group.value == value,
-                    _ if k == 1 && rules == Rules::Id => group.value == value,
-                    _ if k == 1 => group.value.contains(value),
-                    0 => group.value.ends_with(value),
-                    _ if i == k - 1 => group.value.starts_with(value),
-                    _ => group.value == value,
+                let fits = |(i, group): (usize, &Group<'_>)| {
+                    let value = number(i);
+                    match i {
+                        _ if !group.digits => group.value == value,
+                        _ if k == 1 && rules == Rules::Id => group.value == value,
+                        _ if k == 1 => group.value.contains(value),
+                        0 => group.value.ends_with(value),
+                        _ if i == k - 1 => group.value.starts_with(value),
+                        _ => group.value == value,
+                    }
                 };
-                if same_chain && window.iter().zip(number).enumerate().all(fits) {
+                if same_chain && window.iter().enumerate().all(fits) {
                     spans.push((window[0].start, window[k - 1].end));
                 }
             }

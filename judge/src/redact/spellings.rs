@@ -78,11 +78,13 @@ impl Numbers {
         self.list.push(number);
     }
 
-    /// Each number's groups, in the order given.
-    pub(super) fn iter(&self) -> impl Iterator<Item = ([&str; MAX_GROUPS], usize)> {
-        self.list
-            .iter()
-            .map(|number| (number.groups.map(|digits| self.str(digits)), number.len))
+    /// Each number: how many groups it has, and its `i`th group's digits
+    /// (read only when a window of the text is compared with it).
+    pub(super) fn iter<'a>(&'a self) -> impl Iterator<Item = (usize, impl Fn(usize) -> &'a str)> {
+        self.list.iter().map(|number| {
+            let group = |i: usize| number.groups.get(i).map_or("", |&digits| self.str(digits));
+            (number.len, group)
+        })
     }
 
     pub(super) fn is_empty(&self) -> bool {
