@@ -393,6 +393,87 @@ mod tests {
         assert!(street("ave ave ave ave ave").len() <= MAX_STREET_SPELLINGS + 1);
     }
 
+    fn spelled(numbers: &Numbers) -> Vec<Vec<&str>> {
+        let mut spelled: Vec<Vec<&str>> = numbers
+            .iter()
+            .map(|(k, group)| (0..k).map(&group).collect())
+            .collect();
+        spelled.sort();
+        spelled
+    }
+
+    /// Every order, padded or not, two- and four-digit years, and the runs;
+    /// a date whose month and day are the same number has each spelling
+    /// once (day-first ones are month-first ones again).
+    #[test]
+    fn a_dates_spellings_are_every_order_and_padding_once() {
+        let mut numbers = Numbers::default();
+        dob(
+            &mut numbers,
+            Dob {
+                year: 1938,
+                month: 10,
+                day: 6,
+            },
+        );
+        let want: Vec<Vec<&str>> = vec![
+            vec!["06", "10", "1938"],
+            vec!["06", "10", "38"],
+            vec!["06101938"],
+            vec!["10", "06", "1938"],
+            vec!["10", "06", "38"],
+            vec!["10", "6", "1938"],
+            vec!["10", "6", "38"],
+            vec!["10061938"],
+            vec!["100638"],
+            vec!["1938", "10", "06"],
+            vec!["1938", "10", "6"],
+            vec!["19381006"],
+            vec!["6", "10", "1938"],
+            vec!["6", "10", "38"],
+        ];
+        assert_eq!(spelled(&numbers), want);
+        let mut numbers = Numbers::default();
+        dob(
+            &mut numbers,
+            Dob {
+                year: 1980,
+                month: 1,
+                day: 1,
+            },
+        );
+        let spellings = spelled(&numbers);
+        assert_eq!(spellings.len(), 15, "{spellings:?}");
+        let mut unique = spellings.clone();
+        unique.dedup();
+        assert_eq!(unique, spellings);
+        for want in [
+            vec!["1", "01", "80"],
+            vec!["01011980"],
+            vec!["1980", "1", "01"],
+        ] {
+            assert!(spellings.contains(&want), "{want:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_too_short_or_with_an_empty_group_are_left_out() {
+        let mut numbers = Numbers::default();
+        ssn(&mut numbers, "900");
+        zip(&mut numbers, "", Some("1234"));
+        phone(&mut numbers, "5551231234");
+        assert_eq!(
+            spelled(&numbers),
+            // The ZIP+4 run alone is four digits: kept; the empty ZIP is not.
+            [
+                vec!["123", "1234"],
+                vec!["1234"],
+                vec!["555", "123", "1234"],
+                vec!["5551231234"],
+            ]
+        );
+    }
+
     #[test]
     fn no_word_is_in_two_groups() {
         let mut words: Vec<&str> = STREET_WORDS
