@@ -1,6 +1,7 @@
 //! The pure work whose instructions `benches/counted.sh` counts under callgrind, for the CI guard: one mirrored request's whole job, and the redactor's build and scan.
 //!
-//! Run as `counted WORKLOAD [ITERATIONS]` (see `WORKLOADS`). The workload
+//! Built with `--features counted` (see judge/Cargo.toml), run as
+//! `counted WORKLOAD [ITERATIONS]` (see `WORKLOADS`). The workload
 //! runs once untimed (first-call work: the allocator's first pages, lazy
 //! tables), then `ITERATIONS` times inside [`measured`], the one function
 //! the script tells callgrind to count (`--toggle-collect`), so the start of
