@@ -18,7 +18,7 @@ use bytes::Bytes;
 use socure_shadow_judge::applicant::{self, Applicant};
 use socure_shadow_judge::pair::{self, ResolutionSide, SocureSide};
 use socure_shadow_judge::redact::Redactor;
-use socure_shadow_judge::resolution::Exchange;
+use socure_shadow_judge::resolution::{self, Exchange};
 use socure_shadow_judge::socure::{self, Answer};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -55,6 +55,7 @@ fn main() {
         Some(_) => usage(),
     };
     let applicant = applicant::parse(IV_REQUEST).expect("request.json is an applicant");
+    check_inputs(&applicant);
     match workload.as_str() {
         "whole_job" => {
             // The sides are built outside the count, as criterion's
@@ -88,6 +89,30 @@ fn measured(iterations: usize, work: &mut dyn FnMut()) {
     for _ in 0..iterations {
         work();
     }
+}
+
+/// Stops if an input no longer takes the path the counts are for (both
+/// answers a pass, the long text quoting the applicant), so a changed
+/// fixture or rule cannot quietly count another path.
+fn check_inputs(applicant: &Applicant) {
+    let redactor = Redactor::new(Some(applicant));
+    let resolution = resolution::judge(200, JSON, IV_SUCCESS, WORKFLOW, &redactor);
+    assert!(
+        resolution.success && resolution.exception.is_none(),
+        "successful_response.json is no longer a pass: {:?}",
+        resolution.exception
+    );
+    let socure = socure::judge(200, JSON, KYC_ALL_VERIFIED, &redactor);
+    assert!(
+        socure.success && socure.exception.is_none(),
+        "kyc_all_verified.json is no longer a pass: {:?}",
+        socure.exception
+    );
+    let redacted = redactor.text(&vendor_text_4kib());
+    assert!(
+        redacted.contains("[redacted]") && !redacted.to_lowercase().contains("mctesterson"),
+        "the 4 KiB text's quotes are not redacted"
+    );
 }
 
 fn usage() -> ! {
