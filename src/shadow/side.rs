@@ -157,3 +157,52 @@ impl Drop for MirrorRuntime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Drops its sender when the task holding it is dropped.
+    struct OnDrop(Option<oneshot::Sender<()>>);
+
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn mirrors_run_on_their_idle_thread_and_stop_when_dropped_in_async_code() {
+        let (runtime, handle) = MirrorRuntime::start().expect("the mirror runtime starts");
+        let (started_tx, started) = oneshot::channel();
+        let (dropped_tx, dropped) = oneshot::channel();
+        handle.spawn(async move {
+            let _guard = OnDrop(Some(dropped_tx));
+            // SAFETY: sched_getscheduler only reads the calling thread's policy.
+            let policy = unsafe { libc::sched_getscheduler(0) };
+            let name = std::thread::current().name().map(str::to_owned);
+            let _ = started_tx.send((name, policy));
+            std::future::pending::<()>().await;
+        });
+        let (name, policy) = tokio::time::timeout(Duration::from_secs(10), started)
+            .await
+            .expect("the task runs in time")
+            .expect("the task runs");
+        assert_eq!(name.as_deref(), Some("shadow-mirror"));
+        assert_eq!(
+            policy,
+            libc::SCHED_IDLE,
+            "the mirrors yield to the forward path"
+        );
+        // Inside async code, as at the end of a run: neither blocks nor panics.
+        drop(runtime);
+        tokio::time::timeout(Duration::from_secs(10), dropped)
+            .await
+            .expect("the runtime stops and drops its tasks in time")
+            .expect("the task was dropped");
+    }
+}
