@@ -421,9 +421,10 @@ impl Redactor {
     /// Where the applicant's word values occur in `text`, case-insensitively.
     fn known_values(&self, text: &str, spans: &mut Vec<(usize, usize)>) {
         // Most texts (a vendor's keys, its short statuses and names of
-        // checks) hold none of the values: an ASCII one is not folded
-        // (a copy) unless the bytes of one may be in it.
-        if text.is_ascii() {
+        // checks) hold none of the values: a short ASCII one is not folded
+        // (a copy) unless the bytes of one may be in it. A long text almost
+        // always holds them, and the look would only add a pass.
+        if text.len() <= SHORT_TEXT_BYTES && text.is_ascii() {
             let present = ByteSet::of_folded_ascii(text);
             if !self
                 .needles
@@ -896,6 +897,10 @@ fn emails(text: &str, spans: &mut Vec<(usize, usize)>) {
         }
     }
 }
+
+/// The longest text [`Redactor::known_values`] first checks for the
+/// values' bytes before folding it.
+const SHORT_TEXT_BYTES: usize = 256;
 
 /// Whether `text` has more than [`MAX_TEXT_CHARS`] characters; a text of
 /// no more bytes than that has no more characters, and is not counted.
