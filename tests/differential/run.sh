@@ -23,10 +23,14 @@ for file in \
 done
 
 cargo build --quiet --release --example judge_answers
+# Every seed runs and reports; the exit status says whether any differed.
+failed=0
 for seed in $(seq 1 "$seeds"); do
   python3 tests/differential/generate.py "$seed" "$count" > "$work/answers.jsonl"
   ruby tests/differential/identity_idp_judge.rb "$work" < "$work/answers.jsonl" > "$work/identity_idp.jsonl"
   target/release/examples/judge_answers < "$work/answers.jsonl" > "$work/proxy.jsonl"
   printf 'seed %s: ' "$seed"
-  python3 tests/differential/compare.py "$work/answers.jsonl" "$work/identity_idp.jsonl" "$work/proxy.jsonl"
+  python3 tests/differential/compare.py "$work/answers.jsonl" "$work/identity_idp.jsonl" "$work/proxy.jsonl" ||
+    failed=1
 done
+exit "$failed"
