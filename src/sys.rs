@@ -2,6 +2,15 @@
 //!
 //! At the bottom of the crate: best-effort calls with no knowledge of the proxy.
 
+/// How many CPUs this process may run on: the affinity mask (`taskset`,
+/// a pinned container) and the cgroup's CPU quota, as
+/// `std::thread::available_parallelism` reads them; `None` when it cannot tell.
+pub fn usable_cpus() -> Option<usize> {
+    std::thread::available_parallelism()
+        .ok()
+        .map(std::num::NonZeroUsize::get)
+}
+
 /// How many file descriptors the process table is grown to at start.
 const FD_TABLE_RESERVE: u64 = 16 * 1024;
 

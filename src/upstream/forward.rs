@@ -1,4 +1,4 @@
-//! The forward path to the resolution vendor: one pooled client, hop-by-hop rules, and the proxy's own 400/502/504.
+//! The forward path to the resolution vendor: the pooled connections, hop-by-hop rules, and the proxy's own 400/502/504.
 //!
 //! "Unchanged" is the point (the IdP signs body, path and host, CONTRACT.md
 //! section 1): method, path and query, every end-to-end header with its value
@@ -12,9 +12,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, LengthLimitError};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http1;
 
 use crate::body::ProxyBody;
 use crate::body::pace::BodyTimedOut;
@@ -23,6 +21,7 @@ use crate::error::{BoxError, caused_by};
 use crate::ops::metrics::BusyLimit;
 use crate::upstream::connect::Redirect;
 use crate::upstream::in_flight::{ConnectionShare, InFlight, Permit, UpstreamBody};
+use crate::upstream::pool::{ConnectError, Origin, Pool, SendError};
 
 /// Header fields that describe one connection, not the message (RFC 9110
 /// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).
@@ -43,9 +42,9 @@ pub enum ForwardError {
     #[error("upstream did not answer within {0:?}")]
     Timeout(Duration),
     #[error("could not connect to the upstream")]
-    Connect(#[source] hyper_util::client::legacy::Error),
+    Connect(#[source] ConnectError),
     #[error("upstream request failed")]
-    Upstream(#[source] hyper_util::client::legacy::Error),
+    Upstream(#[source] hyper::Error),
     #[error("request body could not be read from the client")]
     ClientBody(#[source] BoxError),
     #[error("request body over listen.max_request_body_bytes")]
@@ -81,10 +80,12 @@ impl ForwardError {
     /// A failed exchange with the upstream, told by whose fault it is: the
     /// client's when its body failed while it streamed out (hyper reports
     /// that as the request's own error, after part of it may have gone).
-    fn from_exchange(err: hyper_util::client::legacy::Error) -> Self {
-        if err.is_connect() {
-            ForwardError::Connect(err)
-        } else if caused_by::<LengthLimitError>(&err) {
+    fn from_exchange(err: SendError) -> Self {
+        let err = match err {
+            SendError::Connect(err) => return ForwardError::Connect(err),
+            SendError::Exchange(err) => err,
+        };
+        if caused_by::<LengthLimitError>(&err) {
             // The client's body hit the hard limit while it streamed out ...
             ForwardError::TooLarge
         } else if let Some(timed_out) = timed_out_body(&err) {
@@ -106,7 +107,7 @@ impl ForwardError {
 struct FromClient(#[source] BoxError);
 
 /// The pace error under a client error, if the request body was too slow.
-fn timed_out_body(err: &hyper_util::client::legacy::Error) -> Option<BodyTimedOut> {
+fn timed_out_body(err: &hyper::Error) -> Option<BodyTimedOut> {
     crate::error::chain(err).find_map(|cause| cause.downcast_ref::<BodyTimedOut>().copied())
 }
 
@@ -164,11 +165,15 @@ impl Target {
 /// worst case (`capacity`).
 pub const UPSTREAM_READ_BUFFER: usize = 64 * 1024;
 
-/// The pooled client to the upstream. Requests go to the configured
+/// How long an upstream connection may wait idle for its next request
+/// (the legacy client's setting, kept).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The pooled connections to the upstream. Requests go to the configured
 /// upstream, or, in forward-proxy mode, to the intercepted host a request
 /// carries as a [`Target`] extension.
 pub struct Upstream {
-    client: Client<HttpsConnector<Redirect>, ProxyBody>,
+    pool: Pool,
     target: Target,
     timeout: Duration,
     /// Requests in flight: each holds an upstream connection.
@@ -192,18 +197,20 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new())
-            .http1_preserve_header_case(true)
-            .http1_max_buf_size(UPSTREAM_READ_BUFFER)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(https);
+        let mut http1 = http1::Builder::new();
+        http1
+            .preserve_header_case(true)
+            .max_buf_size(UPSTREAM_READ_BUFFER);
+        // As many idle as may be busy: the connections a peak needed wait for
+        // the next one, and never more than `capacity` counts.
+        let pool = Pool::new(https, http1, max_in_flight, IDLE_TIMEOUT);
         let parts = config.base_url.clone().into_parts();
         let scheme = parts.scheme.unwrap_or(Scheme::HTTPS);
         let authority = parts
             .authority
             .ok_or(ForwardError::Setup("upstream base URL has no host"))?;
         Ok(Self {
-            client,
+            pool,
             target: Target::upstream(scheme, authority)?,
             timeout: config.timeout,
             in_flight: InFlight::new(max_in_flight),
@@ -236,40 +243,49 @@ impl Upstream {
         permit: Permit,
     ) -> Result<Response<UpstreamBody>, ForwardError> {
         let body = body.map_err(|err| BoxError::from(FromClient(err))).boxed();
-        let request = self.outgoing(parts, body)?;
+        let (to, request) = self.outgoing(parts, body)?;
         let started = std::time::Instant::now();
-        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+        match tokio::time::timeout(self.timeout, self.pool.send(&to, request)).await {
             Err(_) => Err(ForwardError::Timeout(self.timeout)),
             Ok(Err(err)) => Err(ForwardError::from_exchange(err)),
-            Ok(Ok(mut response)) => {
+            Ok(Ok((mut response, pooled))) => {
                 response
                     .extensions_mut()
                     .insert(UpstreamTime(started.elapsed()));
-                Ok(response.map(|body| UpstreamBody::new(body, permit)))
+                // Most answers are whole in the connection's buffer by now:
+                // the connection is idle and takes the next request at once.
+                let pooled = if pooled.is_ready() {
+                    pooled.release(true);
+                    None
+                } else {
+                    Some(pooled)
+                };
+                Ok(response.map(|body| UpstreamBody::new(body, permit, pooled)))
             }
         }
     }
 
-    /// The request as it leaves: same method, path, query, headers (minus
-    /// hop-by-hop), extensions (which carry the original header-name case),
-    /// body; the upstream's scheme and authority, whatever the client named.
+    /// The request as it leaves, and where to: same method, path, query,
+    /// headers (minus hop-by-hop), extensions (which carry the original
+    /// header-name case), body; the upstream's scheme and authority,
+    /// whatever the client named. The target is in origin form (`/path?q`),
+    /// as HTTP/1.1 sends it to an origin server.
     fn outgoing(
         &self,
         parts: http::request::Parts,
         body: ProxyBody,
-    ) -> Result<Request<ProxyBody>, ForwardError> {
+    ) -> Result<(Origin, Request<ProxyBody>), ForwardError> {
         let path_and_query = parts
             .uri
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         let target = parts.extensions.get::<Target>().unwrap_or(&self.target);
-        let uri = Uri::builder()
-            .scheme(target.scheme.clone())
-            .authority(target.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| ForwardError::BadTarget)?;
+        let to = Origin {
+            scheme: target.scheme.clone(),
+            authority: target.authority.clone(),
+        };
+        let uri = Uri::from(path_and_query);
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         match (&target.host_header, headers.contains_key(header::HOST)) {
@@ -290,7 +306,7 @@ impl Upstream {
         *request.version_mut() = Version::HTTP_11;
         *request.headers_mut() = headers;
         *request.extensions_mut() = parts.extensions;
-        Ok(request)
+        Ok((to, request))
     }
 }
 

@@ -24,6 +24,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::ops::metrics::BusyLimit;
+use crate::upstream::pool::Pooled;
 
 /// Upstream requests one HTTP/2 client connection may have in flight; its
 /// other streams wait. The IdV app opens a handful of streams at most.
@@ -100,16 +101,31 @@ impl InFlight {
 
 /// The upstream's answer body, holding its request's [`Permit`] until the
 /// body is done (or dropped): the connection under it is busy until then.
+/// It also holds that connection while HTTP/1 is busy with the answer, and
+/// gives it back to the pool once the answer is read (or closes it, if the
+/// body was dropped half read).
 pub struct UpstreamBody {
     inner: hyper::body::Incoming,
     permit: Option<Permit>,
+    connection: Option<Pooled>,
 }
 
 impl UpstreamBody {
-    pub fn new(inner: hyper::body::Incoming, permit: Permit) -> Self {
+    pub fn new(inner: hyper::body::Incoming, permit: Permit, connection: Option<Pooled>) -> Self {
         Self {
             inner,
             permit: Some(permit),
+            connection,
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // hyper's server stops polling a body whose length says it is done,
+        // so a whole answer is often dropped here, not read to its end.
+        if let Some(connection) = self.connection.take() {
+            connection.release(self.inner.is_end_stream());
         }
     }
 }
@@ -125,6 +141,9 @@ impl Body for UpstreamBody {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) {
+            if let Some(connection) = this.connection.take() {
+                connection.release(true);
+            }
             // The connection is back in the pool (or closed): its place too.
             this.permit = None;
         }

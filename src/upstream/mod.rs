@@ -5,3 +5,4 @@
 pub mod connect;
 pub mod forward;
 pub mod in_flight;
+pub mod pool;

@@ -236,7 +236,7 @@ fn init_tracing(format: LogFormat) -> bool {
 }
 
 fn with_runtime(body: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> ExitCode {
-    match tokio::runtime::Runtime::new() {
+    match server::runtime() {
         Ok(runtime) => body(&runtime),
         Err(err) => {
             tracing::error!(error = %err, "cannot start the async runtime");

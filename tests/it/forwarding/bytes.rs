@@ -270,6 +270,61 @@ async fn keep_alive_connection_carries_several_requests() {
 }
 
 #[tokio::test]
+async fn one_upstream_connection_carries_request_after_request_whatever_the_answers_framing() {
+    let body = fixture("lexis_nexis/instant_verify/successful_response.json");
+    // Longer than one read of the proxy's upstream buffer, so its body streams.
+    let large = vec![b'x'; 200 * 1024];
+    let framed = |n: usize| -> Vec<u8> {
+        match n % 3 {
+            0 => json_ok(&body),
+            1 => {
+                let mut chunked = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                chunked.extend_from_slice(&body);
+                chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+                chunked
+            }
+            _ => {
+                let mut whole =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", large.len())
+                        .into_bytes();
+                whole.extend_from_slice(&large);
+                whole
+            }
+        }
+    };
+    let answers: Vec<Vec<u8>> = (0..3).map(framed).collect();
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let upstream = FakeVendor::start(move |_| {
+        let n = asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::Now(answers[n % 3].clone())
+    })
+    .await;
+    let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+    let proxy = TestProxy::start(upstream.addr, socure.addr, Options::default()).await;
+
+    const REQUESTS: usize = 9;
+    for n in 0..REQUESTS {
+        // A new client connection each time: the upstream's is the proxy's own.
+        let answer = send(proxy.addr, &instant_verify_request()).await;
+        assert_eq!(answer.status(), 200);
+        let expected = if n % 3 == 2 { large.len() } else { body.len() };
+        assert_eq!(answer.body.len(), expected, "answer {n} whole");
+    }
+    assert_eq!(upstream.requests().len(), REQUESTS);
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "every request after the first reused the first one's connection"
+    );
+    assert_eq!(proxy.finish().await.len(), REQUESTS);
+}
+
+#[tokio::test]
 async fn unreachable_upstream_is_502_and_still_one_line() {
     // A port that was just free: nothing listens there.
     let closed = {

@@ -730,3 +730,34 @@ async fn connections_over_the_limit_wait_until_one_closes() {
     drop(second);
     assert_eq!(proxy.finish().await.len(), 3);
 }
+
+#[tokio::test]
+async fn a_keep_alive_client_silent_or_stalled_in_its_next_head_is_closed_at_the_idle_timeout() {
+    let idle = Duration::from_secs(1);
+    // The first head's own timeout is far longer: only the idle one can
+    // close these connections in time.
+    let (proxy, [upstream, _socure]) = proxy_with(Options {
+        listen_extra: "idle_timeout_seconds = 1\nheader_timeout_seconds = 30".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut silent = RawClient::connect(proxy.addr).await;
+    let mut stalled = RawClient::connect(proxy.addr).await;
+    for client in [&mut silent, &mut stalled] {
+        assert_eq!(client.send(&instant_verify_request()).await.status(), 200);
+    }
+    let answered = Instant::now();
+    // Half a head, never finished.
+    stalled.write(b"GET /next HTTP/1.1\r\nHo").await;
+    for client in [&mut silent, &mut stalled] {
+        let rest = client.read_to_close().await;
+        assert!(rest.is_empty(), "closed without an answer");
+    }
+    let took = answered.elapsed();
+    assert!(
+        took >= idle - Duration::from_millis(100) && took < idle * 3,
+        "closed at the idle timeout, not before nor at another: {took:?}"
+    );
+    assert_eq!(upstream.requests().len(), 2, "the half head went nowhere");
+    proxy.finish().await;
+}

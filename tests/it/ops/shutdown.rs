@@ -1,6 +1,7 @@
 //! Graceful shutdown of the real binary: SIGTERM with mirrors in flight ends
 //! within the grace period plus a margin, exit 0, one line per request; a
-//! second signal exits at once.
+//! second signal exits at once. On one CPU the data path runs on tokio's
+//! single-threaded runtime and the whole run, shutdown included, is the same.
 
 use std::time::{Duration, Instant};
 
@@ -102,4 +103,31 @@ async fn second_signal_exits_at_once() {
         "{:?}",
         second.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_one_cpu_the_data_path_runs_on_one_thread_and_the_run_is_the_same() {
+    let (upstream, socure) = passing_vendors().await;
+    let proxy = ProxyProcess::start_on_one_cpu(upstream.addr, socure.addr, &Options::default());
+    let stderr = String::from_utf8_lossy(&proxy.stderr()).into_owned();
+    assert!(
+        stderr.contains(r#""runtime":"current_thread""#),
+        "the start line names the runtime: {stderr}"
+    );
+    const REQUESTS: usize = 3;
+    for _ in 0..REQUESTS {
+        assert_eq!(
+            send(proxy.addr, &instant_verify_request()).await.status(),
+            200
+        );
+    }
+    proxy.signal(Signal::SIGTERM);
+    let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
+    assert!(status.success(), "exit 0, was {status:?}");
+    let lines = proxy.log_lines();
+    assert_eq!(lines.len(), REQUESTS, "one line per request");
+    for line in &lines {
+        assert_eq!(event(line)["resolution_outcome"], "answered");
+        assert_eq!(event(line)["socure_outcome"], "answered");
+    }
 }

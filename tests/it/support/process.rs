@@ -52,11 +52,26 @@ impl ProxyProcess {
         env: &[(&str, &str)],
         limits: &[(nix::sys::resource::Resource, u64)],
     ) -> Self {
+        Self::launch(toml, env, limits, false)
+    }
+
+    /// As [`ProxyProcess::start`], allowed to run on the first CPU only
+    /// (as `taskset -c 0` does): the process may use one CPU.
+    pub fn start_on_one_cpu(upstream: SocketAddr, socure: SocketAddr, options: &Options) -> Self {
+        Self::launch(|log| options.toml(upstream, socure, log), &[], &[], true)
+    }
+
+    fn launch(
+        toml: impl FnOnce(&std::path::Path) -> String,
+        env: &[(&str, &str)],
+        limits: &[(nix::sys::resource::Resource, u64)],
+        one_cpu: bool,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("shadow.log");
         let config = dir.path().join("proxy.toml");
         std::fs::write(&config, toml(&log)).expect("write config");
-        let mut child = spawn(&config, env, limits);
+        let mut child = spawn(&config, env, limits, one_cpu);
         let pid = i32::try_from(child.id()).expect("pid");
         let (stderr, stderr_lines) = watch_stderr(&mut child);
         let stdout = collect_stdout(&mut child);
@@ -139,23 +154,33 @@ impl Drop for ProxyProcess {
 }
 
 /// `socure-shadow-proxy run --config config`, with the Socure key and `env`,
-/// under `limits`, its stdout and stderr piped.
+/// under `limits` (and on the first CPU alone if `one_cpu`), its stdout and
+/// stderr piped.
 fn spawn(
     config: &std::path::Path,
     env: &[(&str, &str)],
     limits: &[(nix::sys::resource::Resource, u64)],
+    one_cpu: bool,
 ) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"));
     let limits = limits.to_vec();
-    // SAFETY: between fork and exec only setrlimit runs, an
-    // async-signal-safe system call; nothing is allocated or locked
-    // (the list was copied before the fork).
+    // SAFETY: between fork and exec only setrlimit and sched_setaffinity
+    // run, async-signal-safe system calls, on memory of this closure's
+    // stack; nothing is allocated or locked (the list was copied before
+    // the fork).
     unsafe {
         command.pre_exec(move || {
             for &(resource, limit) in &limits {
                 nix::sys::resource::setrlimit(resource, limit, limit)
                     .map_err(std::io::Error::from)?;
+            }
+            if one_cpu {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });

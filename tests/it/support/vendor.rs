@@ -32,6 +32,8 @@ type Responder = dyn Fn(&Message) -> Reply + Send + Sync;
 /// A fake vendor on 127.0.0.1, port 0, recording every request it reads.
 pub struct FakeVendor {
     pub addr: SocketAddr,
+    /// Connections accepted so far.
+    accepted: Arc<AtomicUsize>,
     received: Arc<Mutex<Vec<Message>>>,
     answered: Arc<AtomicUsize>,
     arrived: Arc<Notify>,
@@ -47,6 +49,8 @@ impl FakeVendor {
         let answered = Arc::new(AtomicUsize::new(0));
         let arrived = Arc::new(Notify::new());
         let reply: Arc<Responder> = Arc::new(reply);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&accepted);
         let log = Recorder {
             received: Arc::clone(&received),
             answered: Arc::clone(&answered),
@@ -54,15 +58,22 @@ impl FakeVendor {
         };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(serve_fake(stream, Arc::clone(&reply), log.clone()));
             }
         });
         Self {
             addr,
+            accepted,
             received,
             answered,
             arrived,
         }
+    }
+
+    /// How many connections it has accepted.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Waits (bounded by [`TEST_BOUND`]) until `n` requests have arrived.
