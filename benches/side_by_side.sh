@@ -24,8 +24,9 @@
 # lines belong to that load alone):
 #   closed    wrk -t1 -c32 --timeout 10s, CLOSED_SECONDS (saturation)
 #   fixed     hey -c 50 -q 40, FIXED_SECONDS (2,000 req/s offered)
-#   coverage  proxy on/fast only: hey -c 100 -q 100, COVERAGE_SECONDS
-#             (10,000 req/s offered); the share of lines that are "answered".
+#   coverage  proxy on/fast only: hey -c COVERAGE_RATE/100 -q 100,
+#             COVERAGE_SECONDS (COVERAGE_RATE req/s offered, 10,000 by
+#             default); the share of lines that are "answered".
 #             A calibration row runs the same hey straight at the fake
 #             LexisNexis, to show what hey can offer on one core.
 #
@@ -51,7 +52,7 @@
 #   benches/side_by_side.sh
 #   CLOSED_SECONDS=5 FIXED_SECONDS=5 benches/side_by_side.sh
 #   ONLY="nginx proxy-off" KEEP=1 benches/side_by_side.sh
-# Knobs: CLOSED_SECONDS (10), FIXED_SECONDS (10), COVERAGE_SECONDS
+# Knobs: COVERAGE_RATE (10000, a multiple of 100), CLOSED_SECONDS (10), FIXED_SECONDS (10), COVERAGE_SECONDS
 # (= FIXED_SECONDS), ONLY (space-separated scenario ids: nginx nginx+mirror
 # haproxy proxy-off proxy-on-fast proxy-on-slow2s proxy-on-blackhole; all by
 # default), KEEP=1 keeps the scratch folder (configs, tool outputs, logs,
@@ -72,6 +73,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 CLOSED_SECONDS="${CLOSED_SECONDS:-10}"
 FIXED_SECONDS="${FIXED_SECONDS:-10}"
 COVERAGE_SECONDS="${COVERAGE_SECONDS:-$FIXED_SECONDS}"
+COVERAGE_RATE="${COVERAGE_RATE:-10000}"
 ONLY="${ONLY:-}"
 KEEP="${KEEP:-0}"
 SUT_CPU=0  # the server under test
@@ -89,6 +91,7 @@ die() {
 }
 log() { echo "side_by_side: $*" >&2; }
 
+[[ $COVERAGE_RATE =~ ^[1-9][0-9]*00$ ]] || die "COVERAGE_RATE must be a multiple of 100 requests a second"
 for knob in CLOSED_SECONDS FIXED_SECONDS COVERAGE_SECONDS; do
   [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a whole number of seconds"
 done
@@ -521,8 +524,8 @@ run_load() {
         -T application/json -D "$IV_BODY" "$url" >"$out" 2>&1 || LOAD_RC=$?
       ;;
     coverage)
-      TOOL=hey OFFERED=10000
-      taskset -c "$SIDE_CPU" hey -c 100 -q 100 -z "${COVERAGE_SECONDS}s" -m POST \
+      TOOL=hey OFFERED=$COVERAGE_RATE
+      taskset -c "$SIDE_CPU" hey -c $((COVERAGE_RATE / 100)) -q 100 -z "${COVERAGE_SECONDS}s" -m POST \
         -T application/json -D "$IV_BODY" "$url" >"$out" 2>&1 || LOAD_RC=$?
       ;;
   esac
@@ -603,7 +606,7 @@ HEADER="$(
   echo "- commit: $COMMIT${BASELINE_BIN:+; baseline: $BASELINE_REV}"
   echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
   echo "- tools: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v | head -1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), hey $(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo '?')"
-  echo "- loads: closed = wrk -t1 -c32 ${CLOSED_SECONDS}s; fixed = hey -c 50 -q 40 ${FIXED_SECONDS}s (2,000/s offered); coverage = hey -c 100 -q 100 ${COVERAGE_SECONDS}s (10,000/s offered)"
+  echo "- loads: closed = wrk -t1 -c32 ${CLOSED_SECONDS}s; fixed = hey -c 50 -q 40 ${FIXED_SECONDS}s (2,000/s offered); coverage = hey -c $((COVERAGE_RATE / 100)) -q 100 ${COVERAGE_SECONDS}s ($COVERAGE_RATE/s offered)"
   echo "- server under test on CPU $SUT_CPU; fakes and load generator on CPU $SIDE_CPU; started $(date -u '+%Y-%m-%d %H:%M UTC')"
 )"
 echo "$HEADER"
@@ -622,11 +625,11 @@ done
 
 # Calibration: what hey offers on one core, straight at the fake LexisNexis.
 if [[ " ${SCENARIOS[*]} " == *" proxy-on-fast "* ]]; then
-  log "calibration: hey at 10,000/s straight at the fake LexisNexis"
+  log "calibration: hey at $COVERAGE_RATE/s straight at the fake LexisNexis"
   out="$WORK/$((++RUN_SEQ))-calibration.out"
   run_load coverage "http://127.0.0.1:$LN_PORT$IV_PATH" "$out"
   python3 "$HELPER" record "$RESULTS" scenario="(hey straight to fake LexisNexis)" load=coverage \
-    tool=hey offered=10000 tool_out="$out" tool_rc="$LOAD_RC" clk_tck="$CLK_TCK" \
+    tool=hey offered="$COVERAGE_RATE" tool_out="$out" tool_rc="$LOAD_RC" clk_tck="$CLK_TCK" \
     cpu_before="" cpu_after="" hwm_kib=""
 fi
 
