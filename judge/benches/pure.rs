@@ -11,97 +11,27 @@
 //! part (`iter_batched`), because the proxy receives the answers already owned.
 
 use std::hint::black_box;
-use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use socure_shadow_judge::applicant::{self, Applicant};
-use socure_shadow_judge::pair::{self, ResolutionSide, ShadowLine, SocureSide};
+use socure_shadow_judge::applicant;
+use socure_shadow_judge::pair;
 use socure_shadow_judge::redact::Redactor;
-use socure_shadow_judge::resolution::{self, Exchange};
-use socure_shadow_judge::socure::{self, Answer};
-use time::OffsetDateTime;
-use time::macros::datetime;
+use socure_shadow_judge::resolution;
+use socure_shadow_judge::socure;
 
-const IV_REQUEST: &[u8] =
-    include_bytes!("../../tests/fixtures/lexis_nexis/instant_verify/request.json");
-const IV_SUCCESS: &[u8] =
-    include_bytes!("../../tests/fixtures/lexis_nexis/instant_verify/successful_response.json");
+#[path = "../tools/job.rs"]
+mod job;
+
+use job::{
+    AT, IV_REQUEST, IV_SUCCESS, JSON, KYC_ALL_VERIFIED, VENDOR_MESSAGE, WORKFLOW, line, sides,
+    vendor_text_4kib,
+};
+
 const IV_DOB_FAILURE: &[u8] = include_bytes!(
     "../../tests/fixtures/lexis_nexis/instant_verify/date_of_birth_failure_response.json"
 );
-const KYC_ALL_VERIFIED: &[u8] = include_bytes!("../../tests/fixtures/socure/kyc_all_verified.json");
 const KYC_ADDRESS_NOT_VERIFIED: &[u8] =
     include_bytes!("../../tests/fixtures/socure/kyc_address_not_verified.json");
-
-/// A Socure 400's `msg` of the usual length and words.
-const VENDOR_MESSAGE: &str = "Invalid request: the field physicalAddress must be a street address \
-     of at most 100 characters; dob must be a date (YYYY-MM-DD) in the past; see \
-     https://developer.socure.com/reference for the ID+ KYC module (request 7f3a9)";
-
-/// 4 KiB of vendor text: the usual message again and again, with the
-/// fixture applicant's name, street and city quoted in it every few lines.
-fn vendor_text_4kib() -> String {
-    let mut text = String::with_capacity(4096);
-    let quotes = ["TESTY MCTESTERSON", "123 Main St", "Baton Rouge"];
-    for quote in quotes.iter().cycle() {
-        if text.len() >= 4096 {
-            break;
-        }
-        text.push_str(VENDOR_MESSAGE);
-        text.push_str(" (as sent: ");
-        text.push_str(quote);
-        text.push_str(") ");
-    }
-    text.truncate(4096);
-    text
-}
-
-const WORKFLOW: &str = "gsa2.chk32.test.wf";
-const PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
-const JSON: Option<&str> = Some("application/json");
-const LINE_ID: &str = "00000000-0000-4000-8000-000000000000";
-const AT: OffsetDateTime = datetime!(2024-08-22 19:25:45.678912 UTC);
-
-/// The LexisNexis side as the tap hands it over: a whole 200 answer.
-fn resolution_side(body: &'static [u8]) -> ResolutionSide {
-    ResolutionSide {
-        exchange: Exchange::Answered {
-            status: 200,
-            content_type: JSON.map(str::to_owned),
-            body: Bytes::from_static(body),
-            truncated: false,
-        },
-        elapsed: Some(Duration::from_millis(412)),
-    }
-}
-
-/// The Socure side as the client hands it over: a 200 answer, body owned.
-fn socure_side(body: &[u8]) -> SocureSide {
-    SocureSide::Called {
-        call: Ok(Answer {
-            status: 200,
-            content_type: JSON.map(str::to_owned),
-            body: body.to_vec(),
-        }),
-        elapsed: Duration::from_millis(287),
-    }
-}
-
-/// Pairs two sides into the line, as the mirror task does at its end.
-fn line(applicant: &Applicant, resolution: ResolutionSide, socure: SocureSide) -> ShadowLine {
-    pair::pair(
-        pair::LineContext {
-            id: LINE_ID.to_owned(),
-            at: AT,
-            path: PATH.to_owned(),
-            applicant: Some(applicant),
-            workflow: WORKFLOW,
-        },
-        resolution,
-        socure,
-    )
-}
 
 /// Judges each input once, untimed, and stops if one no longer takes the path its benchmark is named for.
 fn check_inputs() {
@@ -198,7 +128,7 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("line");
     group.bench_function("pair_and_serialise", |b| {
         b.iter_batched(
-            || (resolution_side(IV_SUCCESS), socure_side(KYC_ALL_VERIFIED)),
+            sides,
             |(resolution, socure)| {
                 let line = line(&applicant, resolution, socure);
                 pair::encode(&line).expect("a shadow line serialises")
@@ -211,18 +141,7 @@ fn benches(c: &mut Criterion) {
     // Everything pure the mirror does for one request: parse the applicant,
     // build the Socure body, judge both answers, pair, serialise.
     c.bench_function("whole_job", |b| {
-        b.iter_batched(
-            || (resolution_side(IV_SUCCESS), socure_side(KYC_ALL_VERIFIED)),
-            |(resolution, socure)| {
-                let applicant =
-                    applicant::parse(black_box(IV_REQUEST)).expect("request.json is an applicant");
-                let request = socure::request_body(&applicant, AT - socure::CONSENT_AGE);
-                black_box(request);
-                let line = line(&applicant, resolution, socure);
-                pair::encode(&line).expect("a shadow line serialises")
-            },
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(sides, job::whole_job, BatchSize::SmallInput)
     });
 }
 
