@@ -5,7 +5,9 @@
 # from run to run) to its exit after SIGTERM, over REQUESTS InstantVerify
 # requests sent at a slow fixed rate (hey, 2 connections, 25 requests/s
 # each: under valgrind every request is still shadowed and none shed), with
-# shadow mode on (a fake Socure that answers at once) and off. Machine noise
+# shadow mode on (a fake Socure that answers at once) and off. The proxy
+# runs on CPU 0 (taskset), as in side_by_side.sh, so it runs the runtime it
+# picks for one CPU. Machine noise
 # (other load, caches, scheduling) barely moves an instruction count, unlike
 # CPU time: this is the comparison to trust between two revisions.
 # BASELINE=REV builds that revision too (its own worktree and target folder,
@@ -83,7 +85,9 @@ measure() {
   bench_proxy_toml "$([ "$mode" = on ] && echo true || echo false)" "$LN" "$SOCURE" \
     "$dir/shadow.log" >"$dir/proxy.toml"
   log "$name, shadow $mode: $n requests under valgrind"
-  env "${BENCH_PROXY_ENV[@]}" \
+  # On one CPU, as side_by_side.sh runs it: the proxy then picks the
+  # runtime it runs with there (current_thread), not the multi-thread one.
+  taskset -c 0 env "${BENCH_PROXY_ENV[@]}" \
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/callgrind.out" \
     "$bin" run --config "$dir/proxy.toml" >"$dir/stdout" 2>"$dir/stderr" &
   vg=$!
