@@ -329,7 +329,7 @@ mod fields {
     use serde_json::{Map, Value};
 
     use super::{ADDRESS_KEYS, DOB_KEYS, Fields, Leaf, NAME_KEYS, Person};
-    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip, skip_entries, skip_items};
+    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip};
 
     /// The fields, `None` when the body is JSON but not an object; an error
     /// when it is not JSON (for a `Value` neither).
@@ -441,11 +441,6 @@ mod fields {
             }
             Ok(Some(Picked(leaves, PhantomData)))
         }
-
-        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-            skip_items(&mut seq)?;
-            Ok(None)
-        }
     }
 
     /// The first `N` leaves of a value read as [`Picked`]: none when it is
@@ -465,11 +460,6 @@ mod fields {
     struct Items<T>(Vec<Option<T>>);
 
     impl<'de, T: Nested<'de>> Nested<'de> for Items<T> {
-        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
-            skip_entries(&mut map)?;
-            Ok(None)
-        }
-
         fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
             let mut items = Vec::new();
             while let Some(item) = seq.next_element::<Any<'de, T>>()? {
@@ -529,11 +519,6 @@ mod fields {
             }
             Ok(Some(person))
         }
-
-        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-            skip_items(&mut seq)?;
-            Ok(None)
-        }
     }
 
     impl<'de> Nested<'de> for Fields<'de> {
@@ -559,11 +544,6 @@ mod fields {
                 }
             }
             Ok(Some(fields))
-        }
-
-        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-            skip_items(&mut seq)?;
-            Ok(None)
         }
     }
 }

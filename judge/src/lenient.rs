@@ -113,10 +113,17 @@ impl<'de> Visitor<'de> for KeyVisitor {
 /// What reads the inside of an object or a list for [`Value`]-like
 /// readers: `object` is given the entries, `list` the items; either may
 /// refuse the shape by returning `None` after skipping what it does not
-/// want (every entry or item must be read, here or by [`Skip`]).
+/// want (every entry or item must be read, here or by [`Skip`]). By
+/// default both refuse: a reader says only which shape it reads.
 pub trait Nested<'de>: Sized {
-    fn object<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error>;
-    fn list<A: SeqAccess<'de>>(seq: A) -> Result<Option<Self>, A::Error>;
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        skip_entries(&mut map)?;
+        Ok(None)
+    }
+    fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        skip_items(&mut seq)?;
+        Ok(None)
+    }
 }
 
 /// Any JSON value as a [`Shape`], objects and lists read by `T`.
@@ -178,19 +185,17 @@ pub struct Opaque;
 
 impl<'de> Nested<'de> for Opaque {
     fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
-        while map.next_key::<Skip>()?.is_some() {
-            map.next_value::<Skip>()?;
-        }
+        skip_entries(&mut map)?;
         Ok(Some(Opaque))
     }
     fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
+        skip_items(&mut seq)?;
         Ok(Some(Opaque))
     }
 }
 
 /// Skips the rest of an object's entries.
-pub fn skip_entries<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+fn skip_entries<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
     while map.next_key::<Skip>()?.is_some() {
         map.next_value::<Skip>()?;
     }
@@ -198,7 +203,7 @@ pub fn skip_entries<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error>
 }
 
 /// Skips the rest of a list's items.
-pub fn skip_items<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
+fn skip_items<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
     while seq.next_element::<Skip>()?.is_some() {}
     Ok(())
 }

@@ -344,7 +344,7 @@ mod typed {
     use serde_json::Value;
 
     use super::{FIELDS, Kyc};
-    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip, skip_entries, skip_items};
+    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip};
     use crate::redact::{IdWithheld, Redactor};
 
     pub(super) struct Answer<'a> {
@@ -403,11 +403,6 @@ mod typed {
             }
             Ok(Some(answer))
         }
-
-        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-            skip_items(&mut seq)?;
-            Ok(None)
-        }
     }
 
     impl<'de> Nested<'de> for Kyc<'de> {
@@ -434,11 +429,6 @@ mod typed {
             }
             Ok(Some(kyc))
         }
-
-        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-            skip_items(&mut seq)?;
-            Ok(None)
-        }
     }
 
     /// `fieldValidations` as an object (anything else has no scores).
@@ -462,22 +452,12 @@ mod typed {
             }
             Ok(Some(Scores(scores)))
         }
-
-        fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-            skip_items(&mut seq)?;
-            Ok(None)
-        }
     }
 
     /// `reasonCodes` as a list: its strings (anything else has none).
     struct Codes<'a>(Vec<Cow<'a, str>>);
 
     impl<'de> Nested<'de> for Codes<'de> {
-        fn object<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
-            skip_entries(&mut map)?;
-            Ok(None)
-        }
-
         fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
             let mut codes = Vec::new();
             while let Some(item) = seq.next_element::<Any<'de, Opaque>>()? {
