@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 BASELINE_FILE=benches/counted.baseline
 BOUND_PERCENT=10
 ITERATIONS=20
-WORKLOADS=(whole_job redact_build redact_text_4kib)
+WORKLOADS=(whole_job redact_build redact_text_4kib redact_short_texts)
 
 refresh=0
 case "${1:-}" in

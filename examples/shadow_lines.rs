@@ -570,7 +570,7 @@ impl Generator {
         );
         let verdict = Verdict {
             success,
-            errors,
+            errors: errors.into(),
             exception: None,
             timed_out: false,
             transaction_id: Value::String(self.rng.uuid()),

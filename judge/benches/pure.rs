@@ -23,8 +23,8 @@ use socure_shadow_judge::socure;
 mod job;
 
 use job::{
-    AT, IV_REQUEST, IV_SUCCESS, JSON, KYC_ALL_VERIFIED, VENDOR_MESSAGE, WORKFLOW, line, sides,
-    vendor_text_4kib,
+    AT, IV_REQUEST, IV_SUCCESS, JSON, KYC_ALL_VERIFIED, SHORT_TEXTS, UUID, VENDOR_MESSAGE,
+    WORKFLOW, line, sides, vendor_text_4kib,
 };
 
 const IV_DOB_FAILURE: &[u8] = include_bytes!(
@@ -118,6 +118,17 @@ fn benches(c: &mut Criterion) {
     // case one scan for all the applicant's values is for.
     let long = vendor_text_4kib();
     group.bench_function("text_4kib", |b| b.iter(|| redactor.text(black_box(&long))));
+    // The short texts of an answer that a glance cannot pass over (a digit,
+    // or the bytes of a value), and a UUID read as an id.
+    group.bench_function("short_texts", |b| {
+        b.iter(|| {
+            for text in SHORT_TEXTS {
+                black_box(redactor.text(black_box(text)));
+            }
+            let mut id = serde_json::Value::String(UUID.to_owned());
+            black_box(redactor.id(&mut id))
+        })
+    });
     // Built once per line, from the applicant's values in every spelling.
     group.bench_function("build", |b| {
         b.iter(|| Redactor::new(Some(black_box(&applicant))))

@@ -406,6 +406,15 @@ pub fn encode<T: Serialize>(line: &T) -> serde_json::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// `text` as a JSON string, escaped as [`encode`] escapes every string of a
+/// line: for JSON written ahead of the line and copied into it whole.
+pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    text.serialize(&mut serde_json::Serializer::with_formatter(
+        out,
+        LineFormatter,
+    ))
+}
+
 /// serde_json's compact JSON, with the characters it leaves raw in strings
 /// escaped as `\u00XX` too: DEL (U+007F), the C1 controls (U+0080 to
 /// U+009F, NEL among them: a line end for Python's `splitlines()` and

@@ -96,25 +96,12 @@ struct Needle {
 struct ByteSet([u64; 4]);
 
 impl ByteSet {
+    const ALL: Self = Self([u64::MAX; 4]);
+
     fn of(text: &str) -> Self {
         let mut set = Self::default();
         for b in text.bytes() {
             set.add(b);
-        }
-        set
-    }
-
-    /// The bytes of an ASCII `text` once folded ([`Folded::new`]: lower
-    /// case, and when it holds a tab, a line feed or another of `\t..=\r`,
-    /// each of those a space), without writing the folded text.
-    fn of_folded_ascii(text: &str) -> Self {
-        let mut set = Self::default();
-        for b in text.bytes() {
-            set.add(if (b'\t'..=b'\r').contains(&b) {
-                b' '
-            } else {
-                b.to_ascii_lowercase()
-            });
         }
         set
     }
@@ -131,6 +118,80 @@ impl ByteSet {
             .all(|(mine, theirs)| mine & !theirs == 0)
     }
 }
+
+/// What one pass over a text's bytes tells the rules before any runs:
+/// most of a vendor's texts need none of them.
+#[derive(Default)]
+struct Glance {
+    ascii: bool,
+    /// Two blanks (a space or `\t..=\r`) in a row, which normalising joins.
+    blank_run: bool,
+    /// One of `\t..=\r`, which the matching reads as a space.
+    control_blank: bool,
+    /// How many ASCII digits.
+    digits: usize,
+    /// An `@`, which every e-mail address has.
+    at: bool,
+    /// The bytes, lower case and `\t..=\r` as a space (as folding makes
+    /// an ASCII text).
+    present: ByteSet,
+}
+
+impl Glance {
+    fn of(text: &str) -> Self {
+        if text.len() <= GLANCE_BYTES_PRESENT {
+            Self::of_short(text)
+        } else {
+            Self::of_long(text)
+        }
+    }
+
+    /// A short text (nearly every one) in one pass, its bytes noted.
+    fn of_short(text: &str) -> Self {
+        let mut glance = Glance {
+            ascii: true,
+            ..Glance::default()
+        };
+        let mut after_blank = false;
+        for &b in text.as_bytes() {
+            let control_blank = (b'\t'..=b'\r').contains(&b);
+            let blank = b == b' ' || control_blank;
+            glance.blank_run |= blank && after_blank;
+            after_blank = blank;
+            glance.control_blank |= control_blank;
+            glance.ascii &= b.is_ascii();
+            glance.digits += usize::from(b.is_ascii_digit());
+            glance.at |= b == b'@';
+            glance
+                .present
+                .add(if blank { b' ' } else { b.to_ascii_lowercase() });
+        }
+        glance
+    }
+
+    /// A long text: one pass per question, each of a kind that runs a word
+    /// or a vector at a time; its bytes not noted (a long text almost
+    /// always holds those of a value, and is searched anyway).
+    fn of_long(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let is_blank = |b: u8| b == b' ' || (b'\t'..=b'\r').contains(&b);
+        Glance {
+            ascii: text.is_ascii(),
+            blank_run: bytes
+                .windows(2)
+                .any(|pair| is_blank(pair[0]) && is_blank(pair[1])),
+            control_blank: bytes
+                .iter()
+                .fold(false, |seen, b| seen | (b'\t'..=b'\r').contains(b)),
+            digits: bytes.iter().filter(|b| b.is_ascii_digit()).count(),
+            at: bytes.contains(&b'@'),
+            present: ByteSet::ALL,
+        }
+    }
+}
+
+/// The longest text [`Glance::of`] reads in one pass, noting its bytes.
+const GLANCE_BYTES_PRESENT: usize = 256;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Edge {
@@ -259,6 +320,42 @@ impl Redactor {
         self.walk(value, false);
     }
 
+    /// A string inside vendor JSON as [`Redactor::json`] leaves it:
+    /// redacted as text, capped; borrowed when nothing changed. For JSON
+    /// written into the line as it is read, without a `Value`.
+    pub(crate) fn json_string<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut redacted = self.redact(text, Rules::Text);
+        if longer_than_text_cap(&redacted) {
+            cap(redacted.to_mut());
+        }
+        redacted
+    }
+
+    /// Whether [`Redactor::json`] keeps an object's key as it is; when it
+    /// does not, it rebuilds the object, and a writer that cannot should
+    /// leave the JSON to it.
+    pub(crate) fn json_key_kept(&self, key: &str) -> bool {
+        matches!(self.redact(key, Rules::Text), Cow::Borrowed(_)) && !longer_than_text_cap(key)
+    }
+
+    /// Whether [`Redactor::json`] keeps a number (else it becomes the
+    /// string [`REDACTED`]).
+    pub(crate) fn json_number_kept(&self, number: &serde_json::Number) -> bool {
+        matches!(
+            self.redact(&number.to_string(), Rules::Text),
+            Cow::Borrowed(_)
+        )
+    }
+
+    /// Whether [`Redactor::json`] may redact the value under `key` as a piece
+    /// of the date of birth, which it decides from the whole object.
+    pub(crate) fn may_be_dob_piece(&self, key: &str) -> bool {
+        self.dob.is_some()
+            && ["year", "month", "day"]
+                .iter()
+                .any(|piece| key.eq_ignore_ascii_case(piece))
+    }
+
     /// A vendor's identifier (`transaction_id`, `reference`), which the
     /// vendor may have filled with anything. A string or a number of at most
     /// [`MAX_ID_CHARS`] characters is redacted as text is, except that a
@@ -380,19 +477,37 @@ impl Redactor {
     /// `text` normalised, with every span a rule finds replaced, uncapped;
     /// borrowed when normalising changed nothing and nothing was found.
     fn redact<'t>(&self, text: &'t str, rules: Rules) -> Cow<'t, str> {
-        let text = normalise(text);
-        let mut spans = Vec::new();
-        if !self.needles.is_empty() {
-            self.known_values(&text, &mut spans);
+        let mut glance = Glance::of(text);
+        // ASCII without two blanks in a row is normal already: NFKC leaves
+        // ASCII as it is, and ASCII holds no default-ignorable code point.
+        let text = if glance.ascii && !glance.blank_run {
+            Cow::Borrowed(text)
+        } else {
+            normalise(text)
+        };
+        if let Cow::Owned(normal) = &text {
+            glance = Glance::of(normal);
         }
-        if !self.numbers.is_empty() && text.bytes().any(|b| b.is_ascii_digit()) {
+        let mut spans = Vec::new();
+        if self.may_hold_a_value(&glance) {
+            self.known_values(&text, &glance, &mut spans);
+        }
+        // Only ASCII digits make digit groups, and no number of the
+        // applicant's is written with fewer.
+        if !self.numbers.is_empty() && glance.digits >= self.numbers.min_digits_in_text() {
             self.known_numbers(&text, rules, &mut spans);
         }
-        match rules {
-            Rules::Text => digit_runs(&text, &mut spans, |_| true),
-            Rules::Id => id_digit_runs(&text, &mut spans),
+        // An ASCII text needs that many ASCII digits for a run; another
+        // text may hold other scripts' digits.
+        if !glance.ascii || glance.digits >= DIGIT_RUN_MIN {
+            match rules {
+                Rules::Text => digit_runs(&text, &mut spans, |_| true),
+                Rules::Id => id_digit_runs(&text, &mut spans),
+            }
         }
-        emails(&text, &mut spans);
+        if glance.at {
+            emails(&text, &mut spans);
+        }
         if spans.is_empty() {
             return text;
         }
@@ -418,21 +533,25 @@ impl Redactor {
         Cow::Owned(out)
     }
 
+    /// Whether one of the applicant's word values may be in a text: for
+    /// ASCII, only when every byte of one is (most of a vendor's texts, its
+    /// keys and names of checks, hold none of the values, and a search is
+    /// dearer than this look).
+    fn may_hold_a_value(&self, glance: &Glance) -> bool {
+        if !glance.ascii {
+            return !self.needles.is_empty();
+        }
+        self.needles
+            .iter()
+            .any(|needle| needle.bytes.within(glance.present))
+    }
+
     /// Where the applicant's word values occur in `text`, case-insensitively.
-    fn known_values(&self, text: &str, spans: &mut Vec<(usize, usize)>) {
-        // Most texts (a vendor's keys, its short statuses and names of
-        // checks) hold none of the values: a short ASCII one is not folded
-        // (a copy) unless the bytes of one may be in it. A long text almost
-        // always holds them, and the look would only add a pass.
-        if text.len() <= SHORT_TEXT_BYTES && text.is_ascii() {
-            let present = ByteSet::of_folded_ascii(text);
-            if !self
-                .needles
-                .iter()
-                .any(|needle| needle.bytes.within(present))
-            {
-                return;
-            }
+    fn known_values(&self, text: &str, glance: &Glance, spans: &mut Vec<(usize, usize)>) {
+        if glance.ascii && !glance.control_blank && text.len() <= IN_PLACE_SEARCH_BYTES {
+            // Folding would only lower the case: compared in place.
+            self.known_values_in_ascii(text.as_bytes(), glance, spans);
+            return;
         }
         let folded = Folded::new(text);
         let present = ByteSet::of(&folded.text);
@@ -464,6 +583,43 @@ impl Redactor {
         }
     }
 
+    /// [`Redactor::known_values`] in an ASCII text without `\t..=\r`, whose
+    /// folded form is its lower case: every occurrence, overlapping ones too.
+    fn known_values_in_ascii(&self, text: &[u8], glance: &Glance, spans: &mut Vec<(usize, usize)>) {
+        for needle in &self.needles {
+            if !needle.bytes.within(glance.present) {
+                continue;
+            }
+            let needle_bytes = needle.folded.as_bytes();
+            let Some(last_start) = text.len().checked_sub(needle_bytes.len()) else {
+                continue;
+            };
+            let Some(&first) = needle_bytes.first() else {
+                continue;
+            };
+            for at in 0..=last_start {
+                if text[at].to_ascii_lowercase() != first
+                    || !text[at..at + needle_bytes.len()].eq_ignore_ascii_case(needle_bytes)
+                {
+                    continue;
+                }
+                let end = at + needle_bytes.len();
+                let touches = |is: fn(&u8) -> bool| {
+                    at.checked_sub(1).and_then(|i| text.get(i)).is_some_and(is)
+                        || text.get(end).is_some_and(is)
+                };
+                let touched = match needle.edge {
+                    Edge::Any => false,
+                    Edge::NotAlphanumeric => touches(u8::is_ascii_alphanumeric),
+                    Edge::NotDigit => touches(u8::is_ascii_digit),
+                };
+                if !touched {
+                    spans.push((at, end));
+                }
+            }
+        }
+    }
+
     /// Where the applicant's numbers occur in `text` as digit groups.
     ///
     /// A number is matched as a string would be: its first group may end a
@@ -475,9 +631,21 @@ impl Redactor {
     /// only: a vendor's long transaction number may hold a ZIP by chance.
     fn known_numbers(&self, text: &str, rules: Rules, spans: &mut Vec<(usize, usize)>) {
         let groups = digit_groups(text);
+        // A number's groups are matched within one chain; a chain's groups
+        // stand together in `groups`, and most chains have one group (a
+        // UUID's digits, a word's), which only a number of one group fits.
+        for chain in groups.chunk_by(|a, b| a.chain == b.chain) {
+            self.numbers_in_chain(chain, rules, spans);
+        }
+    }
+
+    /// [`Redactor::known_numbers`] in one chain of groups.
+    fn numbers_in_chain(&self, chain: &[Group<'_>], rules: Rules, spans: &mut Vec<(usize, usize)>) {
         for (k, number) in self.numbers.iter() {
-            for window in groups.windows(k) {
-                let same_chain = window.iter().all(|g| g.chain == window[0].chain);
+            if k > chain.len() {
+                continue;
+            }
+            for window in chain.windows(k) {
                 let fits = |(i, group): (usize, &Group<'_>)| {
                     let value = number(i);
                     match i {
@@ -489,7 +657,7 @@ impl Redactor {
                         _ => group.value == value,
                     }
                 };
-                if same_chain && window.iter().enumerate().all(fits) {
+                if window.iter().enumerate().all(fits) {
                     spans.push((window[0].start, window[k - 1].end));
                 }
             }
@@ -898,9 +1066,10 @@ fn emails(text: &str, spans: &mut Vec<(usize, usize)>) {
     }
 }
 
-/// The longest text [`Redactor::known_values`] first checks for the
-/// values' bytes before folding it.
-const SHORT_TEXT_BYTES: usize = 256;
+/// The longest text [`Redactor::known_values`] searches in place, byte by
+/// byte: in a short one that costs less than folding a copy and setting up
+/// a searcher per value; in a long one the searcher's skips win.
+const IN_PLACE_SEARCH_BYTES: usize = 64;
 
 /// Whether `text` has more than [`MAX_TEXT_CHARS`] characters; a text of
 /// no more bytes than that has no more characters, and is not counted.
@@ -984,7 +1153,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ascii_texts_folded_bytes_are_those_of_its_folded_copy() {
+    fn an_ascii_texts_glanced_bytes_are_those_of_its_folded_copy() {
         for text in [
             "",
             "MiXeD Case 123",
@@ -994,7 +1163,7 @@ mod tests {
             "\t",
         ] {
             assert!(
-                ByteSet::of_folded_ascii(text) == ByteSet::of(&Folded::new(text).text),
+                Glance::of(text).present == ByteSet::of(&Folded::new(text).text),
                 "{text:?}"
             );
         }

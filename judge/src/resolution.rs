@@ -12,9 +12,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::redact::Redactor;
-use crate::verdict::{Attribute, IdsWithheld, Verdict};
+use crate::verdict::{Attribute, ErrorValue, Errors, IdsWithheld, Verdict};
 
 mod ruby;
+mod streamed;
 
 pub const VENDOR_NAME: &str = "lexisnexis:instant_verify";
 
@@ -146,6 +147,25 @@ pub fn judge(
         // identity-idp appends the body here; bodies can carry PII, so we don't.
         return failed(format!("Unexpected status code '{status}'"));
     }
+    // The usual answer is judged as it is read; any other, the `Value` way.
+    if let Some((judged, logged)) = streamed::judge(body, redactor) {
+        return verdict(judged, logged, workflow, redactor);
+    }
+    judge_value(status, content_type, body, workflow, redactor)
+}
+
+/// [`judge`] of a 2xx answer through a `Value`: every answer the streamed
+/// reader leaves, and the yardstick its tests hold it to.
+fn judge_value(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    workflow: &str,
+    redactor: &Redactor,
+) -> Verdict {
+    let failed = |message: String| {
+        Verdict::exception(VENDOR_NAME, Some(workflow.to_owned()), message, false)
+    };
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
         // identity-idp's scrubbed JSON error, typo and all, so queries match.
         // Redacted before the cut, so the cut never keeps half of a value.
@@ -167,6 +187,11 @@ pub fn judge(
     };
     // The logged products are moved out of the parsed answer, not copied.
     let logged = take_logged(root, &judged.logged, redactor);
+    verdict(judged, logged, workflow, redactor)
+}
+
+/// The verdict on a judged answer, its logged products in hand.
+fn verdict(judged: Judged, logged: Errors, workflow: &str, redactor: &Redactor) -> Verdict {
     let (mut transaction_id, mut reference) = (judged.transaction_id, judged.reference);
     let ids_withheld = IdsWithheld {
         transaction_id: redactor.id(&mut transaction_id),
@@ -191,7 +216,7 @@ pub fn judge(
 /// The products `judge_body` chose to log, by step name and in its order,
 /// taken out of `root` (whose `Products` it has already checked is a list),
 /// each redacted whole: an item may quote what it checked.
-fn take_logged(root: Value, chosen: &[Logged], redactor: &Redactor) -> Map<String, Value> {
+fn take_logged(root: Value, chosen: &[Logged], redactor: &Redactor) -> Errors {
     let mut products = match root {
         Value::Object(mut root) => match root.shift_remove("Products") {
             Some(Value::Array(products)) => products,
@@ -199,7 +224,7 @@ fn take_logged(root: Value, chosen: &[Logged], redactor: &Redactor) -> Map<Strin
         },
         _ => Vec::new(),
     };
-    let mut logged = Map::new();
+    let mut logged = Errors::default();
     for chosen in chosen {
         let Some(Value::Object(mut product)) = products.get_mut(chosen.index).map(std::mem::take)
         else {
@@ -211,7 +236,7 @@ fn take_logged(root: Value, chosen: &[Logged], redactor: &Redactor) -> Map<Strin
         }
         let mut product = Value::Object(product);
         redactor.json(&mut product);
-        logged.insert(redactor.text(&chosen.step), product);
+        logged.insert(redactor.text(&chosen.step), ErrorValue::Built(product));
     }
     logged
 }
@@ -422,12 +447,15 @@ fn object<'a>(
 /// identity-idp's `{ base: ... }.merge(products).compact`, each value then
 /// wrapped in a one-element array: `base` leads, a product whose step is
 /// named `base` takes its value, and an absent `base` is dropped.
-fn errors(base: Option<String>, logged: Map<String, Value>) -> Map<String, Value> {
-    let mut merged = Map::new();
-    merged.insert("base".into(), base.map_or(Value::Null, Value::String));
+fn errors(base: Option<String>, logged: Errors) -> Errors {
+    let mut merged = Errors::default();
+    let base = base.map_or(Value::Null, Value::String);
+    merged.insert("base".into(), ErrorValue::Built(base));
     // An existing key keeps its place and takes the new value, as in Ruby.
-    merged.extend(logged);
-    if merged.get("base").is_some_and(Value::is_null) {
+    for (key, value) in logged {
+        merged.insert(key, value);
+    }
+    if matches!(merged.get("base"), Some(ErrorValue::Built(Value::Null))) {
         merged.shift_remove("base");
     }
     // The proxy's own rule (identity-idp only allow-lists this key path in
@@ -435,7 +463,11 @@ fn errors(base: Option<String>, logged: Map<String, Value>) -> Map<String, Value
     merged.shift_remove("ssn");
     merged
         .into_iter()
-        .map(|(key, value)| (key, Value::Array(vec![value])))
+        .map(|(key, value)| match value {
+            ErrorValue::Built(value) => (key, ErrorValue::Built(Value::Array(vec![value]))),
+            // `streamed` writes a product in its array.
+            written @ ErrorValue::Written(_) => (key, written),
+        })
         .collect()
 }
 
@@ -523,7 +555,7 @@ mod tests {
         );
         assert_eq!(v.exception.as_deref(), Some("Unexpected status code '500'"));
         assert!(!v.success);
-        assert_eq!(v.errors, Map::new());
+        assert_eq!(v.errors.to_map(), Map::new());
     }
 
     #[test]
@@ -553,7 +585,7 @@ mod tests {
             &Redactor::default(),
         );
         assert_eq!(
-            v.errors.get("base"),
+            v.errors.to_map().get("base"),
             Some(&serde_json::json!([
                 "Invalid status in response body: 'weird'"
             ]))
@@ -571,7 +603,7 @@ mod tests {
             v.exception.as_deref(),
             Some("LexisNexis answered 'failed' without a TransactionReasonCode")
         );
-        assert_eq!(v.errors, Map::new());
+        assert_eq!(v.errors.to_map(), Map::new());
         assert_eq!(v.transaction_id, "");
         assert_eq!(v.reference, "");
     }
@@ -620,7 +652,7 @@ mod tests {
         assert!(v.attributes_requiring_additional_verification.is_empty());
         assert!(!v.can_pass_with_additional_verification);
         // Logged as usual: the passing PhoneFinder product has no reason, so it is not.
-        let keys: Vec<&String> = v.errors.keys().collect();
+        let keys: Vec<&str> = v.errors.keys().collect();
         assert_eq!(keys, ["base", "IV"]);
     }
 
@@ -633,12 +665,12 @@ mod tests {
         ] {
             let v = judged(serde_json::json!({"Status": {"TransactionStatus": "passed",
                 "TransactionReasonCode": {"Code": code}}}));
-            assert_eq!(v.errors, Map::new(), "{code}");
+            assert_eq!(v.errors.to_map(), Map::new(), "{code}");
         }
         let v = judged(serde_json::json!({"Status": {"TransactionStatus": "passed",
             "TransactionReasonCode": {"Code": "fake.code"}}}));
         assert_eq!(
-            v.errors.get("base"),
+            v.errors.to_map().get("base"),
             Some(&serde_json::json!([
                 "Verification failed with code: 'fake.code'"
             ]))
@@ -652,9 +684,12 @@ mod tests {
             "Status": {"TransactionStatus": "passed"},
             "Products": [{"ProductType": "Y", "ExecutedStepName": "first", "ProductStatus": "fail"}, product]
         }));
-        let keys: Vec<&String> = v.errors.keys().collect();
+        let keys: Vec<&str> = v.errors.keys().collect();
         assert_eq!(keys, ["base", "first"]);
-        assert_eq!(v.errors.get("base"), Some(&serde_json::json!([product])));
+        assert_eq!(
+            v.errors.to_map().get("base"),
+            Some(&serde_json::json!([product]))
+        );
     }
 
     #[test]
@@ -664,7 +699,7 @@ mod tests {
             "Products": [{"ProductType": "X", "ExecutedStepName": "ssn", "ProductStatus": "fail"},
                          {"ProductType": "Y", "ExecutedStepName": "other", "ProductStatus": "fail"}]
         }));
-        let keys: Vec<&String> = v.errors.keys().collect();
+        let keys: Vec<&str> = v.errors.keys().collect();
         assert_eq!(keys, ["other"]);
     }
 
@@ -718,7 +753,7 @@ mod tests {
         for (body, message) in cases {
             let v = judged(body.clone());
             assert_eq!(v.exception.as_deref(), Some(message), "{body}");
-            assert_eq!(v.errors, Map::new(), "{body}");
+            assert_eq!(v.errors.to_map(), Map::new(), "{body}");
             assert_eq!(v.transaction_id, "", "{body}");
         }
     }
@@ -807,7 +842,8 @@ mod tests {
                                         "DateOfBirth": {"Year": 1980, "Month": "1", "Day": "1"}}}]
         });
         let v = judged_without_fixture_pii(&body);
-        let base = v.errors["base"][0].as_str().expect("base");
+        let errors = v.errors.to_map();
+        let base = errors["base"][0].as_str().expect("base");
         assert!(
             base.starts_with("Response error with code 'bad [redacted]': [{"),
             "{base}"
@@ -834,7 +870,7 @@ mod tests {
             ["address", "ssn"]
         );
         assert_eq!(
-            v.errors["IV"][0]["Items"][1]["ItemInfo"]["Zip"],
+            v.errors.to_map()["IV"][0]["Items"][1]["ItemInfo"]["Zip"],
             "[redacted]"
         );
     }

@@ -316,7 +316,7 @@ fn judge_answered(
     let (transaction_id, withheld) = reference_id;
     Verdict {
         success,
-        errors,
+        errors: errors.into(),
         exception: None,
         timed_out: false,
         transaction_id,
@@ -582,7 +582,7 @@ mod tests {
         assert_eq!(v.transaction_id, "ref-[redacted]");
         let v = judge(200, Some("application/json"), body, &redactor);
         assert_eq!(
-            v.errors.get("reason_codes"),
+            v.errors.to_map().get("reason_codes"),
             Some(&serde_json::json!(["I919", "R [redacted]"]))
         );
     }
@@ -604,7 +604,7 @@ mod tests {
             (
                 v.exception,
                 v.verified_attributes,
-                v.errors,
+                v.errors.to_map(),
                 v.transaction_id,
             )
         };

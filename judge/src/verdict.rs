@@ -4,7 +4,9 @@
 //! the IdP's own `events.log` reads our lines unchanged. Field order is the
 //! serialisation order, and it is the order CONTRACT.md section 3 fixes.
 
+use indexmap::IndexMap;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::redact::IdWithheld;
@@ -13,9 +15,9 @@ use crate::redact::IdWithheld;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
     pub success: bool,
-    /// identity-idp's `errors` hash; insertion order is kept (serde_json
-    /// `preserve_order`) because the IdP logs `base` first.
-    pub errors: Map<String, Value>,
+    /// identity-idp's `errors` hash; insertion order is kept because the
+    /// IdP logs `base` first.
+    pub errors: Errors,
     /// A short message, never a vendor body: bodies can carry PII.
     pub exception: Option<String>,
     pub timed_out: bool,
@@ -85,7 +87,7 @@ impl Verdict {
     ) -> Self {
         Self {
             success: false,
-            errors: Map::new(),
+            errors: Errors::default(),
             exception: Some(message.into()),
             timed_out,
             transaction_id: Value::String(String::new()),
@@ -96,6 +98,107 @@ impl Verdict {
             vendor_workflow,
             verified_attributes: None,
             ids_withheld: IdsWithheld::default(),
+        }
+    }
+}
+
+/// identity-idp's `errors` hash: keys in the order Ruby's hash keeps them
+/// (an existing key keeps its place when given a new value), each value
+/// either built by a judge or written as it was read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Errors(IndexMap<String, ErrorValue>);
+
+/// One value of [`Errors`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ErrorValue {
+    Built(Value),
+    /// JSON the judge wrote while reading the answer (a LexisNexis product,
+    /// redacted, escaped as the line escapes), copied into the line as it
+    /// is: building it as a `Value` and writing that again cost more than
+    /// the rest of the judging.
+    Written(Box<RawValue>),
+}
+
+impl Errors {
+    /// Sets `key`; an existing key keeps its place, as in Ruby.
+    pub fn insert(&mut self, key: String, value: ErrorValue) {
+        self.0.insert(key, value);
+    }
+
+    /// Removes `key`, keeping the others in order.
+    pub fn shift_remove(&mut self, key: &str) -> Option<ErrorValue> {
+        self.0.shift_remove(key)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&ErrorValue> {
+        self.0.get(key)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// The hash as built JSON: for readers that look into it (tests, tools).
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.0
+            .iter()
+            .map(|(key, value)| (key.clone(), value.to_value()))
+            .collect()
+    }
+}
+
+impl IntoIterator for Errors {
+    type Item = (String, ErrorValue);
+    type IntoIter = indexmap::map::IntoIter<String, ErrorValue>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl FromIterator<(String, ErrorValue)> for Errors {
+    fn from_iter<I: IntoIterator<Item = (String, ErrorValue)>>(entries: I) -> Self {
+        Self(entries.into_iter().collect())
+    }
+}
+
+impl From<Map<String, Value>> for Errors {
+    fn from(map: Map<String, Value>) -> Self {
+        Self(
+            map.into_iter()
+                .map(|(key, value)| (key, ErrorValue::Built(value)))
+                .collect(),
+        )
+    }
+}
+
+impl ErrorValue {
+    /// The value as built JSON (a written one parsed back).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Self::Built(value) => value.clone(),
+            Self::Written(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// Equal when they are the same JSON, however each was made.
+impl PartialEq for ErrorValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Built(a), Self::Built(b)) => a == b,
+            (Self::Written(a), Self::Written(b)) => a.get() == b.get(),
+            _ => self.to_value() == other.to_value(),
         }
     }
 }

@@ -24,7 +24,12 @@ mod job;
 use job::{IV_REQUEST, IV_SUCCESS, JSON, KYC_ALL_VERIFIED, WORKFLOW, sides, vendor_text_4kib};
 
 /// The workloads, by the name the script and its baseline file use.
-const WORKLOADS: &[&str] = &["whole_job", "redact_build", "redact_text_4kib"];
+const WORKLOADS: &[&str] = &[
+    "whole_job",
+    "redact_build",
+    "redact_text_4kib",
+    "redact_short_texts",
+];
 
 /// How many times the workload runs inside [`measured`] unless told.
 const DEFAULT_ITERATIONS: usize = 20;
@@ -57,6 +62,18 @@ fn main() {
             let redactor = Redactor::new(Some(&applicant));
             let text = vendor_text_4kib();
             let mut scan = || drop(black_box(redactor.text(black_box(&text))));
+            scan();
+            measured(iterations, &mut scan);
+        }
+        "redact_short_texts" => {
+            let redactor = Redactor::new(Some(&applicant));
+            let mut scan = || {
+                for text in job::SHORT_TEXTS {
+                    drop(black_box(redactor.text(black_box(text))));
+                }
+                let mut id = serde_json::Value::String(job::UUID.to_owned());
+                black_box(redactor.id(black_box(&mut id)));
+            };
             scan();
             measured(iterations, &mut scan);
         }

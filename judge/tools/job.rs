@@ -23,6 +23,22 @@ pub const VENDOR_MESSAGE: &str = "Invalid request: the field physicalAddress mus
      of at most 100 characters; dob must be a date (YYYY-MM-DD) in the past; see \
      https://developer.socure.com/reference for the ID+ KYC module (request 7f3a9)";
 
+/// Short vendor texts that the redactor cannot pass over at a glance (a
+/// digit, or the bytes of one of the fixture applicant's values), as an
+/// InstantVerify answer has them, one of each kind.
+pub const SHORT_TEXTS: [&str; 7] = [
+    "123456",
+    "7890",
+    "Reference1",
+    "InstantVerify",
+    "Execute Instant Verify",
+    "Addr1Zip_StateMatch",
+    "SsnDeathMatchVerification",
+];
+
+/// A vendor's id as Socure sends its `referenceId`.
+pub const UUID: &str = "f3d8e2a4-5b6c-4d7e-8f90-a1b2c3d4e5f6";
+
 pub const WORKFLOW: &str = "gsa2.chk32.test.wf";
 const PATH: &str = "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation";
 pub const JSON: Option<&str> = Some("application/json");

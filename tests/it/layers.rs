@@ -404,6 +404,7 @@ fn the_judge_crate_has_nothing_to_do_io_with() {
         dependencies,
         [
             "bytes",
+            "indexmap",
             "ring",
             "serde",
             "serde_json",

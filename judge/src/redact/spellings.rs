@@ -45,6 +45,9 @@ struct Number {
 pub(super) struct Numbers {
     text: String,
     list: Vec<Number>,
+    /// The fewest ASCII digits a text holding one of them has (see
+    /// [`Numbers::min_digits_in_text`]).
+    min_digits_in_text: usize,
 }
 
 impl Numbers {
@@ -75,7 +78,30 @@ impl Numbers {
             len: groups.len(),
         };
         number.groups[..groups.len()].copy_from_slice(groups);
+        // A group of 1 to 12 may be a month's name in the text, no digit;
+        // any other group's digits are all there (a group matches whole, or
+        // as the end or start of a longer run).
+        let in_text: usize = groups
+            .iter()
+            .map(|&g| {
+                let digits = self.str(g);
+                let month = !digits.starts_with('0')
+                    && digits.parse::<u8>().is_ok_and(|n| (1..=12).contains(&n));
+                if month { 0 } else { digits.len() }
+            })
+            .sum();
+        self.min_digits_in_text = if self.list.is_empty() {
+            in_text
+        } else {
+            self.min_digits_in_text.min(in_text)
+        };
         self.list.push(number);
+    }
+
+    /// The fewest ASCII digits in a text that holds any of the numbers: a
+    /// text with fewer is not searched.
+    pub(super) fn min_digits_in_text(&self) -> usize {
+        self.min_digits_in_text
     }
 
     /// Each number: how many groups it has, and its `i`th group's digits

@@ -869,7 +869,7 @@ mod socure_request_spec {
         assert_eq!(SocureOutcome::of(&result).label(), "answered");
         assert_eq!(verdict.exception, None);
         assert_eq!(
-            verdict.errors.get("reason_codes"),
+            verdict.errors.to_map().get("reason_codes"),
             Some(&json!(["I100", "R200"]))
         );
         assert_eq!(

@@ -31,7 +31,7 @@ fn verdict(
     }
     Verdict {
         success,
-        errors,
+        errors: errors.into(),
         exception: None,
         timed_out: false,
         transaction_id: json!("fake-transaction"),
