@@ -409,6 +409,16 @@ pub fn encode<T: Serialize>(line: &T) -> serde_json::Result<Vec<u8>> {
 /// `text` as a JSON string, escaped as [`encode`] escapes every string of a
 /// line: for JSON written ahead of the line and copied into it whole.
 pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    // Nearly every string: printable ASCII with no quote or backslash,
+    // which both escapers leave as it is.
+    let plain = |b: &u8| (0x20..0x7F).contains(b) && *b != b'"' && *b != b'\\';
+    if text.as_bytes().iter().all(plain) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return Ok(());
+    }
     text.serialize(&mut serde_json::Serializer::with_formatter(
         out,
         LineFormatter,

@@ -295,7 +295,7 @@ impl<'de> Visitor<'de> for ProductSeed<'_> {
         let mut writer = Writer {
             out: Vec::with_capacity(1024),
             redactor: self.redactor,
-            kept_keys: Vec::new(),
+            kept: Vec::new(),
         };
         let mut product = Product {
             status: Field::Absent,
@@ -334,9 +334,10 @@ impl<'de> Visitor<'de> for ProductSeed<'_> {
 struct Writer<'r, 'de> {
     out: Vec<u8>,
     redactor: &'r Redactor,
-    /// Keys the redaction keeps, seen already: a product's items repeat a
-    /// few keys, and comparing one with these costs less than redacting it.
-    kept_keys: Vec<&'de str>,
+    /// Short texts the redaction keeps as they are, seen already: a
+    /// product's items repeat a few keys and values (`ItemStatus`, `pass`),
+    /// and comparing one with these costs less than redacting it again.
+    kept: Vec<&'de str>,
 }
 
 impl<'de> Writer<'_, 'de> {
@@ -353,13 +354,14 @@ impl<'de> Writer<'_, 'de> {
         if keys.contains(&key) {
             return Err(refuse("a duplicated key"));
         }
-        if !self.kept_keys.contains(&&*key) {
-            if !self.redactor.json_key_kept(&key) || self.redactor.may_be_dob_piece(&key) {
-                return Err(refuse("a key the redaction reads otherwise"));
+        if self.redactor.may_be_dob_piece(&key) {
+            return Err(refuse("a date piece"));
+        }
+        if !self.kept.contains(&&*key) {
+            if !self.redactor.json_key_kept(&key) {
+                return Err(refuse("a key the redaction changes"));
             }
-            if let Cow::Borrowed(kept) = key {
-                self.kept_keys.push(kept);
-            }
+            self.remember_kept(&key);
         }
         if !keys.is_empty() {
             self.out.push(b',');
@@ -375,9 +377,31 @@ impl<'de> Writer<'_, 'de> {
     }
 
     /// A vendor's string, redacted as `Redactor::json` does.
-    fn text<E: de::Error>(&mut self, text: &str) -> Result<(), E> {
-        let redacted = self.redactor.json_string(text);
-        self.string(&redacted)
+    fn text<E: de::Error>(&mut self, text: Cow<'de, str>) -> Result<(), E> {
+        if self.kept.contains(&&*text) {
+            return self.string(&text);
+        }
+        match self.redactor.json_string(&text) {
+            Cow::Borrowed(kept) => {
+                self.string(kept)?;
+                self.remember_kept(&text);
+                Ok(())
+            }
+            Cow::Owned(redacted) => self.string(&redacted),
+        }
+    }
+
+    /// Notes a text the redaction keeps, when it is borrowed from the body
+    /// and short (a long one rarely comes again), up to a few dozen.
+    fn remember_kept(&mut self, text: &Cow<'de, str>) {
+        const MOST: usize = 48;
+        const LONGEST: usize = 40;
+        if let Cow::Borrowed(text) = text
+            && text.len() <= LONGEST
+            && self.kept.len() < MOST
+        {
+            self.kept.push(text);
+        }
     }
 
     /// A number as `Value` holds and writes it, or the redacted string.
@@ -468,7 +492,7 @@ impl<'de> Visitor<'de> for Copy<'_, '_, '_, 'de> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<(), E> {
-        self.writer.text(text)?;
+        self.writer.text(Cow::Borrowed(text))?;
         match self.role {
             Role::Plain => Ok(()),
             Role::Field(field) => {
@@ -480,7 +504,7 @@ impl<'de> Visitor<'de> for Copy<'_, '_, '_, 'de> {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
-        self.writer.text(text)?;
+        self.writer.text(Cow::Owned(text.to_owned()))?;
         match self.role {
             Role::Plain => Ok(()),
             Role::Field(field) => {
