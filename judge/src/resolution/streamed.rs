@@ -192,6 +192,14 @@ impl Product<'_> {
     }
 }
 
+/// The text when it is borrowed from the body.
+fn borrowed<'de>(text: &Cow<'de, str>) -> Option<&'de str> {
+    match *text {
+        Cow::Borrowed(text) => Some(text),
+        Cow::Owned(_) => None,
+    }
+}
+
 /// Why this reader gave an answer up (never seen: the `Value` path reads it).
 fn refuse<E: de::Error>(why: &str) -> E {
     E::custom(why)
@@ -361,7 +369,7 @@ impl<'de> Writer<'_, 'de> {
             if !self.redactor.json_key_kept(&key) {
                 return Err(refuse("a key the redaction changes"));
             }
-            self.remember_kept(&key);
+            self.remember_kept(borrowed(&key));
         }
         if !keys.is_empty() {
             self.out.push(b',');
@@ -384,7 +392,7 @@ impl<'de> Writer<'_, 'de> {
         match self.redactor.json_string(&text) {
             Cow::Borrowed(kept) => {
                 self.string(kept)?;
-                self.remember_kept(&text);
+                self.remember_kept(borrowed(&text));
                 Ok(())
             }
             Cow::Owned(redacted) => self.string(&redacted),
@@ -392,11 +400,12 @@ impl<'de> Writer<'_, 'de> {
     }
 
     /// Notes a text the redaction keeps, when it is borrowed from the body
-    /// and short (a long one rarely comes again), up to a few dozen.
-    fn remember_kept(&mut self, text: &Cow<'de, str>) {
+    /// (`None` when not) and short (a long one rarely comes again), up to a
+    /// few dozen.
+    fn remember_kept(&mut self, text: Option<&'de str>) {
         const MOST: usize = 48;
         const LONGEST: usize = 40;
-        if let Cow::Borrowed(text) = text
+        if let Some(text) = text
             && text.len() <= LONGEST
             && self.kept.len() < MOST
         {
