@@ -397,7 +397,9 @@ pub fn shed(
 /// reader that splits lines on more than `\n` nor a terminal that shows the
 /// log is told anything by a vendor's text.
 pub fn encode<T: Serialize>(line: &T) -> serde_json::Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(1024);
+    // A shadowed request's line is 2 to 3 KiB: room for it at once, not
+    // grown (and copied) twice on the way.
+    let mut bytes = Vec::with_capacity(4096);
     line.serialize(&mut serde_json::Serializer::with_formatter(
         &mut bytes,
         LineFormatter,

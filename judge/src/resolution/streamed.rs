@@ -31,7 +31,10 @@ use crate::verdict::{ErrorValue, Errors};
 /// when the answer is not one this reader takes (see the module).
 pub(super) fn judge(body: &[u8], redactor: &Redactor) -> Option<(Judged, Errors)> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let root = RootSeed { redactor }.deserialize(&mut deserializer).ok()?;
+    let capacity = body.len() + 256;
+    let root = RootSeed { redactor, capacity }
+        .deserialize(&mut deserializer)
+        .ok()?;
     deserializer.end().ok()?;
     judged(root, redactor)
 }
@@ -207,6 +210,7 @@ fn refuse<E: de::Error>(why: &str) -> E {
 
 struct RootSeed<'r> {
     redactor: &'r Redactor,
+    capacity: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for RootSeed<'_> {
@@ -235,6 +239,7 @@ impl<'de> Visitor<'de> for RootSeed<'_> {
                 "Products" if root.products.is_none() => {
                     root.products = Some(map.next_value_seed(ProductsSeed {
                         redactor: self.redactor,
+                        capacity: self.capacity,
                     })?);
                 }
                 // The last of a duplicated key counts for `Value`.
@@ -251,6 +256,7 @@ impl<'de> Visitor<'de> for RootSeed<'_> {
 /// `Products`: a list of objects, each read by [`ProductSeed`].
 struct ProductsSeed<'r> {
     redactor: &'r Redactor,
+    capacity: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for ProductsSeed<'_> {
@@ -272,6 +278,7 @@ impl<'de> Visitor<'de> for ProductsSeed<'_> {
         let mut products = Vec::new();
         while let Some(product) = seq.next_element_seed(ProductSeed {
             redactor: self.redactor,
+            capacity: self.capacity,
         })? {
             products.push(product);
         }
@@ -282,6 +289,9 @@ impl<'de> Visitor<'de> for ProductsSeed<'_> {
 /// One product: written whole, its judged fields noted on the way.
 struct ProductSeed<'r> {
     redactor: &'r Redactor,
+    /// Room for the product as written: a product is at most the body,
+    /// and a little longer where redaction lengthened it.
+    capacity: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for ProductSeed<'_> {
@@ -301,7 +311,7 @@ impl<'de> Visitor<'de> for ProductSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut writer = Writer {
-            out: Vec::with_capacity(1024),
+            out: Vec::with_capacity(self.capacity),
             redactor: self.redactor,
             kept: Vec::new(),
         };
