@@ -84,9 +84,8 @@ impl Numbers {
         let in_text: usize = groups
             .iter()
             .map(|&g| {
-                let digits = self.str(g);
-                let month = !digits.starts_with('0')
-                    && digits.parse::<u8>().is_ok_and(|n| (1..=12).contains(&n));
+                let digits = self.str(g).as_bytes();
+                let month = matches!(digits, [b'1'..=b'9'] | [b'1', b'0'..=b'2']);
                 if month { 0 } else { digits.len() }
             })
             .sum();
