@@ -29,7 +29,7 @@ mod normal;
 mod spellings;
 
 use normal::normalise;
-use spellings::{MAX_GROUP_GAP, Numbers};
+use spellings::{MAX_GROUP_GAP, NUMBER_MIN_DIGITS, Numbers};
 
 /// What every redacted span becomes.
 pub const REDACTED: &str = "[redacted]";
@@ -225,8 +225,11 @@ impl Redactor {
         let Some(applicant) = applicant else {
             return Self::default();
         };
-        let mut values: Vec<String> = Vec::new();
-        let mut numbers = Numbers::default();
+        // Sized for an applicant with a full name, an address or two and a
+        // date (about twenty values, twenty spellings of numbers), so
+        // neither list is grown and copied on the way.
+        let mut values: Vec<String> = Vec::with_capacity(24);
+        let mut numbers = Numbers::with_capacity(32);
         for name in [
             &applicant.first_name,
             &applicant.middle_name,
@@ -641,6 +644,14 @@ impl Redactor {
 
     /// [`Redactor::known_numbers`] in one chain of groups.
     fn numbers_in_chain(&self, chain: &[Group<'_>], rules: Rules, spans: &mut Vec<(usize, usize)>) {
+        // A lone group fits only a number of one group, which has at least
+        // `NUMBER_MIN_DIGITS` digits: a shorter group, or a month's name,
+        // holds none (a UUID's digits between its letters, a word's `1`).
+        if let [only] = chain
+            && (!only.digits || only.value.len() < NUMBER_MIN_DIGITS)
+        {
+            return;
+        }
         for (k, number) in self.numbers.iter() {
             if k > chain.len() {
                 continue;

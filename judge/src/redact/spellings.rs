@@ -14,7 +14,7 @@ use crate::applicant::Dob;
 pub(super) const MAX_GROUP_GAP: usize = 3;
 
 /// A number with fewer digits than this is not matched: it identifies no one.
-const NUMBER_MIN_DIGITS: usize = 4;
+pub(super) const NUMBER_MIN_DIGITS: usize = 4;
 
 /// The most groups a number has (a date's, an SSN's, a phone's three).
 const MAX_GROUPS: usize = 3;
@@ -51,6 +51,15 @@ pub(super) struct Numbers {
 }
 
 impl Numbers {
+    /// Room for `numbers` spellings and their digits.
+    pub(super) fn with_capacity(numbers: usize) -> Self {
+        Self {
+            text: String::with_capacity(numbers * 4),
+            list: Vec::with_capacity(numbers),
+            min_digits_in_text: 0,
+        }
+    }
+
     /// Writes one group's digits and says where they are.
     fn digits(&mut self, write: impl FnOnce(&mut String)) -> Digits {
         let start = self.text.len();
