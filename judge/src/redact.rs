@@ -146,27 +146,28 @@ impl Glance {
         }
     }
 
-    /// A short text (nearly every one) in one pass, its bytes noted.
+    /// A short text (nearly every one) in one pass, its bytes noted: two
+    /// table lookups per byte.
     fn of_short(text: &str) -> Self {
-        let mut glance = Glance {
-            ascii: true,
-            ..Glance::default()
-        };
-        let mut after_blank = false;
+        let (mut seen, mut run, mut previous) = (0u8, 0u8, 0u8);
+        let mut digits = 0;
+        let mut present = ByteSet::default();
         for &b in text.as_bytes() {
-            let control_blank = (b'\t'..=b'\r').contains(&b);
-            let blank = b == b' ' || control_blank;
-            glance.blank_run |= blank && after_blank;
-            after_blank = blank;
-            glance.control_blank |= control_blank;
-            glance.ascii &= b.is_ascii();
-            glance.digits += usize::from(b.is_ascii_digit());
-            glance.at |= b == b'@';
-            glance
-                .present
-                .add(if blank { b' ' } else { b.to_ascii_lowercase() });
+            let class = BYTE_CLASS[usize::from(b)];
+            seen |= class;
+            run |= class & previous;
+            previous = class;
+            digits += usize::from(class & DIGIT != 0);
+            present.add(BYTE_FOLDED[usize::from(b)]);
         }
-        glance
+        Glance {
+            ascii: seen & NOT_ASCII == 0,
+            blank_run: run & BLANK != 0,
+            control_blank: seen & CONTROL_BLANK != 0,
+            digits,
+            at: seen & AT != 0,
+            present,
+        }
     }
 
     /// A long text: one pass per question, each of a kind that runs a word
@@ -189,6 +190,49 @@ impl Glance {
         }
     }
 }
+
+/// What [`Glance::of_short`] notes of each byte value: bits of
+/// [`BYTE_CLASS`].
+const BLANK: u8 = 1;
+const CONTROL_BLANK: u8 = 2;
+const DIGIT: u8 = 4;
+const AT: u8 = 8;
+const NOT_ASCII: u8 = 16;
+
+/// Each byte value's bits: a space or `\t..=\r` is `BLANK` (the latter
+/// `CONTROL_BLANK` too), an ASCII digit `DIGIT`, `@` `AT`, 0x80 and up
+/// `NOT_ASCII`.
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b' ' => BLANK,
+            b'\t'..=b'\r' => BLANK | CONTROL_BLANK,
+            b'0'..=b'9' => DIGIT,
+            b'@' => AT,
+            0x80..=0xFF => NOT_ASCII,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Each byte value as folding reads it in ASCII text: lower case, and
+/// `\t..=\r` a space.
+const BYTE_FOLDED: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'\t'..=b'\r' => b' ',
+            other => other.to_ascii_lowercase(),
+        };
+        b += 1;
+    }
+    table
+};
 
 /// The longest text [`Glance::of`] reads in one pass, noting its bytes.
 const GLANCE_BYTES_PRESENT: usize = 256;
