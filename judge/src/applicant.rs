@@ -329,13 +329,13 @@ mod fields {
     use serde_json::{Map, Value};
 
     use super::{ADDRESS_KEYS, DOB_KEYS, Fields, Leaf, NAME_KEYS, Person};
-    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip};
+    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip, from_body};
 
     /// The fields, `None` when the body is JSON but not an object; an error
     /// when it is not JSON (for a `Value` neither).
     pub(super) fn read(body: &[u8]) -> serde_json::Result<Option<Fields<'_>>> {
         Ok(
-            match serde_json::from_slice::<Any<'_, Fields<'_>>>(body)?.0 {
+            match from_body(body, PhantomData::<Any<'_, Fields<'_>>>)?.0 {
                 Shape::Nested(fields) => fields,
                 _ => None,
             },

@@ -16,7 +16,30 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// `seed` run over a whole body, as `serde_json::from_slice` reads one
+/// (anything after the value refused). A body that is UTF-8 (checked once,
+/// a word at a time) is read as a `&str`, which spares serde_json checking
+/// every string it holds again; any other is read as bytes, which refuses
+/// it exactly where it did.
+pub fn from_body<'de, S: DeserializeSeed<'de>>(
+    body: &'de [u8],
+    seed: S,
+) -> serde_json::Result<S::Value> {
+    fn whole<'de, R: serde_json::de::Read<'de>, S: DeserializeSeed<'de>>(
+        mut deserializer: serde_json::Deserializer<R>,
+        seed: S,
+    ) -> serde_json::Result<S::Value> {
+        let value = seed.deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(value)
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => whole(serde_json::Deserializer::from_str(text), seed),
+        Err(_) => whole(serde_json::Deserializer::from_slice(body), seed),
+    }
+}
 
 /// Any JSON value, read whole (every check serde_json makes) and dropped.
 pub struct Skip;

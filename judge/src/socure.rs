@@ -335,12 +335,13 @@ fn judge_answered(
 /// value of another type read as absent).
 mod typed {
     use std::borrow::Cow;
+    use std::marker::PhantomData;
 
     use serde::de::{MapAccess, SeqAccess};
     use serde_json::Value;
 
     use super::{FIELDS, Kyc};
-    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip};
+    use crate::lenient::{Any, Key, Nested, Opaque, Shape, Skip, from_body};
     use crate::redact::{IdWithheld, Redactor};
 
     pub(super) struct Answer<'a> {
@@ -354,7 +355,7 @@ mod typed {
     /// when it is not JSON (for a `Value` neither).
     pub(super) fn read(body: &[u8]) -> serde_json::Result<Option<Answer<'_>>> {
         Ok(
-            match serde_json::from_slice::<Any<'_, Answer<'_>>>(body)?.0 {
+            match from_body(body, PhantomData::<Any<'_, Answer<'_>>>)?.0 {
                 Shape::Nested(answer) => answer,
                 _ => None,
             },

@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{Judged, attribute_for, base_error, object, reason_code};
-use crate::lenient::{Key, Skip};
+use crate::lenient::{Key, Skip, from_body};
 use crate::pair::write_json_string;
 use crate::redact::{REDACTED, Redactor};
 use crate::verdict::{ErrorValue, Errors};
@@ -30,12 +30,8 @@ use crate::verdict::{ErrorValue, Errors};
 /// Judges a 2xx answer's body, and writes the products it logs: `None`
 /// when the answer is not one this reader takes (see the module).
 pub(super) fn judge(body: &[u8], redactor: &Redactor) -> Option<(Judged, Errors)> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
     let capacity = body.len() + 256;
-    let root = RootSeed { redactor, capacity }
-        .deserialize(&mut deserializer)
-        .ok()?;
-    deserializer.end().ok()?;
+    let root = from_body(body, RootSeed { redactor, capacity }).ok()?;
     judged(root, redactor)
 }
 
