@@ -14,9 +14,11 @@
 //! - [`pair`]: both sides and their timings to one shadow line; how they agree.
 //! - [`selection`]: the sample draw and the duplicate fingerprint.
 //! - `lenient`: JSON read into the few fields judged, accepting what `serde_json::Value` accepts.
+//! - `line_text`: how a line escapes its strings and writes its times.
 
 pub mod applicant;
 mod lenient;
+mod line_text;
 pub mod pair;
 pub mod redact;
 pub mod resolution;

@@ -81,7 +81,7 @@ pub fn request_body(applicant: &Applicant, consent: OffsetDateTime) -> Vec<u8> {
 /// ISO 8601 to the second in UTC, as identity-idp's `5.minutes.ago.iso8601`
 /// prints it in its UTC-zoned app: `2024-08-22T19:20:45Z`.
 fn consent_timestamp(at: OffsetDateTime) -> String {
-    crate::pair::utc_text(at, false)
+    crate::line_text::utc_text(at, false)
 }
 
 /// A Socure answer: HTTP status, `Content-Type` and body bytes.

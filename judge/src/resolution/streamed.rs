@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use super::{Judged, attribute_for, base_error, object, reason_code};
 use crate::lenient::{Key, Skip, from_body};
-use crate::pair::write_json_string;
+use crate::line_text::write_json_string;
 use crate::redact::{REDACTED, Redactor};
 use crate::verdict::{ErrorValue, Errors};
 
