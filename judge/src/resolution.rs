@@ -140,18 +140,20 @@ pub fn judge(
     workflow: &str,
     redactor: &Redactor,
 ) -> Verdict {
-    let failed = |message: String| {
-        Verdict::exception(VENDOR_NAME, Some(workflow.to_owned()), message, false)
-    };
     if !(200..300).contains(&status) {
         // identity-idp appends the body here; bodies can carry PII, so we don't.
-        return failed(format!("Unexpected status code '{status}'"));
+        return failed(workflow, format!("Unexpected status code '{status}'"));
     }
     // The usual answer is judged as it is read; any other, the `Value` way.
     if let Some((judged, logged)) = streamed::judge(body, redactor) {
         return verdict(judged, logged, workflow, redactor);
     }
     judge_value(status, content_type, body, workflow, redactor)
+}
+
+/// The exception result of an answer not judged (not timed out).
+fn failed(workflow: &str, message: String) -> Verdict {
+    Verdict::exception(VENDOR_NAME, Some(workflow.to_owned()), message, false)
 }
 
 /// [`judge`] of a 2xx answer through a `Value`: every answer the streamed
@@ -163,9 +165,7 @@ fn judge_value(
     workflow: &str,
     redactor: &Redactor,
 ) -> Verdict {
-    let failed = |message: String| {
-        Verdict::exception(VENDOR_NAME, Some(workflow.to_owned()), message, false)
-    };
+    let failed = |message: String| failed(workflow, message);
     let Ok(root) = serde_json::from_slice::<Value>(body) else {
         // identity-idp's scrubbed JSON error, typo and all, so queries match.
         // Redacted before the cut, so the cut never keeps half of a value.
