@@ -317,12 +317,12 @@ fn judge_body(root: &Value, redactor: &Redactor) -> Result<Judged, Raised> {
         .map(failed_attributes)
         .transpose()?
         .unwrap_or_default();
-    let can_pass = failed_code.is_some_and(|code| {
-        code.contains("total.scoring.model.verification.fail")
-            || code.contains("priority.scoring.model.verification.fail")
-    }) && instant_verify
-        .is_some_and(|p| p.get("ProductStatus").and_then(Value::as_str) == Some("fail"))
-        && !attributes.is_empty();
+    let can_pass = can_pass(
+        failed_code,
+        instant_verify
+            .is_some_and(|p| p.get("ProductStatus").and_then(Value::as_str) == Some("fail")),
+        &attributes,
+    );
 
     Ok(Judged {
         passed: status == Some("passed"),
@@ -339,6 +339,17 @@ fn judge_body(root: &Value, redactor: &Redactor) -> Result<Judged, Raised> {
         can_pass,
         attributes,
     })
+}
+
+/// identity-idp's `failed_result_can_pass_with_additional_verification?`:
+/// a `failed` answer's reason code says the scoring model failed, its
+/// InstantVerify product failed, and some of its checks did not pass.
+fn can_pass(failed_code: Option<&str>, instant_verify_failed: bool, attributes: &[String]) -> bool {
+    failed_code.is_some_and(|code| {
+        code.contains("total.scoring.model.verification.fail")
+            || code.contains("priority.scoring.model.verification.fail")
+    }) && instant_verify_failed
+        && !attributes.is_empty()
 }
 
 /// `Status.TransactionReasonCode.Code`, `nil` as absent; read where the Ruby

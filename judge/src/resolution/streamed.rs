@@ -21,7 +21,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{Judged, attribute_for, base_error, object, reason_code};
+use super::{Judged, attribute_for, base_error, can_pass, object, reason_code};
 use crate::lenient::{Key, Skip, from_body};
 use crate::line_text::write_json_string;
 use crate::redact::{REDACTED, Redactor};
@@ -82,11 +82,11 @@ fn judged(root: Root<'_>, redactor: &Redactor) -> Option<(Judged, Errors)> {
     let attributes = instant_verify
         .map(Product::failed_attributes)
         .unwrap_or_default();
-    let can_pass = failed_code.is_some_and(|code| {
-        code.contains("total.scoring.model.verification.fail")
-            || code.contains("priority.scoring.model.verification.fail")
-    }) && instant_verify.is_some_and(|p| p.status.is("fail"))
-        && !attributes.is_empty();
+    let can_pass = can_pass(
+        failed_code,
+        instant_verify.is_some_and(|p| p.status.is("fail")),
+        &attributes,
+    );
     let id = |key: &str| {
         status_obj
             .and_then(|s| s.get(key))
