@@ -113,6 +113,7 @@ struct Root<'de> {
 }
 
 /// A product: the fields identity-idp reads, and the product written.
+#[derive(Default)]
 struct Product<'de> {
     status: Field<'de>,
     kind: Field<'de>,
@@ -311,14 +312,7 @@ impl<'de> Visitor<'de> for ProductSeed<'_> {
             redactor: self.redactor,
             kept: Vec::new(),
         };
-        let mut product = Product {
-            status: Field::Absent,
-            kind: Field::Absent,
-            step: Field::Absent,
-            items: Items::Absent,
-            parameter_details: false,
-            written: Vec::new(),
-        };
+        let mut product = Product::default();
         writer.out.extend_from_slice(b"[{");
         let mut keys = Vec::new();
         while let Some(Key(key)) = map.next_key()? {
@@ -390,15 +384,17 @@ impl<'de> Writer<'_, 'de> {
         write_json_string(&mut self.out, text).map_err(E::custom)
     }
 
-    /// A vendor's string, redacted as `Redactor::json` does.
-    fn text<E: de::Error>(&mut self, text: Cow<'de, str>) -> Result<(), E> {
-        if self.kept.contains(&&*text) {
-            return self.string(&text);
+    /// A vendor's string, redacted as `Redactor::json` does; `from_body`
+    /// is the same text when it is borrowed from the body (only such a
+    /// text is remembered as kept).
+    fn text<E: de::Error>(&mut self, text: &str, from_body: Option<&'de str>) -> Result<(), E> {
+        if self.kept.contains(&text) {
+            return self.string(text);
         }
-        match self.redactor.json_string(&text) {
+        match self.redactor.json_string(text) {
             Cow::Borrowed(kept) => {
                 self.string(kept)?;
-                self.remember_kept(borrowed(&text));
+                self.remember_kept(from_body);
                 Ok(())
             }
             Cow::Owned(redacted) => self.string(&redacted),
@@ -445,6 +441,19 @@ struct Copy<'w, 'r, 's, 'de> {
 }
 
 impl<'de> Copy<'_, '_, '_, 'de> {
+    /// A string in this role: written, and kept when a field asks for it.
+    fn text<E: de::Error>(self, text: Cow<'de, str>) -> Result<(), E> {
+        self.writer.text(&text, borrowed(&text))?;
+        match self.role {
+            Role::Plain => Ok(()),
+            Role::Field(field) => {
+                *field = Field::Text(text);
+                Ok(())
+            }
+            Role::Items(_) | Role::Item(_) => Err(refuse("an unusual shape")),
+        }
+    }
+
     /// A scalar (anything but a string, a list or an object) in this role:
     /// a field that is not a string; `Items` and an item take none.
     fn scalar<E: de::Error>(self, null: bool) -> Result<(), E> {
@@ -507,27 +516,11 @@ impl<'de> Visitor<'de> for Copy<'_, '_, '_, 'de> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<(), E> {
-        self.writer.text(Cow::Borrowed(text))?;
-        match self.role {
-            Role::Plain => Ok(()),
-            Role::Field(field) => {
-                *field = Field::Text(Cow::Borrowed(text));
-                Ok(())
-            }
-            Role::Items(_) | Role::Item(_) => Err(refuse("an unusual shape")),
-        }
+        self.text(Cow::Borrowed(text))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
-        self.writer.text(Cow::Owned(text.to_owned()))?;
-        match self.role {
-            Role::Plain => Ok(()),
-            Role::Field(field) => {
-                *field = Field::Text(Cow::Owned(text.to_owned()));
-                Ok(())
-            }
-            Role::Items(_) | Role::Item(_) => Err(refuse("an unusual shape")),
-        }
+        self.text(Cow::Owned(text.to_owned()))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
