@@ -362,6 +362,14 @@ mod tests {
         Pool::new(connector, http1::Builder::new(), 4, idle_timeout)
     }
 
+    /// The fake upstream as the pool names it.
+    fn origin(addr: std::net::SocketAddr) -> Origin {
+        Origin {
+            scheme: Scheme::HTTP,
+            authority: addr.to_string().parse().expect("authority"),
+        }
+    }
+
     async fn get(pool: &Pool, to: &Origin) {
         let request = Request::builder()
             .uri("/")
@@ -392,10 +400,7 @@ mod tests {
     async fn one_connection_carries_request_after_request() {
         let (addr, seen) = upstream().await;
         let pool = pool(Duration::from_secs(90));
-        let to = Origin {
-            scheme: Scheme::HTTP,
-            authority: addr.to_string().parse().expect("authority"),
-        };
+        let to = origin(addr);
         for _ in 0..10 {
             get(&pool, &to).await;
             until(|| pool.idle() == 1).await;
@@ -407,10 +412,7 @@ mod tests {
     async fn an_idle_connection_is_closed_after_the_idle_timeout() {
         let (addr, seen) = upstream().await;
         let pool = pool(Duration::from_secs(10));
-        let to = Origin {
-            scheme: Scheme::HTTP,
-            authority: addr.to_string().parse().expect("authority"),
-        };
+        let to = origin(addr);
         get(&pool, &to).await;
         until(|| pool.idle() == 1).await;
         tokio::time::sleep(Duration::from_secs(9)).await;
