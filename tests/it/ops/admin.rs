@@ -87,12 +87,7 @@ async fn metrics_count_a_scripted_sequence_exactly() {
 /// Three applicants, one shadowed body that is not an applicant (a line, no
 /// Socure call), one request not shadowed; every answer a 200.
 async fn send_scripted_sequence(proxy: &TestProxy) {
-    for _ in 0..3 {
-        assert_eq!(
-            send(proxy.addr, &instant_verify_request()).await.status(),
-            200
-        );
-    }
+    forward_fixture_requests(proxy.addr, 3).await;
     assert_eq!(
         send(proxy.addr, &iv_post(b"{\"not\":\"an applicant\"}"))
             .await
@@ -401,12 +396,7 @@ async fn a_shadow_log_that_cannot_be_written_never_makes_the_pod_unready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stats_line_says_what_happened_since_the_last_one() {
     let (_vendors, proxy) = json_logging_proxy("stats_interval_seconds = 0.2\n").await;
-    for _ in 0..3 {
-        assert_eq!(
-            send(proxy.addr, &instant_verify_request()).await.status(),
-            200
-        );
-    }
+    forward_fixture_requests(proxy.addr, 3).await;
     // The three may fall into one interval or several: add the lines up
     // until all three lines are counted (bounded by the wait's own limit).
     let (mut requests, mut shadowed, mut written, mut outcomes) = (0, 0, 0, Vec::new());

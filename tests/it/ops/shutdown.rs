@@ -28,12 +28,7 @@ async fn sigterm_drains_interrupts_mirrors_after_grace_and_logs_every_line() {
     };
     let (_upstream, socure, proxy) = stack_with_hanging_socure(&options).await;
     const REQUESTS: usize = 5;
-    for _ in 0..REQUESTS {
-        assert_eq!(
-            send(proxy.addr, &instant_verify_request()).await.status(),
-            200
-        );
-    }
+    forward_fixture_requests(proxy.addr, REQUESTS).await;
     socure.wait_for_requests(REQUESTS).await;
 
     let signalled = Instant::now();
@@ -115,12 +110,7 @@ async fn on_one_cpu_the_data_path_runs_on_one_thread_and_the_run_is_the_same() {
         "the start line names the runtime: {stderr}"
     );
     const REQUESTS: usize = 3;
-    for _ in 0..REQUESTS {
-        assert_eq!(
-            send(proxy.addr, &instant_verify_request()).await.status(),
-            200
-        );
-    }
+    forward_fixture_requests(proxy.addr, REQUESTS).await;
     proxy.signal(Signal::SIGTERM);
     let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
     assert!(status.success(), "exit 0, was {status:?}");

@@ -92,12 +92,7 @@ async fn a_full_disk_costs_counted_lines_never_an_answer_or_a_broken_line() {
     );
     // More requests while full, then SIGTERM at once: their lines are
     // written or counted lost by the close.
-    for _ in 0..REQUESTS {
-        assert_eq!(
-            send(proxy.addr, &instant_verify_request()).await.status(),
-            200
-        );
-    }
+    forward_fixture_requests(proxy.addr, usize::try_from(REQUESTS).expect("a few")).await;
     proxy.signal(Signal::SIGTERM);
     let status = tokio::task::block_in_place(|| proxy.wait_exit(TEST_BOUND)).expect("exited");
     assert_eq!(

@@ -46,6 +46,17 @@ pub fn instant_verify_request() -> Vec<u8> {
     )
 }
 
+/// `n` fixture InstantVerify requests to `addr`, one after another, each on
+/// a new connection, each answered 200.
+pub async fn forward_fixture_requests(addr: SocketAddr, n: usize) {
+    for _ in 0..n {
+        assert_eq!(
+            super::send(addr, &instant_verify_request()).await.status(),
+            200
+        );
+    }
+}
+
 /// An upstream that never answers and records the raw bytes of each
 /// connection, to see what a request that failed on its way looked like on
 /// the wire (a [`FakeVendor`] records only whole messages).
