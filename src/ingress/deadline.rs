@@ -149,6 +149,14 @@ impl Activity {
         self.opened + Duration::from_millis(stamp.saturating_sub(1))
     }
 
+    /// Tells the watchdog a request just ended, so the idle clock is looked
+    /// at now rather than at its next look: for a reader of heads with no
+    /// timer of its own (hyper bounds its next head itself; the lane does
+    /// not).
+    pub fn request_ended(&self) {
+        self.changed.notify_one();
+    }
+
     /// A request has arrived; it is open until the guard is dropped.
     pub fn request(self: &Arc<Self>) -> OpenRequest {
         self.open.fetch_add(1, Ordering::SeqCst);

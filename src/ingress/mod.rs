@@ -8,6 +8,7 @@ pub mod authority;
 pub mod deadline;
 pub mod framing;
 pub mod intercept;
+pub mod lane;
 pub mod listeners;
 pub mod serve;
 pub mod tls;

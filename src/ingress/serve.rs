@@ -19,11 +19,12 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::config::ListenConfig;
 use crate::ingress::deadline::{Activity, Answering, Expired, Timed, Timeouts};
-use crate::ingress::framing;
+use crate::ingress::{framing, lane};
 use crate::ops::metrics::{Metrics, Phase};
 use crate::proxy::{AmbiguousLength, Proxy};
 use crate::upstream::forward::Target;
@@ -206,6 +207,66 @@ impl HttpServing {
     ) where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        // Intercepted connections (forward-proxy mode) go where each
+        // request's `CONNECT` said: hyper's path carries that.
+        if target.is_some() {
+            return self.serve_hyper(io, activity, target, drain, false).await;
+        }
+        let mut io = io;
+        let stop = CancellationToken::new();
+        let mut draining = false;
+        let handover = {
+            let lane = lane::serve(
+                &self.proxy,
+                &mut io,
+                &activity,
+                &stop,
+                self.max_header_bytes,
+            );
+            tokio::pin!(lane);
+            loop {
+                tokio::select! {
+                    handover = lane.as_mut() => break handover,
+                    () = drain.requested(), if !draining => {
+                        draining = true;
+                        stop.cancel();
+                    }
+                    expired = activity.expired(&self.timeouts, !draining) => {
+                        let phase = Phase::from(expired);
+                        self.metrics.timed_out(phase);
+                        if expired != Expired::MaxAge {
+                            tracing::debug!(
+                                phase = <&str>::from(phase),
+                                "connection closed: timed out"
+                            );
+                            return;
+                        }
+                        draining = true;
+                        stop.cancel();
+                    }
+                }
+            }
+        };
+        if let Some(read) = handover {
+            let io = lane::Prefixed::new(read, io);
+            self.serve_hyper(io, activity, target, drain, draining)
+                .await;
+        }
+    }
+
+    /// hyper's path: HTTP/1.1 that the lane did not take, and HTTP/2.
+    /// `draining`: shutdown (or the connection's age) began before hyper
+    /// took the connection over.
+    async fn serve_hyper<IO>(
+        self,
+        io: IO,
+        activity: Arc<Activity>,
+        target: Option<Target>,
+        mut drain: Drain,
+        draining: bool,
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (io, framing) = framing::Watched::new(io, self.max_header_bytes);
         let proxy = Arc::clone(&self.proxy);
         let requests = Arc::clone(&activity);
@@ -238,7 +299,10 @@ impl HttpServing {
         tokio::pin!(connection);
         // Once draining (shutdown, or the connection's age) the age no
         // longer counts; the other deadlines still do.
-        let mut draining = false;
+        let mut draining = draining;
+        if draining {
+            connection.as_mut().graceful_shutdown();
+        }
         loop {
             tokio::select! {
                 ended = connection.as_mut() => {

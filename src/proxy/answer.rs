@@ -49,7 +49,9 @@ impl ProxyError {
         match self {
             ProxyError::Forward(err) => match err {
                 ForwardError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                ForwardError::Connect(_) | ForwardError::Upstream(_) => StatusCode::BAD_GATEWAY,
+                ForwardError::Connect(_) | ForwardError::Upstream(_) | ForwardError::Wire(_) => {
+                    StatusCode::BAD_GATEWAY
+                }
                 ForwardError::ClientBody(_) | ForwardError::BadTarget => StatusCode::BAD_REQUEST,
                 ForwardError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
                 ForwardError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -77,9 +79,10 @@ impl ProxyError {
                     Exchange::RequestUnreadable
                 }
                 ForwardError::TooLarge => Exchange::RequestRefused,
-                ForwardError::Upstream(_) | ForwardError::BadTarget | ForwardError::Setup(_) => {
-                    Exchange::UpstreamFailed
-                }
+                ForwardError::Upstream(_)
+                | ForwardError::Wire(_)
+                | ForwardError::BadTarget
+                | ForwardError::Setup(_) => Exchange::UpstreamFailed,
             },
             // Refused before anything went out.
             ProxyError::AmbiguousLength | ProxyError::TwoHosts | ProxyError::MissingHost => {
@@ -111,7 +114,9 @@ impl ProxyError {
         let text = match self {
             ProxyError::Forward(err) => match err {
                 ForwardError::Timeout(_) => "upstream timed out\n",
-                ForwardError::Connect(_) | ForwardError::Upstream(_) => "upstream unavailable\n",
+                ForwardError::Connect(_) | ForwardError::Upstream(_) | ForwardError::Wire(_) => {
+                    "upstream unavailable\n"
+                }
                 ForwardError::ClientBody(_) => "bad request body\n",
                 ForwardError::TooLarge => "request body too large\n",
                 ForwardError::BodyTimeout(_) => "request body too slow\n",

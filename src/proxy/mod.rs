@@ -22,6 +22,8 @@ use crate::upstream::forward::{self, ForwardError, Upstream, UpstreamTime};
 use crate::upstream::in_flight::{ConnectionShare, Permit, UpstreamBody};
 
 pub mod answer;
+pub mod head;
+pub mod plain;
 pub mod tap;
 
 use answer::{ProxyError, fail};
@@ -185,6 +187,16 @@ impl Proxy {
             _ => {}
         }
         fail(err, method, path)
+    }
+
+    /// The configured upstream and the `Host` its requests carry.
+    pub fn upstream_origin(&self) -> (crate::upstream::pool::Origin, &[u8]) {
+        self.upstream.origin()
+    }
+
+    /// The hard limit on a request body (`listen.max_request_body_bytes`).
+    pub fn max_request_body_bytes(&self) -> usize {
+        self.limits.max_request_body_bytes
     }
 
     /// Requests on their way to the upstream now.

@@ -64,6 +64,17 @@ impl Tickets {
         path: &str,
         headers: &HeaderMap,
     ) -> (Route, Option<Ticket>) {
+        self.take_declared(method, path, body::declared_length(headers))
+    }
+
+    /// [`Tickets::take`] for a head whose body length is already known
+    /// (`declared`, from its `Content-Length`).
+    pub fn take_declared(
+        &self,
+        method: &Method,
+        path: &str,
+        declared: Option<u64>,
+    ) -> (Route, Option<Ticket>) {
         if !(self.live.current().shadow_enabled && is_instant_verify(method, path, &self.workflow))
         {
             return (Route::Passthrough, None);
@@ -71,7 +82,7 @@ impl Tickets {
         // Without a slot the request is shed (counted) and goes through as
         // if shadow mode were off, so an overload never queues mirror work
         // or holds its body.
-        match self.mirror.admit(self.reserve_for(headers)) {
+        match self.mirror.admit(self.reserve_for(declared)) {
             Some(slot) => (
                 Route::Shadowed,
                 Some(Ticket {
@@ -90,9 +101,9 @@ impl Tickets {
     /// The bytes a shadowed request's body may hold for the mirror, reserved
     /// at the door: its declared length, up to `shadow.max_body_bytes`
     /// (all of it when the length is not declared).
-    fn reserve_for(&self, headers: &HeaderMap) -> usize {
+    fn reserve_for(&self, declared: Option<u64>) -> usize {
         let max = self.max_body_bytes;
-        body::declared_length(headers).map_or(max, |n| usize::try_from(n).unwrap_or(max).min(max))
+        declared.map_or(max, |n| usize::try_from(n).unwrap_or(max).min(max))
     }
 }
 

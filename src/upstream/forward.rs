@@ -22,6 +22,7 @@ use crate::ops::metrics::BusyLimit;
 use crate::upstream::connect::Redirect;
 use crate::upstream::in_flight::{ConnectionShare, InFlight, Permit, UpstreamBody};
 use crate::upstream::pool::{ConnectError, Origin, Pool, SendError};
+use crate::upstream::wire::{WireError, WirePool};
 
 /// Header fields that describe one connection, not the message (RFC 9110
 /// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).
@@ -45,6 +46,9 @@ pub enum ForwardError {
     Connect(#[source] ConnectError),
     #[error("upstream request failed")]
     Upstream(#[source] hyper::Error),
+    /// The hand-written lane's exchange failed on the connection.
+    #[error("upstream request failed")]
+    Wire(#[source] WireError),
     #[error("request body could not be read from the client")]
     ClientBody(#[source] BoxError),
     #[error("request body over listen.max_request_body_bytes")]
@@ -174,6 +178,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// carries as a [`Target`] extension.
 pub struct Upstream {
     pool: Pool,
+    /// The hand-written lane's connections (`ingress::lane`).
+    wire: WirePool,
     target: Target,
     timeout: Duration,
     /// Requests in flight: each holds an upstream connection.
@@ -203,6 +209,7 @@ impl Upstream {
             .max_buf_size(UPSTREAM_READ_BUFFER);
         // As many idle as may be busy: the connections a peak needed wait for
         // the next one, and never more than `capacity` counts.
+        let wire = WirePool::new(https.clone(), max_in_flight, IDLE_TIMEOUT);
         let pool = Pool::new(https, http1, max_in_flight, IDLE_TIMEOUT);
         let parts = config.base_url.clone().into_parts();
         let scheme = parts.scheme.unwrap_or(Scheme::HTTPS);
@@ -211,10 +218,37 @@ impl Upstream {
             .ok_or(ForwardError::Setup("upstream base URL has no host"))?;
         Ok(Self {
             pool,
+            wire,
             target: Target::upstream(scheme, authority)?,
             timeout: config.timeout,
             in_flight: InFlight::new(max_in_flight),
         })
+    }
+
+    /// The lane's raw connections.
+    pub fn wire(&self) -> &WirePool {
+        &self.wire
+    }
+
+    /// Where the configured upstream's requests go, and the `Host` they
+    /// carry (always set for the configured upstream).
+    pub fn origin(&self) -> (Origin, &[u8]) {
+        let host = self.target.host_header.as_ref().map_or(
+            self.target.authority.as_str().as_bytes(),
+            HeaderValue::as_bytes,
+        );
+        (
+            Origin {
+                scheme: self.target.scheme.clone(),
+                authority: self.target.authority.clone(),
+            },
+            host,
+        )
+    }
+
+    /// How long the upstream may take to its answer's head.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Requests on their way to the upstream now (for the metrics).

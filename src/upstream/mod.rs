@@ -6,3 +6,4 @@ pub mod connect;
 pub mod forward;
 pub mod in_flight;
 pub mod pool;
+pub mod wire;

@@ -18,6 +18,7 @@ mod clean {
 /// The forward path: bytes unchanged, the ways into the IdV app's path, tunnels.
 mod forwarding {
     mod bytes;
+    mod lane;
     mod tunnel;
     mod ways_in;
 }
