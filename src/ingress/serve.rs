@@ -232,13 +232,7 @@ impl HttpServing {
                         stop.cancel();
                     }
                     expired = activity.expired(&self.timeouts, !draining) => {
-                        let phase = Phase::from(expired);
-                        self.metrics.timed_out(phase);
-                        if expired != Expired::MaxAge {
-                            tracing::debug!(
-                                phase = <&str>::from(phase),
-                                "connection closed: timed out"
-                            );
+                        if self.closes_at(expired) {
                             return;
                         }
                         draining = true;
@@ -252,6 +246,20 @@ impl HttpServing {
             self.serve_hyper(io, activity, target, drain, draining)
                 .await;
         }
+    }
+
+    /// Counts an expired deadline; whether the connection closes now (every
+    /// deadline but the age, which drains it instead). Dropping the
+    /// connection closes the socket; a shadowed request cut there still
+    /// gets its line.
+    fn closes_at(&self, expired: Expired) -> bool {
+        let phase = Phase::from(expired);
+        self.metrics.timed_out(phase);
+        if expired == Expired::MaxAge {
+            return false;
+        }
+        tracing::debug!(phase = <&str>::from(phase), "connection closed: timed out");
+        true
     }
 
     /// hyper's path: HTTP/1.1 that the lane did not take, and HTTP/2.
@@ -316,15 +324,7 @@ impl HttpServing {
                     connection.as_mut().graceful_shutdown();
                 }
                 expired = activity.expired(&self.timeouts, !draining) => {
-                    let phase = Phase::from(expired);
-                    self.metrics.timed_out(phase);
-                    if expired != Expired::MaxAge {
-                        // Dropping the connection closes the socket; a
-                        // shadowed request cut here still gets its line.
-                        tracing::debug!(
-                            phase = <&str>::from(phase),
-                            "connection closed: timed out"
-                        );
+                    if self.closes_at(expired) {
                         return;
                     }
                     draining = true;

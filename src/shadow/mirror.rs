@@ -122,7 +122,10 @@ impl Mirror {
         });
         let spawner = Arc::clone(&shared);
         runtime.spawn(pump(taken, move |job| {
-            tokio::spawn(run(Arc::clone(&spawner), job));
+            // Boxed: the task's future is kilobytes (the Socure call's
+            // inside it), and tokio moves a task's future by value when it
+            // spawns and when it finishes.
+            tokio::spawn(Box::pin(run(Arc::clone(&spawner), job)));
         }));
         Self { handoff, shared }
     }
