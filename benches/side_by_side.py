@@ -144,11 +144,12 @@ def parse_log(path):
 
 def shadowed(admin):
     """The shadowed requests that should have a line or a shed count, by the
-    proxy's counters at the mirror's door: admitted (`mirrors_started_total`)
-    plus shed, plus those admitted but aggregated because they never reached
-    LexisNexis (`shadow_lines_aggregated_total`, counted in summary lines),
-    less those left out by sampling. Counted on the forward path,
-    apart from the log writer, so lost or doubled lines show."""
+    proxy's counters at the mirror's door: admitted (`mirrors_started_total`,
+    which also counts the admitted requests whose no-verdict line was
+    aggregated into a summary line's count, whether the door or the mirror
+    decided so) plus shed at the door, less those left out by sampling
+    (admitted, no line, no count). Counted on the forward path, apart from
+    the log writer, so lost or doubled lines show."""
     conn = http.client.HTTPConnection(admin, timeout=10)
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
@@ -159,7 +160,6 @@ def shadowed(admin):
             value[name] = int(float(number))
     p = "socure_shadow_proxy_"
     print(value[p + "mirrors_started_total"] + value[p + "mirrors_shed_total"]
-          + value[p + "shadow_lines_aggregated_total"]
           - value[p + "mirrors_sampled_out_total"])
 
 
