@@ -18,6 +18,8 @@
 use crate::config::{Config, ListenMode};
 use crate::ingress::admin;
 use crate::ingress::serve::{HTTP2_CONNECTION_WINDOW, HTTP2_SEND_BUFFER};
+use crate::proxy::plain;
+use crate::upstream::forward::UPSTREAM_READ_BUFFER;
 use crate::upstream::in_flight::PER_CLIENT_CONNECTION;
 
 const KIB: u64 = 1024;
@@ -92,6 +94,15 @@ pub fn of(config: &Config) -> Capacity {
     let http2 = head + u64::from(HTTP2_CONNECTION_WINDOW);
     let per_connection = http1.max(http2) + CONNECTION_OVERHEAD;
     let per_request = head + REQUEST_OVERHEAD + UPSTREAM_CONNECTION + HTTP2_SEND_BUFFER as u64;
+    // A connection on the hand-written lane holds its own buffers instead
+    // of hyper's (and an upstream connection of the lane's pool): the
+    // larger of the two ways counts.
+    // Its upstream connection's read buffer is among the lane's buffers.
+    let lane = CONNECTION_OVERHEAD
+        + REQUEST_OVERHEAD
+        + (UPSTREAM_CONNECTION - UPSTREAM_READ_BUFFER as u64)
+        + plain::worst_buffers(listen.max_header_bytes) as u64;
+    let per_request = per_request.max(lane.saturating_sub(per_connection));
     let shadow = &config.shadow;
     let memory = Memory {
         connections: connections * per_connection,

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ingress::deadline::Activity;
 use crate::proxy::Proxy;
 use crate::proxy::head::{self, Parsed};
-use crate::proxy::plain::{After, Scratch};
+use crate::proxy::plain::{self, After, Scratch};
 
 /// The first read's room: an InstantVerify request (head and body) fits.
 const FIRST_READ: usize = 4096;
@@ -43,7 +43,8 @@ where
     let mut scratch = Scratch::default();
     let (_, upstream_host) = proxy.upstream_origin();
     let upstream_host = upstream_host.to_vec();
-    let max_body = proxy.max_request_body_bytes() as u64;
+    // Larger bodies are hyper's, which streams them (`plain::MAX_BODY`).
+    let max_body = proxy.max_request_body_bytes().min(plain::MAX_BODY) as u64;
     loop {
         let head = loop {
             if !buf.is_empty() {

@@ -45,9 +45,26 @@ pub struct Scratch {
     answering: bool,
 }
 
-/// The bytes written above which a body is sent on its own, not copied
-/// behind its head.
-const COPY_BODY_LIMIT: usize = 16 * 1024;
+/// The largest request body the lane takes: it reads a body whole before
+/// it goes upstream (the body comes with its head, as a rule), so a larger
+/// one is left to hyper, which streams it. An InstantVerify body is under
+/// 1 KiB.
+pub const MAX_BODY: usize = 16 * 1024;
+/// The most a relay reads of an answer's body at once.
+const RELAY_CHUNK: usize = 16 * 1024;
+/// The most a client may send ahead while its request is upstream.
+const MAX_EARLY_BYTES: usize = 16 * 1024;
+
+/// What one lane connection with a request open may hold at worst beside
+/// its task, for `capacity`: the client's bytes (a head up to `head`, the
+/// body, bytes sent ahead), the head that goes upstream with the body, and
+/// the answer's head and one piece of its body, read and written.
+pub fn worst_buffers(head: usize) -> usize {
+    let client = head + MAX_BODY + MAX_EARLY_BYTES;
+    let out = (head + MAX_BODY).max(wire::MAX_ANSWER_HEAD + RELAY_CHUNK);
+    let answer = wire::MAX_ANSWER_HEAD + RELAY_CHUNK;
+    client + out + answer
+}
 
 impl Proxy {
     /// Answers one plain request whose head is at the start of `buf` (and
@@ -335,13 +352,9 @@ async fn exchange(
     scratch: &mut Scratch,
 ) -> Result<(wire::Stream, wire::AnswerHead), WireError> {
     let (mut stream, _reused) = pool.checkout(to).await?;
-    if body.len() <= COPY_BODY_LIMIT {
-        scratch.out.extend_from_slice(body);
-        stream.write_all(&scratch.out).await?;
-    } else {
-        stream.write_all(&scratch.out).await?;
-        stream.write_all(body).await?;
-    }
+    // One write for head and body (the lane's bodies are small).
+    scratch.out.extend_from_slice(body);
+    stream.write_all(&scratch.out).await?;
     scratch.answer.clear();
     let head = wire::read_answer_head(&mut stream, &mut scratch.answer, &mut scratch.out).await?;
     Ok((stream, head))
@@ -371,7 +384,7 @@ async fn relay_length<IO: AsyncWrite + Unpin>(
         if left == 0 {
             return Relayed::Whole;
         }
-        answer.reserve(left.min(64 * 1024));
+        answer.reserve(left.min(RELAY_CHUNK));
         match stream.read_buf(answer).await {
             Ok(0) | Err(_) => return Relayed::UpstreamFailed,
             Ok(_) => {}
@@ -416,7 +429,7 @@ async fn relay_unframed<IO: AsyncWrite + Unpin>(
         if done {
             return Relayed::Whole;
         }
-        answer.reserve(16 * 1024);
+        answer.reserve(RELAY_CHUNK);
         match stream.read_buf(answer).await {
             Ok(0) if framing == Framing::UntilClose => {
                 if io.write_all(wire::LAST_CHUNK).await.is_err() {
@@ -434,12 +447,11 @@ async fn relay_unframed<IO: AsyncWrite + Unpin>(
 /// what it sends before that is kept in `buf`, up to a bound past which it
 /// is not read until the answer is out.
 async fn client_gone<IO: AsyncRead + Unpin>(io: &mut IO, buf: &mut BytesMut) {
-    const MAX_EARLY_BYTES: usize = 64 * 1024;
     loop {
         if buf.len() >= MAX_EARLY_BYTES {
             return std::future::pending().await;
         }
-        buf.reserve(4096);
+        buf.reserve(4096.min(MAX_EARLY_BYTES - buf.len()));
         match io.read_buf(buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}

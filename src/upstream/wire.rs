@@ -227,8 +227,11 @@ pub struct AnswerHead {
     pub len: usize,
 }
 
-/// The longest answer head read (hyper's client allowed about as much).
-pub const MAX_ANSWER_HEAD: usize = 64 * 1024;
+/// The longest answer head read: as long as the longest request head the
+/// listener takes by default. (hyper's client allowed 64 KiB; a lane
+/// connection's worst case must stay within hyper's, `capacity`, and a
+/// LexisNexis head is a few hundred bytes.)
+pub const MAX_ANSWER_HEAD: usize = 32 * 1024;
 const MAX_ANSWER_HEADERS: usize = 100;
 
 /// Reads the answer's head into `buf` (bytes past it stay there) and
