@@ -351,7 +351,7 @@ async fn exchange(
     body: &Bytes,
     scratch: &mut Scratch,
 ) -> Result<(wire::Stream, wire::AnswerHead), WireError> {
-    let (mut stream, _reused) = pool.checkout(to).await?;
+    let mut stream = pool.checkout(to).await?;
     // One write for head and body (the lane's bodies are small).
     scratch.out.extend_from_slice(body);
     stream.write_all(&scratch.out).await?;

@@ -4,6 +4,7 @@
 
 pub mod connect;
 pub mod forward;
+pub mod idle;
 pub mod in_flight;
 pub mod pool;
 pub mod wire;

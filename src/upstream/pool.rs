@@ -1,25 +1,19 @@
-//! The upstream connections kept open between requests: HTTP/1.1 senders that a request's own task checks out, sends on and gives back, with no pool task or channel in between.
+//! The upstream connections hyper's path keeps open between requests: HTTP/1.1 senders that a request's own task checks out, sends on and gives back, with no pool task or channel in between.
 //!
 //! hyper-util's legacy `Client` did this job before: its checkout future,
 //! its `Uri` clones, its request-to-connection channel and, when a
 //! connection was not yet idle as its answer arrived, a task spawned per
 //! request were a visible share of the forward path's CPU. Here a request
-//! takes an idle connection under a lock held for a few comparisons (never
-//! across an `.await`), or opens one; once its answer is read the
-//! connection goes back, newest last, and the next request takes it.
-//!
-//! Bounds: at most `max_idle` connections wait idle (beyond, a freed one is
-//! closed), and one idle for `idle_timeout` is closed, within half as long
-//! again: a sweep every half timeout counts ticks, so giving a connection
-//! back reads no clock. A connection the upstream closed while idle is
-//! dropped when met; one that closed just as a request was handed to it
-//! gives the request back unsent, and the request goes on a new
-//! connection, as the legacy client retried it.
+//! takes an idle connection from the pool's `idle::IdleSet` (its bounds and
+//! sweep are there, shared with the hand-written lane's `wire` pool), or
+//! opens one; once its answer is read the connection goes back. A
+//! connection the upstream closed while idle is dropped when met; one that
+//! closed just as a request was handed to it gives the request back unsent,
+//! and the request goes on a new connection, as the legacy client retried
+//! it.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
@@ -29,6 +23,8 @@ use tower_service::Service;
 use crate::body::ProxyBody;
 use crate::error::BoxError;
 use crate::upstream::connect::Redirect;
+pub use crate::upstream::idle::Origin;
+use crate::upstream::idle::{Back, IdleSet, Kept, Usable};
 
 /// How the pool opens a connection: TCP where `connect` says, TLS above
 /// it for `https`.
@@ -61,46 +57,35 @@ pub enum SendError {
 
 /// The upstream connections kept between requests.
 pub struct Pool {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
     connector: Connector,
     http1: http1::Builder,
-    idle: Mutex<Idle>,
-    max_idle: usize,
-    idle_timeout: Duration,
+    idle: IdleSet<Sender>,
 }
 
-/// The connections waiting, oldest first, and the sweep's tick count.
-#[derive(Default)]
-struct Idle {
-    connections: Vec<IdleConnection>,
-    /// Sweeps so far: a connection is stamped with it when given back.
-    ticks: u64,
-    sweeping: bool,
-}
+type Sender = http1::SendRequest<ProxyBody>;
 
-struct IdleConnection {
-    to: Origin,
-    sender: http1::SendRequest<ProxyBody>,
-    since_tick: u64,
-}
-
-/// Which connections may carry a request: those to the same scheme and
-/// authority (forward-proxy mode reaches more than one host).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub scheme: Scheme,
-    pub authority: Authority,
+/// A sender can take a request once its HTTP/1 has seen its last answer's
+/// end (and the request body it answered early is out); until then it is
+/// passed over, never waited for: a request never waits on another's
+/// exchange.
+impl Kept for Sender {
+    fn usable(&mut self) -> Usable {
+        if self.is_ready() {
+            Usable::Now
+        } else if self.is_closed() {
+            Usable::Never
+        } else {
+            Usable::Later
+        }
+    }
 }
 
 /// A connection carrying one request, given back to the pool (or closed)
 /// by [`Pooled::release`]; dropped, it closes.
 pub struct Pooled {
     to: Origin,
-    sender: http1::SendRequest<ProxyBody>,
-    pool: Weak<Shared>,
+    sender: Sender,
+    back: Back<Sender>,
 }
 
 impl Pool {
@@ -113,13 +98,9 @@ impl Pool {
         idle_timeout: Duration,
     ) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                connector,
-                http1,
-                idle: Mutex::new(Idle::default()),
-                max_idle,
-                idle_timeout,
-            }),
+            connector,
+            http1,
+            idle: IdleSet::new(max_idle, idle_timeout),
         }
     }
 
@@ -131,7 +112,7 @@ impl Pool {
         request: Request<ProxyBody>,
     ) -> Result<(Response<Incoming>, Pooled), SendError> {
         let mut request = request;
-        if let Some(mut pooled) = self.shared.checkout(to) {
+        if let Some(mut pooled) = self.checkout(to) {
             match pooled.sender.try_send_request(request).await {
                 Ok(response) => return Ok((response, pooled)),
                 Err(mut err) => match err.take_message() {
@@ -154,28 +135,26 @@ impl Pool {
         Ok((response, pooled))
     }
 
+    fn checkout(&self, to: &Origin) -> Option<Pooled> {
+        let sender = self.idle.take(to)?;
+        Some(Pooled {
+            to: to.clone(),
+            sender,
+            back: self.idle.back(),
+        })
+    }
+
     /// Connections waiting idle now.
     #[cfg(test)]
     fn idle(&self) -> usize {
-        self.shared.lock().connections.len()
+        self.idle.len()
     }
 
     /// A new connection to `to`, its HTTP/1 driven by a task of its own
     /// (which ends when the connection closes).
     async fn connect(&self, to: &Origin) -> Result<Pooled, ConnectError> {
-        let uri = Uri::builder()
-            .scheme(to.scheme.clone())
-            .authority(to.authority.clone())
-            .path_and_query("/")
-            .build()
-            .map_err(ConnectError::Address)?;
-        let mut connector = self.shared.connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx))
-            .await
-            .map_err(ConnectError::Open)?;
-        let io = connector.call(uri).await.map_err(ConnectError::Open)?;
+        let io = open(&self.connector, to).await?;
         let (sender, connection) = self
-            .shared
             .http1
             .handshake(io)
             .await
@@ -185,97 +164,31 @@ impl Pool {
                 tracing::debug!(error = %err, "upstream connection ended with an error");
             }
         });
-        self.start_sweeping();
+        self.idle.start_sweeping();
         Ok(Pooled {
             to: to.clone(),
             sender,
-            pool: Arc::downgrade(&self.shared),
+            back: self.idle.back(),
         })
     }
-
-    /// Starts the idle sweep, once, from within the runtime (the first
-    /// connection is opened there; the pool is built before it runs).
-    fn start_sweeping(&self) {
-        {
-            let mut idle = self.shared.lock();
-            if idle.sweeping {
-                return;
-            }
-            idle.sweeping = true;
-        }
-        let every = self.shared.idle_timeout / 2;
-        tokio::spawn(sweep(Arc::downgrade(&self.shared), every));
-    }
 }
 
-impl Shared {
-    /// The idle table; a panic elsewhere while it was held leaves a table
-    /// still consistent (every change is one push, remove or retain).
-    fn lock(&self) -> MutexGuard<'_, Idle> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The newest idle connection to `to` that can take a request now.
-    /// Those found closed are dropped; one whose HTTP/1 has yet to go idle
-    /// (its task has not yet seen its last answer's end, or the request
-    /// body it answered early is still going out) is passed over, never
-    /// waited for: a request never waits on another's exchange.
-    fn checkout(self: &Arc<Self>, to: &Origin) -> Option<Pooled> {
-        let mut idle = self.lock();
-        let mut at = idle.connections.len();
-        while at > 0 {
-            at -= 1;
-            let candidate = &idle.connections[at];
-            if candidate.to != *to {
-                continue;
-            }
-            if candidate.sender.is_ready() {
-                let found = idle.connections.remove(at);
-                return Some(Pooled {
-                    to: found.to,
-                    sender: found.sender,
-                    pool: Arc::downgrade(self),
-                });
-            }
-            if candidate.sender.is_closed() {
-                idle.connections.remove(at);
-            }
-        }
-        None
-    }
-
-    /// Keeps `pooled` for the next request, unless enough are idle.
-    fn give_back(&self, pooled: Pooled) {
-        let mut idle = self.lock();
-        if idle.connections.len() >= self.max_idle {
-            return;
-        }
-        let since_tick = idle.ticks;
-        idle.connections.push(IdleConnection {
-            to: pooled.to,
-            sender: pooled.sender,
-            since_tick,
-        });
-    }
-}
-
-/// Every `every` (half the idle timeout), closes the connections idle for
-/// two full ticks or more (so for at least the timeout, at most half as long
-/// again) and those the upstream closed; ends with the pool.
-async fn sweep(pool: Weak<Shared>, every: Duration) {
-    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first tick is at once.
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let Some(shared) = pool.upgrade() else { return };
-        let mut idle = shared.lock();
-        idle.ticks += 1;
-        let oldest_kept = idle.ticks.saturating_sub(2);
-        idle.connections
-            .retain(|c| c.since_tick >= oldest_kept && !c.sender.is_closed());
-    }
+/// A new TCP (and, for `https`, TLS) connection to `to` by `connector`.
+pub async fn open(
+    connector: &Connector,
+    to: &Origin,
+) -> Result<<Connector as Service<Uri>>::Response, ConnectError> {
+    let uri = Uri::builder()
+        .scheme(to.scheme.clone())
+        .authority(to.authority.clone())
+        .path_and_query("/")
+        .build()
+        .map_err(ConnectError::Address)?;
+    let mut connector = connector.clone();
+    std::future::poll_fn(|cx| connector.poll_ready(cx))
+        .await
+        .map_err(ConnectError::Open)?;
+    connector.call(uri).await.map_err(ConnectError::Open)
 }
 
 impl Pooled {
@@ -288,9 +201,7 @@ impl Pooled {
         if !answer_done || self.sender.is_closed() {
             return;
         }
-        if let Some(pool) = self.pool.upgrade() {
-            pool.give_back(self);
-        }
+        self.back.put(self.to, self.sender);
     }
 
     /// Whether the connection can take the next request now.
@@ -301,6 +212,10 @@ impl Pooled {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use http::uri::Scheme;
+
     use super::*;
     use bytes::Bytes;
     use http_body_util::{BodyExt, Empty};

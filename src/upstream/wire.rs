@@ -11,18 +11,16 @@
 //! upstream the same way; hyper's pool still serves the requests the lane
 //! does not take.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use http::Uri;
 use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
-use tower_service::Service;
 
-use crate::upstream::pool::{ConnectError, Connector, Origin};
+use crate::upstream::idle::{IdleSet, Kept, Usable};
+use crate::upstream::pool::{self, ConnectError, Connector, Origin};
 
 /// One raw connection to the upstream, plain or TLS; boxed, as a TLS
 /// stream is a kilobyte or more by value, and it moves in and out of the
@@ -46,118 +44,46 @@ pub enum WireError {
 
 /// The raw connections kept between requests.
 pub struct WirePool {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
     connector: Connector,
-    idle: Mutex<Idle>,
-    max_idle: usize,
-    idle_timeout: Duration,
+    idle: IdleSet<Stream>,
 }
 
-#[derive(Default)]
-struct Idle {
-    connections: Vec<IdleConnection>,
-    ticks: u64,
-    sweeping: bool,
-}
-
-struct IdleConnection {
-    to: Origin,
-    stream: Stream,
-    since_tick: u64,
+impl Kept for Stream {
+    fn usable(&mut self) -> Usable {
+        if still_open(self) {
+            Usable::Now
+        } else {
+            Usable::Never
+        }
+    }
 }
 
 impl WirePool {
     /// At most `max_idle` connections wait idle; one idle for
-    /// `idle_timeout` is closed within half as long again (as `pool`).
+    /// `idle_timeout` is closed within half as long again (`idle`).
     pub fn new(connector: Connector, max_idle: usize, idle_timeout: Duration) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                connector,
-                idle: Mutex::new(Idle::default()),
-                max_idle,
-                idle_timeout,
-            }),
+            connector,
+            idle: IdleSet::new(max_idle, idle_timeout),
         }
     }
 
-    /// The newest idle connection to `to` still open, or a new one. Whether
-    /// it was reused is returned too: a reused connection can have been
-    /// closed by the upstream a moment ago, and then nothing was sent.
-    pub async fn checkout(&self, to: &Origin) -> Result<(Stream, bool), ConnectError> {
-        if let Some(stream) = self.shared.take_idle(to) {
-            return Ok((stream, true));
+    /// The newest idle connection to `to` still open, or a new one. A
+    /// reused connection can have been closed by the upstream a moment ago;
+    /// the exchange on it then fails (it is not retried: the request may
+    /// have been taken).
+    pub async fn checkout(&self, to: &Origin) -> Result<Stream, ConnectError> {
+        if let Some(stream) = self.idle.take(to) {
+            return Ok(stream);
         }
-        Ok((Box::pin(self.connect(to)).await?, false))
-    }
-
-    /// A new connection to `to`, not from the pool.
-    pub async fn connect(&self, to: &Origin) -> Result<Stream, ConnectError> {
-        let uri = Uri::builder()
-            .scheme(to.scheme.clone())
-            .authority(to.authority.clone())
-            .path_and_query("/")
-            .build()
-            .map_err(ConnectError::Address)?;
-        let mut connector = self.shared.connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx))
-            .await
-            .map_err(ConnectError::Open)?;
-        let io = connector.call(uri).await.map_err(ConnectError::Open)?;
-        self.start_sweeping();
+        let io = Box::pin(pool::open(&self.connector, to)).await?;
+        self.idle.start_sweeping();
         Ok(Box::new(TokioIo::new(io)))
     }
 
     /// Keeps `stream` for the next request to `to`, unless enough wait.
     pub fn give_back(&self, to: &Origin, stream: Stream) {
-        let mut idle = self.shared.lock();
-        if idle.connections.len() >= self.shared.max_idle {
-            return;
-        }
-        let since_tick = idle.ticks;
-        idle.connections.push(IdleConnection {
-            to: to.clone(),
-            stream,
-            since_tick,
-        });
-    }
-
-    fn start_sweeping(&self) {
-        {
-            let mut idle = self.shared.lock();
-            if idle.sweeping {
-                return;
-            }
-            idle.sweeping = true;
-        }
-        let every = self.shared.idle_timeout / 2;
-        tokio::spawn(sweep(Arc::downgrade(&self.shared), every));
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Idle> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The newest idle connection to `to` that is still open; those found
-    /// closed (or with bytes nobody asked for) are dropped.
-    fn take_idle(&self, to: &Origin) -> Option<Stream> {
-        let mut idle = self.lock();
-        let mut at = idle.connections.len();
-        while at > 0 {
-            at -= 1;
-            if idle.connections[at].to != *to {
-                continue;
-            }
-            let mut found = idle.connections.remove(at);
-            if still_open(&mut found.stream) {
-                return Some(found.stream);
-            }
-        }
-        None
+        self.idle.put(to.clone(), stream);
     }
 }
 
@@ -173,21 +99,6 @@ fn still_open(stream: &mut Stream) -> bool {
         std::pin::Pin::new(stream).poll_read(&mut cx, &mut buf),
         Poll::Pending
     )
-}
-
-/// Closes the connections idle for two ticks or more; ends with the pool.
-async fn sweep(pool: Weak<Shared>, every: Duration) {
-    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let Some(shared) = pool.upgrade() else { return };
-        let mut idle = shared.lock();
-        idle.ticks += 1;
-        let oldest_kept = idle.ticks.saturating_sub(2);
-        idle.connections.retain(|c| c.since_tick >= oldest_kept);
-    }
 }
 
 /// Header fields that describe one connection, not the message (as
