@@ -226,4 +226,42 @@ mod tests {
         assert!(!head.keep_alive);
         assert_eq!(head.content_length, 0);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// Whatever a client sends, the parse ends in one of its three
+        /// answers without a panic, and a plain head's length is within
+        /// what was read.
+        #[test]
+        fn any_bytes_parse_without_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let mut out = Vec::new();
+            if let Parsed::Plain(head) = parse(&raw, 1024, 100, HOST, &mut out) {
+                proptest::prop_assert!(head.len <= raw.len());
+                proptest::prop_assert!(out.ends_with(b"\r\n\r\n"));
+            }
+        }
+
+        /// A plain head with any header fields goes out with the same
+        /// end-to-end fields, in order, and `Host` naming the upstream.
+        #[test]
+        fn end_to_end_fields_go_out_in_order(
+            fields in proptest::collection::vec(("x-[a-z]{1,8}", "[ -~]{0,16}"), 0..8)
+        ) {
+            let mut raw = String::from("POST /p HTTP/1.1\r\nHost: a\r\n");
+            for (name, value) in &fields {
+                raw.push_str(&format!("{name}: {value}\r\n"));
+            }
+            raw.push_str("\r\n");
+            let (parsed, out) = parse_str(&raw);
+            proptest::prop_assert!(matches!(parsed, Parsed::Plain(_)), "{raw:?}");
+            let mut expected = String::from("POST /p HTTP/1.1\r\nHost: upstream.test:8443\r\n");
+            for (name, value) in &fields {
+                // httparse trims the blanks around a value.
+                expected.push_str(&format!("{name}: {}\r\n", value.trim_matches([' ', '\t'])));
+            }
+            expected.push_str("\r\n");
+            proptest::prop_assert_eq!(out, expected);
+        }
+    }
 }

@@ -492,4 +492,47 @@ mod tests {
         push_chunk(&mut out, b"hello, world");
         assert_eq!(out, b"c\r\nhello, world\r\n");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// Whatever an upstream sends, reading its head and following its
+        /// chunks never panics.
+        #[test]
+        fn any_answer_bytes_without_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), cut in 0usize..512) {
+            let mut out = Vec::new();
+            let _ = parse_answer_head(&raw, &mut out);
+            let mut chunks = Chunks::default();
+            let (a, b) = raw.split_at(cut.min(raw.len()));
+            for part in [a, b] {
+                let mut buf = BytesMut::from(part);
+                if chunks.feed(&mut buf, |_| {}).is_err() {
+                    break;
+                }
+            }
+        }
+
+        /// Data chunked in any sizes and read in any pieces comes out whole.
+        #[test]
+        fn chunked_data_comes_out_whole(
+            pieces in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64), 0..8),
+            cut in 0usize..1024,
+        ) {
+            let mut wire = Vec::new();
+            for piece in &pieces {
+                push_chunk(&mut wire, piece);
+            }
+            wire.extend_from_slice(LAST_CHUNK);
+            let mut chunks = Chunks::default();
+            let mut seen = Vec::new();
+            let mut buf = BytesMut::new();
+            let (a, b) = wire.split_at(cut.min(wire.len()));
+            for part in [a, b] {
+                buf.extend_from_slice(part);
+                chunks.feed(&mut buf, |d| seen.extend_from_slice(d)).expect("well framed");
+            }
+            proptest::prop_assert!(chunks.is_done());
+            proptest::prop_assert_eq!(seen, pieces.concat());
+        }
+    }
 }
