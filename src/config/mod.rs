@@ -133,6 +133,9 @@ pub struct ListenConfig {
     pub timeouts: ListenTimeouts,
     /// Streams one HTTP/2 client connection may have open at once.
     pub http2_max_concurrent_streams: u32,
+    /// Plain HTTP/1.1 requests go through the hand-written lane
+    /// (`ingress::lane`); off, hyper serves every connection whole.
+    pub http1_lane: bool,
 }
 
 /// The client side's timeouts, from accept to last byte (README, "Limits

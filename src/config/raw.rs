@@ -89,6 +89,7 @@ pub(super) struct RawListen {
     pub(super) write_timeout_seconds: f64,
     pub(super) max_connection_age_seconds: f64,
     pub(super) http2_max_concurrent_streams: u64,
+    pub(super) http1_lane: bool,
     pub(super) tunnel_allow: Vec<String>,
     /// `None`: not in the file; the default applies in forward-proxy mode,
     /// and the key is refused in reverse mode.
@@ -133,6 +134,8 @@ impl Default for RawListen {
             // handful of streams at most, and each open stream holds a head
             // and a task: eight, the upstream share of one connection.
             http2_max_concurrent_streams: 8,
+            // The hand-written HTTP/1.1 lane for plain requests (ingress::lane).
+            http1_lane: true,
             tunnel_allow: Vec::new(),
             tunnel_idle_timeout_seconds: None,
         }

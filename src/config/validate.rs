@@ -112,6 +112,7 @@ struct ListenKeys {
     max_connections: Option<usize>,
     timeouts: Option<ListenTimeouts>,
     http2_max_concurrent_streams: Option<u32>,
+    http1_lane: bool,
 }
 
 impl ListenKeys {
@@ -124,6 +125,7 @@ impl ListenKeys {
             mode,
             timeouts: self.timeouts?,
             http2_max_concurrent_streams: self.http2_max_concurrent_streams?,
+            http1_lane: self.http1_lane,
         })
     }
 }
@@ -159,6 +161,7 @@ fn listen_section(raw: &RawListen, problems: &mut Problems) -> ListenKeys {
         max_connections,
         timeouts,
         http2_max_concurrent_streams,
+        http1_lane: raw.http1_lane,
     }
 }
 

@@ -127,6 +127,8 @@ pub struct HttpServing {
     max_header_bytes: usize,
     timeouts: Timeouts,
     metrics: Metrics,
+    /// `listen.http1_lane`.
+    lane: bool,
 }
 
 impl HttpServing {
@@ -135,6 +137,7 @@ impl HttpServing {
             builder: data_port(listen),
             proxy,
             max_header_bytes: listen.max_header_bytes,
+            lane: listen.http1_lane,
             timeouts: Timeouts {
                 header: listen.timeouts.header,
                 idle: listen.timeouts.idle,
@@ -209,7 +212,7 @@ impl HttpServing {
     {
         // Intercepted connections (forward-proxy mode) go where each
         // request's `CONNECT` said: hyper's path carries that.
-        if target.is_some() {
+        if target.is_some() || !self.lane {
             return self.serve_hyper(io, activity, target, drain, false).await;
         }
         let mut io = io;

@@ -84,3 +84,47 @@ async fn an_answer_ended_by_close_reaches_the_client_whole_and_is_judged() {
         assert_eq!(event(line)["resolution_result"]["success"], true, "judged");
     }
 }
+
+/// A field repeated around another reaches the upstream where the client
+/// put it on the lane; with `listen.http1_lane = false` hyper serves the
+/// request and groups a name's values (its `HeaderMap` keeps them by name):
+/// the switch hands every connection to hyper.
+#[tokio::test]
+async fn the_lane_keeps_every_field_in_place_and_its_switch_hands_all_to_hyper() {
+    let body = fixture("lexis_nexis/instant_verify/request.json");
+    let sent = request(
+        "POST",
+        IV_PATH,
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Fake-A", "1"),
+            ("X-Fake-B", "2"),
+            ("X-Fake-A", "3"),
+        ],
+        &body,
+    );
+    for (lane, order) in [(true, ["1", "2", "3"]), (false, ["1", "3", "2"])] {
+        let upstream = FakeVendor::always(json_ok(b"{}")).await;
+        let socure = socure_answering(json_ok(&fixture("socure/kyc_all_verified.json"))).await;
+        let proxy = TestProxy::start(
+            upstream.addr,
+            socure.addr,
+            Options {
+                listen_extra: format!("http1_lane = {lane}"),
+                ..Options::default()
+            },
+        )
+        .await;
+        assert_eq!(send(proxy.addr, &sent).await.status(), 200);
+        let received = upstream.requests();
+        let values: Vec<String> = received[0]
+            .headers
+            .iter()
+            .filter(|(name, _)| name.starts_with("X-Fake-"))
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+            .collect();
+        assert_eq!(values, order, "http1_lane = {lane}");
+        assert_eq!(received[0].body, body);
+        assert_eq!(proxy.finish().await.len(), 1, "shadowed either way");
+    }
+}
