@@ -3,7 +3,7 @@
 //! The same steps, in the same order, as [`Proxy::handle`] takes through
 //! hyper: the same ticket calls, the same errors and answers
 //! (`answer::fail`), the same metrics. What differs is only the carrying:
-//! heads go through as bytes (`ingress::head`, `upstream::wire`), so a
+//! heads go through as bytes (`proxy::head`, `upstream::wire`), so a
 //! request costs no `HeaderMap`, no hyper dispatch and no task hop.
 
 use std::time::{Duration, Instant};
