@@ -41,8 +41,7 @@ where
 {
     let mut buf = BytesMut::with_capacity(FIRST_READ);
     let mut scratch = Scratch::default();
-    let (_, upstream_host) = proxy.upstream_origin();
-    let upstream_host = upstream_host.to_vec();
+    let upstream_host = proxy.upstream_host();
     // Larger bodies are hyper's, which streams them (`plain::MAX_BODY`).
     let max_body = proxy.max_request_body_bytes().min(plain::MAX_BODY) as u64;
     loop {
@@ -52,7 +51,7 @@ where
                     &buf,
                     max_head_bytes,
                     max_body,
-                    &upstream_host,
+                    upstream_host,
                     &mut scratch.out,
                 ) {
                     Parsed::Plain(head) => break head,

@@ -97,7 +97,7 @@ impl ProxyError {
 
     /// Whether the connection must close after this answer: the rest of the
     /// request cannot be trusted to be where its framing says it ends.
-    fn closes_connection(&self) -> bool {
+    pub fn closes_connection(&self) -> bool {
         matches!(
             self,
             ProxyError::Forward(

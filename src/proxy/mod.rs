@@ -189,9 +189,9 @@ impl Proxy {
         fail(err, method, path)
     }
 
-    /// The configured upstream and the `Host` its requests carry.
-    pub fn upstream_origin(&self) -> (crate::upstream::pool::Origin, &[u8]) {
-        self.upstream.origin()
+    /// The `Host` the configured upstream's requests carry.
+    pub fn upstream_host(&self) -> &[u8] {
+        self.upstream.host_header()
     }
 
     /// The hard limit on a request body (`listen.max_request_body_bytes`).

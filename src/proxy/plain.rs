@@ -159,16 +159,16 @@ impl Plain<'_> {
             ticket.request_read(whole);
             ticket.sending();
         }
-        let (to, _) = upstream.origin();
-        let (mut stream, answer, upstream_time) =
-            match send(io, buf, &to, &body, scratch, upstream).await {
+        let to = upstream.origin();
+        let (mut stream, mut answer, upstream_time) =
+            match send(io, buf, to, &body, scratch, upstream).await {
                 Ok(sent) => sent,
                 Err(Some(err)) => return self.fail(io, err, true).await,
                 // The ticket's drop says the client went away.
                 Err(None) => return After::Close,
             };
         if let Some(ticket) = self.ticket.as_mut() {
-            ticket.answer_head(answer.status, answer.content_type.clone());
+            ticket.answer_head(answer.status, answer.content_type.take());
         }
         self.proxy.metrics.forwarded(
             self.route,
@@ -186,7 +186,7 @@ impl Plain<'_> {
         match relayed {
             Relayed::Whole => {
                 if answer.reusable && scratch.answer.is_empty() {
-                    upstream.wire().give_back(&to, stream);
+                    upstream.wire().give_back(to, stream);
                 }
                 if let Some(ticket) = self.ticket.take() {
                     ticket.answered();
@@ -286,6 +286,7 @@ impl Plain<'_> {
         if let Some(ticket) = self.ticket.take() {
             ticket.not_forwarded(err.exchange(), err.to_string());
         }
+        let keep_alive = self.keep_alive && body_read && !err.closes_connection();
         let response = self.proxy.fail(err, &self.head.method, &self.head.path);
         self.proxy.metrics.forwarded(
             self.route,
@@ -293,7 +294,6 @@ impl Plain<'_> {
             None,
             self.started.elapsed(),
         );
-        let keep_alive = self.keep_alive && body_read && !closes(&response);
         let Ok(bytes) = serialize(response, keep_alive).await else {
             return After::Close;
         };
@@ -457,14 +457,6 @@ async fn client_gone<IO: AsyncRead + Unpin>(io: &mut IO, buf: &mut BytesMut) {
             Ok(_) => {}
         }
     }
-}
-
-/// Whether the proxy's answer says the connection closes.
-fn closes(response: &Response<ProxyBody>) -> bool {
-    response
-        .headers()
-        .get(http::header::CONNECTION)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
 }
 
 /// The proxy's own answer as HTTP/1.1 bytes, as hyper writes it: status

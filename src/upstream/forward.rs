@@ -22,19 +22,7 @@ use crate::ops::metrics::BusyLimit;
 use crate::upstream::connect::Redirect;
 use crate::upstream::in_flight::{ConnectionShare, InFlight, Permit, UpstreamBody};
 use crate::upstream::pool::{ConnectError, Origin, Pool, SendError};
-use crate::upstream::wire::{WireError, WirePool};
-
-/// Header fields that describe one connection, not the message (RFC 9110
-/// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`).
-/// Fields named in `Connection` are dropped too.
-const HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-];
+use crate::upstream::wire::{HOP_BY_HOP, WireError, WirePool};
 
 /// Why a request could not be forwarded, or its answer not had. The data
 /// path's `proxy::answer` turns each into the client's answer.
@@ -180,6 +168,9 @@ pub struct Upstream {
     pool: Pool,
     /// The hand-written lane's connections (`ingress::lane`).
     wire: WirePool,
+    /// Where the configured upstream's connections go: built once, as the
+    /// lane's pool is keyed by it on every request.
+    origin: Origin,
     target: Target,
     timeout: Duration,
     /// Requests in flight: each holds an upstream connection.
@@ -216,9 +207,14 @@ impl Upstream {
         let authority = parts
             .authority
             .ok_or(ForwardError::Setup("upstream base URL has no host"))?;
+        let origin = Origin {
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+        };
         Ok(Self {
             pool,
             wire,
+            origin,
             target: Target::upstream(scheme, authority)?,
             timeout: config.timeout,
             in_flight: InFlight::new(max_in_flight),
@@ -230,19 +226,16 @@ impl Upstream {
         &self.wire
     }
 
-    /// Where the configured upstream's requests go, and the `Host` they
-    /// carry (always set for the configured upstream).
-    pub fn origin(&self) -> (Origin, &[u8]) {
-        let host = self.target.host_header.as_ref().map_or(
+    /// Where the configured upstream's requests go.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The `Host` the configured upstream's requests carry.
+    pub fn host_header(&self) -> &[u8] {
+        self.target.host_header.as_ref().map_or(
             self.target.authority.as_str().as_bytes(),
             HeaderValue::as_bytes,
-        );
-        (
-            Origin {
-                scheme: self.target.scheme.clone(),
-                authority: self.target.authority.clone(),
-            },
-            host,
         )
     }
 

@@ -101,18 +101,24 @@ fn still_open(stream: &mut Stream) -> bool {
     )
 }
 
-/// Header fields that describe one connection, not the message (as
-/// `forward::HOP_BY_HOP`).
+/// Header fields that describe one connection, not the message (RFC 9110
+/// section 7.6.1, plus the legacy `Proxy-Connection` and `Keep-Alive`),
+/// for both lanes (`forward` drops them from hyper's `HeaderMap`s). Fields
+/// named in `Connection` are dropped too.
+pub const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether a raw field name is one of [`HOP_BY_HOP`], in any case.
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
-    const HOP_BY_HOP: [&[u8]; 6] = [
-        b"connection",
-        b"proxy-connection",
-        b"keep-alive",
-        b"te",
-        b"transfer-encoding",
-        b"upgrade",
-    ];
-    HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+    HOP_BY_HOP
+        .iter()
+        .any(|hop| hop.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// How an answer's body is framed on the upstream connection.
