@@ -10,7 +10,10 @@
 //! - [`judge`]: pure (a crate of its own, without I/O, clock or randomness):
 //!   the applicant, both vendors' verdicts, the shadow line.
 //! - `ops`: metrics, live settings, readiness; atomics only.
-//! - `upstream`: the pooled client to LexisNexis and where its connections go.
+//! - `client`: the HTTP/1.1 client under both vendors' calls: where a
+//!   connection goes and how it opens, the connections kept, the raw
+//!   exchange. Each side builds its own pool from it.
+//! - `upstream`: the pooled clients to LexisNexis (hyper's, the lane's raw one).
 //! - `shadow`: the ticket (the one item of it the data path names), the
 //!   door, the hand-off, the mirror tasks, the selection gate, the Socure
 //!   client, the shadow log. It never imports the data path.
@@ -44,6 +47,7 @@
 
 mod body;
 pub mod capacity;
+mod client;
 pub mod config;
 mod error;
 mod ingress;

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rustls::RootCertStore;
 
+use crate::client::connect::Redirect;
 use crate::config::effective::Effective;
 use crate::config::{self, Config, KeyError, ListenMode, TlsFiles};
 use crate::ingress::authority::{Authority, AuthorityError};
@@ -23,7 +24,6 @@ use crate::ingress::tls::{self, Identity, TlsError};
 use crate::shadow::fleet::{FleetError, FleetUse};
 use crate::shadow::sink;
 use crate::shadow::socure_client::{self, SocureClient};
-use crate::upstream::connect::Redirect;
 use crate::upstream::forward::Upstream;
 
 /// Everything that stops a start before it binds, one entry per problem.
@@ -300,7 +300,10 @@ fn socure(config: &Config, found: &mut Found) -> Option<Option<SocureClient>> {
         None => found.trust("socure.ca_file", None)?,
     };
     let tls = found.take("socure.ca_file", tls::client_config_with(roots, None))?;
-    let client = found.take("socure.base_url", SocureClient::new(&config.socure, tls));
+    let client = found.take(
+        "socure.base_url",
+        SocureClient::new(&config.socure, tls, config.shadow.max_in_flight),
+    );
     log?;
     client.map(Some)
 }

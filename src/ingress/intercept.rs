@@ -28,13 +28,13 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::{ProxyBody, full};
+use crate::client::connect::Resolver;
 use crate::config::{Host, HostPort, InterceptConfig, UpstreamConfig};
 use crate::ingress::authority::Authority;
 use crate::ingress::serve::{self, Drain, HttpServing};
 use crate::ingress::tunnel::{self, Carried, Intercepted, OpenError, TunnelRules};
 use crate::ops::metrics::{ConnectRefused, Metrics};
 use crate::proxy::answer::ProxyError;
-use crate::upstream::connect::Resolver;
 use crate::upstream::forward::Target;
 
 /// Answers the `CONNECT`s of forward-proxy mode.
@@ -93,7 +93,7 @@ impl Interceptor {
             });
         hosts.extend(upstream_host.clone());
         // Where the upstream client connects for each intercepted host, as
-        // `upstream::connect::Redirect` decides it.
+        // `client::connect::Redirect` decides it.
         let endpoints = hosts
             .iter()
             .map(|to| match &upstream.connect_to {

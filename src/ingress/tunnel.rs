@@ -27,10 +27,10 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 use tower_service::Service;
 
+use crate::client::connect::Resolver;
 use crate::config::{Host, HostPort, InterceptConfig};
 use crate::ops::metrics::ConnectRefused;
 use crate::proxy::answer::ProxyError;
-use crate::upstream::connect::Resolver;
 
 /// The only port tunnelled without a `tunnel_allow` entry: HTTPS.
 const HTTPS_PORT: u16 = 443;

@@ -9,7 +9,7 @@
 
 use http::Method;
 
-use crate::upstream::wire::is_hop_by_hop;
+use crate::client::wire::is_hop_by_hop;
 
 /// Header fields a plain head may have (hyper allows 100).
 const MAX_HEADERS: usize = 64;

@@ -3,7 +3,7 @@
 //! The same steps, in the same order, as [`Proxy::handle`] takes through
 //! hyper: the same ticket calls, the same errors and answers
 //! (`answer::fail`), the same metrics. What differs is only the carrying:
-//! heads go through as bytes (`proxy::head`, `upstream::wire`), so a
+//! heads go through as bytes (`proxy::head`, `client::wire`), so a
 //! request costs no `HeaderMap`, no hyper dispatch and no task hop.
 
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::body::ProxyBody;
 use crate::body::pace::Paced;
+use crate::client::wire::{self, Chunks, Framing, WireError};
 use crate::error::BoxError;
 use crate::ops::metrics::Route;
 use crate::proxy::Proxy;
@@ -24,7 +25,6 @@ use crate::proxy::head::PlainHead;
 use crate::shadow::ticket::Ticket;
 use crate::upstream::forward::{ForwardError, Upstream};
 use crate::upstream::pool::Origin;
-use crate::upstream::wire::{self, Chunks, Framing, WireError};
 
 /// After an answer: whether the client connection can take another request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

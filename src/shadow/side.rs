@@ -125,7 +125,7 @@ impl MirrorRuntime {
     /// Starts the mirrors' thread; the handle spawns onto it.
     fn start() -> Result<(Self, tokio::runtime::Handle), SideError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
-            // For the runtime's blocking threads (reqwest's DNS lookups):
+            // For the runtime's blocking threads (getaddrinfo for the Socure host):
             // named and lowered as the mirrors' thread is.
             .thread_name("shadow-mirror")
             .on_thread_start(sys::lower_priority)

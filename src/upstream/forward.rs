@@ -16,13 +16,14 @@ use hyper::client::conn::http1;
 
 use crate::body::ProxyBody;
 use crate::body::pace::BodyTimedOut;
+use crate::client::connect::ConnectError;
+use crate::client::connect::Redirect;
+use crate::client::wire::{HOP_BY_HOP, WireError, WirePool};
 use crate::config::{HostPort, UpstreamConfig};
 use crate::error::{BoxError, caused_by};
 use crate::ops::metrics::BusyLimit;
-use crate::upstream::connect::Redirect;
 use crate::upstream::in_flight::{ConnectionShare, InFlight, Permit, UpstreamBody};
-use crate::upstream::pool::{ConnectError, Origin, Pool, SendError};
-use crate::upstream::wire::{HOP_BY_HOP, WireError, WirePool};
+use crate::upstream::pool::{Origin, Pool, SendError};
 
 /// Why a request could not be forwarded, or its answer not had. The data
 /// path's `proxy::answer` turns each into the client's answer.

@@ -14,35 +14,14 @@
 
 use std::time::Duration;
 
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper_rustls::HttpsConnector;
-use tower_service::Service;
 
 use crate::body::ProxyBody;
-use crate::error::BoxError;
-use crate::upstream::connect::Redirect;
-pub use crate::upstream::idle::Origin;
-use crate::upstream::idle::{Back, IdleSet, Kept, Usable};
-
-/// How the pool opens a connection: TCP where `connect` says, TLS above
-/// it for `https`.
-pub type Connector = HttpsConnector<Redirect>;
-
-/// Why a connection could not be had.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// TCP or TLS: the connector's own error (refused, no route, timed out,
-    /// certificate not trusted...).
-    #[error("could not open a connection to the upstream")]
-    Open(#[source] BoxError),
-    /// HTTP/1 could not start on the connection.
-    #[error("could not start HTTP/1 on the upstream connection")]
-    Handshake(#[source] hyper::Error),
-    #[error("cannot name the upstream's address as a URI")]
-    Address(#[source] http::Error),
-}
+use crate::client::connect::{ConnectError, Connector, open};
+pub use crate::client::idle::Origin;
+use crate::client::idle::{Back, IdleSet, Kept, Usable};
 
 /// Why a request had no answer.
 #[derive(Debug, thiserror::Error)]
@@ -173,24 +152,6 @@ impl Pool {
     }
 }
 
-/// A new TCP (and, for `https`, TLS) connection to `to` by `connector`.
-pub async fn open(
-    connector: &Connector,
-    to: &Origin,
-) -> Result<<Connector as Service<Uri>>::Response, ConnectError> {
-    let uri = Uri::builder()
-        .scheme(to.scheme.clone())
-        .authority(to.authority.clone())
-        .path_and_query("/")
-        .build()
-        .map_err(ConnectError::Address)?;
-    let mut connector = connector.clone();
-    std::future::poll_fn(|cx| connector.poll_ready(cx))
-        .await
-        .map_err(ConnectError::Open)?;
-    connector.call(uri).await.map_err(ConnectError::Open)
-}
-
 impl Pooled {
     /// Gives the connection back once its answer is whole (`answer_done`):
     /// its HTTP/1 goes idle as soon as its task sees that answer's end, and
@@ -217,6 +178,7 @@ mod tests {
     use http::uri::Scheme;
 
     use super::*;
+    use crate::client::connect::Redirect;
     use bytes::Bytes;
     use http_body_util::{BodyExt, Empty};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

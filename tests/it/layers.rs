@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["judge"],
     &["ops"],
+    &["client"],
     &["upstream"],
     &["shadow"],
     &["proxy"],

@@ -61,4 +61,5 @@ mod shadow {
     mod log;
     mod sampling;
     mod socure_request;
+    mod socure_transport;
 }

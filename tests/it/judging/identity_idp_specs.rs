@@ -767,7 +767,7 @@ mod socure_request_spec {
             max_calls_per_day: DailyLimit::Unlimited,
         };
         let tls = tls::client_config(None, None).expect("tls");
-        let client = SocureClient::new(&config, tls).expect("client");
+        let client = SocureClient::new(&config, tls, 4).expect("client");
         let result = client.call(&mock_applicant(), timeout, &mut |_| true).await;
         (result, socure.requests())
     }

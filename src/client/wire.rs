@@ -19,8 +19,9 @@ use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
-use crate::upstream::idle::{IdleSet, Kept, Usable};
-use crate::upstream::pool::{self, ConnectError, Connector, Origin};
+use crate::client::connect::{self, ConnectError, Connector};
+use crate::client::idle::Origin;
+use crate::client::idle::{IdleSet, Kept, Usable};
 
 /// One raw connection to the upstream, plain or TLS; boxed, as a TLS
 /// stream is a kilobyte or more by value, and it moves in and out of the
@@ -76,7 +77,7 @@ impl WirePool {
         if let Some(stream) = self.idle.take(to) {
             return Ok(stream);
         }
-        let io = Box::pin(pool::open(&self.connector, to)).await?;
+        let io = Box::pin(connect::open(&self.connector, to)).await?;
         self.idle.start_sweeping();
         Ok(Box::new(TokioIo::new(io)))
     }

@@ -23,10 +23,12 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts,
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use http::Uri;
 use http::uri::{Authority, Scheme};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use tower_service::Service;
 
+use crate::client::idle::Origin;
 use crate::config::{Resolve, UpstreamConfig};
 use crate::error::BoxError;
 
@@ -144,6 +146,20 @@ impl Redirect {
         })
     }
 
+    /// A connector that sends every connection where the system resolver
+    /// says (getaddrinfo: the hosts file, then DNS): the Socure client's,
+    /// whose vendor name no `hostAliases` entry turns back onto the proxy.
+    pub fn system() -> Self {
+        let mut inner = HttpConnector::new_with_resolver(Resolver::System(GaiResolver::new()));
+        inner.enforce_http(false);
+        inner.set_nodelay(true);
+        Self {
+            inner,
+            from: (String::new(), 0),
+            to: None,
+        }
+    }
+
     /// Where a connection for `uri` really goes.
     fn target(&self, uri: Uri) -> Uri {
         let Some(to) = &self.to else { return uri };
@@ -198,6 +214,42 @@ impl std::fmt::Debug for Redirect {
             .field("to", &self.to)
             .finish()
     }
+}
+
+/// How the pool opens a connection: TCP where `connect` says, TLS above
+/// it for `https`.
+pub type Connector = HttpsConnector<Redirect>;
+
+/// Why a connection could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// TCP or TLS: the connector's own error (refused, no route, timed out,
+    /// certificate not trusted...).
+    #[error("could not open a connection to the upstream")]
+    Open(#[source] BoxError),
+    /// HTTP/1 could not start on the connection.
+    #[error("could not start HTTP/1 on the upstream connection")]
+    Handshake(#[source] hyper::Error),
+    #[error("cannot name the upstream's address as a URI")]
+    Address(#[source] http::Error),
+}
+
+/// A new TCP (and, for `https`, TLS) connection to `to` by `connector`.
+pub async fn open(
+    connector: &Connector,
+    to: &Origin,
+) -> Result<<Connector as Service<Uri>>::Response, ConnectError> {
+    let uri = Uri::builder()
+        .scheme(to.scheme.clone())
+        .authority(to.authority.clone())
+        .path_and_query("/")
+        .build()
+        .map_err(ConnectError::Address)?;
+    let mut connector = connector.clone();
+    std::future::poll_fn(|cx| connector.poll_ready(cx))
+        .await
+        .map_err(ConnectError::Open)?;
+    connector.call(uri).await.map_err(ConnectError::Open)
 }
 
 #[cfg(test)]
