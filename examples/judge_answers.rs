@@ -1,10 +1,12 @@
 //! Judges LexisNexis InstantVerify answers read from stdin, one JSON body per
-//! line, and prints each `resolution_result` as one JSON line: the proxy's
-//! side of the differential check in `tests/differential/` (README: "Checked
-//! against identity-idp's own code").
+//! line, and prints each `resolution_result` as the line writes it (the
+//! InstantVerify result at `context.stages.resolution`) as one JSON line:
+//! the proxy's side of the differential check in `tests/differential/`
+//! (README: "Checked against identity-idp's own code").
 
 use std::io::{BufRead, Write};
 
+use socure_shadow_proxy::judge::pair::Adjudicated;
 use socure_shadow_proxy::judge::redact::Redactor;
 use socure_shadow_proxy::judge::resolution;
 
@@ -16,7 +18,7 @@ fn main() -> std::io::Result<()> {
     let redactor = Redactor::default();
     for line in std::io::stdin().lock().lines() {
         let verdict = resolution::judge(200, None, line?.as_bytes(), "wf", &redactor);
-        serde_json::to_writer(&mut out, &verdict)?;
+        serde_json::to_writer(&mut out, &Adjudicated::of(&verdict))?;
         out.write_all(b"\n")?;
     }
     out.flush()

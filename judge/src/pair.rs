@@ -19,7 +19,7 @@ use crate::line_text;
 use crate::redact::{IdWithheld, Redactor};
 use crate::resolution::{self, Exchange, ResolutionOutcome};
 use crate::socure::{self, Answer, SocureError};
-use crate::verdict::{IdsWithheld, Verdict};
+use crate::verdict::{Errors, IdsWithheld, Verdict};
 
 pub const EVENT_NAME: &str = "idv_socure_shadow_mode_proofing_result";
 /// The summary of requests shed at the mirror's door (no line of their own).
@@ -76,6 +76,10 @@ pub struct Properties {
 
 #[derive(Debug, Serialize)]
 pub struct EventProperties {
+    /// The InstantVerify verdict, written in identity-idp's adjudicated
+    /// shape ([`Adjudicated`]): the verdict itself at
+    /// `resolution_result.context.stages.resolution`.
+    #[serde(serialize_with = "adjudicated")]
     pub resolution_result: Verdict,
     /// `null` when Socure was not called (`not_sent`, `dropped`).
     pub socure_result: Option<Verdict>,
@@ -92,6 +96,57 @@ pub struct EventProperties {
     /// Only present when a vendor's id was withheld (`null` in its result).
     #[serde(skip_serializing_if = "WithheldIds::is_empty")]
     pub ids_withheld: WithheldIds,
+}
+
+/// identity-idp's adjudicated proofing result as far as the proxy sees it
+/// (CONTRACT.md section 4): in the IdP's event, `resolution_result` is
+/// `ResultAdjudicator#adjudicated_result`, whose `success`, `errors`,
+/// `exception` and `timed_out` are derived from its stages and whose
+/// `context.stages.resolution` is the InstantVerify result. The proxy sees
+/// one stage, so the four are that stage's own values; the stages and
+/// adjudication reasons it cannot see are absent, never invented. A query
+/// written for the IdP's event (`resolution_result.context.stages.resolution.success`)
+/// reads the line unchanged.
+#[derive(Debug, Serialize)]
+pub struct Adjudicated<'a> {
+    pub success: bool,
+    pub errors: &'a Errors,
+    pub exception: &'a Option<String>,
+    pub timed_out: bool,
+    pub context: AdjudicationContext<'a>,
+}
+
+/// The adjudicated result's `context`: only its `stages`.
+#[derive(Debug, Serialize)]
+pub struct AdjudicationContext<'a> {
+    pub stages: Stages<'a>,
+}
+
+/// The stages the proxy saw: InstantVerify's.
+#[derive(Debug, Serialize)]
+pub struct Stages<'a> {
+    pub resolution: &'a Verdict,
+}
+
+impl<'a> Adjudicated<'a> {
+    pub fn of(resolution: &'a Verdict) -> Self {
+        Self {
+            success: resolution.success,
+            errors: &resolution.errors,
+            exception: &resolution.exception,
+            timed_out: resolution.timed_out,
+            context: AdjudicationContext {
+                stages: Stages { resolution },
+            },
+        }
+    }
+}
+
+fn adjudicated<S: serde::Serializer>(
+    resolution: &Verdict,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    Adjudicated::of(resolution).serialize(serializer)
 }
 
 /// The line's `ids_withheld`: which result's id is `null` though the vendor
@@ -638,6 +693,48 @@ mod tests {
     }
 
     #[test]
+    fn resolution_result_has_identity_idps_adjudicated_shape() {
+        let line = pair(
+            test_context(),
+            ResolutionSide {
+                exchange: Exchange::Answered {
+                    status: 200,
+                    content_type: None,
+                    body: bytes::Bytes::from_static(include_bytes!(
+                        "../../tests/fixtures/lexis_nexis/instant_verify/address_failure_response.json"
+                    )),
+                    truncated: false,
+                },
+                elapsed: None,
+            },
+            SocureSide::NotSent {
+                reason: "test".into(),
+            },
+        );
+        let line = serde_json::to_value(&line).expect("json");
+        let result = &line["properties"]["event_properties"]["resolution_result"];
+        let keys = |value: &serde_json::Value| -> Vec<String> {
+            value.as_object().expect("object").keys().cloned().collect()
+        };
+        assert_eq!(
+            keys(result),
+            ["success", "errors", "exception", "timed_out", "context"]
+        );
+        assert_eq!(keys(&result["context"]), ["stages"]);
+        assert_eq!(keys(&result["context"]["stages"]), ["resolution"]);
+        let stage = &result["context"]["stages"]["resolution"];
+        assert_eq!(stage["vendor_name"], "lexisnexis:instant_verify");
+        assert_eq!(stage["success"], false);
+        assert!(
+            stage["errors"].as_object().is_some_and(|e| !e.is_empty()),
+            "a failure has errors: {stage}"
+        );
+        for key in ["success", "errors", "exception", "timed_out"] {
+            assert_eq!(result[key], stage[key], "{key}");
+        }
+    }
+
+    #[test]
     fn withheld_ids_are_named_beside_the_results_only_when_there_are_any() {
         let line_with = |socure_body: &[u8]| {
             let line = pair(
@@ -674,11 +771,9 @@ mod tests {
                 "socure.transaction_id": "too_long",
             })
         );
-        assert_eq!(
-            event["resolution_result"]["transaction_id"],
-            serde_json::Value::Null
-        );
-        assert_eq!(event["resolution_result"]["reference"], "ok");
+        let stage = &event["resolution_result"]["context"]["stages"]["resolution"];
+        assert_eq!(stage["transaction_id"], serde_json::Value::Null);
+        assert_eq!(stage["reference"], "ok");
         assert_eq!(
             event["socure_result"]["transaction_id"],
             serde_json::Value::Null

@@ -79,6 +79,38 @@ pub struct Side<'a> {
     pub verified_attributes: Option<Vec<Cow<'a, str>>>,
     #[serde(default, borrow)]
     pub errors: Errors<'a>,
+    /// identity-idp's adjudicated shape (the line since the proxy wrote
+    /// it so): the InstantVerify verdict is `context.stages.resolution`.
+    /// Absent in the earlier flat lines, whose verdict is this object.
+    #[serde(default, borrow)]
+    context: Option<Context<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Context<'a> {
+    #[serde(default, borrow)]
+    stages: Option<Stages<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Stages<'a> {
+    #[serde(default, borrow)]
+    resolution: Option<Box<Side<'a>>>,
+}
+
+impl<'a> Side<'a> {
+    /// The LexisNexis verdict of a `resolution_result`, in either shape.
+    fn resolution_stage(mut self) -> Self {
+        match self
+            .context
+            .take()
+            .and_then(|context| context.stages)
+            .and_then(|stages| stages.resolution)
+        {
+            Some(stage) => *stage,
+            None => self,
+        }
+    }
 }
 
 /// Only Socure's `errors` carries `reason_codes`; LexisNexis's products are
@@ -162,7 +194,7 @@ pub fn read(text: &str) -> Seen<'_> {
         };
         Seen::Proofing(Box::new(Proofing {
             at,
-            resolution,
+            resolution: resolution.resolution_stage(),
             socure: event.socure_result,
             resolution_outcome: Label::read(resolution_outcome),
             socure_outcome: Label::read(socure_outcome),

@@ -340,7 +340,7 @@ async fn lexis_nexis_information_and_items_quoting_the_applicant_are_redacted() 
     let (text, line) = one_line(upstream, socure, Options::default(), &canary_body()).await;
 
     assert_quoted_values_gone(&text);
-    let result = &event(&line)["resolution_result"];
+    let result = &resolution(event(&line));
     let base = result["errors"]["base"][0].as_str().expect("base");
     // The code quoted the e-mail address: the whole token goes.
     assert!(
@@ -380,10 +380,7 @@ async fn a_reference_that_is_not_a_uuid_never_reaches_the_line() {
     assert!(!lower.contains("123456789"), "{text}");
     assert!(!lower.contains("mctesterson"), "{text}");
     // LexisNexis echoed it; the echo is redacted, its prefix kept.
-    assert_eq!(
-        event(&line)["resolution_result"]["reference"],
-        "0987:[redacted]"
-    );
+    assert_eq!(resolution(event(&line))["reference"], "0987:[redacted]");
     // The mirror still did its work.
     assert_eq!(event(&line)["socure_outcome"], "answered");
     assert_eq!(event(&line)["socure_result"]["success"], true);
@@ -525,13 +522,16 @@ async fn every_spelling_a_vendor_echoes_back_is_redacted() {
         format!("{every_one_redacted} (400)")
     );
     assert_eq!(socure_result["transaction_id"], "a-big-unique-reference-id");
-    let resolution_result = &event(&line)["resolution_result"];
+    let resolution_result = resolution(event(&line));
     let base = resolution_result["errors"]["base"][0]
         .as_str()
         .expect("base");
     assert!(base.contains(&every_one_redacted), "{base}");
     assert_no_fakey("socure_result", &socure_result.to_string());
-    assert_no_fakey("resolution_result", &resolution_result.to_string());
+    assert_no_fakey(
+        "resolution_result",
+        &event(&line)["resolution_result"].to_string(),
+    );
     assert_eq!(line["properties"]["user_id"], CANARY_USER);
 }
 
@@ -545,7 +545,7 @@ async fn ids_holding_another_persons_ssn_and_email_lose_them() {
     let socure = socure_answering(json_ok(kyc.to_string().as_bytes())).await;
     let (text, line) = one_line(upstream, socure, Options::default(), &fakey_body()).await;
 
-    let resolution_result = &event(&line)["resolution_result"];
+    let resolution_result = resolution(event(&line));
     assert_eq!(resolution_result["transaction_id"], "[redacted] [redacted]");
     // The echoed Reference is the IdP's own, a UUID: kept.
     assert_eq!(
@@ -581,7 +581,7 @@ async fn a_200_kib_object_id_is_withheld_and_the_line_stays_short() {
     let (text, line) = one_line(upstream, socure, Options::default(), &fakey_body()).await;
 
     assert!(text.len() < 8 * 1024, "a line of {} bytes", text.len());
-    let resolution_result = &event(&line)["resolution_result"];
+    let resolution_result = resolution(event(&line));
     assert_eq!(resolution_result["transaction_id"], Value::Null);
     assert_eq!(resolution_result["reference"], Value::Null);
     // Judged all the same.

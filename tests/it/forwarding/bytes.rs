@@ -245,7 +245,7 @@ async fn upstream_500_reaches_the_client_untouched() {
     assert_answered_unchanged(&raw_answer, &answer);
     let lines = proxy.finish().await;
     assert_eq!(lines.len(), 1);
-    let resolution = &event(&lines[0])["resolution_result"];
+    let resolution = &resolution(event(&lines[0]));
     assert_eq!(resolution["exception"], "Unexpected status code '500'");
     assert!(
         !serde_json::to_string(&lines[0])
@@ -369,7 +369,7 @@ async fn upstream_timeout_is_504_and_still_one_line() {
     assert_eq!(lines.len(), 1);
     let e = event(&lines[0]);
     assert_eq!(e["resolution_outcome"], "upstream_timeout");
-    assert_eq!(e["resolution_result"]["timed_out"], true);
+    assert_eq!(resolution(e)["timed_out"], true);
 }
 
 #[tokio::test]

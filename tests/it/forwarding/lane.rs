@@ -81,7 +81,7 @@ async fn an_answer_ended_by_close_reaches_the_client_whole_and_is_judged() {
     let lines = proxy.finish().await;
     assert_eq!(lines.len(), 2);
     for line in &lines {
-        assert_eq!(event(line)["resolution_result"]["success"], true, "judged");
+        assert_eq!(resolution(event(line))["success"], true, "judged");
     }
 }
 

@@ -81,7 +81,7 @@ fn assert_signed_request_arrived_unchanged(seen: &Seen, sent: &[u8]) {
 fn assert_answered_line(line: &serde_json::Value) {
     let e = event(line);
     assert_eq!(e["resolution_outcome"], "answered");
-    assert_eq!(e["resolution_result"]["success"], true);
+    assert_eq!(resolution(e)["success"], true);
     assert_eq!(e["socure_outcome"], "answered");
 }
 

@@ -232,7 +232,7 @@ async fn every_lexis_nexis_fixture_is_judged_as_the_contract_says() {
         let line = line_for(upstream, socure.addr, 5.0).await;
         assert_envelope(&line);
         let e = event(&line);
-        assert_result(&e["resolution_result"], &expected, fixture_name);
+        assert_result(resolution(e), &expected, fixture_name);
         assert_result(&e["socure_result"], &passing_socure_result(), fixture_name);
         assert_eq!(e["resolution_outcome"], "answered");
         assert_eq!(e["socure_outcome"], "answered");
@@ -299,7 +299,7 @@ async fn derived_lexis_nexis_answers_follow_the_contract() {
         let upstream = FakeVendor::always(json_ok(body.to_string().as_bytes())).await;
         let line = line_for(upstream, socure.addr, 5.0).await;
         let e = event(&line);
-        assert_result(&e["resolution_result"], &expected, case);
+        assert_result(resolution(e), &expected, case);
         assert_eq!(e["resolution_outcome"], "answered", "{case}");
         assert!(!line.to_string().contains("FAKEY"), "{case}: no PII");
     }
@@ -404,7 +404,7 @@ async fn every_socure_answer_is_judged_as_the_contract_says() {
         assert_envelope(&line);
         let e = event(&line);
         assert_result(&e["socure_result"], &expected, case);
-        assert_result(&e["resolution_result"], &ln_passed, case);
+        assert_result(resolution(e), &ln_passed, case);
         assert_eq!(e["socure_outcome"], outcome, "{case}");
         assert_eq!(
             socure.requests().len(),

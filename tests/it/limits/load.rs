@@ -159,7 +159,7 @@ async fn five_hundred_concurrent_shadowed_requests_with_socure_faults() {
         assert!(seen.insert(n), "user {n} has one line, not two");
         let e = event(line);
         assert_eq!(e["resolution_outcome"], "answered");
-        assert_eq!(e["resolution_result"]["success"], true);
+        assert_eq!(resolution(e)["success"], true);
         assert_line_matches_mode(e, mode(n).0);
     }
     assert_eq!(

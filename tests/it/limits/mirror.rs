@@ -263,7 +263,7 @@ async fn mirror_over_the_cap_is_dropped_and_shutdown_cuts_the_rest_short() {
             e["resolution_outcome"], "answered",
             "the LexisNexis side was in"
         );
-        assert_eq!(e["resolution_result"]["success"], true);
+        assert_eq!(resolution(e)["success"], true);
         match e["socure_outcome"].as_str() {
             Some("dropped") => {
                 assert!(e["socure_result"].is_null());

@@ -315,6 +315,42 @@ fn known_lines_give_the_hand_computed_report() {
     assert_series_and_completeness(&r);
 }
 
+/// `text` with every proofing line in the flat shape the proxy wrote
+/// before it followed identity-idp's adjudicated one: the InstantVerify
+/// verdict at the top of `resolution_result`.
+fn flattened(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let Ok(mut value) = serde_json::from_str::<Value>(line) else {
+                return format!("{line}\n");
+            };
+            let event = &mut value["properties"]["event_properties"];
+            if let Some(result) = event.get_mut("resolution_result") {
+                let stage = result["context"]["stages"]["resolution"].take();
+                assert!(stage.is_object(), "every proofing line is adjudicated");
+                *result = stage;
+            }
+            format!("{value}\n")
+        })
+        .collect()
+}
+
+#[test]
+fn lines_in_the_earlier_flat_shape_give_the_same_report() {
+    let lines = known_lines();
+    let flat = flattened(&lines);
+    assert_ne!(flat, lines);
+    assert!(!flat.contains("\"stages\""));
+    let mut r = report_of(&flat, Window::default());
+    assert_agreement(&r);
+    assert_attributes(&r);
+    let mut adjudicated = report_of(&lines, Window::default());
+    // Each read its own temporary file.
+    r["input"]["sources"].take();
+    adjudicated["input"]["sources"].take();
+    assert!(r == adjudicated, "the flat lines' report differs");
+}
+
 /// L1..L10's report: the lines read, by kind, and the first and last time.
 fn assert_input(r: &Value) {
     let input = &r["input"];

@@ -314,7 +314,7 @@ fn assert_line_says(case: &Case, e: &Value, socure: &FakeVendor) {
     let name = case.name;
     assert_eq!(e["resolution_outcome"], case.resolution_outcome, "{name}");
     assert_eq!(
-        exception(&e["resolution_result"]),
+        exception(resolution(e)),
         case.resolution_exception,
         "{name}"
     );
@@ -357,7 +357,7 @@ async fn client_gone_before_the_upstream_answered() {
     let e = event(&lines[0]);
     assert_eq!(e["resolution_outcome"], "client_gone");
     assert_eq!(
-        e["resolution_result"]["exception"],
+        resolution(e)["exception"],
         "Client closed the connection before the LexisNexis answer was complete"
     );
     assert_eq!(e["socure_outcome"], "answered", "the mirror still ran");
@@ -396,7 +396,7 @@ async fn upstream_cut_off_in_the_middle_of_its_answer() {
     let e = event(&lines[0]);
     assert_eq!(e["resolution_outcome"], "upstream_failed");
     assert_eq!(
-        e["resolution_result"]["exception"],
+        resolution(e)["exception"],
         "LexisNexis request failed: connection closed before the answer was complete"
     );
 }

@@ -32,3 +32,16 @@ pub fn keys(value: &Value) -> Vec<&str> {
 pub fn event(line: &Value) -> &Value {
     &line["properties"]["event_properties"]
 }
+
+/// An event's InstantVerify verdict, where identity-idp's event has it:
+/// `resolution_result.context.stages.resolution`. Checks on the way that
+/// the adjudicated result's four own fields are that stage's.
+pub fn resolution(event: &Value) -> &Value {
+    let result = &event["resolution_result"];
+    let stage = &result["context"]["stages"]["resolution"];
+    assert!(stage.is_object(), "no resolution stage in {result}");
+    for key in ["success", "errors", "exception", "timed_out"] {
+        assert_eq!(result[key], stage[key], "resolution_result.{key}");
+    }
+    stage
+}

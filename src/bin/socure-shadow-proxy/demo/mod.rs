@@ -200,7 +200,7 @@ fn print_lines(text: &str) -> Result<Vec<Value>, serde_json::Error> {
         println!(
             "  user {:<38} LexisNexis {:<34} Socure {} ({})",
             props["user_id"].as_str().unwrap_or("-"),
-            verdict(&event["resolution_result"]),
+            verdict(&event["resolution_result"]["context"]["stages"]["resolution"]),
             verdict(&event["socure_result"]),
             event["socure_outcome"].as_str().unwrap_or("-"),
         );
