@@ -1,4 +1,4 @@
-//! The HTML page's four charts, drawn as SVG text by `plotters`: the agreement heat map, attribute bars, reason-code bars, latency over time.
+//! The HTML page's five charts, drawn as SVG text by `plotters`: the decision by day, the agreement heat map, attribute bars, reason-code bars, latency over time.
 //!
 //! Each chart is a string of `<svg>` to inline in the page: no script, no
 //! font or image to fetch. Text goes through plotters' SVG escaping, which
@@ -251,6 +251,75 @@ pub fn latency(report: &Report) -> Result<String, ReportError> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(INK)
+            .draw()
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Agreement and the newly rejected share per UTC day, in percent.
+pub fn decision_by_day(report: &Report) -> Result<String, ReportError> {
+    const DAY: f64 = 86_400.0;
+    let points: Vec<(f64, [Option<f64>; 2])> = report
+        .decision
+        .by_day
+        .iter()
+        .filter_map(|day| {
+            let start = OffsetDateTime::parse(&day.start, &Rfc3339).ok()?;
+            let percent = |share: Option<f64>| share.map(|s| s * 100.0);
+            Some((
+                start.unix_timestamp() as f64 + DAY / 2.0,
+                [percent(day.agreement), percent(day.newly_rejected_share)],
+            ))
+        })
+        .collect();
+    let first = points.first().map_or(0.0, |p| p.0) - DAY / 2.0;
+    let last = points.last().map_or(0.0, |p| p.0) + DAY / 2.0;
+    let labels = (points.len() + 1).min(8);
+    svg("decision by day", 340, |area| {
+        let mut chart = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(first..last, 0.0..100.0)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(labels)
+            .y_desc("% of the applicants")
+            .x_label_formatter(&|x| axis_time(*x, true))
+            .label_style((FONT, 15))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let lines = [
+            ("agreement (of both judged)", 0, BOTH),
+            ("newly rejected (of LexisNexis passes)", 1, SOCURE),
+        ];
+        for (name, index, color) in lines {
+            let series: Vec<(f64, f64)> = points
+                .iter()
+                .filter_map(|(x, values)| values[index].map(|v| (*x, v)))
+                .collect();
+            chart
+                .draw_series(
+                    series
+                        .iter()
+                        .map(|&point| Circle::new(point, 3, color.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(LineSeries::new(series, color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::MiddleRight)
             .label_font((FONT, 15))
             .background_style(WHITE.mix(0.85))
             .border_style(INK)

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use super::schema::Report;
 use super::tables::{self, Cell, Table, percent};
-use super::text::{agreement_sentence, completeness_sentence, input_sentence};
+use super::text::{
+    agreement_sentence, completeness_sentence, cost_sentence, gate_sentence, input_sentence,
+};
 use super::{ReportError, charts};
 
 const STYLE: &str = "
@@ -19,7 +21,7 @@ th,td{padding:.25em .7em;border-bottom:1px solid #e4e4e4;text-align:right}
 th:first-child,td:first-child{text-align:left}
 th{background:#f4f4f4}
 figure{margin:1em 0}figcaption{color:#555;font-size:.9em}
-.lead{font-size:1.15em}.small{color:#555;font-size:.9em}
+.lead{font-size:1.15em}.verdict{font-weight:bold;padding:.5em .8em;border-left:6px solid #3c963c}.verdict.fails{border-color:#c0392b}.small{color:#555;font-size:.9em}
 td.list{text-align:left;max-width:40em}
 ";
 
@@ -83,6 +85,7 @@ fn figure(out: &mut String, svg: &str, caption: &str) {
 pub fn render(report: &Report) -> Result<String, ReportError> {
     let mut out = String::new();
     head(&mut out, report);
+    decision(&mut out, report)?;
     agreement(&mut out, report)?;
     attributes(&mut out, report)?;
     reason_codes(&mut out, report)?;
@@ -106,14 +109,56 @@ fn head(out: &mut String, report: &Report) {
     out.push_str("<h1>Socure shadow report</h1>\n");
     let _ = writeln!(
         out,
-        "<p class=lead>{}</p>",
-        escape(&agreement_sentence(report))
+        "<p class=\"lead verdict {}\">{}</p>",
+        if report.decision.gates_hold {
+            "holds"
+        } else {
+            "fails"
+        },
+        escape(&report.decision.verdict)
     );
+    let _ = writeln!(out, "<p>{}</p>", escape(&agreement_sentence(report)));
     let _ = writeln!(
         out,
         "<p class=small>{}</p>",
         escape(&input_sentence(report))
     );
+}
+
+/// What switching would change: the gates, the figures, why, the cost,
+/// and the figures by day (chart and table).
+fn decision(out: &mut String, report: &Report) -> Result<(), ReportError> {
+    let d = &report.decision;
+    out.push_str("<h2 id=decision>Decision</h2>\n");
+    if !d.gates.is_empty() {
+        out.push_str("<ul>");
+        for gate in &d.gates {
+            let _ = write!(out, "<li>{}</li>", escape(&gate_sentence(gate)));
+        }
+        out.push_str("</ul>\n");
+    }
+    let _ = writeln!(
+        out,
+        "<p>Over the {} applicants both vendors judged:</p>",
+        d.both_judged
+    );
+    write_table(out, &tables::decision(report));
+    let _ = writeln!(
+        out,
+        "<p>Socure left unverified, on the {} newly rejected: {}</p>",
+        d.newly_rejected.count,
+        escape(&tables::in_a_line(&d.newly_rejected_unverified))
+    );
+    let _ = writeln!(out, "<p>{}</p>", escape(&cost_sentence(report)));
+    if !d.by_day.is_empty() {
+        figure(
+            out,
+            &charts::decision_by_day(report)?,
+            "Per UTC day: agreement over the applicants both judged, and the share of LexisNexis passes Socure would newly reject.",
+        );
+        write_table(out, &tables::decision_by_day(report));
+    }
+    Ok(())
 }
 
 fn agreement(out: &mut String, report: &Report) -> Result<(), ReportError> {
@@ -167,6 +212,7 @@ fn reason_codes(out: &mut String, report: &Report) -> Result<(), ReportError> {
             codes.socure_judged
         ),
     );
+    write_table(out, &tables::codes(report));
     out.push_str("<p>Within each cell where both vendors judged:</p>\n");
     write_table(out, &tables::codes_by_cell(report));
     Ok(())

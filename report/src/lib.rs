@@ -8,6 +8,7 @@
 //! proxy's runtime.
 
 mod charts;
+pub mod decision;
 mod html;
 pub mod input;
 pub mod line;
@@ -24,9 +25,14 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
+use decision::DecisionOptions;
 use input::{Lines, Next, Source};
 use schema::Report;
 use tally::{Tally, Window};
+
+/// The exit status when the report was written but a gate
+/// (`--max-newly-rejected`, `--min-agreement`) does not hold.
+pub const GATE_FAILED: u8 = 1;
 
 /// How many reason codes each table and chart shows, unless told.
 pub const DEFAULT_TOP: usize = 10;
@@ -50,6 +56,8 @@ pub struct Options {
     pub top: usize,
     /// Say on stderr how many lines, how long and how much memory it took.
     pub stats: bool,
+    /// Cost, catalogue and gates for the decision.
+    pub decision: DecisionOptions,
 }
 
 /// The report's one error type; [`ReportError::exit_code`] is the only
@@ -76,16 +84,20 @@ pub enum ReportError {
         chart: &'static str,
         message: String,
     },
+    #[error("cannot read the reason-code catalogue {path}: {message}")]
+    Catalogue { path: String, message: String },
 }
 
 impl ReportError {
-    /// sysexits: EX_NOINPUT, EX_IOERR, EX_CANTCREAT, EX_SOFTWARE.
+    /// sysexits: EX_NOINPUT, EX_IOERR, EX_CANTCREAT, EX_SOFTWARE,
+    /// EX_DATAERR. A gate that fails is not an error: it is [`GATE_FAILED`].
     pub fn exit_code(&self) -> u8 {
         match self {
             ReportError::Open { .. } => 66,
             ReportError::Read { .. } => 74,
             ReportError::Write { .. } => 73,
             ReportError::Chart { .. } => 70,
+            ReportError::Catalogue { .. } => 65,
         }
     }
 }
@@ -98,7 +110,7 @@ pub fn tally(options: &Options) -> Result<Report, ReportError> {
         options.sources.clone()
     };
     let progress = input::progress(&sources);
-    let mut tally = Tally::new(options.window, options.top);
+    let mut tally = Tally::new(options.window, options.top, options.decision.clone());
     for source in &sources {
         let mut lines = Lines::open(source, &progress)?;
         while let Some(next) = lines.next_line()? {

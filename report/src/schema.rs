@@ -11,7 +11,9 @@ use socure_shadow_judge::verdict::Attribute;
 use strum::VariantNames;
 
 /// The `schema` value of this layout.
-pub const SCHEMA: &str = "socure-shadow-proxy.report.v1";
+/// v2 added `decision` (first) and `reason_codes.meanings`; everything of
+/// v1 is there unchanged.
+pub const SCHEMA: &str = "socure-shadow-proxy.report.v2";
 
 /// The LexisNexis rows of the agreement matrix, in order (`counts[row as usize]`).
 ///
@@ -62,6 +64,9 @@ pub const ATTRIBUTES: [Attribute; 5] = [
 pub struct Report {
     pub schema: &'static str,
     pub generated_by: String,
+    /// What switching to Socure would change, and whether the operator's
+    /// limits hold: the question the report exists for, so it comes first.
+    pub decision: Decision,
     pub input: Input,
     pub agreement: AgreementMatrix,
     pub attributes: Attributes,
@@ -69,6 +74,96 @@ pub struct Report {
     pub vendors: Vendors,
     pub series: Series,
     pub completeness: Completeness,
+}
+
+/// What switching from LexisNexis to Socure would change, over the
+/// applicants both vendors judged (pass or fail on each side: the
+/// agreement matrix's four judged cells).
+#[derive(Debug, Serialize)]
+pub struct Decision {
+    /// The sentence every format opens with: the newly rejected share and,
+    /// when limits were given, whether each holds.
+    pub verdict: String,
+    /// Every gate given holds (`true` without gates). The command exits 1
+    /// when not.
+    pub gates_hold: bool,
+    /// `--max-newly-rejected` and `--min-agreement`, as given.
+    pub gates: Vec<Gate>,
+    /// Applicants both vendors judged: the base of the rates below.
+    pub both_judged: u64,
+    /// LexisNexis passes among them.
+    pub lexisnexis_pass: Rate,
+    /// Socure passes among them.
+    pub socure_pass: Rate,
+    /// Both pass or both fail.
+    pub agreement: Rate,
+    /// LexisNexis passed and Socure failed: of the LexisNexis passes.
+    pub newly_rejected: Rate,
+    /// LexisNexis failed and Socure passed: of the LexisNexis fails.
+    pub newly_accepted: Rate,
+    /// Per attribute, the newly rejected applicants whose attribute Socure
+    /// left unverified (a failure may leave several: these can add up to
+    /// more than 100%); share of `newly_rejected.count`.
+    pub newly_rejected_unverified: Vec<Count>,
+    /// Lines whose Socure call was answered (`socure_outcome: answered`,
+    /// whatever the status): the calls Socure would bill.
+    pub socure_calls: u64,
+    /// With `--cost-per-call`.
+    pub cost: Option<Cost>,
+    /// Agreement and newly rejected per UTC day.
+    pub by_day: Vec<Day>,
+    /// Judged lines past the day limit (counted everywhere else).
+    pub days_beyond_limit: u64,
+}
+
+/// A count of a denominator, its share and the share's 95% Wilson interval.
+#[derive(Debug, Serialize)]
+pub struct Rate {
+    pub count: u64,
+    pub of: u64,
+    pub rate: Option<f64>,
+    pub wilson_95: Option<Interval>,
+}
+
+/// An operator's limit on a figure of the decision.
+#[derive(Debug, Serialize)]
+pub struct Gate {
+    /// `max_newly_rejected` or `min_agreement`.
+    pub name: &'static str,
+    /// The limit, in percent, as given.
+    pub limit_percent: f64,
+    /// The figure it is held to, in percent; `null` without a denominator
+    /// (the gate then fails: nothing shows the limit holds).
+    pub value_percent: Option<f64>,
+    pub holds: bool,
+}
+
+/// What the Socure calls cost, in the operator's currency.
+#[derive(Debug, Serialize)]
+pub struct Cost {
+    pub per_call: f64,
+    /// `socure_calls × per_call`.
+    pub total: f64,
+    /// From the first line's time to the last's, in days; `null` when they
+    /// are the same instant.
+    pub observed_days: Option<f64>,
+    pub calls_per_day: Option<f64>,
+    /// `calls_per_day × 30 × per_call`: a 30-day month at the observed rate.
+    pub monthly: Option<f64>,
+}
+
+/// One UTC day of the decision's figures.
+#[derive(Debug, Serialize)]
+pub struct Day {
+    /// The day's start, RFC 3339 UTC.
+    pub start: String,
+    pub both_judged: u64,
+    pub agreed: u64,
+    pub agreement: Option<f64>,
+    pub lexisnexis_passes: u64,
+    pub newly_rejected: u64,
+    /// Of `lexisnexis_passes`.
+    pub newly_rejected_share: Option<f64>,
 }
 
 /// What was read, and what was left out and why.
@@ -181,6 +276,9 @@ pub struct ReasonCodes {
     pub top: Vec<Count>,
     /// The same within each judged cell of the matrix ([`JUDGED_CELLS`]).
     pub by_cell: Vec<CellCodes>,
+    /// With `--reason-codes`: the operator's meaning of each code listed
+    /// above that the catalogue has, by code.
+    pub meanings: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]

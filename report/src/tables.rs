@@ -3,7 +3,7 @@
 //! A cell says what it holds (a count with its share, milliseconds...);
 //! each format decides only how that looks.
 
-use super::schema::{COLUMNS, Count, ROWS, Report, Vendor};
+use super::schema::{COLUMNS, Count, ROWS, Rate, Report, Vendor};
 
 pub enum Cell {
     Text(String),
@@ -96,6 +96,95 @@ pub fn attributes(report: &Report) -> Table {
             })
             .collect(),
     }
+}
+
+/// `25.8–32.3%`, or `-`.
+fn interval(rate: &Rate) -> Cell {
+    Cell::Text(rate.wilson_95.map_or_else(
+        || "-".into(),
+        |i| {
+            format!(
+                "{}–{}",
+                percent(Some(i.low)).trim_end_matches('%'),
+                percent(Some(i.high))
+            )
+        },
+    ))
+}
+
+/// The decision's figures: each a count of a denominator, its share and
+/// the share's interval.
+pub fn decision(report: &Report) -> Table {
+    let d = &report.decision;
+    let row = |figure: &str, of: &str, rate: &Rate| {
+        vec![
+            text(figure),
+            Cell::Number(rate.count),
+            Cell::Text(format!("{} {of}", rate.of)),
+            Cell::Percent(rate.rate),
+            interval(rate),
+        ]
+    };
+    Table {
+        header: vec!["figure", "applicants", "of", "share", "95% interval"],
+        rows: vec![
+            row("LexisNexis passes", "both judged", &d.lexisnexis_pass),
+            row("Socure passes", "both judged", &d.socure_pass),
+            row("agreement", "both judged", &d.agreement),
+            row(
+                "newly rejected (LexisNexis passes, Socure fails)",
+                "LexisNexis passes",
+                &d.newly_rejected,
+            ),
+            row(
+                "newly accepted (LexisNexis fails, Socure passes)",
+                "LexisNexis fails",
+                &d.newly_accepted,
+            ),
+        ],
+    }
+}
+
+/// Agreement and newly rejected per UTC day.
+pub fn decision_by_day(report: &Report) -> Table {
+    Table {
+        header: vec![
+            "day",
+            "both judged",
+            "agreed",
+            "LexisNexis passes",
+            "newly rejected",
+        ],
+        rows: report
+            .decision
+            .by_day
+            .iter()
+            .map(|day| {
+                vec![
+                    text(day.start.get(..10).unwrap_or(&day.start)),
+                    Cell::Number(day.both_judged),
+                    Cell::Share(day.agreed, day.agreement),
+                    Cell::Number(day.lexisnexis_passes),
+                    Cell::Share(day.newly_rejected, day.newly_rejected_share),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The top reason codes, with the operator's meaning beside each when a
+/// catalogue was given.
+pub fn codes(report: &Report) -> Table {
+    let codes = &report.reason_codes;
+    let mut table = counts("code", &codes.top);
+    if !codes.meanings.is_empty() {
+        table.header.push("meaning");
+        for (row, code) in table.rows.iter_mut().zip(&codes.top) {
+            let meaning = codes.meanings.get(&code.name).map_or("-", String::as_str);
+            row.push(Cell::List(meaning.to_owned()));
+        }
+    }
+    table
 }
 
 /// Names with their counts and shares (codes, outcomes, shed reasons).

@@ -18,6 +18,7 @@ use socure_shadow_judge::pair::{Agreement, Judged, SocureOutcome};
 use socure_shadow_judge::resolution::ResolutionOutcome;
 use strum::VariantArray as _;
 
+use super::decision::{DecisionOptions, DecisionTally};
 use super::line::{Proofing, Seen, Side};
 use super::schema::{
     ATTRIBUTES, AgreementMatrix, AttributeRow, Attributes, COLUMNS, CellCodes, Column,
@@ -95,7 +96,7 @@ impl Names {
 }
 
 /// `name` up to [`MAX_NAME_BYTES`], ending at a character boundary.
-fn cut(name: &str) -> &str {
+pub(crate) fn cut(name: &str) -> &str {
     &name[..name.floor_char_boundary(MAX_NAME_BYTES)]
 }
 
@@ -267,6 +268,8 @@ pub struct Tally {
     socure_outcomes: Names,
     resolution_outcomes: Names,
     shed: Names,
+    decision: DecisionTally,
+    asked: DecisionOptions,
 }
 
 /// Whether the LexisNexis call was made and ended. Every outcome is named,
@@ -287,7 +290,7 @@ fn lexisnexis_called(outcome: ResolutionOutcome) -> bool {
 }
 
 impl Tally {
-    pub fn new(window: Window, top: usize) -> Self {
+    pub fn new(window: Window, top: usize, asked: DecisionOptions) -> Self {
         Self {
             window,
             top,
@@ -319,6 +322,8 @@ impl Tally {
             socure_outcomes: Names::default(),
             resolution_outcomes: Names::default(),
             shed: Names::default(),
+            decision: DecisionTally::default(),
+            asked,
         }
     }
 
@@ -393,6 +398,17 @@ impl Tally {
         if socure_judged(column) {
             self.reason_codes_of(line, cell);
         }
+        if line.socure_outcome.known == Some(SocureOutcome::Answered) {
+            self.decision.socure_answered();
+        }
+        if let Some(cell) = cell {
+            let verified = line
+                .socure
+                .as_ref()
+                .and_then(|s| s.verified_attributes.as_deref())
+                .unwrap_or_default();
+            self.decision.judged(cell, line.at, verified);
+        }
     }
 
     /// Socure's reason codes on a line it judged, overall and in the line's
@@ -461,6 +477,11 @@ impl Tally {
         Report {
             schema: SCHEMA,
             generated_by: format!("socure-shadow-proxy {}", env!("CARGO_PKG_VERSION")),
+            decision: self.decision.finish(
+                &self.cell_lines,
+                self.first.zip(self.last),
+                &self.asked,
+            ),
             input: self.input(sources),
             agreement: self.agreement(),
             attributes: self.attributes(),
@@ -545,22 +566,36 @@ impl Tally {
     }
 
     fn reason_codes(&self) -> ReasonCodes {
+        let top = self.codes.ranked(Some(self.top), self.socure_judged);
+        let by_cell: Vec<CellCodes> = JUDGED_CELLS
+            .iter()
+            .map(|&cell| {
+                let lines = self.cell_lines[cell as usize];
+                CellCodes {
+                    cell: cell.label(),
+                    lines,
+                    top: self.codes_by_cell[cell as usize].ranked(Some(self.top), lines),
+                }
+            })
+            .collect();
+        let meanings = match &self.asked.catalogue {
+            Some(catalogue) => top
+                .iter()
+                .chain(by_cell.iter().flat_map(|cell| &cell.top))
+                .filter_map(|code| {
+                    let meaning = catalogue.meaning(&code.name)?;
+                    Some((code.name.clone(), meaning.to_owned()))
+                })
+                .collect(),
+            None => BTreeMap::new(),
+        };
         ReasonCodes {
             socure_judged: self.socure_judged,
             distinct: self.codes.counts.len() as u64,
             beyond_limit: self.codes.beyond_limit,
-            top: self.codes.ranked(Some(self.top), self.socure_judged),
-            by_cell: JUDGED_CELLS
-                .iter()
-                .map(|&cell| {
-                    let lines = self.cell_lines[cell as usize];
-                    CellCodes {
-                        cell: cell.label(),
-                        lines,
-                        top: self.codes_by_cell[cell as usize].ranked(Some(self.top), lines),
-                    }
-                })
-                .collect(),
+            top,
+            by_cell,
+            meanings,
         }
     }
 
@@ -587,7 +622,7 @@ impl Tally {
 }
 
 /// A time as the report writes it, or `null`.
-fn time(at: Option<OffsetDateTime>) -> Option<String> {
+pub(crate) fn time(at: Option<OffsetDateTime>) -> Option<String> {
     at.and_then(|t| t.format(TIME_FORMAT).ok())
 }
 
@@ -636,7 +671,7 @@ fn cell(row: Row, column: Column) -> Option<Agreement> {
     Some(Agreement::between(judged(lexisnexis), Some(judged(socure))))
 }
 
-fn share(count: u64, of: u64) -> Option<f64> {
+pub(crate) fn share(count: u64, of: u64) -> Option<f64> {
     (of > 0).then(|| count as f64 / of as f64)
 }
 
@@ -693,7 +728,7 @@ mod tests {
 
     #[test]
     fn outcomes_decide_as_the_judges_enums_and_unknown_ones_are_kept_by_name() {
-        let mut tally = Tally::new(Window::default(), 10);
+        let mut tally = Tally::new(Window::default(), 10, DecisionOptions::default());
         // Spelled by the judge, whatever its spelling: a timed-out call is
         // the timed_out column even where the result does not say so.
         for socure in SocureOutcome::VARIANTS {

@@ -55,6 +55,81 @@ fn write_table(out: &mut String, table: &Table) {
     }
 }
 
+/// The decision section: the verdict, the figures, why, the cost, by day.
+fn decision(out: &mut String, report: &Report) {
+    let d = &report.decision;
+    let _ = writeln!(out, "Decision\n{}\n", d.verdict);
+    for gate in &d.gates {
+        let _ = writeln!(out, "  {}", gate_sentence(gate));
+    }
+    if !d.gates.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "Over the {} applicants both vendors judged:",
+        d.both_judged
+    );
+    write_table(out, &tables::decision(report));
+    let _ = writeln!(
+        out,
+        "Socure left unverified, on the {} newly rejected: {}",
+        d.newly_rejected.count,
+        visible(
+            &tables::in_a_line(&d.newly_rejected_unverified),
+            Newlines::Escaped
+        )
+    );
+    let _ = writeln!(out, "{}", cost_sentence(report));
+    if !d.by_day.is_empty() {
+        out.push_str("By day (UTC):\n");
+        write_table(out, &tables::decision_by_day(report));
+    }
+    if d.days_beyond_limit > 0 {
+        let _ = writeln!(
+            out,
+            "  {} judged lines fell past the day limit",
+            d.days_beyond_limit
+        );
+    }
+    out.push('\n');
+}
+
+/// `max_newly_rejected: 29.0% against 10%: fails`.
+pub fn gate_sentence(gate: &super::schema::Gate) -> String {
+    format!(
+        "{}: {} against {}%: {}",
+        gate.name,
+        gate.value_percent
+            .map_or_else(|| "no value".into(), |v| format!("{v:.1}%")),
+        gate.limit_percent,
+        if gate.holds { "holds" } else { "fails" },
+    )
+}
+
+/// Socure's calls and, with `--cost-per-call`, what they cost.
+pub fn cost_sentence(report: &Report) -> String {
+    let d = &report.decision;
+    match &d.cost {
+        None => format!(
+            "Socure calls answered: {} (give --cost-per-call for their cost).",
+            d.socure_calls
+        ),
+        Some(cost) => {
+            let monthly = match (cost.calls_per_day, cost.monthly) {
+                (Some(per_day), Some(monthly)) => format!(
+                    "; at the observed {per_day:.1} calls a day, {monthly:.2} for a 30-day month"
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "Socure calls answered: {} at {} each: {:.2}{monthly}.",
+                d.socure_calls, cost.per_call, cost.total
+            )
+        }
+    }
+}
+
 /// The agreement sentence every format leads with.
 pub fn agreement_sentence(report: &Report) -> String {
     let a = &report.agreement;
@@ -104,6 +179,7 @@ pub fn render(report: &Report) -> String {
         "Socure shadow report\n{}\n",
         visible(&input_sentence(report), Newlines::Escaped)
     );
+    decision(&mut out, report);
     let _ = writeln!(out, "{}\n", agreement_sentence(report));
 
     out.push_str("Agreement: LexisNexis (rows) by Socure (columns), lines and share of all\n");
@@ -136,7 +212,7 @@ pub fn render(report: &Report) -> String {
         codes.distinct,
         codes.socure_judged,
     );
-    write_table(&mut out, &tables::counts("code", &codes.top));
+    write_table(&mut out, &tables::codes(report));
     if codes.beyond_limit > 0 {
         let _ = writeln!(
             out,

@@ -51,29 +51,7 @@ enum Command {
         log: Option<PathBuf>,
     },
     /// Read shadow lines (plain or gzip files, or stdin) and report how the vendors compare.
-    Report {
-        /// Shadow log files, plain or gzip (told by content); `-` or none for stdin.
-        #[arg(value_name = "FILES")]
-        files: Vec<String>,
-        /// Only lines at or after this time: RFC 3339, or a date (midnight UTC).
-        #[arg(long, value_name = "TIME", value_parser = report::parse_time)]
-        since: Option<time::OffsetDateTime>,
-        /// Only lines before this time: RFC 3339, or a date (midnight UTC).
-        #[arg(long, value_name = "TIME", value_parser = report::parse_time)]
-        until: Option<time::OffsetDateTime>,
-        /// How to write the report.
-        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-        format: ReportFormat,
-        /// Write the report here instead of stdout.
-        #[arg(long, value_name = "PATH")]
-        out: Option<PathBuf>,
-        /// How many reason codes to list, overall and per cell.
-        #[arg(long, value_name = "N", default_value_t = report::DEFAULT_TOP)]
-        top: usize,
-        /// Then say on stderr how many lines, how long and the peak memory.
-        #[arg(long)]
-        stats: bool,
-    },
+    Report(ReportArgs),
     /// Validate a configuration and print it as the proxy would run it (secrets redacted).
     CheckConfig {
         /// The TOML configuration file to check, with the environment applied as `run` would.
@@ -140,6 +118,49 @@ enum CaCommand {
     },
 }
 
+/// `report`'s arguments.
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Shadow log files, plain or gzip (told by content); `-` or none for stdin.
+    #[arg(value_name = "FILES")]
+    files: Vec<String>,
+    /// Only lines at or after this time: RFC 3339, or a date (midnight UTC).
+    #[arg(long, value_name = "TIME", value_parser = report::parse_time)]
+    since: Option<time::OffsetDateTime>,
+    /// Only lines before this time: RFC 3339, or a date (midnight UTC).
+    #[arg(long, value_name = "TIME", value_parser = report::parse_time)]
+    until: Option<time::OffsetDateTime>,
+    /// How to write the report.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+    /// Write the report here instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// How many reason codes to list, overall and per cell.
+    #[arg(long, value_name = "N", default_value_t = report::DEFAULT_TOP)]
+    top: usize,
+    /// Then say on stderr how many lines, how long and the peak memory.
+    #[arg(long)]
+    stats: bool,
+    /// What one Socure call costs (a plain number in your currency): the
+    /// report adds the calls' cost and a 30-day month's at the observed rate.
+    #[arg(long, value_name = "AMOUNT", value_parser = non_negative)]
+    cost_per_call: Option<f64>,
+    /// Your copy of Socure's reason-code catalogue: CSV `code,meaning`
+    /// lines, or a JSON object of code to meaning. Meanings are shown
+    /// beside the codes.
+    #[arg(long, value_name = "FILE")]
+    reason_codes: Option<PathBuf>,
+    /// Exit 1 when Socure would newly reject more than this share of
+    /// the applicants LexisNexis passes (0 to 100).
+    #[arg(long, value_name = "PERCENT", value_parser = percent)]
+    max_newly_rejected: Option<f64>,
+    /// Exit 1 when the vendors agree on less than this share of the
+    /// applicants both judged (0 to 100).
+    #[arg(long, value_name = "PERCENT", value_parser = percent)]
+    min_agreement: Option<f64>,
+}
+
 fn main() -> ExitCode {
     // Not `Cli::parse()`: part of the help is built at run time.
     let mut matches = docs::command().get_matches();
@@ -171,38 +192,7 @@ fn main() -> ExitCode {
             init_tracing(LogFormat::Auto);
             with_runtime(|runtime| runtime.block_on(demo::main(log)))
         }
-        Command::Report {
-            files,
-            since,
-            until,
-            format,
-            out,
-            top,
-            stats,
-        } => {
-            let options = report::Options {
-                sources: files
-                    .iter()
-                    .map(|f| report::input::Source::parse(f))
-                    .collect(),
-                window: report::tally::Window { since, until },
-                format: match format {
-                    ReportFormat::Text => report::Format::Text,
-                    ReportFormat::Json => report::Format::Json,
-                    ReportFormat::Html => report::Format::Html,
-                },
-                out,
-                top,
-                stats,
-            };
-            match report::run(&options) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("report: {err}");
-                    ExitCode::from(err.exit_code())
-                }
-            }
-        }
+        Command::Report(args) => report_command(args),
         Command::CheckConfig { config, format } => check_config(&config, format),
         Command::Healthcheck { address } => healthcheck(address),
         Command::Ca {
@@ -210,6 +200,66 @@ fn main() -> ExitCode {
         } => ca_init(&dir, &permit_hosts),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { path } => docs::man(&path),
+    }
+}
+
+/// `report`: read, count, render, write; exit 1 when a gate fails.
+fn report_command(args: ReportArgs) -> ExitCode {
+    let ReportArgs {
+        files,
+        since,
+        until,
+        format,
+        out,
+        top,
+        stats,
+        cost_per_call,
+        reason_codes,
+        max_newly_rejected,
+        min_agreement,
+    } = args;
+    let catalogue = match reason_codes
+        .as_deref()
+        .map(report::decision::Catalogue::load)
+    {
+        None => None,
+        Some(Ok(catalogue)) => Some(catalogue),
+        Some(Err(err)) => {
+            eprintln!("report: {err}");
+            return ExitCode::from(err.exit_code());
+        }
+    };
+    let options = report::Options {
+        sources: files
+            .iter()
+            .map(|f| report::input::Source::parse(f))
+            .collect(),
+        window: report::tally::Window { since, until },
+        format: match format {
+            ReportFormat::Text => report::Format::Text,
+            ReportFormat::Json => report::Format::Json,
+            ReportFormat::Html => report::Format::Html,
+        },
+        out,
+        top,
+        stats,
+        decision: report::decision::DecisionOptions {
+            cost_per_call,
+            catalogue,
+            max_newly_rejected,
+            min_agreement,
+        },
+    };
+    match report::run(&options) {
+        Ok(report) if report.decision.gates_hold => ExitCode::SUCCESS,
+        Ok(report) => {
+            eprintln!("report: {}", report.decision.verdict);
+            ExitCode::from(report::GATE_FAILED)
+        }
+        Err(err) => {
+            eprintln!("report: {err}");
+            ExitCode::from(err.exit_code())
+        }
     }
 }
 
@@ -471,5 +521,21 @@ impl Signals {
             _ = self.hangup.recv() => "SIGHUP",
             _ = self.user1.recv() => "SIGUSR1",
         }
+    }
+}
+
+/// `--cost-per-call`: a finite amount, zero or more.
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("expected an amount of zero or more, got {text:?}")),
+    }
+}
+
+/// A gate's limit: a percent from 0 to 100 (`10`, `12.5`; a `%` is allowed).
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(value) if (0.0..=100.0).contains(&value) => Ok(value),
+        _ => Err(format!("expected a percent from 0 to 100, got {text:?}")),
     }
 }

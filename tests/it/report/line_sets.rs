@@ -275,6 +275,7 @@ fn tally_of(text: &str, window: Window) -> report::schema::Report {
         out: None,
         top: 10,
         stats: false,
+        decision: Default::default(),
     };
     report::tally(&options).expect("report")
 }

@@ -1,4 +1,4 @@
-//! `report` over the demo's own lines in all three formats, and the HTML page opened offline in headless chromium: its four charts drawn, nothing fetched, a screenshot kept.
+//! `report` over the demo's own lines in all three formats, and the HTML page opened offline in headless chromium: its five charts drawn, nothing fetched, a screenshot kept.
 //!
 //! The screenshot goes to the test's temporary target directory; with
 //! `SHADOW_PROXY_README_SCREENSHOT=1` it also replaces `docs/report.png`,
@@ -48,7 +48,16 @@ fn the_demo_lines_report_in_text_json_and_a_page_that_draws_offline() {
     // JSON: the demo's lines land in every cell the issue names.
     let json: Value =
         serde_json::from_str(&report(&log, "json", &dir.join("report.json"))).expect("json");
-    assert_eq!(json["schema"], "socure-shadow-proxy.report.v1");
+    assert_eq!(json["schema"], "socure-shadow-proxy.report.v2");
+    // The decision: both pass 2, only LexisNexis 1, only Socure 2, both
+    // fail 1 (the matrix below); eight answered Socure calls.
+    let decision = &json["decision"];
+    assert_eq!(decision["newly_rejected"]["count"], 1);
+    assert_eq!(decision["newly_rejected"]["of"], 3);
+    assert_eq!(decision["newly_accepted"]["count"], 2);
+    assert_eq!(decision["newly_accepted"]["of"], 3);
+    assert_eq!(decision["socure_calls"], 8);
+    assert_eq!(decision["gates_hold"], true);
     assert_eq!(json["input"]["proofing_lines"], 11);
     assert_eq!(json["input"]["malformed"], 0);
     // Rows LexisNexis pass, fail, exception; columns Socure pass, fail,
@@ -79,7 +88,12 @@ fn the_demo_lines_report_in_text_json_and_a_page_that_draws_offline() {
         text.contains("The vendors agreed on 3 of the 6 applicants both judged: 50.0%"),
         "{text}"
     );
+    assert!(
+        text.contains("Decision\nSocure would newly reject 33.3% (6.1–79.2%) of the applicants LexisNexis passes."),
+        "{text}"
+    );
     for heading in [
+        "By day (UTC):",
         "Agreement:",
         "Attributes:",
         "Socure reason codes:",
@@ -100,8 +114,9 @@ fn the_demo_lines_report_in_text_json_and_a_page_that_draws_offline() {
         [browser::file_url(&page)],
         "the page fetched something besides itself"
     );
-    // Heat map, attribute bars, reason codes, latency over time.
-    assert_eq!(load.svgs.len(), 4, "{:?}", load.svgs);
+    // The decision by day, heat map, attribute bars, reason codes,
+    // latency over time.
+    assert_eq!(load.svgs.len(), 5, "{:?}", load.svgs);
     for (width, height) in &load.svgs {
         assert!(*width >= 300.0 && *height >= 100.0, "{:?}", load.svgs);
     }

@@ -382,6 +382,7 @@ fn text_report(log: &std::path::Path) -> Result<String, report::ReportError> {
         out: None,
         top: report::DEFAULT_TOP,
         stats: false,
+        decision: Default::default(),
     };
     report::render(&report::tally(&options)?, report::Format::Text)
 }
