@@ -2,11 +2,22 @@
 //!
 //! ```text
 //! cargo run --release --example shadow_lines -- N [--seed S] [--start 2026-11-01T00:00:00Z] [--hours H] > lines.jsonl
+//! cargo run --release --example shadow_lines -- --cells BP,OL,OS,BF,NA [--seed S] [--start …] [--hours H] > lines.jsonl
 //! ```
 //!
 //! N lines go to stdout, their times increasing, spread over `--hours`
 //! (default 720, a month) from `--start`. A count of each kind goes to
 //! stderr.
+//!
+//! `--cells BP,OL,OS,BF,NA` (instead of N) writes exactly that many shadow
+//! lines of each cell of the agreement matrix and nothing else (no shed
+//! summaries, other events or cut-short lines), in an order shuffled by the
+//! seed: BP both passed, OL only LexisNexis passed, OS only Socure passed,
+//! BF both failed (LexisNexis answered and Socure answered a judged verdict,
+//! never a 400, in each), NA Socure not answered (timed out, failed,
+//! dropped, duplicate, over budget, not sent or shut down, with the mix's
+//! weights) after LexisNexis passed (80%) or failed. A report of the file
+//! must count exactly these.
 //!
 //! Every shadow line is the judge crate's own `ShadowLine`, written by
 //! `pair::encode`, so the format cannot drift from the proxy's. The parts the
@@ -135,8 +146,14 @@ const SOCURE_RISK_CODES: [&str; 16] = [
 #[derive(Parser)]
 #[command(about = "Writes N realistic shadow lines to stdout, deterministic for a seed")]
 struct Args {
-    /// Lines to write, all kinds together.
-    lines: u64,
+    /// Lines to write, all kinds together (required unless --cells is given).
+    #[arg(required_unless_present = "cells", conflicts_with = "cells")]
+    lines: Option<u64>,
+    /// Write exactly these many shadow lines of each agreement cell, and
+    /// nothing else: both passed, only LexisNexis passed, only Socure passed,
+    /// both failed, Socure not answered.
+    #[arg(long, value_name = "BP,OL,OS,BF,NA", value_parser = parse_cells)]
+    cells: Option<Cells>,
     /// The generator's seed: the same seed and arguments give the same bytes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -152,6 +169,55 @@ fn parse_start(text: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(text, &Rfc3339).map_err(|err| format!("not RFC 3339: {err}"))
 }
 
+/// The lines to write of each cell, in `Cell::ALL` order.
+#[derive(Clone, Copy)]
+struct Cells([u64; 5]);
+
+impl Cells {
+    fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Each line's cell, shuffled (Fisher–Yates) by `rng`.
+    fn shuffled(&self, rng: &mut Rng) -> Vec<Cell> {
+        let mut order: Vec<Cell> = Cell::ALL
+            .iter()
+            .zip(self.0)
+            .flat_map(|(cell, count)| (0..count).map(move |_| *cell))
+            .collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        order
+    }
+}
+
+fn parse_cells(text: &str) -> Result<Cells, String> {
+    const EXPECTED: &str = "five counts expected, BP,OL,OS,BF,NA (e.g. 517,211,163,97,249)";
+    let parts: Vec<&str> = text.split(',').collect();
+    if parts.len() != 5 {
+        return Err(format!("{EXPECTED}; got {}", parts.len()));
+    }
+    let mut counts = [0; 5];
+    for (count, part) in counts.iter_mut().zip(parts) {
+        *count = part
+            .trim()
+            .parse()
+            .map_err(|err| format!("{EXPECTED}; `{part}` is not a count: {err}"))?;
+    }
+    if counts
+        .iter()
+        .try_fold(0u64, |sum, n| sum.checked_add(*n))
+        .is_none()
+    {
+        return Err(format!(
+            "{EXPECTED}; these add up to more than {}",
+            u64::MAX
+        ));
+    }
+    Ok(Cells(counts))
+}
+
 fn main() -> io::Result<()> {
     let args = Args::parse();
     if !(args.hours.is_finite() && args.hours > 0.0) {
@@ -160,16 +226,27 @@ fn main() -> io::Result<()> {
     }
     let started = Instant::now();
     let mut generator = Generator::new(args.seed);
+    // Clap requires one of the two.
+    let lines = args
+        .cells
+        .map_or_else(|| args.lines.unwrap_or(0), |cells| cells.total());
+    let order = args.cells.map(|cells| cells.shuffled(&mut generator.rng));
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     // Each line's time is its own slot's start plus a draw within the slot,
     // so times increase and spread evenly over the span.
-    let slot_ns = args.hours * 3600e9 / args.lines.max(1) as f64;
+    let slot_ns = args.hours * 3600e9 / lines.max(1) as f64;
     let mut written = Written::default();
-    for i in 0..args.lines {
+    for i in 0..lines {
         let offset = slot_ns * (i as f64 + generator.rng.unit());
         let at = args.start + time::Duration::nanoseconds(offset as i64);
-        let line = generator.line(at, &mut written);
+        let line = match &order {
+            None => generator.line(at, &mut written),
+            Some(order) => {
+                written.shadow += 1;
+                generator.shadow_line(at, Some(order[i as usize]))
+            }
+        };
         if let Err(err) = out.write_all(&line) {
             return quiet_on_broken_pipe(err);
         }
@@ -177,15 +254,16 @@ fn main() -> io::Result<()> {
     if let Err(err) = out.flush() {
         return quiet_on_broken_pipe(err);
     }
-    eprintln!(
-        "shadow_lines: {} lines ({} shadow, {} shed summaries, {} other events, {} cut short) in {:.2} s",
-        args.lines,
-        written.shadow,
-        written.shed,
-        written.other,
-        written.malformed,
-        started.elapsed().as_secs_f64()
-    );
+    let seconds = started.elapsed().as_secs_f64();
+    match args.cells {
+        None => eprintln!(
+            "shadow_lines: {lines} lines ({} shadow, {} shed summaries, {} other events, {} cut short) in {seconds:.2} s",
+            written.shadow, written.shed, written.other, written.malformed,
+        ),
+        Some(Cells([bp, ol, os, bf, na])) => eprintln!(
+            "shadow_lines: {lines} shadow lines ({bp} both passed, {ol} only LexisNexis passed, {os} only Socure passed, {bf} both failed, {na} Socure not answered) in {seconds:.2} s",
+        ),
+    }
     Ok(())
 }
 
@@ -272,6 +350,27 @@ impl Rng {
     }
 }
 
+/// A cell of the agreement matrix, for `--cells`.
+#[derive(Clone, Copy)]
+enum Cell {
+    BothPassed,
+    OnlyLexisNexisPassed,
+    OnlySocurePassed,
+    BothFailed,
+    SocureNotAnswered,
+}
+
+impl Cell {
+    /// The order of `--cells`' counts.
+    const ALL: [Cell; 5] = [
+        Cell::BothPassed,
+        Cell::OnlyLexisNexisPassed,
+        Cell::OnlySocurePassed,
+        Cell::BothFailed,
+        Cell::SocureNotAnswered,
+    ];
+}
+
 /// How the LexisNexis side was drawn, for Socure's agreement with it.
 #[derive(Clone, Copy, PartialEq)]
 enum LexisNexis {
@@ -338,12 +437,7 @@ impl Generator {
             written.other += 1;
             return self.other_event(at);
         }
-        let (shadow_line, lent) = self.shadow_line(at);
-        let mut line = encode(&shadow_line);
-        if let Some(mask) = lent {
-            self.lexis_nexis_judged[mask] =
-                Some(shadow_line.properties.event_properties.resolution_result);
-        }
+        let mut line = self.shadow_line(at, None);
         if draw < 1.0 / 10_000.0 + 2.0 / 20_000.0 {
             // Cut inside the object (never after its last `}`), as a crash
             // mid-write leaves it: never valid JSON.
@@ -357,11 +451,33 @@ impl Generator {
         line
     }
 
+    /// A shadow line's bytes (with its `\n`), of `cell` if given, else of
+    /// the mix.
+    fn shadow_line(&mut self, at: OffsetDateTime, cell: Option<Cell>) -> Vec<u8> {
+        let (shadow_line, lent) = self.shadow_line_lent(at, cell);
+        let line = encode(&shadow_line);
+        if let Some(mask) = lent {
+            self.lexis_nexis_judged[mask] =
+                Some(shadow_line.properties.event_properties.resolution_result);
+        }
+        line
+    }
+
     /// The line, and the index of the judged LexisNexis verdict it borrowed.
-    fn shadow_line(&mut self, at: OffsetDateTime) -> (ShadowLine, Option<usize>) {
+    fn shadow_line_lent(
+        &mut self,
+        at: OffsetDateTime,
+        cell: Option<Cell>,
+    ) -> (ShadowLine, Option<usize>) {
         let id = self.rng.uuid();
-        let mut lexis_nexis = self.lexis_nexis();
-        let socure = self.socure(lexis_nexis.drawn);
+        let (mut lexis_nexis, socure) = match cell {
+            None => {
+                let lexis_nexis = self.lexis_nexis();
+                let socure = self.socure(lexis_nexis.drawn, true);
+                (lexis_nexis, socure)
+            }
+            Some(cell) => self.cell_sides(cell),
+        };
         let mut duplicate_of = None;
         let user_id = match socure.applicant {
             // A Reference that is not a UUID: `user_id` null, the flag set.
@@ -415,28 +531,39 @@ impl Generator {
         (line, lexis_nexis.lent)
     }
 
+    /// Both sides of a line of `cell`.
+    fn cell_sides(&mut self, cell: Cell) -> (LexisNexisSide, Socure) {
+        use LexisNexis::{Failed, Passed};
+        let (lexis_nexis, socure_passes) = match cell {
+            Cell::BothPassed => (Passed, true),
+            Cell::OnlyLexisNexisPassed => (Passed, false),
+            Cell::OnlySocurePassed => (Failed, true),
+            Cell::BothFailed => (Failed, false),
+            Cell::SocureNotAnswered => {
+                let drawn = if self.rng.chance(0.80) {
+                    Passed
+                } else {
+                    Failed
+                };
+                let lexis_nexis = self.lexis_nexis_answered(drawn);
+                let socure = self.socure(drawn, false);
+                return (lexis_nexis, socure);
+            }
+        };
+        let lexis_nexis = self.lexis_nexis_answered(lexis_nexis);
+        let elapsed_ms = self.socure_answer_elapsed();
+        let verdict = self.socure_judged(socure_passes);
+        (lexis_nexis, Socure::answered(verdict, elapsed_ms))
+    }
+
     fn lexis_nexis(&mut self) -> LexisNexisSide {
         let draw = self.rng.unit();
         if draw < 0.95 {
-            let (mask, drawn) = if draw < 0.80 {
-                (0, LexisNexis::Passed)
+            return self.lexis_nexis_answered(if draw < 0.80 {
+                LexisNexis::Passed
             } else {
-                (self.lexis_nexis_failure_mask(), LexisNexis::Failed)
-            };
-            let mut verdict = self.lexis_nexis_judged[mask]
-                .take()
-                .expect("each line gives its verdict back");
-            // A ConversationId is a long number in a string.
-            verdict.transaction_id =
-                Value::String(format!("31000{:09}", self.rng.below(1_000_000_000)));
-            let elapsed = self.rng.latency_ms(650.0, 0.55, 200, 3_000);
-            return LexisNexisSide {
-                verdict,
-                outcome: self.answered,
-                elapsed_ms: Some(elapsed),
-                drawn,
-                lent: Some(mask),
-            };
+                LexisNexis::Failed
+            });
         }
         let (exchange, elapsed) = match self.rng.weighted(&[0.45, 0.08, 0.05, 0.30, 0.07, 0.05]) {
             0 => (status(503), self.rng.latency_ms(120.0, 0.6, 5, 2_000)),
@@ -465,6 +592,29 @@ impl Generator {
         }
     }
 
+    /// LexisNexis answered and passed, or failed on drawn checks (`drawn` is
+    /// not `Errored`).
+    fn lexis_nexis_answered(&mut self, drawn: LexisNexis) -> LexisNexisSide {
+        let mask = match drawn {
+            LexisNexis::Passed => 0,
+            _ => self.lexis_nexis_failure_mask(),
+        };
+        let mut verdict = self.lexis_nexis_judged[mask]
+            .take()
+            .expect("each line gives its verdict back");
+        // A ConversationId is a long number in a string.
+        verdict.transaction_id =
+            Value::String(format!("31000{:09}", self.rng.below(1_000_000_000)));
+        let elapsed = self.rng.latency_ms(650.0, 0.55, 200, 3_000);
+        LexisNexisSide {
+            verdict,
+            outcome: self.answered,
+            elapsed_ms: Some(elapsed),
+            drawn,
+            lent: Some(mask),
+        }
+    }
+
     /// A non-empty set of failed attributes, as a bit mask.
     fn lexis_nexis_failure_mask(&mut self) -> usize {
         let mut mask = 1 << self.rng.weighted(&LEXIS_NEXIS_FIRST_FAILURE);
@@ -476,10 +626,11 @@ impl Generator {
         mask
     }
 
-    fn socure(&mut self, lexis_nexis: LexisNexis) -> Socure {
+    /// Socure's side, drawn from the mix; never answered unless `answered`.
+    fn socure(&mut self, lexis_nexis: LexisNexis, answered: bool) -> Socure {
         let recent = !self.recent.is_empty();
         let weights = [
-            0.88,
+            if answered { 0.88 } else { 0.0 },
             0.03,
             0.02,
             0.02,
@@ -551,14 +702,36 @@ impl Generator {
 
     /// Socure answered: mostly judged, a few a 400 (judged by the judge).
     fn socure_answered(&mut self, lexis_nexis: LexisNexis) -> Socure {
-        let elapsed_ms = Some(
-            self.rng
-                .latency_ms(1_100.0, 0.5, 300, SOCURE_TIMEOUT_MS - 10),
-        );
+        let elapsed_ms = self.socure_answer_elapsed();
         if self.rng.chance(0.01) {
             return Socure::answered(self.socure_400(), elapsed_ms);
         }
-        let verified_attributes = self.socure_verified_attributes(lexis_nexis);
+        let passes = self.socure_passes(lexis_nexis);
+        let verdict = self.socure_judged(passes);
+        Socure::answered(verdict, elapsed_ms)
+    }
+
+    fn socure_answer_elapsed(&mut self) -> Option<u64> {
+        Some(
+            self.rng
+                .latency_ms(1_100.0, 0.5, 300, SOCURE_TIMEOUT_MS - 10),
+        )
+    }
+
+    /// Whether Socure passes: mostly when LexisNexis passed, mostly not
+    /// when it failed.
+    fn socure_passes(&mut self, lexis_nexis: LexisNexis) -> bool {
+        match lexis_nexis {
+            LexisNexis::Passed => self.rng.chance(0.90),
+            LexisNexis::Failed => self.rng.chance(0.10),
+            LexisNexis::Errored => self.rng.chance(0.80),
+        }
+    }
+
+    /// A judged answer, in the shape `socure::judge` gives: all the required
+    /// attributes verified if it `passes`, some not if not.
+    fn socure_judged(&mut self, passes: bool) -> Verdict {
+        let verified_attributes = self.socure_verified_attributes(passes);
         // `socure::judge`'s rule, applied to what was drawn.
         let success = SOCURE_REQUIRED
             .iter()
@@ -582,7 +755,8 @@ impl Generator {
             verified_attributes: Some(verified_attributes),
             ids_withheld: Default::default(),
         };
-        Socure::answered(verdict, elapsed_ms)
+        debug_assert_eq!(success, passes);
+        verdict
     }
 
     /// A 400 from Socure, as its judge words it.
@@ -599,14 +773,9 @@ impl Generator {
         )
     }
 
-    /// The attributes Socure verified: mostly all when LexisNexis passed,
-    /// mostly not when it failed; a phone now and then.
-    fn socure_verified_attributes(&mut self, lexis_nexis: LexisNexis) -> Vec<String> {
-        let passes = match lexis_nexis {
-            LexisNexis::Passed => self.rng.chance(0.90),
-            LexisNexis::Failed => self.rng.chance(0.10),
-            LexisNexis::Errored => self.rng.chance(0.80),
-        };
+    /// The attributes Socure verified: all the required ones if it
+    /// `passes`, else some not; a phone now and then.
+    fn socure_verified_attributes(&mut self, passes: bool) -> Vec<String> {
         let mut unverified = [false; SOCURE_REQUIRED.len()];
         if !passes {
             unverified[self.rng.weighted(&SOCURE_FIRST_FAILURE)] = true;
