@@ -49,6 +49,7 @@ mod ops {
 /// `report` over line sets, and its HTML page in a headless browser.
 mod report {
     mod browser_harness;
+    mod built;
     mod decision;
     mod line_sets;
     mod page;

@@ -7,35 +7,16 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::{Map, Value, json};
-use socure_shadow_proxy::judge::pair::{
-    self, EventProperties, Properties, ShadowLine, SocureOutcome,
-};
+use serde_json::{Value, json};
+use socure_shadow_proxy::judge::pair::{EventProperties, SocureOutcome};
 use socure_shadow_proxy::judge::resolution::ResolutionOutcome;
 use socure_shadow_proxy::judge::verdict::Verdict;
 
-const ALL: [&str; 5] = ["address", "first_name", "last_name", "ssn", "dob"];
+use super::built::{counts, encoded, verdict};
 
-fn verdict(vendor_name: &'static str, success: bool, verified: Option<&[&str]>) -> Verdict {
-    let mut errors = Map::new();
-    if verified.is_some() {
-        errors.insert("reason_codes".into(), json!(["I919", "R705"]));
-    }
-    Verdict {
-        success,
-        errors: errors.into(),
-        exception: None,
-        timed_out: false,
-        transaction_id: json!("fake-transaction"),
-        reference: json!(""),
-        can_pass_with_additional_verification: false,
-        attributes_requiring_additional_verification: Vec::new(),
-        vendor_name,
-        vendor_workflow: None,
-        verified_attributes: verified.map(|v| v.iter().map(|s| (*s).to_owned()).collect()),
-        ids_withheld: Default::default(),
-    }
-}
+const ALL: [&str; 5] = ["address", "first_name", "last_name", "ssn", "dob"];
+/// The codes every Socure answer here carries (the catalogue test names them).
+const CODES: &[&str] = &["I919", "R705"];
 
 /// Which cell a line is in: LexisNexis's verdict, and Socure's (`None`: not
 /// answered, the call timed out).
@@ -71,7 +52,7 @@ const NOT_ANSWERED: Cell = Cell {
 fn line(cell: Cell, time: &str, dob_too: bool) -> String {
     let (socure_result, socure_outcome) = match cell.socure {
         Some(true) => (
-            Some(verdict("socure_kyc", true, Some(&ALL))),
+            Some(verdict("socure_kyc", true, &[], Some(&ALL), CODES)),
             SocureOutcome::Answered,
         ),
         Some(false) => {
@@ -81,7 +62,7 @@ fn line(cell: Cell, time: &str, dob_too: bool) -> String {
                 &["first_name", "last_name", "ssn", "dob"]
             };
             (
-                Some(verdict("socure_kyc", false, Some(verified))),
+                Some(verdict("socure_kyc", false, &[], Some(verified), CODES)),
                 SocureOutcome::Answered,
             )
         }
@@ -89,35 +70,31 @@ fn line(cell: Cell, time: &str, dob_too: bool) -> String {
             Some(Verdict {
                 exception: Some("Timed out waiting for verification response".into()),
                 timed_out: true,
-                ..verdict("socure_kyc", false, None)
+                ..verdict("socure_kyc", false, &[], None, &[])
             }),
             SocureOutcome::TimedOut,
         ),
     };
-    let shadow = ShadowLine {
-        name: pair::EVENT_NAME,
-        id: "00000000-0000-4000-8000-000000000000".into(),
-        time: time.into(),
-        properties: Properties {
-            event_properties: EventProperties {
-                resolution_result: verdict("lexisnexis:instant_verify", cell.lexis_nexis, None),
-                socure_result,
-                resolution_outcome: ResolutionOutcome::Answered,
-                resolution_elapsed_ms: Some(500),
-                socure_outcome,
-                socure_elapsed_ms: Some(900),
-                socure_not_sent_reason: None,
-                duplicate_of: None,
-                ids_withheld: Default::default(),
-            },
-            new_event: true,
-            path: "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation".into(),
-            user_id: None,
-            user_id_invalid: false,
+    encoded(
+        time.into(),
+        EventProperties {
+            resolution_result: verdict(
+                "lexisnexis:instant_verify",
+                cell.lexis_nexis,
+                &[],
+                None,
+                &[],
+            ),
+            socure_result,
+            resolution_outcome: ResolutionOutcome::Answered,
+            resolution_elapsed_ms: Some(500),
+            socure_outcome,
+            socure_elapsed_ms: Some(900),
+            socure_not_sent_reason: None,
+            duplicate_of: None,
+            ids_withheld: Default::default(),
         },
-        log_filename: "events.log",
-    };
-    String::from_utf8(pair::encode(&shadow).expect("encodes")).expect("utf-8")
+    )
 }
 
 /// The cells: 517 both pass, 211 only LexisNexis passes, 163 only
@@ -202,17 +179,7 @@ fn known_cells_give_the_hand_computed_decision() {
         "{monthly}"
     );
     // Socure failed every newly rejected on the address; 100 on the dob too.
-    let unverified: Vec<(String, u64)> = d["newly_rejected_unverified"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().expect("name").to_owned(),
-                c["count"].as_u64().expect("count"),
-            )
-        })
-        .collect();
+    let unverified = counts(&d["newly_rejected_unverified"]);
     assert_eq!(
         unverified,
         [

@@ -7,46 +7,15 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use serde_json::{Map, Value, json};
-use socure_shadow_proxy::judge::pair::{
-    self, EventProperties, Properties, ShadowLine, SocureOutcome,
-};
+use serde_json::{Value, json};
+use socure_shadow_proxy::judge::pair::{self, EventProperties, SocureOutcome};
 use socure_shadow_proxy::judge::resolution::ResolutionOutcome;
 use socure_shadow_proxy::judge::verdict::Verdict;
 use socure_shadow_report::{self as report, Format, Options, input::Source, tally::Window};
 
-const ALL: &[&str] = &["address", "first_name", "last_name", "ssn", "dob"];
+use super::built::{counts, encoded, verdict};
 
-/// A judged verdict.
-fn verdict(
-    vendor_name: &'static str,
-    success: bool,
-    asked: &[&str],
-    verified: Option<&[&str]>,
-    codes: &[&str],
-) -> Verdict {
-    let mut errors = Map::new();
-    if !codes.is_empty() {
-        errors.insert("reason_codes".into(), json!(codes));
-    }
-    Verdict {
-        success,
-        errors: errors.into(),
-        exception: None,
-        timed_out: false,
-        transaction_id: json!("fake-transaction"),
-        reference: json!(""),
-        can_pass_with_additional_verification: false,
-        attributes_requiring_additional_verification: asked
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        vendor_name,
-        vendor_workflow: None,
-        verified_attributes: verified.map(|v| v.iter().map(|s| (*s).to_owned()).collect()),
-        ids_withheld: Default::default(),
-    }
-}
+const ALL: &[&str] = &["address", "first_name", "last_name", "ssn", "dob"];
 
 /// A verdict that is an exception (a timeout when `timed_out`).
 fn exception(vendor_name: &'static str, message: &str, timed_out: bool) -> Verdict {
@@ -77,30 +46,20 @@ struct Line {
 }
 
 fn encode(line: Line) -> String {
-    let shadow = ShadowLine {
-        name: pair::EVENT_NAME,
-        id: "00000000-0000-4000-8000-000000000000".into(),
-        time: line.time,
-        properties: Properties {
-            event_properties: EventProperties {
-                resolution_result: line.lexis_nexis,
-                socure_result: line.socure,
-                resolution_outcome: line.resolution_outcome,
-                resolution_elapsed_ms: Some(line.resolution_ms),
-                socure_outcome: line.socure_outcome,
-                socure_elapsed_ms: line.socure_ms,
-                socure_not_sent_reason: None,
-                duplicate_of: None,
-                ids_withheld: Default::default(),
-            },
-            new_event: true,
-            path: "/restws/identity/v2/test_account/gsa2.chk32.test.wf/conversation".into(),
-            user_id: None,
-            user_id_invalid: false,
+    encoded(
+        line.time,
+        EventProperties {
+            resolution_result: line.lexis_nexis,
+            socure_result: line.socure,
+            resolution_outcome: line.resolution_outcome,
+            resolution_elapsed_ms: Some(line.resolution_ms),
+            socure_outcome: line.socure_outcome,
+            socure_elapsed_ms: line.socure_ms,
+            socure_not_sent_reason: None,
+            duplicate_of: None,
+            ids_withheld: Default::default(),
         },
-        log_filename: "events.log",
-    };
-    String::from_utf8(pair::encode(&shadow).expect("encodes")).expect("utf-8")
+    )
 }
 
 /// L1..L5: both vendors answered and were judged.
@@ -282,20 +241,6 @@ fn tally_of(text: &str, window: Window) -> report::schema::Report {
 
 fn report_of(text: &str, window: Window) -> Value {
     serde_json::to_value(tally_of(text, window)).expect("json")
-}
-
-fn counts(value: &Value) -> Vec<(String, u64)> {
-    value
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().expect("name").to_owned(),
-                c["count"].as_u64().expect("count"),
-            )
-        })
-        .collect()
 }
 
 /// A cell of `reason_codes.by_cell`: its name, its lines, its top codes.
