@@ -154,6 +154,8 @@ pub(super) struct RawUpstream {
     pub(super) connect_to: Option<String>,
     pub(super) resolve: String,
     pub(super) dns_servers: Vec<String>,
+    /// `http://` to a host that is not loopback: refused unless set.
+    pub(super) allow_plaintext: bool,
 }
 
 impl Default for RawUpstream {
@@ -168,6 +170,7 @@ impl Default for RawUpstream {
             connect_to: None,
             resolve: "dns".into(),
             dns_servers: Vec::new(),
+            allow_plaintext: false,
         }
     }
 }
@@ -221,6 +224,8 @@ pub(super) struct RawSocure {
     pub(super) timeout_seconds: f64,
     pub(super) ca_file: Option<PathBuf>,
     pub(super) max_calls_per_day: Option<u64>,
+    /// `http://` to a host that is not loopback: refused unless set.
+    pub(super) allow_plaintext: bool,
 }
 
 impl Default for RawSocure {
@@ -231,6 +236,7 @@ impl Default for RawSocure {
             timeout_seconds: 5.0,
             ca_file: None,
             max_calls_per_day: None,
+            allow_plaintext: false,
         }
     }
 }

@@ -586,3 +586,36 @@ fn the_fleets_secrets_come_only_from_the_environment_and_are_never_shown() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn plaintext_to_a_vendor_off_loopback_is_refused_unless_allowed() {
+    let lines = error_lines(
+        "[upstream]\nbase_url = \"http://lexisnexis.example.com\"\n\
+         [socure]\nbase_url = \"http://socure.example.com\"\n",
+    );
+    for key in ["upstream.base_url", "socure.base_url"] {
+        let line = lines.iter().find(|l| l.starts_with(key));
+        assert!(
+            line.is_some_and(
+                |l| l.contains("not a loopback address") && l.contains("allow_plaintext")
+            ),
+            "{key}: {lines:?}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("the API key")),
+        "the Socure line says what would travel in clear: {lines:?}"
+    );
+
+    let allowed = "[upstream]\nbase_url = \"http://lexisnexis.example.com\"\nallow_plaintext = true\n\
+                   [socure]\nbase_url = \"http://socure.example.com\"\nallow_plaintext = true\n";
+    assert!(Config::from_toml(allowed, &env(&[])).is_ok());
+    for loopback in ["127.0.0.1:9", "localhost:9", "[::1]:9", "127.8.9.10"] {
+        let text = format!(
+            "[upstream]\nbase_url = \"http://{loopback}\"\n[socure]\nbase_url = \"http://{loopback}\"\n"
+        );
+        assert!(Config::from_toml(&text, &env(&[])).is_ok(), "{loopback}");
+    }
+    let https = "[upstream]\nbase_url = \"https://lexisnexis.example.com\"\n";
+    assert!(Config::from_toml(https, &env(&[])).is_ok());
+}

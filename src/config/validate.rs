@@ -264,7 +264,16 @@ fn upstream_section(
             );
             None
         }
-        Some(url) => problems.check("upstream.base_url", parse_base_url(url)),
+        Some(url) => problems
+            .check("upstream.base_url", parse_base_url(url))
+            .and_then(|url| {
+                let plain = in_clear("the applicant's request and LexisNexis's answer", &url);
+                problems.check(
+                    "upstream.base_url",
+                    refuse_plaintext(plain, raw.allow_plaintext, "upstream"),
+                )?;
+                Some(url)
+            }),
     };
     if let (Some(ListenMode::ForwardProxy(_)), Some(url)) = (mode, &base_url)
         && url.host().is_none_or(|host| Host::parse(host).is_err())
@@ -416,7 +425,16 @@ fn socure_section(
     api_key: Option<Secret>,
     problems: &mut Problems,
 ) -> Option<SocureConfig> {
-    let base_url = problems.check("socure.base_url", parse_base_url(&raw.base_url));
+    let base_url = problems
+        .check("socure.base_url", parse_base_url(&raw.base_url))
+        .and_then(|url| {
+            let plain = in_clear("the API key and the applicant's full PII", &url);
+            problems.check(
+                "socure.base_url",
+                refuse_plaintext(plain, raw.allow_plaintext, "socure"),
+            )?;
+            Some(url)
+        });
     let timeout = problems.check("socure.timeout_seconds", seconds(raw.timeout_seconds));
     Some(SocureConfig {
         base_url: base_url?,
@@ -747,6 +765,32 @@ fn parse_base_url(text: &str) -> Result<Uri, String> {
         ));
     }
     Ok(uri)
+}
+
+/// Why `url` would carry `what` in clear text over the network: `http://`
+/// to a host that is not a loopback address; `None` when it would not.
+fn in_clear(what: &str, url: &Uri) -> Option<String> {
+    if url.scheme_str() != Some("http") {
+        return None;
+    }
+    let host = url.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback)
+        .then(|| format!("http:// to {host}, not a loopback address, sends {what} in clear text"))
+}
+
+/// A plaintext URL is an error unless the section allows it.
+fn refuse_plaintext(plain: Option<String>, allowed: bool, section: &str) -> Result<(), String> {
+    match plain {
+        Some(why) if !allowed => Err(format!(
+            "{why}: use https://, or set [{section}] allow_plaintext = true (only for tests, or behind a mesh that encrypts the hop)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn positive(value: u64, max: usize) -> Result<usize, String> {
