@@ -85,6 +85,7 @@ pub fn check(config: Config) -> Result<Checked, PreflightError> {
     let front = front(&config.listen.mode, &mut found);
     let socure = socure(&config, &mut found);
     let fleet = fleet(&config, &mut found);
+    found.unreadable_first(&config.unreadable);
     match (upstream, front, socure, fleet) {
         (Some(upstream), Some(front), Some(socure), Some(fleet)) if found.problems.is_empty() => {
             Ok(Checked {
@@ -110,6 +111,23 @@ struct Found {
 }
 
 impl Found {
+    /// The files the load could not open, each placed at its key's line,
+    /// in place of what the checks here said of the same keys (trying to
+    /// read them again says the same, or less).
+    fn unreadable_first(&mut self, unreadable: &[KeyError]) {
+        if unreadable.is_empty() {
+            return;
+        }
+        self.problems
+            .retain(|problem| !unreadable.iter().any(|u| u.key == problem.key));
+        let mut first: Vec<KeyError> = unreadable
+            .iter()
+            .map(|u| self.effective.key_error(&u.key, u.message.clone()))
+            .collect();
+        first.append(&mut self.problems);
+        self.problems = first;
+    }
+
     fn add(&mut self, key: &str, message: impl Display) {
         self.problems
             .push(self.effective.key_error(key, message.to_string()));

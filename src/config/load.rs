@@ -82,8 +82,23 @@ pub fn env_overrides() -> impl Iterator<Item = (&'static str, String)> {
     ENV_OVERRIDES
         .iter()
         .map(|&(name, section, key, _)| (name, format!("{section}.{key}")))
-        .chain(std::iter::once((API_KEY_ENV, "socure.api_key".to_owned())))
+        .chain(SECRETS.iter().map(|&(name, what)| (name, what.to_owned())))
 }
+
+/// The secrets, read only from the environment (the file may not hold
+/// them), and what each is: with [`ENV_OVERRIDES`], every variable
+/// `load` reads.
+const SECRETS: [(&str, &str); 3] = [
+    (API_KEY_ENV, "socure.api_key (only from here)"),
+    (
+        REDIS_PASSWORD_ENV,
+        "the password of fleet.redis_url (only from here, or in SHADOW_PROXY_REDIS_URL)",
+    ),
+    (
+        DEDUP_KEY_ENV,
+        "the fleet's duplicate-window key, the same on every replica (only from here)",
+    ),
+];
 
 impl Config {
     /// Reads `path`, applies `env`, validates. Relative paths in the file
@@ -138,14 +153,17 @@ fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, Confi
                 raw.resolve_paths(base);
             }
             let secret = |name| env.var(name).filter(|v| !v.is_empty()).map(Secret::new);
+            let [api_key, redis_password, dedup_key] = SECRETS.map(|(name, _)| secret(name));
             let secrets = Secrets {
-                api_key: secret(API_KEY_ENV),
-                redis_password: secret(REDIS_PASSWORD_ENV),
-                dedup_key: secret(DEDUP_KEY_ENV),
+                api_key,
+                redis_password,
+                dedup_key,
             };
             let effective =
                 Effective::new(&raw, &from_env, secrets.api_key.is_some(), key_lines(text));
-            validate(raw, secrets, &from_env, &mut errors).map(|mut config| {
+            // Files are tried when the configuration is a file's (its
+            // relative paths resolved against it), as `run` will read them.
+            validate(raw, secrets, &from_env, &mut errors, base.is_some()).map(|mut config| {
                 config.effective = effective;
                 config
             })
@@ -154,7 +172,14 @@ fn parse(text: &str, env: &dyn Env, base: Option<&Path>) -> Result<Config, Confi
     };
     match config {
         Some(config) if errors.is_empty() => Ok(config),
-        _ => {
+        Some(config) => {
+            // Failing on other keys: the files that cannot be read are
+            // named with them.
+            errors.extend(config.unreadable);
+            locate(&mut errors, &key_lines(text));
+            Err(ConfigError::Invalid { file: None, errors })
+        }
+        None => {
             locate(&mut errors, &key_lines(text));
             Err(ConfigError::Invalid { file: None, errors })
         }

@@ -93,15 +93,32 @@ pub struct Config {
     pub fleet: Option<FleetConfig>,
     /// The same, in the config's own keys, as the operator wrote them.
     pub effective: effective::Effective,
+    /// Files the keys name that could not be opened, found while loading.
+    /// They do not fail the load on their own: the preflight reports them
+    /// with everything else it finds, so one pass names every file
+    /// (`check-config`, `run`); with any other bad key the load fails and
+    /// names them among its errors.
+    pub unreadable: Vec<KeyError>,
 }
 
-/// What a Redis outage means for a mirror.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a Redis outage means for a mirror. Spelt in logs as the config
+/// spells it (`skip`, `local`): [`FleetOnError::as_str`], its `Display`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum FleetOnError {
     /// No Socure call: the line says the fleet's state was unavailable.
     Skip,
     /// This process's own budget and window stand in.
     Local,
+}
+
+impl FleetOnError {
+    /// The config's word for it.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// The fleet's shared state in Redis (`[fleet]`).

@@ -490,9 +490,19 @@ fn the_effective_configuration_reads_back_as_itself() {
 fn relative_paths_are_taken_from_the_config_files_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("proxy.toml");
+    // The files are tried: both exist, one named relative to the config,
+    // one by an absolute path elsewhere.
+    std::fs::create_dir(dir.path().join("certs")).expect("certs/");
+    std::fs::write(dir.path().join("certs/ca.pem"), "").expect("ca.pem");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let absolute = elsewhere.path().join("abs.pem");
+    std::fs::write(&absolute, "").expect("abs.pem");
     std::fs::write(
         &path,
-        format!("{MINIMAL}ca_file = \"certs/ca.pem\"\n[shadow]\nlog_path = \"lines.log\"\n[socure]\nca_file = \"/etc/ssl/abs.pem\"\n"),
+        format!(
+            "{MINIMAL}ca_file = \"certs/ca.pem\"\n[shadow]\nlog_path = \"lines.log\"\n[socure]\nca_file = \"{}\"\n",
+            absolute.display()
+        ),
     )
     .expect("write config");
     let config = Config::load(&path, &env(&[])).expect("valid");
@@ -504,10 +514,7 @@ fn relative_paths_are_taken_from_the_config_files_directory() {
         config.shadow.log_path,
         LogTarget::File(dir.path().join("lines.log"))
     );
-    assert_eq!(
-        config.socure.ca_file,
-        Some(PathBuf::from("/etc/ssl/abs.pem"))
-    );
+    assert_eq!(config.socure.ca_file, Some(absolute));
     // stdout is not a path.
     std::fs::write(&path, format!("{MINIMAL}[shadow]\nlog_path = \"-\"\n")).expect("write");
     let config = Config::load(&path, &env(&[])).expect("valid");
@@ -618,4 +625,69 @@ fn plaintext_to_a_vendor_off_loopback_is_refused_unless_allowed() {
     }
     let https = "[upstream]\nbase_url = \"https://lexisnexis.example.com\"\n";
     assert!(Config::from_toml(https, &env(&[])).is_ok());
+}
+
+#[test]
+fn the_admin_listener_cannot_share_the_data_port() {
+    for (data, admin, clash) in [
+        ("127.0.0.1:9090", "127.0.0.1:9090", true),
+        ("0.0.0.0:9090", "127.0.0.1:9090", true),
+        ("127.0.0.1:9090", "0.0.0.0:9090", true),
+        ("[::]:9090", "127.0.0.1:9090", true),
+        ("0.0.0.0:9090", "[::1]:9090", false),
+        ("127.0.0.1:9090", "127.0.0.2:9090", false),
+        ("127.0.0.1:0", "127.0.0.1:0", false),
+        ("127.0.0.1:9090", "127.0.0.1:9091", false),
+    ] {
+        let text =
+            format!("{MINIMAL}[listen]\naddress = \"{data}\"\n[admin]\naddress = \"{admin}\"\n");
+        let result = Config::from_toml(&text, &env(&[]));
+        match result {
+            Ok(_) => assert!(!clash, "{data} {admin}"),
+            Err(err) => {
+                assert!(clash, "{data} {admin}: {:?}", err.lines());
+                assert!(
+                    err.lines()
+                        .iter()
+                        .any(|l| l.contains("admin.address") && l.contains("same port")),
+                    "{:?}",
+                    err.lines()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_named_with_every_other_mistake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.pem");
+    let text = format!(
+        "[listen]\naddress = \"127.0.0.1:9090\"\nmax_conections = 100\n\
+         tls_cert_file = \"{missing}\"\ntls_key_file = \"{missing}\"\n\
+         [admin]\naddress = \"127.0.0.1:9090\"\n\
+         [upstream]\nbase_url = \"https://lexisnexis.example.com\"\ntimeout_seconds = \"thirty\"\n\
+         ca_file = \"{dir}\"\n\
+         [socure]\nbase_url = \"htps//socure.example.com\"\n",
+        missing = missing.display(),
+        dir = dir.path().display(),
+    );
+    let path = dir.path().join("five.toml");
+    std::fs::write(&path, &text).expect("write the config");
+    let err = Config::load(&path, &env(&[])).expect_err("five mistakes");
+    let lines = err.lines();
+    for needle in [
+        "listen.max_conections: unknown key",
+        "upstream.timeout_seconds: expected a number",
+        "socure.base_url: not a valid URL",
+        "listen.tls_cert_file: cannot read",
+        "listen.tls_key_file: cannot read",
+        "upstream.ca_file: cannot read",
+        "admin.address: 127.0.0.1:9090 and listen.address 127.0.0.1:9090 are the same port",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(needle)),
+            "{needle} missing from one pass: {lines:?}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Validation: the raw values become the typed configuration, and every bad key is reported with where its value came from.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::Uri;
@@ -30,6 +30,12 @@ const MAX_PENDING_LIMIT: usize = 1 << 20;
 struct Problems<'a> {
     origins: &'a EnvOrigins,
     errors: &'a mut Vec<KeyError>,
+    /// Whether the files keys name are tried (a configuration loaded from
+    /// a file, for `check-config` and `run`); a text checked on its own
+    /// (`Config::from_toml`) names files that need not exist.
+    try_files: bool,
+    /// Files that could not be opened: reported apart (`Config::unreadable`).
+    unreadable: Vec<KeyError>,
 }
 
 impl Problems<'_> {
@@ -53,6 +59,7 @@ pub(super) fn validate(
     secrets: Secrets,
     origins: &EnvOrigins,
     errors: &mut Vec<KeyError>,
+    try_files: bool,
 ) -> Option<Config> {
     let RawConfig {
         listen,
@@ -75,12 +82,20 @@ pub(super) fn validate(
             "missing while shadow mode is enabled",
         ));
     }
-    let problems = &mut Problems { origins, errors };
+    let problems = &mut Problems {
+        origins,
+        errors,
+        try_files,
+        unreadable: Vec::new(),
+    };
     let listen_keys = listen_section(&listen, problems);
     let admin = admin_section(&admin.address, problems);
     let log = log_section(&log, problems);
     let shared_window = shadow.dedup_window_seconds > 0.0;
     let fleet = fleet_section(fleet, redis_password, dedup_key, shared_window, problems);
+    if let (Some(data), Some(admin)) = (listen_keys.address, admin.as_ref()) {
+        check_listeners_apart(data, admin.address, problems);
+    }
     let mode = listen_mode(listen, problems);
     if let Some(ListenMode::ForwardProxy(intercept)) = &mode {
         let admin_address = admin.as_ref().map(|admin| admin.address);
@@ -89,17 +104,55 @@ pub(super) fn validate(
     let upstream = upstream_section(upstream, mode.as_ref(), problems);
     let shadow = shadow_section(shadow, problems);
     let socure = socure_section(socure, api_key, problems);
-    Some(Config {
-        listen: listen_keys.with_mode(mode?)?,
-        admin: admin?,
-        log: log?,
-        upstream: upstream?,
-        shadow: shadow?,
-        socure: socure?,
-        fleet: fleet?,
-        // Filled in by `load`, which has the raw tree before it is consumed.
-        effective: Effective::default(),
-    })
+    let unreadable = std::mem::take(&mut problems.unreadable);
+    let config = (|| {
+        Some(Config {
+            listen: listen_keys.with_mode(mode?)?,
+            admin: admin?,
+            log: log?,
+            upstream: upstream?,
+            shadow: shadow?,
+            socure: socure?,
+            fleet: fleet?,
+            // Filled in by `load`, which has the raw tree before it is consumed.
+            effective: Effective::default(),
+            unreadable: Vec::new(),
+        })
+    })();
+    match config {
+        Some(mut config) => {
+            config.unreadable = unreadable;
+            Some(config)
+        }
+        // The load fails: the files that cannot be read are among its errors.
+        None => {
+            problems.errors.extend(unreadable);
+            None
+        }
+    }
+}
+
+/// The data and admin listeners cannot share a port on one address, nor
+/// on an unspecified address (`0.0.0.0`, `[::]`) and any other: the
+/// second bind would fail at start, naming the proxy's own first listener
+/// as "another process". Port 0 (the system picks) never clashes.
+fn check_listeners_apart(data: SocketAddr, admin: SocketAddr, problems: &mut Problems) {
+    // An unspecified address takes its family's port on every address, and
+    // `[::]` the IPv4 one too (Linux's default dual stack).
+    let covers = |wide: SocketAddr, other: SocketAddr| {
+        wide.ip().is_unspecified() && (wide.is_ipv6() || other.is_ipv4())
+    };
+    let overlap = data.port() == admin.port()
+        && data.port() != 0
+        && (data.ip() == admin.ip() || covers(data, admin) || covers(admin, data));
+    if overlap {
+        problems.bad(
+            "admin.address",
+            format!(
+                "{admin} and listen.address {data} are the same port: the admin listener needs a port of its own"
+            ),
+        );
+    }
 }
 
 /// `[listen]` but its mode, each value `None` when bad. The mode and its
@@ -290,6 +343,7 @@ fn upstream_section(
         "upstream.connect_timeout_seconds",
         seconds(raw.connect_timeout_seconds),
     );
+    readable("upstream.ca_file", raw.ca_file.as_deref(), problems);
     Some(UpstreamConfig {
         base_url: base_url?,
         timeout: timeout?,
@@ -436,6 +490,7 @@ fn socure_section(
             Some(url)
         });
     let timeout = problems.check("socure.timeout_seconds", seconds(raw.timeout_seconds));
+    readable("socure.ca_file", raw.ca_file.as_deref(), problems);
     Some(SocureConfig {
         base_url: base_url?,
         timeout: timeout?,
@@ -489,13 +544,12 @@ fn fleet_section(
             );
             None
         });
-    let on_error = match raw.on_error.as_str() {
-        "skip" => Some(FleetOnError::Skip),
-        "local" => Some(FleetOnError::Local),
-        other => {
+    let on_error = match raw.on_error.parse::<FleetOnError>() {
+        Ok(on_error) => Some(on_error),
+        Err(_) => {
             problems.bad(
                 "fleet.on_error",
-                format!("expected \"skip\" or \"local\", got {other:?}"),
+                format!("expected \"skip\" or \"local\", got {:?}", raw.on_error),
             );
             None
         }
@@ -509,6 +563,7 @@ fn fleet_section(
         );
         return None;
     }
+    readable("fleet.ca_file", raw.ca_file.as_deref(), problems);
     Some(Some(FleetConfig {
         redis_url: Secret::new(url.filter(|_| scheme_ok)?),
         timeout: timeout?,
@@ -711,12 +766,43 @@ fn check_tunnel_allow_own_ports(
     }
 }
 
+/// Tries to open the file `key` names, when it names one; one that cannot
+/// be read is noted (`Problems::unreadable`). The preflight reads and
+/// parses each file whole later; this check is here so that a load that
+/// fails on other keys names the files that cannot be read too.
+fn readable(key: &str, path: Option<&Path>, problems: &mut Problems) {
+    let Some(path) = path.filter(|_| problems.try_files) else {
+        return;
+    };
+    let opened = std::fs::File::open(path).and_then(|file| {
+        if file.metadata()?.is_dir() {
+            Err(std::io::Error::other("it is a directory"))
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(err) = opened {
+        let env = problems.origins.get(key).copied();
+        problems.unreadable.push(KeyError::new(
+            key,
+            env,
+            format!(
+                "cannot read {}: {}",
+                path.display(),
+                crate::error::io_reason(&err)
+            ),
+        ));
+    }
+}
+
 /// Two keys that are set together or not at all. `None` when only one is.
 fn pair_of_files(
     (cert_key, cert): (&str, Option<PathBuf>),
     (key_key, key): (&str, Option<PathBuf>),
     problems: &mut Problems,
 ) -> Option<Option<TlsFiles>> {
+    readable(cert_key, cert.as_deref(), problems);
+    readable(key_key, key.as_deref(), problems);
     match (cert, key) {
         (Some(cert_file), Some(key_file)) => Some(Some(TlsFiles {
             cert_file,

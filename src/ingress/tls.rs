@@ -38,7 +38,7 @@ pub enum TlsError {
     },
     #[error("{} is over {MAX_PEM_BYTES} bytes: not a PEM certificate or key file", path.display())]
     TooLarge { path: PathBuf },
-    #[error("{} is not valid PEM: {source}", path.display())]
+    #[error("{} is not valid PEM: {}", path.display(), pem_reason(source))]
     Pem {
         path: PathBuf,
         #[source]
@@ -67,6 +67,24 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+/// A PEM error in words: rustls-pki-types' own `Display` prints a marker
+/// it did not find as a list of byte values.
+fn pem_reason(err: &pem::Error) -> String {
+    match err {
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "no \"-----END {}-----\" line for its section",
+            String::from_utf8_lossy(end_marker)
+        ),
+        pem::Error::IllegalSectionStart { line } => format!(
+            "a malformed \"-----BEGIN\" line: {}",
+            String::from_utf8_lossy(line)
+                .chars()
+                .take(64)
+                .collect::<String>()
+        ),
+        other => other.to_string(),
+    }
+}
 /// What a PEM file held when it lacked what was asked of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holds {

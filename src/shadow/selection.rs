@@ -209,7 +209,7 @@ impl Gate {
         match failed {
             Some(err) if !fleet.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
                 error = %err,
-                on_error = ?fleet.on_error,
+                on_error = fleet.on_error.as_str(),
                 "fleet state unavailable: Redis failing; calls follow fleet.on_error until it answers again"
             ),
             None if fleet.failing.swap(false, Ordering::Relaxed) => {

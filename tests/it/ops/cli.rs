@@ -438,7 +438,8 @@ fn run_help_lists_every_environment_override_with_its_key() {
     assert_eq!(key_of("SHADOW_PROXY_ADMIN_ADDRESS"), "admin.address");
     // The whole table the config reads, not a copy of it.
     for (variable, key) in socure_shadow_proxy::config::env_overrides() {
-        assert_eq!(key_of(variable), key, "{variable}");
+        let first = key.split_whitespace().next().unwrap_or_default();
+        assert_eq!(key_of(variable), first, "{variable}");
     }
     assert!(help.contains("RUST_LOG"), "{help}");
 }
@@ -537,4 +538,80 @@ fn man_page_is_roff_naming_every_subcommand_and_variable() {
     let missing = binary().args(["man", "nope"]).output().expect("run");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no subcommand \"nope\""));
+}
+
+/// The names of the environment variables the sources read: every literal
+/// passed to an environment read in `src/`, the overrides table's and the
+/// secrets' names in the config, and `RUST_LOG` (read by the log filter).
+fn variables_read() -> std::collections::BTreeSet<String> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut names = std::collections::BTreeSet::from(["RUST_LOG".to_owned()]);
+    let mut files = vec![src];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .expect("read src/")
+                    .map(|entry| entry.expect("entry").path()),
+            );
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a source file");
+        // `var("X")`, `var_os("X")`, and `const X_ENV: &str = "X";`.
+        for (i, _) in text.match_indices('"') {
+            let before = &text[..i];
+            let read = before.ends_with("var(")
+                || before.ends_with("var_os(")
+                || (before.ends_with("_ENV: &str = ") && before.contains("pub const"));
+            let name: String = text[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if read && name.len() > 3 {
+                names.insert(name);
+            }
+        }
+        // The overrides table: its tuples start with the variable's name.
+        if let Some(table) = text.split("const ENV_OVERRIDES").nth(1) {
+            let table = table.split("];").next().unwrap_or_default();
+            for quoted in table.split('"').skip(1).step_by(2) {
+                if quoted.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                    names.insert(quoted.to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_variable_the_source_reads_is_in_the_help_and_the_man_page() {
+    let names = variables_read();
+    for expected in [
+        "SOCURE_IDPLUS_API_KEY",
+        "SHADOW_PROXY_REDIS_PASSWORD",
+        "SHADOW_PROXY_DEDUP_KEY",
+        "IDV_SOCURE_SHADOW_MODE_ENABLED",
+        "SHADOW_PROXY_ADMIN_ADDRESS",
+    ] {
+        assert!(
+            names.contains(expected),
+            "the scan misses {expected}: {names:?}"
+        );
+    }
+    for args in [
+        &["run", "--help"][..],
+        &["check-config", "--help"],
+        &["man"],
+    ] {
+        let output = binary().args(args).output().expect("the binary runs");
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stdout).replace("\\-", "-");
+        for name in &names {
+            assert!(
+                text.contains(name.as_str()),
+                "{args:?} does not name {name}"
+            );
+        }
+    }
 }
