@@ -22,7 +22,7 @@ use crate::config::{Config, ListenMode, Resolve};
 use crate::ingress::admin;
 use crate::ingress::listeners::{self, BindError, Front, Listeners};
 use crate::ingress::serve::HttpServing;
-use crate::ops::live::Live;
+use crate::ops::live::{InForce, Live};
 use crate::ops::metrics::Metrics;
 use crate::ops::readiness::Readiness;
 use crate::ops::stats;
@@ -80,6 +80,8 @@ pub struct Running {
     /// The config the proxy started with, and what a reload can change.
     config: Config,
     live: Arc<Live>,
+    /// What `/config` serves.
+    in_force: Arc<InForce>,
     /// Whether the mirror was built, so a reload can turn shadow mode on.
     can_shadow: bool,
     /// Asks the shadow log's writer to reopen its file (none without a mirror).
@@ -115,11 +117,23 @@ impl Running {
             needs_restart.push("shadow.enabled (no Socure key or workflow at start)".into());
         }
         self.live.apply(applied);
+        self.metrics.settings_in_force(&applied);
+        self.metrics.config_loaded(true);
+        self.in_force.set(&with_live(
+            self.config.effective.to_json(),
+            &applied.to_json(),
+        ));
         Reloaded {
             applied,
             changes: self.config.effective.changes(&new.effective),
             needs_restart,
         }
+    }
+
+    /// A reload refused (the file did not load): nothing changed, and the
+    /// metrics say so until a reload succeeds.
+    pub fn reload_refused(&self) {
+        self.metrics.config_loaded(false);
     }
 
     /// The metrics, readable after shutdown too.
@@ -192,6 +206,9 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
     let worst = prepare_host(&config, &front);
     let metrics = Metrics::new();
     let live = Arc::new(Live::new(config.live()));
+    metrics.settings_in_force(&config.live());
+    metrics.config_loaded(true);
+    let in_force = Arc::new(InForce::new(&config.effective.to_json()));
     // The preflight made the Socure client when shadow mode is on, and also
     // when it is off but could be turned on by a reload.
     let (shadow, tickets) = match socure {
@@ -213,7 +230,7 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
     let entry = listeners.entry(front, &config, &metrics);
     let (local_addr, admin_addr) = (listeners.data_addr, listeners.admin_addr);
     let readiness = Arc::new(Readiness::default());
-    let side_tasks = side_tasks(&config, &metrics, listeners.admin, &readiness);
+    let side_tasks = side_tasks(&config, &metrics, listeners.admin, &readiness, &in_force);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let log_reopen = shadow.as_ref().map(ShadowSide::log_reopen);
     let can_shadow = shadow.is_some();
@@ -238,12 +255,27 @@ pub async fn start_checked(checked: Checked) -> Result<Running, StartError> {
         admin_addr,
         metrics,
         live,
+        in_force,
         can_shadow,
         log_reopen,
         config,
         shutdown,
         task,
     })
+}
+
+/// The effective document `config` (as `Effective::to_json` gives it)
+/// with the live settings applied (`section.key` -> value) put in place.
+fn with_live(mut document: serde_json::Value, applied: &serde_json::Value) -> serde_json::Value {
+    for (key, value) in applied.as_object().into_iter().flatten() {
+        let Some((section, name)) = key.split_once('.') else {
+            continue;
+        };
+        if let Some(section) = document["config"][section].as_object_mut() {
+            section.insert(name.to_owned(), value.clone());
+        }
+    }
+    document
 }
 
 /// The shadow side's failure, placed by its key as the preflight's are.
@@ -304,6 +336,7 @@ fn side_tasks(
     metrics: &Metrics,
     admin_listener: tokio::net::TcpListener,
     readiness: &Arc<Readiness>,
+    in_force: &Arc<InForce>,
 ) -> SideTasks {
     if let Err(err) = metrics.spawn_upkeep(METRICS_UPKEEP) {
         // Histograms then fold their samples only when scraped.
@@ -313,6 +346,7 @@ fn side_tasks(
         admin_listener,
         metrics.clone(),
         Arc::clone(readiness),
+        Arc::clone(in_force),
     ))];
     if let Some(every) = config.log.stats_interval {
         tasks.push(stats::spawn(metrics.clone(), every));

@@ -1,6 +1,7 @@
 //! The admin listener, apart from the data port: `GET /healthz` (the process
 //! is alive), `GET /readyz` (ready for traffic; 503 only while draining: the
-//! shadow side never makes the pod unready) and `GET /metrics` (Prometheus text).
+//! shadow side never makes the pod unready), `GET /metrics` (Prometheus text)
+//! and `GET /config` (the effective configuration in force, as JSON).
 //!
 //! It runs until the proxy has shut down, so probes see the drain.
 
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::ingress::serve;
+use crate::ops::live::InForce;
 use crate::ops::metrics::Metrics;
 use crate::ops::readiness::Readiness;
 
@@ -31,7 +33,12 @@ const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// Serves the admin endpoints on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Metrics, readiness: Arc<Readiness>) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    readiness: Arc<Readiness>,
+    in_force: Arc<InForce>,
+) {
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
@@ -42,10 +49,11 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, readiness: Arc<Readi
             continue;
         };
         let (metrics, readiness) = (metrics.clone(), Arc::clone(&readiness));
+        let in_force = Arc::clone(&in_force);
         tokio::spawn(async move {
             let _permit = permit;
             let service = service_fn(move |request: Request<Incoming>| {
-                let answer = answer(&request, &metrics, &readiness);
+                let answer = answer(&request, &metrics, &readiness, &in_force);
                 async move { Ok::<_, Infallible>(answer) }
             });
             let _ = serve::http1(None, ADMIN_HEADER_READ_TIMEOUT)
@@ -59,6 +67,7 @@ fn answer(
     request: &Request<Incoming>,
     metrics: &Metrics,
     readiness: &Readiness,
+    in_force: &InForce,
 ) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
@@ -74,6 +83,14 @@ fn answer(
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        "/config" => {
+            let mut response = text(StatusCode::OK, in_force.current().as_str().to_owned());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
             );
             response
         }

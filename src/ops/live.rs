@@ -1,7 +1,7 @@
 //! The settings a SIGHUP reload changes while the proxy serves: shadow mode
 //! on or off, the sample share, the daily Socure budget and the Socure
-//! timeout. Read without a lock on every request, written only by a
-//! reload; no request waits on them.
+//! timeout; and the effective configuration in force, for `/config`. Read
+//! without a lock, written only by a reload; no request waits on them.
 
 use std::sync::Arc;
 
@@ -30,6 +30,35 @@ impl Live {
     /// once sees one reload's values throughout.
     pub fn current(&self) -> LiveSettings {
         **self.0.load()
+    }
+}
+
+/// The effective configuration in force, as `check-config --format json`
+/// prints it (secrets absent): what the admin port's `/config` serves. A
+/// reload replaces it with its live settings applied; keys a reload cannot
+/// change keep the values the proxy started with, as the proxy does.
+#[derive(Debug)]
+pub struct InForce(ArcSwap<String>);
+
+impl InForce {
+    pub fn new(document: &serde_json::Value) -> Self {
+        Self(ArcSwap::from_pointee(Self::text(document)))
+    }
+
+    /// Puts `document` in force.
+    pub fn set(&self, document: &serde_json::Value) {
+        self.0.store(Arc::new(Self::text(document)));
+    }
+
+    /// The document, pretty-printed, as `/config` serves it.
+    pub fn current(&self) -> Arc<String> {
+        self.0.load_full()
+    }
+
+    fn text(document: &serde_json::Value) -> String {
+        let mut text = serde_json::to_string_pretty(document).unwrap_or_default();
+        text.push('\n');
+        text
     }
 }
 

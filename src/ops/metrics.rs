@@ -16,6 +16,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use strum::{EnumCount, VariantArray};
 
+use crate::config::reload::LiveSettings;
 use crate::judge::pair::{Agreement, SocureOutcome};
 
 /// Before every family's name.
@@ -199,6 +200,49 @@ struct Series {
     mirror: MirrorSeries,
     log: LogSeries,
     fleet: FleetSeries,
+    state: StateSeries,
+}
+
+/// The settings in force and how the last reload went: what an operator
+/// cannot otherwise see after a SIGHUP short of the log.
+struct StateSeries {
+    shadow_enabled: Gauge,
+    sample_percent: Gauge,
+    max_calls_per_day: Gauge,
+    reload_success: Gauge,
+    reload_time: Gauge,
+}
+
+impl StateSeries {
+    fn register(r: &Registrar) -> Self {
+        Self {
+            shadow_enabled: r.gauge(
+                "shadow_enabled",
+                0.0,
+                "shadow.enabled in force: 1 when requests are shadowed, 0 when off (live: a reload changes it).",
+            ),
+            sample_percent: r.gauge(
+                "sample_percent",
+                0.0,
+                "shadow.sample_percent in force: the share of applicants mirrored, 0 to 100 (live).",
+            ),
+            max_calls_per_day: r.gauge(
+                "max_calls_per_day",
+                f64::INFINITY,
+                "socure.max_calls_per_day in force: Socure calls per UTC day, +Inf when unlimited (live).",
+            ),
+            reload_success: r.gauge(
+                "config_last_reload_success",
+                1.0,
+                "1 when the last configuration load succeeded (the start, or the last SIGHUP), 0 when the last reload was refused and the configuration before it stays in force.",
+            ),
+            reload_time: r.gauge(
+                "config_last_reload_timestamp_seconds",
+                0.0,
+                "When the configuration was last loaded or a reload last tried, in Unix seconds.",
+            ),
+        }
+    }
 }
 
 /// The data path's: answers, latencies, timeouts, refusals.
@@ -547,7 +591,35 @@ impl Metrics {
             mirror: MirrorSeries::register(&r),
             log: LogSeries::register(&r),
             fleet: FleetSeries::register(&r),
+            state: StateSeries::register(&r),
         }))
+    }
+
+    /// The live settings now in force (at start, and after each reload).
+    pub fn settings_in_force(&self, live: &LiveSettings) {
+        let state = &self.0.state;
+        state
+            .shadow_enabled
+            .set(if live.shadow_enabled { 1.0 } else { 0.0 });
+        state
+            .sample_percent
+            .set(f64::from(live.sample_basis_points) / 100.0);
+        state.max_calls_per_day.set(
+            live.max_calls_per_day
+                .calls()
+                .map_or(f64::INFINITY, |calls| calls as f64),
+        );
+    }
+
+    /// A configuration load: the start's or a reload's, and whether it
+    /// succeeded (a refused reload keeps the settings before it).
+    pub fn config_loaded(&self, success: bool) {
+        let state = &self.0.state;
+        state.reload_success.set(if success { 1.0 } else { 0.0 });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        state.reload_time.set(now);
     }
 
     /// The Prometheus text exposition of every series.
@@ -558,7 +630,7 @@ impl Metrics {
         if let Some(probe) = self.0.upstream_probe.get() {
             self.0.requests.upstream_in_flight.set(probe() as f64);
         }
-        self.0.handle.render()
+        sorted(&self.0.handle.render())
     }
 
     /// Where the `mirrors_pending*` gauges are read from (the first call wins).
@@ -712,6 +784,59 @@ impl Default for Metrics {
     }
 }
 
+/// The exposition with its families in name order, and the samples of
+/// each family in label order (a histogram's buckets keep theirs): the
+/// exporter renders from hash maps, so its order changes from one scrape
+/// to the next, which makes two scrapes hard to compare by eye or `diff`.
+fn sorted(rendered: &str) -> String {
+    /// A sample's or comment's family: the name, without a histogram's
+    /// or summary's suffix.
+    fn family(line: &str) -> &str {
+        let name = match line.strip_prefix("# ") {
+            Some(comment) => comment.split_whitespace().nth(1).unwrap_or(""),
+            None => line.split(['{', ' ']).next().unwrap_or(""),
+        };
+        ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name)
+    }
+    /// The labels but `le` and `quantile`, so a label set's buckets stay
+    /// together in the order they were written.
+    fn labels(line: &str) -> String {
+        let Some((_, rest)) = line.split_once('{') else {
+            return String::new();
+        };
+        let inside = rest.split_once('}').map_or(rest, |(inside, _)| inside);
+        inside
+            .split(',')
+            .filter(|label| !label.starts_with("le=") && !label.starts_with("quantile="))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    let mut families: std::collections::BTreeMap<&str, (Vec<&str>, Vec<&str>)> =
+        std::collections::BTreeMap::new();
+    for line in rendered.lines().filter(|line| !line.is_empty()) {
+        let (comments, samples) = families.entry(family(line)).or_default();
+        if line.starts_with('#') {
+            comments.push(line);
+        } else {
+            samples.push(line);
+        }
+    }
+    let mut out = String::with_capacity(rendered.len());
+    for (comments, mut samples) in families.into_values() {
+        // Stable: the buckets of one label set keep their order.
+        samples.sort_by_cached_key(|line| labels(line));
+        for line in comments.iter().chain(&samples) {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -807,7 +932,7 @@ mod tests {
         }
     }
 
-    /// Dashboards, `config/prometheus-alerts.yaml`, the README and docs/
+    /// Dashboards, `config/alerts.yml`, the README and docs/
     /// name these: a renamed variant must not rename its series unnoticed.
     #[test]
     fn the_label_values_are_the_ones_dashboards_know() {
@@ -872,10 +997,13 @@ mod tests {
             families,
             [
                 "build_info gauge",
+                "config_last_reload_success gauge",
+                "config_last_reload_timestamp_seconds gauge",
                 "connections_timed_out_total counter",
                 "connects_refused_total counter",
                 "fleet_calls_total counter",
                 "fleet_latency_seconds histogram",
+                "max_calls_per_day gauge",
                 "mirror_buffered_bytes gauge",
                 "mirror_buffered_bytes_max gauge",
                 "mirror_buffered_bytes_peak gauge",
@@ -890,6 +1018,8 @@ mod tests {
                 "mirrors_total counter",
                 "proxy_overhead_seconds histogram",
                 "requests_forwarded_total counter",
+                "sample_percent gauge",
+                "shadow_enabled gauge",
                 "shadow_lines_aggregated_total counter",
                 "shadow_lines_lost_total counter",
                 "shadow_lines_written_total counter",

@@ -1,5 +1,7 @@
 //! Running it as a sidecar: the admin listener's probes and metrics.
 
+use std::process::Command;
+
 use crate::support::*;
 
 /// Asks `/readyz` until it answers 503 (bounded), and returns why.
@@ -460,6 +462,105 @@ async fn a_descriptor_limit_below_what_the_configuration_may_use_is_named_at_sta
     assert_eq!(
         send(proxy.addr, &instant_verify_request()).await.status(),
         200
+    );
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
+}
+
+/// The family names of a Prometheus exposition, in the order it gives them.
+fn families(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configuration_in_force_and_the_last_reload_are_on_the_admin_port() {
+    let Stack {
+        upstream, socure, ..
+    } = Stack::passing().await;
+    let on = Options::default();
+    let proxy = ProxyProcess::start(upstream.addr, socure.addr, &on, &[]);
+
+    // /config: check-config's own JSON for the same file and environment.
+    let (status, served) = admin_get(proxy.admin, "/config").await;
+    assert_eq!(status, 200, "{served}");
+    let served: serde_json::Value = serde_json::from_str(&served).expect("JSON");
+    let checked = Command::new(env!("CARGO_BIN_EXE_socure-shadow-proxy"))
+        .args(["check-config", "--format", "json", "--config"])
+        .arg(&proxy.config)
+        .env("SOCURE_IDPLUS_API_KEY", API_KEY)
+        .output()
+        .expect("check-config runs");
+    let checked: serde_json::Value =
+        serde_json::from_slice(&checked.stdout).expect("check-config's JSON");
+    assert_eq!(served, checked, "/config is check-config's document");
+    assert_eq!(served["config"]["socure"]["api_key"], "[redacted]");
+    assert!(
+        !served.to_string().contains(API_KEY),
+        "no secret on /config"
+    );
+
+    let text = admin_get(proxy.admin, "/metrics").await.1;
+    for (series, value) in [
+        ("socure_shadow_proxy_shadow_enabled", 1.0),
+        ("socure_shadow_proxy_sample_percent", 100.0),
+        ("socure_shadow_proxy_max_calls_per_day", f64::INFINITY),
+        ("socure_shadow_proxy_config_last_reload_success", 1.0),
+    ] {
+        assert_eq!(metric(&text, series), value, "{series}");
+    }
+    let started = metric(
+        &text,
+        "socure_shadow_proxy_config_last_reload_timestamp_seconds",
+    );
+    assert!(started > 1.7e9, "{started}");
+    let names = families(&text);
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert!(names.len() > 20 && names == sorted, "{names:?}");
+
+    // A reload that applies: the document and the gauges follow; a key a
+    // reload cannot change keeps the value in force.
+    let off = Options {
+        enabled: false,
+        max_connections: 100,
+        ..Options::default()
+    };
+    assert_turned_off(&reload(&proxy, [&upstream, &socure], &off));
+    let served: serde_json::Value =
+        serde_json::from_str(&admin_get(proxy.admin, "/config").await.1).expect("JSON");
+    assert_eq!(served["config"]["shadow"]["enabled"], false);
+    assert_eq!(served["config"]["listen"]["max_connections"], 4096);
+    let text = admin_get(proxy.admin, "/metrics").await.1;
+    assert_eq!(metric(&text, "socure_shadow_proxy_shadow_enabled"), 0.0);
+    assert_eq!(
+        metric(&text, "socure_shadow_proxy_config_last_reload_success"),
+        1.0
+    );
+
+    // A reload that is refused: nothing changes but the gauge.
+    std::fs::write(&proxy.config, "[listen\n").expect("break the config");
+    proxy.signal(nix::sys::signal::Signal::SIGHUP);
+    proxy.wait_for_stderr("reload refused");
+    let text = admin_get(proxy.admin, "/metrics").await.1;
+    assert_eq!(
+        metric(&text, "socure_shadow_proxy_config_last_reload_success"),
+        0.0
+    );
+    assert!(
+        metric(
+            &text,
+            "socure_shadow_proxy_config_last_reload_timestamp_seconds"
+        ) >= started
+    );
+    assert_eq!(metric(&text, "socure_shadow_proxy_shadow_enabled"), 0.0);
+    let after: serde_json::Value =
+        serde_json::from_str(&admin_get(proxy.admin, "/config").await.1).expect("JSON");
+    assert_eq!(
+        after, served,
+        "a refused reload leaves the document in force"
     );
     proxy.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(proxy.wait_exit(TEST_BOUND).is_some_and(|s| s.success()));
