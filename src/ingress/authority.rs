@@ -1,6 +1,7 @@
-//! The forward-proxy mode's certificate authority: `ca init` makes one,
-//! [`Authority`] loads it and mints (and caches) the leaf certificate the
-//! proxy presents for each intercepted host.
+//! The proxy's certificate authority: `ca init` makes one, [`Authority`]
+//! loads it and mints (and caches) the leaf certificate the forward-proxy
+//! mode presents for each intercepted host, and `ca issue` signs with it the
+//! certificate a TLS listener serves (ways in 1 and 2).
 //!
 //! Leaves are minted on first use, not at start, so an operator never issues
 //! certificates by hand, and re-minted before they expire, so a proxy that
@@ -12,16 +13,20 @@
 use std::collections::HashMap;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
+use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints,
+    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    NameConstraints,
 };
-use rustls::ServerConfig;
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, RootCertStore, ServerConfig};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::TlsFiles;
@@ -32,6 +37,9 @@ const LEAF_LIFETIME: Duration = Duration::days(7);
 const LEAF_RENEW_AFTER: Duration = Duration::days(1);
 /// How long a CA made by `ca init` is valid.
 const CA_LIFETIME: Duration = Duration::days(2 * 365);
+/// How long a certificate made by `ca issue` is valid: the TLS listener
+/// reads its files at start, so a renewal is a restart, once a year.
+pub const ISSUED_LIFETIME: Duration = Duration::days(365);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorityError {
@@ -55,6 +63,19 @@ pub enum AuthorityError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    /// `ca issue` before `ca init`.
+    #[error("no CA in {}: {} is missing (make one with `socure-shadow-proxy ca init {}`)", dir.display(), dir.join("ca.crt").display(), dir.display())]
+    NoCa { dir: PathBuf },
+    #[error("{host:?} is not a host name or an IP address")]
+    BadHost { host: String },
+    /// The CA would not vouch for a name: outside its `--permit-host`
+    /// name constraints, or the CA itself is unusable.
+    #[error("refusing to issue for {host}: {} cannot vouch for it: {reason}", ca.display())]
+    Refused {
+        host: String,
+        ca: PathBuf,
+        reason: String,
     },
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
@@ -89,22 +110,8 @@ impl Authority {
     /// leaf would be signed by a CA the app does not trust, and every
     /// intercepted handshake would fail.
     pub fn from_read(ca: tls::Identity) -> Result<Self, AuthorityError> {
-        ca.check()?;
-        let key = KeyPair::try_from(&ca.key).map_err(|source| AuthorityError::Key {
-            path: ca.files.key_file.clone(),
-            source,
-        })?;
-        let certificate = |source| AuthorityError::Certificate {
-            path: ca.files.cert_file.clone(),
-            source,
-        };
-        let first = ca
-            .chain
-            .first()
-            .ok_or_else(|| certificate(rcgen::Error::CouldNotParseCertificate))?;
-        let issuer = Issuer::from_ca_cert_der(first, key).map_err(certificate)?;
         Ok(Self {
-            issuer,
+            issuer: issuer(&ca)?,
             leaf_key: KeyPair::generate()?,
             leaves: Mutex::new(HashMap::new()),
         })
@@ -134,19 +141,65 @@ impl Authority {
     }
 
     fn mint(&self, host: &str, now: OffsetDateTime) -> Result<ServerConfig, AuthorityError> {
-        let mut params = CertificateParams::new(vec![host.to_owned()])?;
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, host);
-        // A little slack for clocks that are behind.
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + LEAF_LIFETIME;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        let leaf = params.signed_by(&self.leaf_key, &self.issuer)?;
+        let leaf = sign_leaf(
+            &[host.to_owned()],
+            now,
+            LEAF_LIFETIME,
+            &self.leaf_key,
+            &self.issuer,
+        )?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
         Ok(tls::serving(vec![leaf.der().clone()], key)?)
     }
+}
+
+/// The signer for a CA once read. Checks that the key is the
+/// certificate's: with another key every leaf would be signed by a CA the
+/// app does not trust.
+fn issuer(ca: &tls::Identity) -> Result<Issuer<'static, KeyPair>, AuthorityError> {
+    ca.check()?;
+    let key = KeyPair::try_from(&ca.key).map_err(|source| AuthorityError::Key {
+        path: ca.files.key_file.clone(),
+        source,
+    })?;
+    let certificate = |source| AuthorityError::Certificate {
+        path: ca.files.cert_file.clone(),
+        source,
+    };
+    let first = ca
+        .chain
+        .first()
+        .ok_or_else(|| certificate(rcgen::Error::CouldNotParseCertificate))?;
+    Issuer::from_ca_cert_der(first, key).map_err(certificate)
+}
+
+/// A server certificate for `hosts` (each a DNS name or an IP address,
+/// which becomes an IP SAN), valid from an hour before `now` for
+/// `lifetime`, for `key`, signed by `issuer`: every leaf the proxy makes,
+/// minted for an intercepted host or written by `ca issue`.
+fn sign_leaf(
+    hosts: &[String],
+    now: OffsetDateTime,
+    lifetime: Duration,
+    key: &KeyPair,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<Certificate, rcgen::Error> {
+    let mut params = CertificateParams::new(hosts.to_vec())?;
+    params.distinguished_name = DistinguishedName::new();
+    // The first host name as the subject, for people reading it: never an
+    // IP address, which a verifier could take for a name outside the CA's
+    // name constraints.
+    if let Some(name) = hosts.iter().find(|host| host.parse::<IpAddr>().is_err()) {
+        params.distinguished_name.push(DnType::CommonName, name);
+    }
+    // A little slack for clocks that are behind.
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + lifetime;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.signed_by(key, issuer)
 }
 
 /// What `ca init` wrote.
@@ -224,6 +277,175 @@ pub fn init(dir: &Path, permitted_hosts: &[String]) -> Result<InitReport, Author
         cert_file,
         key_file,
     })
+}
+
+/// What `ca issue` wrote.
+#[derive(Debug)]
+pub struct IssueReport {
+    /// The leaf, then the CA certificate: for `listen.tls_cert_file`.
+    pub cert_file: PathBuf,
+    /// The leaf's key, mode 0600: for `listen.tls_key_file`.
+    pub key_file: PathBuf,
+    /// The CA certificate the app must trust.
+    pub ca_file: PathBuf,
+    /// The names the certificate is for, as written into it.
+    pub hosts: Vec<String>,
+    pub not_after: OffsetDateTime,
+}
+
+/// Writes a certificate for a TLS listener, signed by the CA `init` wrote
+/// into `dir`: `dir/HOST.crt` (mode 0644: the leaf, then the CA
+/// certificate) and `dir/HOST.key` (mode 0600), HOST the first of `hosts`.
+/// Each host is a DNS name or an IP address (an IP SAN). The leaf is for
+/// server authentication only, valid for [`ISSUED_LIFETIME`], with an
+/// ECDSA P-256 key as `init` makes. Before anything is written, it is verified as a
+/// rustls client would, trusting the CA alone, for each host: a host
+/// outside the CA's `--permit-host` name constraints is refused. Both
+/// files or neither, never replacing one, as [`init`] writes.
+pub fn issue(dir: &Path, hosts: &[String]) -> Result<IssueReport, AuthorityError> {
+    let hosts = host_names(hosts)?;
+    let first = hosts.first().ok_or_else(|| AuthorityError::BadHost {
+        host: String::new(),
+    })?;
+    let cert_file = dir.join(format!("{first}.crt"));
+    let key_file = dir.join(format!("{first}.key"));
+    for path in [&key_file, &cert_file] {
+        if path.symlink_metadata().is_ok() {
+            return Err(AuthorityError::Exists { path: path.clone() });
+        }
+    }
+    let ca_files = TlsFiles {
+        cert_file: dir.join("ca.crt"),
+        key_file: dir.join("ca.key"),
+    };
+    if ca_files.cert_file.symlink_metadata().is_err() {
+        return Err(AuthorityError::NoCa {
+            dir: dir.to_owned(),
+        });
+    }
+    let ca = tls::Identity::read(&ca_files)?;
+    let issuer = issuer(&ca)?;
+    let key = KeyPair::generate()?;
+    let now = OffsetDateTime::now_utc();
+    let sign = |names: &[String]| sign_leaf(names, now, ISSUED_LIFETIME, &key, &issuer);
+    let verifier = verifier(&ca)?;
+    // One host at a time first, so a refusal names the host refused.
+    for host in &hosts {
+        vouched(
+            &verifier,
+            &sign(std::slice::from_ref(host))?,
+            host,
+            &ca_files,
+        )?;
+    }
+    let leaf = sign(&hosts)?;
+    for host in &hosts {
+        vouched(&verifier, &leaf, host, &ca_files)?;
+    }
+    // The CA as `init` wrote it (PEM), after the leaf.
+    let mut chain = leaf.pem();
+    let ca_pem =
+        std::fs::read_to_string(&ca_files.cert_file).map_err(|source| tls::TlsError::Read {
+            path: ca_files.cert_file.clone(),
+            source,
+        })?;
+    chain.push_str(ca_pem.trim_end());
+    chain.push('\n');
+    let key_pem = key.serialize_pem();
+    write_all_or_none(&[
+        NewFile {
+            path: &key_file,
+            bytes: key_pem.as_bytes(),
+            mode: 0o600,
+        },
+        NewFile {
+            path: &cert_file,
+            bytes: chain.as_bytes(),
+            mode: 0o644,
+        },
+    ])?;
+    Ok(IssueReport {
+        cert_file,
+        key_file,
+        ca_file: ca_files.cert_file,
+        not_after: now + ISSUED_LIFETIME,
+        hosts,
+    })
+}
+
+/// `hosts` checked and as they go into a certificate: an IP address in its
+/// usual form, a DNS name in lower case without a trailing dot; each once,
+/// in the order given. A name is also a file name, so nothing but a host
+/// name or an address passes (no `/`, no wildcard).
+fn host_names(hosts: &[String]) -> Result<Vec<String>, AuthorityError> {
+    let mut names: Vec<String> = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let bad = || AuthorityError::BadHost { host: host.clone() };
+        let name = match host.parse::<IpAddr>() {
+            Ok(ip) => ip.to_string(),
+            Err(_) => {
+                let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+                match ServerName::try_from(name.as_str()) {
+                    Ok(ServerName::DnsName(_)) if !name.is_empty() => name,
+                    _ => return Err(bad()),
+                }
+            }
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// A verifier trusting the CA alone, as the app will.
+fn verifier(ca: &tls::Identity) -> Result<Arc<WebPkiServerVerifier>, AuthorityError> {
+    let mut roots = RootCertStore::empty();
+    for cert in &ca.chain {
+        roots
+            .add(cert.clone())
+            .map_err(|source| tls::TlsError::BadCa {
+                path: ca.files.cert_file.clone(),
+                source,
+            })?;
+    }
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), tls::provider())
+        .build()
+        .map_err(|err| AuthorityError::Refused {
+            host: "any host".to_owned(),
+            ca: ca.files.cert_file.clone(),
+            reason: err.to_string(),
+        })
+}
+
+/// Whether `verifier` accepts `leaf` for `host`.
+fn vouched(
+    verifier: &WebPkiServerVerifier,
+    leaf: &Certificate,
+    host: &str,
+    ca_files: &TlsFiles,
+) -> Result<(), AuthorityError> {
+    let refused = |reason: String| AuthorityError::Refused {
+        host: host.to_owned(),
+        ca: ca_files.cert_file.clone(),
+        reason,
+    };
+    let name = ServerName::try_from(host.to_owned()).map_err(|err| refused(err.to_string()))?;
+    let der: &CertificateDer<'_> = leaf.der();
+    match verifier.verify_server_cert(der, &[], &name, &[], UnixTime::now()) {
+        Ok(_) => Ok(()),
+        // webpki's own error, which rustls passes on as "other".
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(other)))
+            if other.to_string().contains("NameConstraint") =>
+        {
+            Err(refused(
+                "it is outside the CA's name constraints (its `ca init --permit-host` \
+                 names): only those hosts and their subdomains"
+                    .to_owned(),
+            ))
+        }
+        Err(err) => Err(refused(err.to_string())),
+    }
 }
 
 /// A file to create, with its mode from the first byte.
@@ -431,6 +653,23 @@ mod tests {
             contents(dir.path()),
             [("second".into(), b"someone else's".to_vec())]
         );
+    }
+
+    #[test]
+    fn issued_hosts_are_checked_and_normalised() {
+        let given =
+            |hosts: &[&str]| host_names(&hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>());
+        assert_eq!(
+            given(&["Vendor.Test.", "vendor.test", "::1", "127.0.0.1"]).expect("good"),
+            ["vendor.test", "::1", "127.0.0.1"]
+        );
+        for bad in ["../x", "a/b", "*.vendor.test", "", ".", "a b"] {
+            let err = given(&[bad]).expect_err(bad);
+            assert!(
+                matches!(err, AuthorityError::BadHost { .. }),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

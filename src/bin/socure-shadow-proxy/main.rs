@@ -69,7 +69,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9901")]
         address: std::net::SocketAddr,
     },
-    /// The certificate authority of forward-proxy mode.
+    /// The proxy's own certificate authority: `ca init` makes it, `ca issue` a listener certificate.
     Ca {
         #[command(subcommand)]
         command: CaCommand,
@@ -115,6 +115,39 @@ enum CaCommand {
         /// constraints); repeat for more. Recommended: the vendor's host.
         #[arg(long = "permit-host", value_name = "HOST")]
         permit_hosts: Vec<String>,
+    },
+    /// Write a certificate for the TLS listener, signed by the CA in DIR
+    ///
+    /// Writes DIR/HOST.crt (the certificate, then the CA's) and DIR/HOST.key
+    /// (mode 0600), signed by the CA `ca init DIR` made, for the proxy's TLS
+    /// listener (ways in 1 and 2). Valid for one year; server authentication
+    /// only; an ECDSA P-256 key like ca init's.
+    ///
+    /// The recipe, VENDOR_HOST being the host of the app's LexisNexis URL:
+    ///
+    ///   socure-shadow-proxy ca init DIR --permit-host VENDOR_HOST
+    ///   socure-shadow-proxy ca issue DIR --host VENDOR_HOST
+    ///
+    /// then, in the proxy's config:
+    ///
+    ///   [listen]
+    ///   tls_cert_file = "DIR/VENDOR_HOST.crt"
+    ///   tls_key_file = "DIR/VENDOR_HOST.key"
+    ///
+    /// and the IdV app trusts DIR/ca.crt (never a key).
+    ///
+    /// A host outside the CA's --permit-host names is refused. Existing
+    /// files are never overwritten: to renew, move the two files aside,
+    /// issue again and restart the proxy.
+    #[command(verbatim_doc_comment)]
+    Issue {
+        /// The directory `ca init` wrote (ca.crt, ca.key); the new files go
+        /// there too.
+        dir: PathBuf,
+        /// A name the certificate is for: a DNS name, or an IP address (an IP
+        /// SAN). Repeat for more; the files are named after the first.
+        #[arg(long = "host", value_name = "HOST", required = true)]
+        hosts: Vec<String>,
     },
 }
 
@@ -198,6 +231,9 @@ fn main() -> ExitCode {
         Command::Ca {
             command: CaCommand::Init { dir, permit_hosts },
         } => ca_init(&dir, &permit_hosts),
+        Command::Ca {
+            command: CaCommand::Issue { dir, hosts },
+        } => ca_issue(&dir, &hosts),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { path } => docs::man(&path),
     }
@@ -407,6 +443,50 @@ fn ca_init(dir: &std::path::Path, permit_hosts: &[String]) -> ExitCode {
     }
 }
 
+/// `ca issue`: writes the listener's certificate and says, on stdout, how to use it.
+fn ca_issue(dir: &std::path::Path, hosts: &[String]) -> ExitCode {
+    match authority::issue(dir, hosts) {
+        Ok(made) => {
+            // Absolute, so the snippet below works in a config file anywhere.
+            let absolute = |path: &std::path::Path| {
+                std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+            };
+            let (cert, key, ca) = (
+                absolute(&made.cert_file),
+                absolute(&made.key_file),
+                absolute(&made.ca_file),
+            );
+            let (cert, key, ca) = (cert.display(), key.display(), ca.display());
+            let until = made
+                .not_after
+                .date()
+                .format(time::macros::format_description!("[year]-[month]-[day]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "Wrote {cert} (the certificate for {}, then the CA's) and {key} \
+                 (its private key, mode 0600), valid until {until}.
+
+1. Give the proxy both files, in its config:
+
+     [listen]
+     tls_cert_file = \"{cert}\"
+     tls_key_file = \"{key}\"
+
+2. Make the IdV app trust {ca} (the CA certificate only), as `ca init` said.
+
+Before {until}: move the two files aside, issue again, restart the proxy.",
+                made.hosts.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("ca issue failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(checked: preflight::Checked, path: PathBuf, json: bool) -> ExitCode {
     let serde_json::Value::Object(fields) = checked.config().effective.to_json() else {
         unreachable!("to_json gives an object")
@@ -488,6 +568,7 @@ fn reload(running: &server::Running, path: &std::path::Path, json: bool) {
             }
         }
         Err(err) => {
+            running.reload_refused();
             for line in err.lines() {
                 tracing::error!("reload refused, nothing changed: {line}");
             }
