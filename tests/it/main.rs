@@ -41,7 +41,9 @@ mod limits {
 /// Running it: the binary's start and preflight, the admin listener, shutdown.
 mod ops {
     mod admin;
+    mod ca_issue;
     mod cli;
+    mod dashboards;
     mod preflight;
     mod shutdown;
 }
