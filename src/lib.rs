@@ -62,5 +62,6 @@ mod upstream;
 pub use socure_shadow_judge as judge;
 
 pub use ingress::{authority, framing, tls};
+pub use ops::event;
 pub use shadow::fleet::{Fleet, FleetError};
 pub use shadow::socure_client::SocureClient;

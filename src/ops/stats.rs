@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::event;
 use super::metrics::{self, Metrics, PREFIX};
 
 /// Counter totals at one moment.
@@ -103,24 +104,27 @@ pub fn spawn(metrics: Metrics, every: Duration) -> tokio::task::JoinHandle<()> {
             ticks.tick().await;
             let now = Totals::parse(&metrics.render());
             let delta = now.since(&last);
-            let outcomes = delta
+            // The outcomes as an object, not a string to take apart:
+            // `fields.socure_outcomes.answered` in a log query.
+            let outcomes: serde_json::Map<String, serde_json::Value> = delta
                 .outcomes
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            tracing::info!(
-                interval_seconds = every.as_secs_f64(),
-                requests = delta.requests,
-                shadowed = delta.shadowed,
-                shed = delta.shed,
-                sampled_out = delta.sampled_out,
-                lines_written = delta.lines_written,
-                lines_lost = delta.lines_lost,
-                shadow_log_writable = delta.log_writable,
-                socure_outcomes = %outcomes,
-                "stats since the last line"
-            );
+                .map(|(k, v)| (k.clone(), (*v).into()))
+                .collect();
+            let serde_json::Value::Object(fields) = serde_json::json!({
+                "interval_seconds": every.as_secs_f64(),
+                "requests": delta.requests,
+                "shadowed": delta.shadowed,
+                "shed": delta.shed,
+                "sampled_out": delta.sampled_out,
+                "lines_written": delta.lines_written,
+                "lines_lost": delta.lines_lost,
+                "shadow_log_writable": delta.log_writable,
+                "socure_outcomes": outcomes,
+            }) else {
+                continue;
+            };
+            event::info("stats since the last line", fields);
             last = now;
         }
     })

@@ -6,12 +6,11 @@ use std::process::ExitCode;
 
 use clap::{FromArgMatches, Parser, Subcommand};
 use socure_shadow_proxy::config::{Config, LogFormat, ProcessEnv};
-use socure_shadow_proxy::{authority, preflight, server};
+use socure_shadow_proxy::{authority, event, preflight, server};
 use socure_shadow_report as report;
 
 mod demo;
 mod docs;
-mod event;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
@@ -205,7 +204,7 @@ fn main() -> ExitCode {
         Command::Run { config } => {
             let loaded = Config::load(&config, &ProcessEnv);
             let path_for_reload = config.clone();
-            let json = init_tracing(loaded.as_ref().map_or(LogFormat::Auto, |c| c.log.format));
+            init_tracing(loaded.as_ref().map_or(LogFormat::Auto, |c| c.log.format));
             // The same checks, and the same lines, as `check-config`.
             let checked = match loaded
                 .map_err(|err| err.lines())
@@ -219,7 +218,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            with_runtime(|runtime| runtime.block_on(run(checked, path_for_reload, json)))
+            with_runtime(|runtime| runtime.block_on(run(checked, path_for_reload)))
         }
         Command::Demo { log } => {
             init_tracing(LogFormat::Auto);
@@ -300,8 +299,8 @@ fn report_command(args: ReportArgs) -> ExitCode {
 }
 
 /// Diagnostics go to stderr; stdout may be the shadow log. Level from
-/// `RUST_LOG` (default `info`). Says whether the lines are JSON.
-fn init_tracing(format: LogFormat) -> bool {
+/// `RUST_LOG` (default `info`). Tells `event` whether the lines are JSON.
+fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let terminal = std::io::stderr().is_terminal();
     let json = match format {
@@ -318,7 +317,7 @@ fn init_tracing(format: LogFormat) -> bool {
         // Colour only for a person at a terminal.
         builder.with_ansi(terminal).init();
     }
-    json
+    event::set_json(json);
 }
 
 fn with_runtime(body: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> ExitCode {
@@ -487,11 +486,11 @@ Before {until}: move the two files aside, issue again, restart the proxy.",
     }
 }
 
-async fn run(checked: preflight::Checked, path: PathBuf, json: bool) -> ExitCode {
+async fn run(checked: preflight::Checked, path: PathBuf) -> ExitCode {
     let serde_json::Value::Object(fields) = checked.config().effective.to_json() else {
         unreachable!("to_json gives an object")
     };
-    event::info(json, "effective configuration", fields);
+    event::info("effective configuration", fields);
     // The listeners exist before the start (a signal during it is kept) and
     // live on, so no signal can slip between the first and the watch for a second.
     let mut signals = match Signals::new() {
@@ -510,7 +509,7 @@ async fn run(checked: preflight::Checked, path: PathBuf, json: bool) -> ExitCode
     };
     let name = loop {
         match signals.next().await {
-            "SIGHUP" => reload(&running, &path, json),
+            "SIGHUP" => reload(&running, &path),
             "SIGUSR1" => {
                 tracing::info!("SIGUSR1 received: reopening the shadow log");
                 running.reopen_log();
@@ -542,7 +541,7 @@ async fn run(checked: preflight::Checked, path: PathBuf, json: bool) -> ExitCode
 /// SIGHUP re-reads the config file and applies its live settings: one line
 /// with what is now in force and every changed key, one warning per key
 /// that needs a restart.
-fn reload(running: &server::Running, path: &std::path::Path, json: bool) {
+fn reload(running: &server::Running, path: &std::path::Path) {
     tracing::info!("SIGHUP received: reloading {}", path.display());
     match Config::load(path, &ProcessEnv) {
         Ok(new) => {
@@ -562,7 +561,7 @@ fn reload(running: &server::Running, path: &std::path::Path, json: bool) {
             let mut fields = serde_json::Map::new();
             fields.insert("applied".into(), reloaded.applied.to_json());
             fields.insert("changed".into(), changed.into());
-            event::info(json, "configuration reloaded", fields);
+            event::info("configuration reloaded", fields);
             for key in &reloaded.needs_restart {
                 tracing::warn!("changed in the file but needs a restart: {key}");
             }

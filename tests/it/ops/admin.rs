@@ -412,13 +412,9 @@ async fn a_stats_line_says_what_happened_since_the_last_one() {
         requests += fields["requests"].as_u64().expect("requests");
         shadowed += fields["shadowed"].as_u64().expect("shadowed");
         written += fields["lines_written"].as_u64().expect("lines_written");
-        outcomes.extend(
-            fields["socure_outcomes"]
-                .as_str()
-                .expect("outcomes")
-                .split_whitespace()
-                .map(str::to_owned),
-        );
+        for (outcome, count) in fields["socure_outcomes"].as_object().expect("an object") {
+            outcomes.push(format!("{outcome}={}", count.as_u64().expect("a count")));
+        }
     }
     assert_eq!((requests, shadowed, written), (3, 3, 3));
     let answered: u64 = outcomes

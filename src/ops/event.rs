@@ -1,4 +1,4 @@
-//! A diagnostic line whose fields are JSON values (objects, lists, `null`), which `tracing`'s fields cannot carry: the effective configuration at start, and what a reload changed.
+//! A diagnostic line whose fields are JSON values (objects, lists, `null`), which `tracing`'s fields cannot carry: the effective configuration at start, what a reload changed, the stats line's counts.
 //!
 //! In JSON mode the line has the shape of `tracing-subscriber`'s own JSON
 //! lines (`timestamp`, `level`, `fields` with `message`, `target`), so a
@@ -6,13 +6,24 @@
 //! field. In text mode it goes through `tracing`, the JSON after the message.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+/// Whether diagnostics are JSON lines: set once, where the subscriber is
+/// set up (the binary's `init_tracing`); text until then.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Says whether diagnostics are JSON lines, for every line written here.
+pub fn set_json(json: bool) {
+    JSON.store(json, Ordering::Relaxed);
+}
+
 /// Writes one `info` line with `fields`, if `info` is enabled for this target.
-pub fn info(json: bool, message: &str, fields: Map<String, Value>) {
+pub fn info(message: &str, fields: Map<String, Value>) {
+    let json = JSON.load(Ordering::Relaxed);
     if !tracing::enabled!(tracing::Level::INFO) {
         return;
     }
