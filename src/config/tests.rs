@@ -676,6 +676,15 @@ fn a_file_that_cannot_be_read_is_named_with_every_other_mistake() {
     std::fs::write(&path, &text).expect("write the config");
     let err = Config::load(&path, &env(&[])).expect_err("five mistakes");
     let lines = err.lines();
+    // Each at FILE:LINE.
+    let at = format!("{}:", path.display());
+    for line in &lines {
+        let line_number = line.strip_prefix(&at).and_then(|rest| rest.split(':').next());
+        assert!(
+            line_number.is_some_and(|n| n.parse::<usize>().is_ok()),
+            "not at FILE:LINE: {line}"
+        );
+    }
     for needle in [
         "listen.max_conections: unknown key",
         "upstream.timeout_seconds: expected a number",
