@@ -259,20 +259,7 @@ pub fn init(dir: &Path, permitted_hosts: &[String]) -> Result<InitReport, Author
             path: dir.to_owned(),
             source,
         })?;
-    let key_pem = key.serialize_pem();
-    let cert_pem = cert.pem();
-    write_all_or_none(&[
-        NewFile {
-            path: &key_file,
-            bytes: key_pem.as_bytes(),
-            mode: 0o600,
-        },
-        NewFile {
-            path: &cert_file,
-            bytes: cert_pem.as_bytes(),
-            mode: 0o644,
-        },
-    ])?;
+    write_key_and_certificate(&key_file, &key.serialize_pem(), &cert_file, &cert.pem())?;
     Ok(InitReport {
         cert_file,
         key_file,
@@ -351,19 +338,7 @@ pub fn issue(dir: &Path, hosts: &[String]) -> Result<IssueReport, AuthorityError
         })?;
     chain.push_str(ca_pem.trim_end());
     chain.push('\n');
-    let key_pem = key.serialize_pem();
-    write_all_or_none(&[
-        NewFile {
-            path: &key_file,
-            bytes: key_pem.as_bytes(),
-            mode: 0o600,
-        },
-        NewFile {
-            path: &cert_file,
-            bytes: chain.as_bytes(),
-            mode: 0o644,
-        },
-    ])?;
+    write_key_and_certificate(&key_file, &key.serialize_pem(), &cert_file, &chain)?;
     Ok(IssueReport {
         cert_file,
         key_file,
@@ -453,6 +428,28 @@ struct NewFile<'a> {
     path: &'a Path,
     bytes: &'a [u8],
     mode: u32,
+}
+
+/// A private key (mode 0600) and its certificate or chain (0644), both
+/// written or neither.
+fn write_key_and_certificate(
+    key_file: &Path,
+    key_pem: &str,
+    cert_file: &Path,
+    cert_pem: &str,
+) -> Result<(), AuthorityError> {
+    write_all_or_none(&[
+        NewFile {
+            path: key_file,
+            bytes: key_pem.as_bytes(),
+            mode: 0o600,
+        },
+        NewFile {
+            path: cert_file,
+            bytes: cert_pem.as_bytes(),
+            mode: 0o644,
+        },
+    ])
 }
 
 /// Creates every file or none. Each is written and synced under a
