@@ -679,7 +679,9 @@ fn a_file_that_cannot_be_read_is_named_with_every_other_mistake() {
     // Each at FILE:LINE.
     let at = format!("{}:", path.display());
     for line in &lines {
-        let line_number = line.strip_prefix(&at).and_then(|rest| rest.split(':').next());
+        let line_number = line
+            .strip_prefix(&at)
+            .and_then(|rest| rest.split(':').next());
         assert!(
             line_number.is_some_and(|n| n.parse::<usize>().is_ok()),
             "not at FILE:LINE: {line}"
