@@ -88,7 +88,7 @@ pub fn env_overrides() -> impl Iterator<Item = (&'static str, String)> {
 /// The secrets, read only from the environment (the file may not hold
 /// them), and what each is: with [`ENV_OVERRIDES`], every variable
 /// `load` reads.
-const SECRETS: [(&str, &str); 3] = [
+pub(super) const SECRETS: [(&str, &str); 3] = [
     (API_KEY_ENV, "socure.api_key (only from here)"),
     (
         REDIS_PASSWORD_ENV,

@@ -22,6 +22,7 @@ pub mod effective;
 pub mod host;
 mod load;
 mod raw;
+pub mod reference;
 pub mod reload;
 #[cfg(test)]
 mod tests;

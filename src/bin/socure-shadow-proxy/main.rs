@@ -73,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// Print a page of the documentation that is generated from the code.
+    Docs {
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
     /// Print a shell completion script on stdout.
     Completions {
         /// The shell to complete for.
@@ -101,6 +106,12 @@ enum ReportFormat {
     Json,
     /// One self-contained page with charts.
     Html,
+}
+
+#[derive(Subcommand)]
+enum DocsCommand {
+    /// The configuration reference (Markdown), as docs/configuration.md holds it.
+    Config,
 }
 
 #[derive(Subcommand)]
@@ -233,6 +244,14 @@ fn main() -> ExitCode {
         Command::Ca {
             command: CaCommand::Issue { dir, hosts },
         } => ca_issue(&dir, &hosts),
+        Command::Docs {
+            command: DocsCommand::Config,
+        } => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(Config::reference().as_bytes());
+            ExitCode::SUCCESS
+        }
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { path } => docs::man(&path),
     }
