@@ -1,6 +1,6 @@
 # socure-shadow-proxy: a release build in a Rust stage, run from a minimal
 # non-root image. The build step is the same `cargo build --release --locked`
-# that CI compiles (CI cannot run Docker on its machines; see README).
+# that CI compiles (CI cannot run Docker on its machines; see docs/deployment.md).
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
@@ -21,7 +21,7 @@ COPY --from=build /src/target/release/socure-shadow-proxy /usr/local/bin/socure-
 COPY config/shadow-proxy.toml /etc/socure-shadow-proxy/shadow-proxy.toml
 USER nonroot:nonroot
 # 8080: the example config's listener; 443: the TLS listener of the hostAliases
-# deployment (README, "Deployment"); 9901: the admin listener (probes, metrics).
+# deployment (docs/deployment.md); 9901: the admin listener (probes, metrics).
 EXPOSE 8080 443 9901
 # The runtime image has no shell or curl: the binary checks its own admin listener.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

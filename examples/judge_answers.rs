@@ -2,7 +2,7 @@
 //! line, and prints each `resolution_result` as the line writes it (the
 //! InstantVerify result at `context.stages.resolution`) as one JSON line:
 //! the proxy's side of the differential check in `tests/differential/`
-//! (README: "Checked against identity-idp's own code").
+//! (docs/judging.md: "Checked against identity-idp's own code").
 
 use std::io::{BufRead, Write};
 

@@ -6,7 +6,7 @@
 //! `upstream::in_flight`), plus, when `listen.http2_max_concurrent_streams`
 //! passes an HTTP/2 connection's eight places, the streams waiting for one;
 //! the mirror by `shadow.max_pending` and `shadow.max_buffered_bytes`; Socure
-//! calls by `shadow.max_in_flight`. The sums here are what the README's
+//! calls by `shadow.max_in_flight`. The sums here are what docs/limits.md's
 //! "Memory ceiling" explains, from the same constants the code uses, so the
 //! figure cannot drift from the code; the per-holder overheads (a task, a
 //! connection's bookkeeping) are measured figures, rounded up
@@ -25,7 +25,7 @@ use crate::upstream::in_flight::PER_CLIENT_CONNECTION;
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 
-/// The memory the README states as the ceiling of the defaults.
+/// The memory docs/limits.md states as the ceiling of the defaults.
 pub const STATED_CEILING: u64 = 256 * MIB;
 
 /// A client connection's own state beside its buffers: its task, the

@@ -1,6 +1,6 @@
 //! Fuzz target: the parsers that read vendor and client bytes, and the
 //! request-framing watch.
-//! Run: `cargo fuzz run parsers` from the repository root (see README).
+//! Run: `cargo fuzz run parsers` from the repository root (see CONTRIBUTING.md).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

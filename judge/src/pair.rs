@@ -197,7 +197,7 @@ impl Serialize for WithheldIds {
 
 /// How the Socure side ended: the line's `socure_outcome`. The one list of
 /// outcomes; the metrics count by it (by `as usize`, so the values are the
-/// positions in [`SocureOutcome::VARIANTS`]) and the report reads it back.
+/// positions in `SocureOutcome::VARIANTS`) and the report reads it back.
 /// The label is spelled once, by strum; serde writes the same (a test holds
 /// the two together).
 #[derive(

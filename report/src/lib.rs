@@ -1,7 +1,7 @@
 //! The `report` command: shadow lines in, the comparison the team decides on out, as text, JSON or one HTML page.
 //!
-//! The path of the data: [`input`] reads lines, [`line`] reads what one line
-//! says, [`tally`] counts it in fixed memory, [`schema`] is the result, and
+//! The path of the data: [`input`] reads lines, [`line`](mod@line) reads what one line
+//! says, [`tally`](mod@tally) counts it in fixed memory, [`schema`] is the result, and
 //! `text` and `html` (sharing `tables`, with `charts`) or `serde_json`
 //! render it. A crate of its own beside the judge, which is all it depends
 //! on: the report is an offline reader of the log, and cannot touch the

@@ -1,6 +1,6 @@
 //! The report as data: the one structure the text, JSON and HTML formats all render, and so the JSON schema.
 //!
-//! `--format json` is this structure serialised; the README documents it
+//! `--format json` is this structure serialised; docs/report.md documents it
 //! field by field. Fields are added, never renamed or retyped, within one
 //! `schema` value. Every share comes with the counts it was computed from,
 //! and is `null` when its denominator is zero.

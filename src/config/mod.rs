@@ -156,7 +156,7 @@ pub struct ListenConfig {
     pub http1_lane: bool,
 }
 
-/// The client side's timeouts, from accept to last byte (README, "Limits
+/// The client side's timeouts, from accept to last byte (docs/limits.md, "Limits
 /// and timeouts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenTimeouts {

@@ -104,12 +104,12 @@ impl Default for RawListen {
             max_request_body_bytes: 10 * 1024 * 1024,
             // nginx's large_client_header_buffers (4 x 8 KiB); a LexisNexis
             // request's head is under 2 KiB. Part of every connection's
-            // worst case (README, "Memory ceiling").
+            // worst case (docs/limits.md, "The whole process").
             max_header_bytes: 32 * 1024,
             // The IdV app's connection pool is tens of connections; nginx's
             // worker_connections. It bounds the requests open at once too,
             // so with the other defaults the worst case stays under 256 MiB
-            // (README, "Memory ceiling").
+            // (docs/limits.md, "The whole process").
             max_connections: 512,
             mode: "reverse".into(),
             tls_cert_file: None,
@@ -197,7 +197,7 @@ impl Default for RawShadow {
             instant_verify_workflow: None,
             log_path: "-".into(),
             // An InstantVerify request is under 1 KiB; each admitted request
-            // may hold this much (README, "Memory ceiling").
+            // may hold this much (docs/limits.md, "The whole process").
             max_body_bytes: 64 * 1024,
             // A busy IdV pod sees tens of InstantVerify calls a second; at
             // Socure's ~1 s that is well under this.

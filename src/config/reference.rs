@@ -40,7 +40,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "listen.max_connections",
         default_note: "`512`",
-        meaning: "client connections at once; past it new ones wait in the kernel's backlog. Also the requests on their way upstream at once (past it, 503). With the other defaults the worst case is under 256 MiB (see [the memory ceiling](docs/limits.md#the-whole-process-256-mib-with-the-defaults))",
+        meaning: "client connections at once; past it new ones wait in the kernel's backlog. Also the requests on their way upstream at once (past it, 503). With the other defaults the worst case is under 256 MiB (see [the memory ceiling](limits.md#the-whole-process-256-mib-with-the-defaults))",
     },
     KeyDoc {
         key: "listen.mode",
@@ -75,7 +75,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "listen.tunnel_other_hosts",
         default_note: "`false`",
-        meaning: "forward_proxy: a `CONNECT` to any other host is tunnelled untouched (`true`) or refused with 403; never to an internal address, the proxy's own ports, or a port but 443 (see [Deployment](#3-forward-proxy-https_proxy))",
+        meaning: "forward_proxy: a `CONNECT` to any other host is tunnelled untouched (`true`) or refused with 403; never to an internal address, the proxy's own ports, or a port but 443 (see [Deployment](deployment.md#3-forward-proxy-https_proxy))",
     },
     KeyDoc {
         key: "listen.tunnel_allow",
@@ -90,7 +90,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "listen.header_timeout_seconds",
         default_note: "`10`",
-        meaning: "from accept to the first request's whole head, the TLS handshake and HTTP/1-or-2 detection included (see [Limits and timeouts](#limits-and-timeouts))",
+        meaning: "from accept to the first request's whole head, the TLS handshake and HTTP/1-or-2 detection included (see [Limits and timeouts](limits.md#limits-and-timeouts))",
     },
     KeyDoc {
         key: "listen.idle_timeout_seconds",
@@ -220,7 +220,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "shadow.max_pending",
         default_note: "`512`",
-        meaning: "shadowed requests the mirror holds at once, from admission to written line; past it a request is shed: forwarded as always, not mirrored, counted in a summary line (see [Overload](#overload-shedding-at-the-door))",
+        meaning: "shadowed requests the mirror holds at once, from admission to written line; past it a request is shed: forwarded as always, not mirrored, counted in a summary line (see [Overload](limits.md#overload-shedding-at-the-door))",
     },
     KeyDoc {
         key: "shadow.max_buffered_bytes",
@@ -270,7 +270,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "fleet.redis_url",
         default_note: "none (state per process)",
-        meaning: "`redis://` or `rediss://`: the fleet's shared budget and duplicate window (see [Running many replicas](#running-many-replicas)); a password only from the environment",
+        meaning: "`redis://` or `rediss://`: the fleet's shared budget and duplicate window (see [Running many replicas](operations.md#running-many-replicas)); a password only from the environment",
     },
     KeyDoc {
         key: "fleet.timeout_ms",

@@ -932,7 +932,7 @@ mod tests {
         }
     }
 
-    /// Dashboards, `config/alerts.yml`, the README and docs/
+    /// Dashboards, `config/alerts.yml`, docs/operations.md
     /// name these: a renamed variant must not rename its series unnoticed.
     #[test]
     fn the_label_values_are_the_ones_dashboards_know() {

@@ -282,7 +282,7 @@ impl Fleet {
     }
 
     /// Waits until every withdrawal begun so far has its answer or has
-    /// given up (each within [`WITHDRAW_WITHIN`]).
+    /// given up (each within `WITHDRAW_WITHIN`).
     pub async fn withdrawals_settled(&self) {
         let tasks = &self.withdrawals.tasks;
         tasks.close();

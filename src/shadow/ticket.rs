@@ -29,7 +29,7 @@ use crate::shadow::selection;
 
 /// How much of an answer is kept for judging. InstantVerify answers are a few
 /// KiB; a bigger one is passed through whole and logged as too large to judge.
-/// Each admitted request may hold this much (README, "Memory ceiling").
+/// Each admitted request may hold this much (docs/limits.md, "The whole process").
 pub const ANSWER_COPY_LIMIT: usize = 256 * 1024;
 
 /// Where the data path takes its tickets: which requests are shadowed, and

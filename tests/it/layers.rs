@@ -1,4 +1,4 @@
-//! The layers of `src/` stay as the README draws them: read from the sources' own `crate::`, `super::` and `self::` paths, the module graph has no cycle, no layer imports a higher one, the shadow side never imports the data path, the data path names the shadow side only through its ticket, and nothing imports the server.
+//! The layers of `src/` stay as docs/architecture.md draws them: read from the sources' own `crate::`, `super::` and `self::` paths, the module graph has no cycle, no layer imports a higher one, the shadow side never imports the data path, the data path names the shadow side only through its ticket, and nothing imports the server.
 //!
 //! A module is a file (`src/shadow/mirror.rs` is `shadow::mirror`); its layer
 //! is its top folder. The judge crate counts as one module, `judge`, and its

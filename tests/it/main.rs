@@ -6,6 +6,9 @@
 
 mod support;
 
+/// Every relative link in the README and docs/ resolves; the README stays one page.
+mod doc_links;
+
 /// The layers of `src/`, read from the code itself.
 mod layers;
 

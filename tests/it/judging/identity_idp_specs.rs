@@ -6,7 +6,7 @@
 //! identity-idp's examples often stub a parsed response; here the same facts
 //! are given as the bytes that parse to them, because the proxy judges bytes.
 //! Where the proxy deliberately differs, the test asserts the proxy's
-//! behaviour and says so; the README's table lists every example and why.
+//! behaviour and says so; docs/judging.md's table lists every example and why.
 
 use crate::support::{RESULT_KEYS, SOCURE_REQUEST_KEYS, WORKFLOW, fixture_json, keys};
 use serde_json::{Value, json};

@@ -685,7 +685,7 @@ fn hostile_lines_keep_the_report_within_its_memory_bound() {
     );
     // 1,100 days hold 1,100 * 24 / 2.5 = 10,560 lines; the rest are past the limit.
     assert_eq!(r["series"]["lines_beyond_limit"], lines - 10_560);
-    // The README's measure: 15 MiB for the release binary on a tiny input,
+    // docs/report.md's measure: 15 MiB for the release binary on a tiny input,
     // 45 MiB on this one, 55 MiB for the debug binary the tests run. Without
     // the caps the codes alone would hold 24 MB twice over, and the 2,500
     // days 70 MB.

@@ -2,7 +2,7 @@
 //!
 //! The screenshot goes to the test's temporary target directory; with
 //! `SHADOW_PROXY_README_SCREENSHOT=1` it also replaces `docs/report.png`,
-//! the one the README shows.
+//! the one docs/report.md shows.
 
 use std::path::Path;
 use std::process::Command;
