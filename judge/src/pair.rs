@@ -692,21 +692,26 @@ mod tests {
         );
     }
 
+    /// LexisNexis answered 200 with `body`.
+    fn answered(body: &'static [u8]) -> ResolutionSide {
+        ResolutionSide {
+            exchange: Exchange::Answered {
+                status: 200,
+                content_type: None,
+                body: bytes::Bytes::from_static(body),
+                truncated: false,
+            },
+            elapsed: None,
+        }
+    }
+
     #[test]
     fn resolution_result_has_identity_idps_adjudicated_shape() {
         let line = pair(
             test_context(),
-            ResolutionSide {
-                exchange: Exchange::Answered {
-                    status: 200,
-                    content_type: None,
-                    body: bytes::Bytes::from_static(include_bytes!(
-                        "../../tests/fixtures/lexis_nexis/instant_verify/address_failure_response.json"
-                    )),
-                    truncated: false,
-                },
-                elapsed: None,
-            },
+            answered(include_bytes!(
+                "../../tests/fixtures/lexis_nexis/instant_verify/address_failure_response.json"
+            )),
             SocureSide::NotSent {
                 reason: "test".into(),
             },
@@ -739,17 +744,9 @@ mod tests {
         let line_with = |socure_body: &[u8]| {
             let line = pair(
                 test_context(),
-                ResolutionSide {
-                    exchange: Exchange::Answered {
-                        status: 200,
-                        content_type: None,
-                        body: bytes::Bytes::from_static(
-                            br#"{"Status":{"TransactionStatus":"passed","ConversationId":{"a":[1]},"Reference":"ok"}}"#,
-                        ),
-                        truncated: false,
-                    },
-                    elapsed: None,
-                },
+                answered(
+                    br#"{"Status":{"TransactionStatus":"passed","ConversationId":{"a":[1]},"Reference":"ok"}}"#,
+                ),
                 SocureSide::Called {
                     call: Ok(Answer {
                         status: 200,

@@ -152,18 +152,19 @@ pub struct AnswerHead {
 pub const MAX_ANSWER_HEAD: usize = 32 * 1024;
 const MAX_ANSWER_HEADERS: usize = 100;
 
-/// Reads the answer's head into `buf` (bytes past it stay there) and
-/// writes the client's head into `out`: the status line as HTTP/1.1 with
-/// the upstream's reason, every end-to-end header as it came, and
-/// `transfer-encoding: chunked` when the body's length is not known.
-/// Informational (1xx) heads are skipped.
+/// Reads the answer's head into `buf` (bytes past it stay there) and, when
+/// the answer goes on to a client, writes that client's head into `out`:
+/// the status line as HTTP/1.1 with the upstream's reason, every
+/// end-to-end header as it came, and `transfer-encoding: chunked` when the
+/// body's length is not known (`None`: the answer is read here, as the
+/// Socure client reads its own). Informational (1xx) heads are skipped.
 pub async fn read_answer_head(
     stream: &mut Stream,
     buf: &mut BytesMut,
-    out: &mut Vec<u8>,
+    mut out: Option<&mut Vec<u8>>,
 ) -> Result<AnswerHead, WireError> {
     loop {
-        if let Some(head) = parse_answer_head(buf, out)? {
+        if let Some(head) = parse_answer_head(buf, out.as_deref_mut())? {
             if (100..200).contains(&head.status) {
                 if head.status == 101 {
                     return Err(WireError::Malformed(
@@ -171,7 +172,6 @@ pub async fn read_answer_head(
                     ));
                 }
                 buf.advance(head.len);
-                out.clear();
                 continue;
             }
             return Ok(head);
@@ -187,7 +187,10 @@ pub async fn read_answer_head(
 }
 
 /// One parse of the answer head in `buf`: `None` while it is partial.
-fn parse_answer_head(buf: &[u8], out: &mut Vec<u8>) -> Result<Option<AnswerHead>, WireError> {
+fn parse_answer_head(
+    buf: &[u8],
+    out: Option<&mut Vec<u8>>,
+) -> Result<Option<AnswerHead>, WireError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_ANSWER_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf) {
@@ -211,7 +214,27 @@ fn parse_answer_head(buf: &[u8], out: &mut Vec<u8>) -> Result<Option<AnswerHead>
             None => Framing::UntilClose,
         }
     };
-    let named = fields.named;
+    if let Some(out) = out {
+        client_head(&response, &fields.named, framing, out);
+    }
+    Ok(Some(AnswerHead {
+        status,
+        content_type: fields.content_type,
+        framing,
+        reusable: !fields.close && framing != Framing::UntilClose,
+        len,
+    }))
+}
+
+/// The head the client gets for `response`, into `out`; `named` are the
+/// fields its `Connection` names, dropped as hop-by-hop.
+fn client_head(
+    response: &httparse::Response<'_, '_>,
+    named: &[&[u8]],
+    framing: Framing,
+    out: &mut Vec<u8>,
+) {
+    let status = response.code.unwrap_or(0);
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
     // httparse takes exactly three digits.
@@ -236,13 +259,6 @@ fn parse_answer_head(buf: &[u8], out: &mut Vec<u8>) -> Result<Option<AnswerHead>
     if matches!(framing, Framing::Chunked | Framing::UntilClose) {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
-    Ok(Some(AnswerHead {
-        status,
-        content_type: fields.content_type,
-        framing,
-        reusable: !fields.close && framing != Framing::UntilClose,
-        len,
-    }))
 }
 
 /// What an answer's fields say of its framing and connection.
@@ -425,7 +441,7 @@ mod tests {
 
     fn head(raw: &[u8]) -> (Result<Option<AnswerHead>, WireError>, String) {
         let mut out = Vec::new();
-        let parsed = parse_answer_head(raw, &mut out);
+        let parsed = parse_answer_head(raw, Some(&mut out));
         (parsed, String::from_utf8_lossy(&out).into_owned())
     }
 
@@ -508,7 +524,7 @@ mod tests {
         #[test]
         fn any_answer_bytes_without_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), cut in 0usize..512) {
             let mut out = Vec::new();
-            let _ = parse_answer_head(&raw, &mut out);
+            let _ = parse_answer_head(&raw, Some(&mut out));
             let mut chunks = Chunks::default();
             let (a, b) = raw.split_at(cut.min(raw.len()));
             for part in [a, b] {

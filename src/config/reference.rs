@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
+use super::DailyLimit;
 use super::load::{env_overrides, env_var};
 use super::raw::RawConfig;
 use super::reload::LiveSettings;
-use super::{Config, DailyLimit};
 
 /// One key of the configuration file, as the reference describes it.
 pub struct KeyDoc {
@@ -380,13 +380,6 @@ fn shown(value: &Value) -> String {
             _ => format!("`{n}`"),
         },
         other => format!("`{other}`"),
-    }
-}
-
-impl Config {
-    /// The configuration reference page (`docs/configuration.md`).
-    pub fn reference() -> String {
-        markdown()
     }
 }
 

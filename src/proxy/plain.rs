@@ -356,7 +356,8 @@ async fn exchange(
     scratch.out.extend_from_slice(body);
     stream.write_all(&scratch.out).await?;
     scratch.answer.clear();
-    let head = wire::read_answer_head(&mut stream, &mut scratch.answer, &mut scratch.out).await?;
+    let head =
+        wire::read_answer_head(&mut stream, &mut scratch.answer, Some(&mut scratch.out)).await?;
     Ok((stream, head))
 }
 

@@ -156,10 +156,8 @@ impl SocureClient {
         out.extend_from_slice(body);
         stream.write_all(&out).await.map_err(io_failed)?;
         stream.flush().await.map_err(io_failed)?;
-        out.clear();
         let mut buf = BytesMut::with_capacity(8 * 1024);
-        // `out` takes the head a client would get, unused here.
-        let head = wire::read_answer_head(&mut stream, &mut buf, &mut out)
+        let head = wire::read_answer_head(&mut stream, &mut buf, None)
             .await
             .map_err(wire_failed)?;
         buf.advance(head.len);

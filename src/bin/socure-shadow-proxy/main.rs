@@ -249,7 +249,7 @@ fn main() -> ExitCode {
         } => {
             let _ = std::io::stdout()
                 .lock()
-                .write_all(Config::reference().as_bytes());
+                .write_all(socure_shadow_proxy::config::reference::markdown().as_bytes());
             ExitCode::SUCCESS
         }
         Command::Completions { shell } => docs::completions(shell),
