@@ -12,6 +12,7 @@
 
 import http.client
 import json
+import math
 import os
 import re
 import socket
@@ -157,7 +158,10 @@ def shadowed(admin):
     for line in text.splitlines():
         if not line.startswith("#") and " " in line:
             name, number = line.rsplit(" ", 1)
-            value[name] = int(float(number))
+            # Only counters are read; a gauge may be +Inf (max_calls_per_day
+            # when unlimited).
+            if math.isfinite(float(number)):
+                value[name] = int(float(number))
     p = "socure_shadow_proxy_"
     print(value[p + "mirrors_started_total"] + value[p + "mirrors_shed_total"]
           - value[p + "mirrors_sampled_out_total"])
@@ -215,7 +219,8 @@ def fmt(x, digits=1):
 
 def table(results):
     rows = [json.loads(l) for l in open(results) if l.strip()]
-    base = {(r["scenario"], r["load"]): r for r in rows}
+    # By offered rate too: the coverage load runs at more than one.
+    base = {(r["scenario"], r["load"], r["offered"]): r for r in rows}
     out = []
     out.append("| server | load | done (non-2xx, errors) | req/s | p50 ms | p99 ms "
                "| CPU µs/req (to exit) | peak RSS MiB "
@@ -242,7 +247,9 @@ def table(results):
             lines = f"{answered:,}/{dropped:,}/{other:,}" + (f" ({detail})" if detail else "") \
                 + f" + {r['shed']:,}"
             if r["scenario"] in ("proxy on/fast", "baseline on/fast") and r["load"] == "coverage":
-                total = answered + dropped + other
+                # Of every shadowed request: those shed at the door count
+                # against it as much as those dropped.
+                total = answered + dropped + other + r["shed"]
                 share = answered / total if total else 0
                 lines += f"; answered {share:.1%}"
             accounted = answered + dropped + other + r["shed"]
@@ -262,13 +269,13 @@ def table(results):
                 notes.append(f"{r['scenario']} {r['load']}: {r.get('unparsable', 0)} unparsable "
                              f"log lines, other names {r.get('other_names')}")
         vs = mirror = "—"
-        n = base.get(("nginx", r["load"]))
+        n = base.get(("nginx", r["load"], r["offered"]))
         if r["scenario"] == "nginx":
             vs = "baseline"
         elif n and n.get("rps") and n.get("cpu_us_per_req"):
             c = r["cpu_us_per_req"] / n["cpu_us_per_req"] if r["cpu_us_per_req"] else None
             vs = f"{r['rps'] / n['rps']:.2f}×, {fmt(c, 2)}×"
-        m = base.get(("nginx+mirror", r["load"]))
+        m = base.get(("nginx+mirror", r["load"], r["offered"]))
         if (m and r["scenario"].startswith(("proxy on", "baseline on")) and m.get("cpu_us_per_req")
                 and r["cpu_us_per_req"]):
             mirror = f"{r['cpu_us_per_req'] / m['cpu_us_per_req']:.2f}×"
@@ -291,7 +298,7 @@ def table(results):
 
 def against_baseline(rows, base):
     """This commit's proxy against the baseline revision's, run by run."""
-    pairs = [(r, base.get(("baseline" + r["scenario"][len("proxy"):], r["load"])))
+    pairs = [(r, base.get(("baseline" + r["scenario"][len("proxy"):], r["load"], r["offered"])))
              for r in rows if r["scenario"].startswith("proxy")]
     pairs = [(r, b) for r, b in pairs if b and "tool_error" not in r and "tool_error" not in b]
     if not pairs:
@@ -307,7 +314,8 @@ def against_baseline(rows, base):
         ratio = (r["cpu_us_per_req"] / b["cpu_us_per_req"]
                  if r["cpu_us_per_req"] and b["cpu_us_per_req"] else None)
         rps = r["rps"] / b["rps"] if r["rps"] and b["rps"] else None
-        print(f"| {r['scenario'][len('proxy '):]} | {r['load']} | {cpu(r)} | {cpu(b)} "
+        load = r["load"] + (f" ({r['offered']}/s)" if r["load"] == "coverage" else "")
+        print(f"| {r['scenario'][len('proxy '):]} | {load} | {cpu(r)} | {cpu(b)} "
               f"| {fmt(ratio, 2)}× | {fmt(rps, 2)}× | {fmt(r['p99_ms'], 2)}, {fmt(b['p99_ms'], 2)} |")
 
 

@@ -24,11 +24,12 @@
 # lines belong to that load alone):
 #   closed    wrk -t1 -c32 --timeout 10s, CLOSED_SECONDS (saturation)
 #   fixed     hey -c 50 -q 40, FIXED_SECONDS (2,000 req/s offered)
-#   coverage  proxy on/fast only: hey -c COVERAGE_RATE/100 -q 100,
-#             COVERAGE_SECONDS (COVERAGE_RATE req/s offered, 10,000 by
-#             default); the share of lines that are "answered".
-#             A calibration row runs the same hey straight at the fake
-#             LexisNexis, to show what hey can offer on one core.
+#   coverage  proxy on/fast only, once per rate in COVERAGE_RATE (6,000 and
+#             10,000 req/s by default): hey -c RATE/100 -q 100,
+#             COVERAGE_SECONDS; the share of the shadowed requests (lines
+#             plus those shed at the door) whose line is "answered".
+#             A calibration row per rate runs the same hey straight at the
+#             fake LexisNexis, to show what hey can offer on one core.
 #
 # Measured per (server, load): req/s, p50, p99 (from the load tool);
 # CPU µs per request: utime+stime of every process of the server
@@ -52,7 +53,7 @@
 #   benches/side_by_side.sh
 #   CLOSED_SECONDS=5 FIXED_SECONDS=5 benches/side_by_side.sh
 #   ONLY="nginx proxy-off" KEEP=1 benches/side_by_side.sh
-# Knobs: COVERAGE_RATE (10000, a multiple of 100), CLOSED_SECONDS (10), FIXED_SECONDS (10), COVERAGE_SECONDS
+# Knobs: COVERAGE_RATE ("6000 10000": rates, each a multiple of 100), CLOSED_SECONDS (10), FIXED_SECONDS (10), COVERAGE_SECONDS
 # (= FIXED_SECONDS), ONLY (space-separated scenario ids: nginx nginx+mirror
 # haproxy proxy-off proxy-on-fast proxy-on-slow2s proxy-on-blackhole; all by
 # default), KEEP=1 keeps the scratch folder (configs, tool outputs, logs,
@@ -73,7 +74,8 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 CLOSED_SECONDS="${CLOSED_SECONDS:-10}"
 FIXED_SECONDS="${FIXED_SECONDS:-10}"
 COVERAGE_SECONDS="${COVERAGE_SECONDS:-$FIXED_SECONDS}"
-COVERAGE_RATE="${COVERAGE_RATE:-10000}"
+COVERAGE_RATE="${COVERAGE_RATE:-6000 10000}"
+read -r -a COVERAGE_RATES <<<"$COVERAGE_RATE"
 ONLY="${ONLY:-}"
 KEEP="${KEEP:-0}"
 SUT_CPU=0  # the server under test
@@ -91,7 +93,10 @@ die() {
 }
 log() { echo "side_by_side: $*" >&2; }
 
-[[ $COVERAGE_RATE =~ ^[1-9][0-9]*00$ ]] || die "COVERAGE_RATE must be a multiple of 100 requests a second"
+((${#COVERAGE_RATES[@]})) || die "COVERAGE_RATE must name at least one rate"
+for rate in "${COVERAGE_RATES[@]}"; do
+  [[ $rate =~ ^[1-9][0-9]*00$ ]] || die "COVERAGE_RATE: each rate must be a multiple of 100 requests a second, not $rate"
+done
 for knob in CLOSED_SECONDS FIXED_SECONDS COVERAGE_SECONDS; do
   [[ ${!knob} =~ ^[1-9][0-9]*$ ]] || die "$knob must be a whole number of seconds"
 done
@@ -508,7 +513,7 @@ end
 LUA
 
 # run_load LOAD URL OUTPUT: the load generator on CPU 1; sets LOAD_RC, TOOL,
-# OFFERED.
+# OFFERED. The coverage load offers RATE (set by the caller).
 run_load() {
   local load=$1 url=$2 out=$3
   LOAD_RC=0
@@ -524,8 +529,8 @@ run_load() {
         -T application/json -D "$IV_BODY" "$url" >"$out" 2>&1 || LOAD_RC=$?
       ;;
     coverage)
-      TOOL=hey OFFERED=$COVERAGE_RATE
-      taskset -c "$SIDE_CPU" hey -c $((COVERAGE_RATE / 100)) -q 100 -z "${COVERAGE_SECONDS}s" -m POST \
+      TOOL=hey OFFERED=$RATE
+      taskset -c "$SIDE_CPU" hey -c $((RATE / 100)) -q 100 -z "${COVERAGE_SECONDS}s" -m POST \
         -T application/json -D "$IV_BODY" "$url" >"$out" 2>&1 || LOAD_RC=$?
       ;;
   esac
@@ -606,7 +611,7 @@ HEADER="$(
   echo "- commit: $COMMIT${BASELINE_BIN:+; baseline: $BASELINE_REV}"
   echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
   echo "- tools: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(haproxy -v | head -1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), hey $(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo '?')"
-  echo "- loads: closed = wrk -t1 -c32 ${CLOSED_SECONDS}s; fixed = hey -c 50 -q 40 ${FIXED_SECONDS}s (2,000/s offered); coverage = hey -c $((COVERAGE_RATE / 100)) -q 100 ${COVERAGE_SECONDS}s ($COVERAGE_RATE/s offered)"
+  echo "- loads: closed = wrk -t1 -c32 ${CLOSED_SECONDS}s; fixed = hey -c 50 -q 40 ${FIXED_SECONDS}s (2,000/s offered); coverage = hey -c RATE/100 -q 100 ${COVERAGE_SECONDS}s (RATE = ${COVERAGE_RATES[*]}/s offered)"
   echo "- server under test on CPU $SUT_CPU; fakes and load generator on CPU $SIDE_CPU; started $(date -u '+%Y-%m-%d %H:%M UTC')"
 )"
 echo "$HEADER"
@@ -619,18 +624,22 @@ for scenario in "${SCENARIOS[@]}"; do
   measure "$scenario" closed
   measure "$scenario" fixed
   if [ "$scenario" = proxy-on-fast ] || [ "$scenario" = base-on-fast ]; then
-    measure "$scenario" coverage
+    for RATE in "${COVERAGE_RATES[@]}"; do
+      measure "$scenario" coverage
+    done
   fi
 done
 
 # Calibration: what hey offers on one core, straight at the fake LexisNexis.
 if [[ " ${SCENARIOS[*]} " == *" proxy-on-fast "* ]]; then
-  log "calibration: hey at $COVERAGE_RATE/s straight at the fake LexisNexis"
-  out="$WORK/$((++RUN_SEQ))-calibration.out"
-  run_load coverage "http://127.0.0.1:$LN_PORT$IV_PATH" "$out"
-  python3 "$HELPER" record "$RESULTS" scenario="(hey straight to fake LexisNexis)" load=coverage \
-    tool=hey offered="$COVERAGE_RATE" tool_out="$out" tool_rc="$LOAD_RC" clk_tck="$CLK_TCK" \
-    cpu_before="" cpu_after="" hwm_kib=""
+  for RATE in "${COVERAGE_RATES[@]}"; do
+    log "calibration: hey at $RATE/s straight at the fake LexisNexis"
+    out="$WORK/$((++RUN_SEQ))-calibration.out"
+    run_load coverage "http://127.0.0.1:$LN_PORT$IV_PATH" "$out"
+    python3 "$HELPER" record "$RESULTS" scenario="(hey straight to fake LexisNexis)" load=coverage \
+      tool=hey offered="$RATE" tool_out="$out" tool_rc="$LOAD_RC" clk_tck="$CLK_TCK" \
+      cpu_before="" cpu_after="" hwm_kib=""
+  done
 fi
 
 {

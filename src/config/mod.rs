@@ -293,9 +293,12 @@ pub struct ShadowConfig {
     /// Bytes of an InstantVerify request body held for the mirror; a larger
     /// body is still forwarded whole, just not mirrored.
     pub max_body_bytes: usize,
-    /// Socure calls in flight at most; past it a mirror is dropped and its
-    /// line says so.
+    /// Socure calls in flight at most; a call past it waits up to
+    /// `queue_timeout` for a place, then is dropped and its line says so.
     pub max_in_flight: usize,
+    /// How long a call waits for a place among `max_in_flight`; zero: it is
+    /// dropped at once.
+    pub queue_timeout: Duration,
     /// Shadowed requests the mirror holds at once, from the door to the
     /// written line; past it a request is shed (forwarded, only counted).
     pub max_pending: usize,

@@ -215,7 +215,12 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
         key: "shadow.max_in_flight",
         default_note: "`256`",
-        meaning: "Socure calls in flight at most; past it a mirror is dropped (line says `dropped`), never queued",
+        meaning: "Socure calls in flight at most; a call past it waits up to `queue_timeout_seconds` for a place, then is dropped (line says `dropped`)",
+    },
+    KeyDoc {
+        key: "shadow.queue_timeout_seconds",
+        default_note: "`0.05`",
+        meaning: "how long a Socure call waits for a place among `max_in_flight` before it is dropped; `0` drops at once. A waiting request holds its slot (`max_pending`), so when the mirror is short of CPU the overflow is shed at the door, which costs almost nothing, instead of being judged only to write `dropped`",
     },
     KeyDoc {
         key: "shadow.max_pending",

@@ -702,3 +702,30 @@ fn a_file_that_cannot_be_read_is_named_with_every_other_mistake() {
         );
     }
 }
+
+#[test]
+fn the_queue_timeout_is_from_zero_to_a_minute() {
+    let parse = |value: &str| {
+        Config::from_toml(
+            &format!("{MINIMAL}[shadow]\nqueue_timeout_seconds = {value}\n"),
+            &env(&[]),
+        )
+    };
+    let config = parse("0").expect("zero: dropped at once");
+    assert_eq!(config.shadow.queue_timeout, Duration::ZERO);
+    let config = parse("0.25").expect("a quarter of a second");
+    assert_eq!(config.shadow.queue_timeout, Duration::from_millis(250));
+    let defaults = Config::from_toml(MINIMAL, &env(&[])).expect("valid");
+    assert_eq!(defaults.shadow.queue_timeout, Duration::from_millis(50));
+    for bad in ["-1", "61", "nan"] {
+        let lines = error_lines(&format!(
+            "{MINIMAL}[shadow]\nqueue_timeout_seconds = {bad}\n"
+        ));
+        assert!(
+            lines.iter().any(|l| l.starts_with(
+                "shadow.queue_timeout_seconds: expected a number of seconds from 0 to 60"
+            )),
+            "{bad}: {lines:?}"
+        );
+    }
+}

@@ -431,6 +431,10 @@ fn shadow_section(raw: RawShadow, problems: &mut Problems) -> Option<ShadowConfi
         raw.max_buffered_bytes,
         usize::MAX,
     );
+    let queue_timeout = problems.check(
+        "shadow.queue_timeout_seconds",
+        queue_timeout(raw.queue_timeout_seconds),
+    );
     let shutdown_grace = problems.check(
         "shadow.shutdown_grace_seconds",
         seconds(raw.shutdown_grace_seconds),
@@ -447,6 +451,7 @@ fn shadow_section(raw: RawShadow, problems: &mut Problems) -> Option<ShadowConfi
         log_path: log_path?,
         max_body_bytes: max_body_bytes?,
         max_in_flight: max_in_flight?,
+        queue_timeout: queue_timeout?,
         max_pending: max_pending?,
         max_buffered_bytes: max_buffered_bytes?,
         shutdown_grace: shutdown_grace?,
@@ -462,6 +467,19 @@ fn basis_points(percent: f64) -> Result<u32, String> {
         Ok((percent * 100.0).round() as u32)
     } else {
         Err(format!("expected a number from 0 to 100, got {percent}"))
+    }
+}
+
+/// How long a Socure call waits for a place: from 0 (dropped at once) to a
+/// minute (a waiting request holds its slot, so a longer wait only sheds
+/// more at the door).
+fn queue_timeout(value: f64) -> Result<Duration, String> {
+    if value.is_finite() && (0.0..=60.0).contains(&value) {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!(
+            "expected a number of seconds from 0 to 60, got {value}"
+        ))
     }
 }
 

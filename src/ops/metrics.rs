@@ -271,6 +271,7 @@ struct MirrorSeries {
     started: Counter,
     shed: Counter,
     sampled_out: Counter,
+    queued: Counter,
     skipped: [Counter; Skipped::COUNT],
     in_flight: Gauge,
     socure_latency: Histogram,
@@ -503,6 +504,10 @@ impl MirrorSeries {
                 MIRRORS_SAMPLED_OUT,
                 "Shadowed requests left out by shadow.sample_percent (no line).",
             ),
+            queued: r.counter(
+                "mirrors_queued_total",
+                "Socure calls that found shadow.max_in_flight calls running and waited for a place (up to shadow.queue_timeout_seconds; those still without one are counted in mirrors_not_sent_total{reason=\"max_in_flight\"}).",
+            ),
             skipped: r.family::<Skipped, _>(
                 "mirrors_not_sent_total",
                 "reason",
@@ -713,6 +718,11 @@ impl Metrics {
 
     pub fn mirror_not_sent(&self, why: Skipped) {
         self.0.mirror.skipped[why as usize].increment(1);
+    }
+
+    /// A Socure call found no place among `max_in_flight` and waits.
+    pub fn mirror_queued(&self) {
+        self.0.mirror.queued.increment(1);
     }
 
     pub fn sampled_out(&self) {
@@ -1012,6 +1022,7 @@ mod tests {
                 "mirrors_pending gauge",
                 "mirrors_pending_max gauge",
                 "mirrors_pending_peak gauge",
+                "mirrors_queued_total counter",
                 "mirrors_sampled_out_total counter",
                 "mirrors_shed_total counter",
                 "mirrors_started_total counter",

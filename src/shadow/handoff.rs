@@ -51,7 +51,8 @@ pub struct Job {
 
 /// The Socure half of a task, decided on the forward path without waiting.
 pub enum Plan {
-    /// Mirror this body; without a permit the call is dropped for capacity.
+    /// Mirror this body; without a permit the call waits for one (the
+    /// gate's queue timeout), then is dropped for capacity.
     Mirror {
         body: Vec<u8>,
         permit: Option<OwnedSemaphorePermit>,

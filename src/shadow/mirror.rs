@@ -7,7 +7,8 @@
 //! always ends in exactly one line (or, for a line that would carry no
 //! verdict past its rate, one count in the summary line): the
 //! Socure call is bounded by its timeout and by `max_in_flight` (past it the
-//! call is dropped, not queued), the wait for the LexisNexis side by
+//! call waits up to `queue_timeout` for a place, within its slot, and is
+//! then dropped), the wait for the LexisNexis side by
 //! `resolution_wait`, and at shutdown by the grace period, after which
 //! [`Mirror::interrupt`] makes every task write what it has. A side that
 //! cannot be had is recorded as such, never skipped; even a panic inside the
@@ -31,7 +32,7 @@ use crate::ops::metrics::Metrics;
 use crate::shadow::admission::{Admission, Charge, Slot};
 use crate::shadow::fleet::FleetUse;
 use crate::shadow::handoff::{Handoff, Job, Plan, pump};
-use crate::shadow::selection::{self, Decision, Gate};
+use crate::shadow::selection::{self, Decision, Gate, Places};
 use crate::shadow::sink::SinkSender;
 use crate::shadow::socure_client::SocureClient;
 
@@ -73,8 +74,9 @@ struct Shared {
     /// How long a task waits for the LexisNexis side.
     resolution_wait: Duration,
     /// Socure calls in flight at most (`shadow.max_in_flight`). Past it a
-    /// call is dropped (and its line says so): queueing would grow memory
-    /// for as long as Socure is down.
+    /// call waits for a place no longer than `shadow.queue_timeout_seconds`,
+    /// holding its slot, then is dropped (and its line says so): the slots
+    /// bound the waiting, so it never grows memory.
     permits: Arc<Semaphore>,
     interrupted: CancellationToken,
     metrics: Metrics,
@@ -102,19 +104,26 @@ impl Mirror {
         // waiting (its slot already given back), which the pump discards.
         let (handoff, taken) = mpsc::sync_channel(admission.max().saturating_mul(4));
         let shadow = &config.shadow;
+        let permits = Arc::new(Semaphore::new(shadow.max_in_flight));
+        let interrupted = CancellationToken::new();
         let shared = Arc::new(Shared {
             admission,
             socure,
             sink,
             workflow: shadow.instant_verify_workflow.clone(),
             resolution_wait: config.upstream.timeout + RESOLUTION_WAIT_MARGIN,
-            permits: Arc::new(Semaphore::new(shadow.max_in_flight)),
-            interrupted: CancellationToken::new(),
+            permits: Arc::clone(&permits),
+            interrupted: interrupted.clone(),
             gate: Gate::new(
                 Arc::clone(&live),
                 metrics.clone(),
                 shadow.dedup_window,
-                shadow.max_in_flight,
+                Places {
+                    max: shadow.max_in_flight,
+                    permits,
+                    queue_timeout: shadow.queue_timeout,
+                    interrupted,
+                },
                 fleet,
             ),
             metrics,

@@ -2,7 +2,7 @@
 //!
 //! All of it runs in the mirror task, off the forward path. [`Gate::decide`]
 //! applies the rules in order (the sample, the duplicate window, the room for
-//! one more call, the day's budget) and returns either a call to make or
+//! one more call, waited for a moment, the day's budget) and returns either a call to make or
 //! what the line says instead; with a fleet, the window and the budget are
 //! the fleet's (Redis), and `fleet.on_error` says what an outage means. What is pure (the
 //! sample draw from a user's uuid, the identity fingerprint) is in
@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use ring::hmac;
 use time::OffsetDateTime;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{DailyLimit, FleetOnError};
 use crate::judge::applicant::Applicant;
@@ -40,6 +41,18 @@ pub enum Decision {
     NotCalled(SocureSide),
 }
 
+/// The places among the Socure calls in flight, as the gate sees them.
+pub struct Places {
+    /// `shadow.max_in_flight`, for the line's reason when none came free.
+    pub max: usize,
+    pub permits: Arc<Semaphore>,
+    /// `shadow.queue_timeout_seconds`.
+    pub queue_timeout: Duration,
+    /// Cancelled at the end of the shutdown grace period: a call still
+    /// waiting then is dropped, never started.
+    pub interrupted: CancellationToken,
+}
+
 /// The selection rules and the state they keep, for the whole process.
 pub struct Gate {
     live: Arc<Live>,
@@ -50,6 +63,12 @@ pub struct Gate {
     dedup_window: Duration,
     /// For the line's reason when no place is free.
     max_in_flight: usize,
+    /// The places among the calls in flight, waited for when the forward
+    /// path found none free.
+    permits: Arc<Semaphore>,
+    /// How long a call waits for one (`shadow.queue_timeout_seconds`).
+    queue_timeout: Duration,
+    interrupted: CancellationToken,
     /// The fleet's shared budget and window, when there is one.
     fleet: Option<FleetUse>,
 }
@@ -59,7 +78,7 @@ impl Gate {
         live: Arc<Live>,
         metrics: Metrics,
         dedup_window: Duration,
-        max_in_flight: usize,
+        places: Places,
         fleet: Option<FleetUse>,
     ) -> Self {
         Self {
@@ -68,7 +87,10 @@ impl Gate {
             budget: Budget::default(),
             dedup: (!dedup_window.is_zero()).then(|| Dedup::new(dedup_window)),
             dedup_window,
-            max_in_flight,
+            max_in_flight: places.max,
+            permits: places.permits,
+            queue_timeout: places.queue_timeout,
+            interrupted: places.interrupted,
             fleet,
         }
     }
@@ -104,6 +126,10 @@ impl Gate {
             }
             Ok(None) => {}
         }
+        let permit = match permit {
+            Some(permit) => Some(permit),
+            None => self.wait_for_place().await,
+        };
         let Some(permit) = permit else {
             self.metrics.mirror_not_sent(Skipped::Capacity);
             return Decision::NotCalled(SocureSide::Dropped {
@@ -131,6 +157,31 @@ impl Gate {
                     ),
                 })
             }
+        }
+    }
+
+    /// A place among the calls in flight, when one comes free within the
+    /// queue timeout (first come, first served: the forward path's own try
+    /// finds none while calls wait). Waiting here holds the request's slot,
+    /// so a mirror short of CPU fills `max_pending` and the overflow is shed
+    /// at the door for nothing, rather than admitted and judged only to
+    /// write `dropped`.
+    async fn wait_for_place(&self) -> Option<OwnedSemaphorePermit> {
+        if self.queue_timeout.is_zero() {
+            return None;
+        }
+        self.metrics.mirror_queued();
+        let place = Arc::clone(&self.permits).acquire_owned();
+        tokio::select! {
+            // First: at shutdown the calls cut short give their places back,
+            // and a waiting call must not take one and start.
+            biased;
+            () = self.interrupted.cancelled() => None,
+            waited = tokio::time::timeout(self.queue_timeout, place) => match waited {
+                Ok(Ok(permit)) => Some(permit),
+                // Elapsed, or the semaphore closed (it never is).
+                _ => None,
+            },
         }
     }
 

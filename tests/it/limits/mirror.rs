@@ -1,8 +1,10 @@
 //! The mirror's own bounds. Overload: with the mirror starved, requests past `max_pending` are shed at the door. Every request is still answered with the upstream's bytes, the mirror never holds more than its bound, and lines plus shed counts equal requests exactly, also when SIGTERM comes right after the burst.
 //!
-//! Past `max_in_flight` a mirror is dropped (the request is still answered
-//! at once, its line says so), and at shutdown mirrors still running after
-//! the grace period are cut short, each still writing its line. A body over
+//! Past `max_in_flight` a call waits up to `queue_timeout_seconds` for a
+//! place and is made when one comes free, or else dropped (the request is
+//! still answered at once, its line says so); at shutdown mirrors still
+//! running after the grace period are cut short, and calls still waiting are
+//! dropped without being made, each still writing its line. A body over
 //! `shadow.max_body_bytes` is forwarded whole and not mirrored.
 
 use std::time::{Duration, Instant};
@@ -277,6 +279,133 @@ async fn mirror_over_the_cap_is_dropped_and_shutdown_cuts_the_rest_short() {
                 "Proxy shut down before Socure answered"
             ),
         }
+    }
+}
+
+/// Socure hangs on its first call and answers every later one at once.
+async fn socure_hanging_on_the_first_call() -> FakeVendor {
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    FakeVendor::start(move |_| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Reply::Hang
+        } else {
+            Reply::Now(json_ok(&fixture("socure/kyc_all_verified.json")))
+        }
+    })
+    .await
+}
+
+/// The `socure_outcome` of each line, sorted.
+fn outcomes(lines: &[Value]) -> Vec<String> {
+    let mut outcomes: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            event(l)["socure_outcome"]
+                .as_str()
+                .expect("outcome")
+                .to_owned()
+        })
+        .collect();
+    outcomes.sort();
+    outcomes
+}
+
+#[tokio::test]
+async fn a_call_past_max_in_flight_waits_for_a_place_and_is_made_when_one_ends() {
+    let raw_answer = upstream_answer();
+    let upstream = FakeVendor::always(raw_answer.clone()).await;
+    let socure = socure_hanging_on_the_first_call().await;
+    let options = Options {
+        max_in_flight: 1,
+        // The hung call ends at its timeout and gives its place back.
+        socure_timeout_seconds: 2.0,
+        shadow_extra: "queue_timeout_seconds = 30\n".into(),
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    let expected = parse(&raw_answer).body;
+
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.body,
+        expected
+    );
+    socure.wait_for_requests(1).await;
+    // The one place is held: this request's call waits for it, but the
+    // request itself is answered without waiting.
+    let answer = send(proxy.addr, &instant_verify_request()).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.body, expected);
+    // Made once the first call timed out.
+    socure.wait_for_requests(2).await;
+    let (_, metrics) = admin_get(proxy.admin, "/metrics").await;
+    let counter = |name: &str| metric(&metrics, &format!("socure_shadow_proxy_{name}"));
+    assert_eq!(
+        counter("mirrors_queued_total"),
+        1.0,
+        "the second call waited"
+    );
+    assert_eq!(
+        counter("mirrors_not_sent_total{reason=\"max_in_flight\"}"),
+        0.0,
+        "and got its place"
+    );
+
+    let lines = proxy.finish().await;
+    assert_eq!(outcomes(&lines), ["answered", "timed_out"]);
+    assert_eq!(socure.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn calls_still_waiting_for_a_place_at_shutdown_are_dropped_without_being_made() {
+    let raw_answer = upstream_answer();
+    let upstream = FakeVendor::always(raw_answer.clone()).await;
+    let socure = FakeVendor::start(|_| Reply::Hang).await;
+    let options = Options {
+        max_in_flight: 1,
+        socure_timeout_seconds: 60.0,
+        shutdown_grace_seconds: 0.2,
+        shadow_extra: "queue_timeout_seconds = 60\n".into(),
+        ..Options::default()
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    let expected = parse(&raw_answer).body;
+    assert_eq!(
+        send(proxy.addr, &instant_verify_request()).await.body,
+        expected
+    );
+    socure.wait_for_requests(1).await;
+    for _ in 0..3 {
+        assert_eq!(
+            send(proxy.addr, &instant_verify_request()).await.body,
+            expected
+        );
+    }
+
+    let started = Instant::now();
+    let lines = proxy.finish().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown is bounded by the grace period, not the 60 s queue timeout"
+    );
+    // The call cut short gives its place back; no waiting call takes it.
+    assert_eq!(socure.requests().len(), 1, "no call started at shutdown");
+    assert_eq!(
+        outcomes(&lines),
+        ["dropped", "dropped", "dropped", "shutdown"]
+    );
+    for line in lines
+        .iter()
+        .filter(|l| event(l)["socure_outcome"] == "dropped")
+    {
+        assert_eq!(
+            event(line)["socure_not_sent_reason"],
+            "shadow.max_in_flight (1) Socure calls already in flight"
+        );
+        assert_eq!(
+            resolution(event(line))["success"],
+            true,
+            "the LexisNexis side was in"
+        );
     }
 }
 

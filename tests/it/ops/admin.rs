@@ -20,7 +20,7 @@ async fn readyz_once_unready(admin: std::net::SocketAddr) -> String {
 
 /// What the scripted sequence of [`metrics_count_a_scripted_sequence_exactly`]
 /// leaves, once the proxy is shut down.
-const SCRIPTED_TOTALS: [(&str, f64); 17] = [
+const SCRIPTED_TOTALS: [(&str, f64); 18] = [
     (
         "requests_forwarded_total{route=\"shadowed\",status_class=\"2xx\"}",
         4.0,
@@ -38,6 +38,7 @@ const SCRIPTED_TOTALS: [(&str, f64); 17] = [
     ("mirrors_total{socure_outcome=\"not_sent\"}", 1.0),
     ("mirrors_total{socure_outcome=\"dropped\"}", 0.0),
     ("mirrors_not_sent_total{reason=\"max_in_flight\"}", 0.0),
+    ("mirrors_queued_total", 0.0),
     ("mirrors_in_flight", 0.0),
     ("shadow_lines_written_total", 4.0),
     ("shadow_lines_lost_total", 0.0),

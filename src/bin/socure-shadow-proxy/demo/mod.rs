@@ -278,6 +278,9 @@ impl Demo {
             "DROPPY MCFAKERSON: no Socure slot free, dropped",
         )
         .await?;
+        // A call waits a moment for a place before it is dropped: HOLDY's
+        // place is kept until DROPPY's mirror has given up on it.
+        dropped_for_capacity(&proxy).await;
         self.send_and_check(
             &base,
             &held,
@@ -584,4 +587,17 @@ where
         }
     });
     Ok(address)
+}
+
+/// Returns once the proxy has dropped a call for want of a place among the
+/// calls in flight (its counter, polled: the demo has no other way in), or
+/// after ten seconds, when the summary will say what went wrong.
+async fn dropped_for_capacity(proxy: &server::Running) {
+    const DROPPED: &str = "socure_shadow_proxy_mirrors_not_sent_total{reason=\"max_in_flight\"} 1";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !proxy.metrics().render().lines().any(|line| line == DROPPED)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
