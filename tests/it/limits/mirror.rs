@@ -310,28 +310,40 @@ fn outcomes(lines: &[Value]) -> Vec<String> {
     outcomes
 }
 
-#[tokio::test]
-async fn a_call_past_max_in_flight_waits_for_a_place_and_is_made_when_one_ends() {
+/// A proxy with `options` and one place among the calls in flight
+/// (`max_in_flight = 1`), taken: one request answered and its call at
+/// `socure`. Returns the upstream (kept alive), the proxy and the upstream's
+/// answer body, which every request must get unchanged.
+async fn the_one_place_taken(
+    socure: &FakeVendor,
+    options: Options,
+) -> (FakeVendor, TestProxy, Vec<u8>) {
     let raw_answer = upstream_answer();
     let upstream = FakeVendor::always(raw_answer.clone()).await;
-    let socure = socure_hanging_on_the_first_call().await;
     let options = Options {
         max_in_flight: 1,
+        ..options
+    };
+    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
+    let expected = parse(&raw_answer).body;
+    let answer = send(proxy.addr, &instant_verify_request()).await;
+    assert_eq!(answer.body, expected);
+    socure.wait_for_requests(1).await;
+    (upstream, proxy, expected)
+}
+
+#[tokio::test]
+async fn a_call_past_max_in_flight_waits_for_a_place_and_is_made_when_one_ends() {
+    let socure = socure_hanging_on_the_first_call().await;
+    let options = Options {
         // The hung call ends at its timeout and gives its place back.
         socure_timeout_seconds: 2.0,
         shadow_extra: "queue_timeout_seconds = 30\n".into(),
         ..Options::default()
     };
-    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
-    let expected = parse(&raw_answer).body;
-
-    assert_eq!(
-        send(proxy.addr, &instant_verify_request()).await.body,
-        expected
-    );
-    socure.wait_for_requests(1).await;
-    // The one place is held: this request's call waits for it, but the
-    // request itself is answered without waiting.
+    let (_upstream, proxy, expected) = the_one_place_taken(&socure, options).await;
+    // This request's call waits for the place, but the request itself is
+    // answered without waiting.
     let answer = send(proxy.addr, &instant_verify_request()).await;
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.body, expected);
@@ -357,28 +369,17 @@ async fn a_call_past_max_in_flight_waits_for_a_place_and_is_made_when_one_ends()
 
 #[tokio::test]
 async fn calls_still_waiting_for_a_place_at_shutdown_are_dropped_without_being_made() {
-    let raw_answer = upstream_answer();
-    let upstream = FakeVendor::always(raw_answer.clone()).await;
     let socure = FakeVendor::start(|_| Reply::Hang).await;
     let options = Options {
-        max_in_flight: 1,
         socure_timeout_seconds: 60.0,
         shutdown_grace_seconds: 0.2,
         shadow_extra: "queue_timeout_seconds = 60\n".into(),
         ..Options::default()
     };
-    let proxy = TestProxy::start(upstream.addr, socure.addr, options).await;
-    let expected = parse(&raw_answer).body;
-    assert_eq!(
-        send(proxy.addr, &instant_verify_request()).await.body,
-        expected
-    );
-    socure.wait_for_requests(1).await;
+    let (_upstream, proxy, expected) = the_one_place_taken(&socure, options).await;
     for _ in 0..3 {
-        assert_eq!(
-            send(proxy.addr, &instant_verify_request()).await.body,
-            expected
-        );
+        let answer = send(proxy.addr, &instant_verify_request()).await;
+        assert_eq!(answer.body, expected);
     }
 
     let started = Instant::now();
