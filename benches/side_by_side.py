@@ -160,8 +160,9 @@ def shadowed(admin):
             name, number = line.rsplit(" ", 1)
             # Only counters are read; a gauge may be +Inf (max_calls_per_day
             # when unlimited).
-            if math.isfinite(float(number)):
-                value[name] = int(float(number))
+            number = float(number)
+            if math.isfinite(number):
+                value[name] = int(number)
     p = "socure_shadow_proxy_"
     print(value[p + "mirrors_started_total"] + value[p + "mirrors_shed_total"]
           - value[p + "mirrors_sampled_out_total"])

@@ -61,14 +61,8 @@ pub struct Gate {
     /// `None`: no duplicate window (`shadow.dedup_window_seconds = 0`).
     dedup: Option<Dedup>,
     dedup_window: Duration,
-    /// For the line's reason when no place is free.
-    max_in_flight: usize,
-    /// The places among the calls in flight, waited for when the forward
-    /// path found none free.
-    permits: Arc<Semaphore>,
-    /// How long a call waits for one (`shadow.queue_timeout_seconds`).
-    queue_timeout: Duration,
-    interrupted: CancellationToken,
+    /// Waited for when the forward path found none free.
+    places: Places,
     /// The fleet's shared budget and window, when there is one.
     fleet: Option<FleetUse>,
 }
@@ -87,10 +81,7 @@ impl Gate {
             budget: Budget::default(),
             dedup: (!dedup_window.is_zero()).then(|| Dedup::new(dedup_window)),
             dedup_window,
-            max_in_flight: places.max,
-            permits: places.permits,
-            queue_timeout: places.queue_timeout,
-            interrupted: places.interrupted,
+            places,
             fleet,
         }
     }
@@ -135,7 +126,7 @@ impl Gate {
             return Decision::NotCalled(SocureSide::Dropped {
                 reason: format!(
                     "shadow.max_in_flight ({}) Socure calls already in flight",
-                    self.max_in_flight
+                    self.places.max
                 ),
             });
         };
@@ -167,17 +158,17 @@ impl Gate {
     /// at the door for nothing, rather than admitted and judged only to
     /// write `dropped`.
     async fn wait_for_place(&self) -> Option<OwnedSemaphorePermit> {
-        if self.queue_timeout.is_zero() {
+        if self.places.queue_timeout.is_zero() {
             return None;
         }
         self.metrics.mirror_queued();
-        let place = Arc::clone(&self.permits).acquire_owned();
+        let place = Arc::clone(&self.places.permits).acquire_owned();
         tokio::select! {
             // First: at shutdown the calls cut short give their places back,
             // and a waiting call must not take one and start.
             biased;
-            () = self.interrupted.cancelled() => None,
-            waited = tokio::time::timeout(self.queue_timeout, place) => match waited {
+            () = self.places.interrupted.cancelled() => None,
+            waited = tokio::time::timeout(self.places.queue_timeout, place) => match waited {
                 Ok(Ok(permit)) => Some(permit),
                 // Elapsed, or the semaphore closed (it never is).
                 _ => None,
